@@ -1,0 +1,55 @@
+"""REST endpoints for credentials and clusters (DESIGN.md §3)."""
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from hacenter.api import ApiError, api_view, source_address
+
+from . import selectors, services
+from .models import Cluster, Credential
+
+
+@api_view("GET", "POST")
+def credentials(request: HttpRequest) -> JsonResponse:
+    """GET: list credentials (never their secrets). POST: create one."""
+    if request.method == "GET":
+        data = [selectors.credential_summary(c) for c in Credential.objects.all()]
+        return JsonResponse(data, safe=False)
+    try:
+        cred = services.credential_create(data=request.data)
+    except services.InvalidInput as exc:
+        raise ApiError(400, "The credential is not valid.", exc.field_errors) from None
+    services.audit_record(
+        user=request.user,
+        action="credential.create",
+        target=f"credential {cred.name}",
+        params={"name": cred.name, "username": cred.username, "kind": cred.kind},
+        source_address=source_address(request),
+    )
+    return JsonResponse(selectors.credential_summary(cred), status=201)
+
+
+@api_view("GET", "POST")
+def clusters(request: HttpRequest) -> JsonResponse:
+    """GET: every cluster with its state and primary. POST: define a new cluster."""
+    if request.method == "GET":
+        return JsonResponse(
+            [selectors.cluster_summary(c) for c in Cluster.objects.all()], safe=False
+        )
+    try:
+        cluster = services.cluster_create(data=request.data, created_by=request.user)
+    except services.InvalidInput as exc:
+        raise ApiError(400, "The cluster is not valid.", exc.field_errors) from None
+    services.audit_record(
+        user=request.user,
+        action="cluster.create",
+        target=f"cluster {cluster.name}",
+        params={"name": cluster.name, "nodes": [n.name for n in cluster.nodes.all()]},
+        source_address=source_address(request),
+    )
+    return JsonResponse(selectors.cluster_detail(cluster), status=201)
+
+
+@api_view("GET")
+def cluster(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.cluster_detail(get_object_or_404(Cluster, pk=pk)))

@@ -1,0 +1,150 @@
+"""Forms that validate what admins type, used by the pages and the API alike."""
+
+from django import forms
+from django.conf import settings
+
+from . import validators
+from .models import Cluster, Credential, Node
+
+MAX_KEY_BYTES = 16 * 1024  # an RSA-8192 key in PEM is about 6.5 KB
+
+
+class CredentialForm(forms.Form):
+    """An SSH login: user and either a private key (optionally with passphrase) or a password."""
+
+    name = forms.CharField(max_length=100, validators=[validators.validate_no_control_characters])
+    username = forms.CharField(max_length=32, validators=[validators.validate_unix_user])
+    private_key = forms.CharField(required=False, strip=False, widget=forms.Textarea)
+    passphrase = forms.CharField(required=False, strip=False, widget=forms.PasswordInput)
+    password = forms.CharField(required=False, strip=False, widget=forms.PasswordInput)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if Credential.objects.filter(name=name).exists():
+            raise forms.ValidationError("A credential with this name exists already.")
+        return name
+
+    def clean_private_key(self) -> str:
+        key = self.cleaned_data["private_key"]
+        if len(key.encode()) > MAX_KEY_BYTES:
+            raise forms.ValidationError(
+                f"This is {len(key.encode()) // 1024} KB; a private key is at most "
+                f"{MAX_KEY_BYTES // 1024} KB. Paste the private key file only."
+            )
+        return key.strip() + "\n" if key.strip() else ""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        key, password = data.get("private_key"), data.get("password")
+        if "private_key" not in data:
+            return data
+        if bool(key) == bool(password):
+            raise forms.ValidationError("Give either a private key or a password, not both.")
+        if key:
+            from jobs import ssh  # the only paramiko user parses keys
+
+            try:
+                ssh.parse_private_key(key, data.get("passphrase") or None)
+            except ssh.InvalidPrivateKey as exc:
+                self.add_error("private_key", str(exc))
+        elif data.get("passphrase"):
+            self.add_error("passphrase", "A passphrase only goes with a private key.")
+        return data
+
+
+class ClusterForm(forms.Form):
+    """The cluster's own settings (nodes are validated by NodeForm, then together)."""
+
+    name = forms.CharField(max_length=63, validators=[validators.validate_name])
+    replication = forms.ChoiceField(choices=Cluster.Replication.choices, initial="async")
+    failover_profile = forms.ChoiceField(
+        choices=Cluster.FailoverProfile.choices, initial="balanced", required=False
+    )
+    postgres_version = forms.IntegerField(min_value=13, max_value=17, initial=15, required=False)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if Cluster.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"A cluster named {name} exists already.")
+        return name
+
+
+class NodeForm(forms.Form):
+    """One server: where to reach it, how to log in, the host key the admin confirmed."""
+
+    name = forms.CharField(max_length=63, validators=[validators.validate_name])
+    address = forms.CharField(max_length=253, validators=[validators.validate_address])
+    ssh_port = forms.IntegerField(min_value=1, max_value=65535, initial=22, required=False)
+    credential = forms.ModelChoiceField(
+        queryset=Credential.objects.all(),
+        error_messages={"invalid_choice": "No such credential; create it first."},
+    )
+    host_key_fingerprint = forms.CharField(validators=[validators.validate_fingerprint])
+    kind = forms.ChoiceField(choices=Node.Kind.choices)
+
+
+def validate_database(data: object, errors: dict[str, list[str]]) -> dict[str, str]:
+    """The optional application database: {name, user}, both SQL identifiers."""
+    if data in (None, {}):
+        return {}
+    if not isinstance(data, dict):
+        errors["database"] = ["Expected an object with name and user."]
+        return {}
+    result = {}
+    for key in ("name", "user"):
+        value = data.get(key)
+        try:
+            if not isinstance(value, str):
+                raise forms.ValidationError("This field is required.")
+            validators.validate_sql_identifier(value)
+            result[key] = value
+        except forms.ValidationError as exc:
+            errors[f"database.{key}"] = list(exc.messages)
+    return result
+
+
+def validate_client_networks(data: object, errors: dict[str, list[str]]) -> list[str]:
+    if data in (None, ""):
+        return []
+    if not isinstance(data, list) or len(data) > 50:
+        errors["client_networks"] = ["Expected a list of at most 50 networks in CIDR form."]
+        return []
+    networks = []
+    for i, value in enumerate(data):
+        try:
+            if not isinstance(value, str):
+                raise forms.ValidationError("Expected text such as 10.0.0.0/24.")
+            validators.validate_cidr(value)
+            networks.append(value)
+        except forms.ValidationError as exc:
+            errors[f"client_networks[{i}]"] = list(exc.messages)
+    return networks
+
+
+def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
+    """Across nodes: at least two database nodes, one proxy, unique names and addresses."""
+    kinds = [n["kind"] for n in nodes]
+    if kinds.count(Node.Kind.DATABASE) < 2:
+        errors.setdefault("nodes", []).append("A cluster needs at least two database nodes.")
+    if kinds.count(Node.Kind.PROXY) != 1:
+        errors.setdefault("nodes", []).append("A cluster needs exactly one proxy node.")
+    if len(nodes) > settings.HACENTER_MAX_NODES:
+        errors.setdefault("nodes", []).append(
+            f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."
+        )
+    seen_names: set[str] = set()
+    seen_addresses: set[tuple[str, int]] = set()
+    for i, node in enumerate(nodes):
+        if node["name"] in seen_names:
+            errors.setdefault(f"nodes[{i}].name", []).append("Two nodes have this name.")
+        where = (node["address"].lower(), node["ssh_port"])
+        if where in seen_addresses:
+            errors.setdefault(f"nodes[{i}].address", []).append(
+                "Two nodes have this address and port."
+            )
+        elif Node.objects.filter(address__iexact=where[0], ssh_port=where[1]).exists():
+            errors.setdefault(f"nodes[{i}].address", []).append(
+                "This server already belongs to another cluster."
+            )
+        seen_names.add(node["name"])
+        seen_addresses.add(where)

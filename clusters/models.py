@@ -1,0 +1,208 @@
+"""Inventory (credentials, clusters, nodes), API tokens and the audit trail."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from .fields import EncryptedTextField
+
+
+class Credential(models.Model):
+    """How the console logs in to servers over SSH: a user with a private key or a password.
+
+    The key, its passphrase and the password are encrypted at rest and never leave the console
+    except inside the SSH handshake.
+    """
+
+    class Kind(models.TextChoices):
+        KEY = "key", "private key"
+        PASSWORD = "password", "password"  # noqa: S105 - a label, not a secret
+
+    name = models.CharField(max_length=100, unique=True)
+    username = models.CharField(max_length=32)
+    private_key = EncryptedTextField(blank=True)
+    passphrase = EncryptedTextField(blank=True)
+    password = EncryptedTextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.username}, {self.kind})"
+
+    @property
+    def kind(self) -> str:
+        return self.Kind.KEY if self.private_key else self.Kind.PASSWORD
+
+    def secret_values(self) -> list[str]:
+        """Every secret this credential holds, for redaction of logs."""
+        values = [self.password, self.passphrase]
+        if self.private_key:
+            values.append(self.private_key)
+            # A key may be echoed line by line; each body line is a secret of its own.
+            values += [ln.strip() for ln in self.private_key.splitlines() if len(ln.strip()) >= 16]
+        return [v for v in values if v]
+
+
+class Cluster(models.Model):
+    """A PostgreSQL HA cluster: database nodes managed by Patroni, etcd, and one HAProxy host."""
+
+    class State(models.TextChoices):
+        NEW = "new"  # defined in the console, nothing done on the servers yet
+        PROVISIONING = "provisioning"  # a setup job is building it
+        HEALTHY = "healthy"  # a primary, every standby streaming, proxy routing to the primary
+        DEGRADED = "degraded"  # writable, but a standby or the proxy is not right
+        FAILING_OVER = "failing_over"  # no primary at the moment, Patroni is electing one
+        MAINTENANCE = "maintenance"  # Patroni paused by an operator
+        DOWN = "down"  # no writable primary
+        UNKNOWN = "unknown"  # the monitor could not read the cluster
+
+    class Replication(models.TextChoices):
+        ASYNC = "async"
+        SYNC = "sync"
+
+    class FailoverProfile(models.TextChoices):
+        FAST = "fast"
+        BALANCED = "balanced"
+        SAFE = "safe"
+
+    name = models.CharField(max_length=63, unique=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.NEW)
+    replication = models.CharField(
+        max_length=10, choices=Replication.choices, default=Replication.ASYNC
+    )
+    failover_profile = models.CharField(
+        max_length=10, choices=FailoverProfile.choices, default=FailoverProfile.BALANCED
+    )
+    postgres_version = models.PositiveSmallIntegerField(default=15)
+    client_networks = models.JSONField(default=list, blank=True)
+    database_name = models.CharField(max_length=63, blank=True)
+    database_user = models.CharField(max_length=63, blank=True)
+    maintenance = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def database_nodes(self) -> models.QuerySet["Node"]:
+        return self.nodes.filter(kind=Node.Kind.DATABASE)
+
+    @property
+    def proxy_node(self) -> "Node | None":
+        return self.nodes.filter(kind=Node.Kind.PROXY).first()
+
+    def secret_values(self) -> list[str]:
+        """Every secret of the cluster and of its nodes' credentials, for log redaction."""
+        values: list[str] = []
+        for node in self.nodes.select_related("credential"):
+            values += node.credential.secret_values()
+        return values
+
+
+class Node(models.Model):
+    """One server of a cluster, with the SSH host key the admin confirmed (pinned)."""
+
+    class Kind(models.TextChoices):
+        DATABASE = "database"  # PostgreSQL + Patroni + an etcd member
+        PROXY = "proxy"  # HAProxy + the witness etcd member
+
+    cluster = models.ForeignKey(Cluster, related_name="nodes", on_delete=models.CASCADE)
+    name = models.CharField(max_length=63)
+    address = models.CharField(max_length=253)
+    ssh_port = models.PositiveIntegerField(default=22)
+    credential = models.ForeignKey(Credential, related_name="nodes", on_delete=models.PROTECT)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    host_key_type = models.CharField(max_length=40)
+    host_key_base64 = models.TextField()
+    host_key_fingerprint = models.CharField(max_length=100)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["cluster", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="node_name_unique_in_cluster"),
+            # A server can belong to one cluster only: its ports would collide otherwise.
+            models.UniqueConstraint(fields=["address", "ssh_port"], name="node_address_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.address})"
+
+
+class ScannedHostKey(models.Model):
+    """A host key seen by a scan, waiting for an admin to confirm its fingerprint.
+
+    Creating a node with a fingerprint pins the full key recorded here; the console never trusts
+    a key the admin did not see.
+    """
+
+    address = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    key_type = models.CharField(max_length=40)
+    base64 = models.TextField()
+    fingerprint = models.CharField(max_length=100)
+    scanned = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["address", "port", "fingerprint"], name="scanned_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port} {self.fingerprint}"
+
+
+class ApiToken(models.Model):
+    """A token for the REST API; only its SHA-256 is stored, the token is shown once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE)
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)  # to tell tokens apart in the admin
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def digest_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: models.Model) -> str:
+        """Create a token for `user` and return it; it cannot be read back later."""
+        token = secrets.token_urlsafe(32)
+        cls.objects.create(user=user, digest=cls.digest_of(token), prefix=token[:8])
+        return token
+
+
+class AuditEntry(models.Model):
+    """Who did what to which target, from where, and how it ended. Never holds secrets."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    result = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

@@ -1,0 +1,131 @@
+"""Writes to the inventory, each a function `<entity>_<action>` with keyword-only arguments."""
+
+from django.db import transaction
+
+from . import forms
+from .models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
+
+
+class InvalidInput(Exception):
+    """Input that cannot be accepted; `field_errors` maps each field to its messages."""
+
+    def __init__(self, field_errors: dict[str, list[str]], message: str = "invalid input") -> None:
+        super().__init__(message)
+        self.field_errors = field_errors
+
+
+def form_errors(form, prefix: str = "") -> dict[str, list[str]]:
+    """A Django form's errors as {"prefix.field": [messages]}; form-wide errors under the prefix."""
+    result = {}
+    for field, errors in form.errors.items():
+        if field == "__all__":
+            key = prefix.rstrip(".") or "non_field_errors"
+        else:
+            key = prefix + field
+        result[key] = list(errors)
+    return result
+
+
+def credential_create(*, data: dict) -> Credential:
+    """Store a new SSH credential, encrypted, after checking that a private key parses."""
+    form = forms.CredentialForm(data=data)
+    if not form.is_valid():
+        raise InvalidInput(form_errors(form))
+    d = form.cleaned_data
+    return Credential.objects.create(
+        name=d["name"],
+        username=d["username"],
+        private_key=d["private_key"],
+        passphrase=d["passphrase"] if d["private_key"] else "",
+        password=d["password"],
+    )
+
+
+def cluster_create(*, data: dict, created_by=None) -> Cluster:
+    """Create a cluster and its nodes, pinning each node's host key from an earlier scan.
+
+    Nothing is written unless every field of every node is valid.
+    """
+    errors: dict[str, list[str]] = {}
+    cluster_form = forms.ClusterForm(data=data)
+    if not cluster_form.is_valid():
+        errors.update(form_errors(cluster_form))
+    networks = forms.validate_client_networks(data.get("client_networks"), errors)
+    database = forms.validate_database(data.get("database"), errors)
+    raw_nodes = data.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
+        raw_nodes = []
+    nodes = []
+    for i, raw in enumerate(raw_nodes):
+        node_form = forms.NodeForm(data=raw if isinstance(raw, dict) else {})
+        if not node_form.is_valid():
+            errors.update(form_errors(node_form, prefix=f"nodes[{i}]."))
+            continue
+        node = dict(node_form.cleaned_data, ssh_port=node_form.cleaned_data["ssh_port"] or 22)
+        scanned = (
+            ScannedHostKey.objects.filter(
+                address=node["address"],
+                port=node["ssh_port"],
+                fingerprint=node["host_key_fingerprint"],
+            )
+            .order_by("-scanned")
+            .first()
+        )
+        if scanned is None:
+            errors[f"nodes[{i}].host_key_fingerprint"] = [
+                "This fingerprint was not seen at this address and port: scan the host key "
+                "and compare it with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_*.pub)."
+            ]
+        node["scanned"] = scanned
+        nodes.append(node)
+    if len(nodes) == len(raw_nodes) and raw_nodes:
+        forms.validate_topology(nodes, errors)
+    if errors:
+        raise InvalidInput(errors)
+    c = cluster_form.cleaned_data
+    with transaction.atomic():
+        cluster = Cluster.objects.create(
+            name=c["name"],
+            replication=c["replication"],
+            failover_profile=c["failover_profile"] or Cluster.FailoverProfile.BALANCED,
+            postgres_version=c["postgres_version"] or 15,
+            client_networks=networks,
+            database_name=database.get("name", ""),
+            database_user=database.get("user", ""),
+            created_by=created_by,
+        )
+        for node in nodes:
+            Node.objects.create(
+                cluster=cluster,
+                name=node["name"],
+                address=node["address"],
+                ssh_port=node["ssh_port"],
+                credential=node["credential"],
+                kind=node["kind"],
+                host_key_type=node["scanned"].key_type,
+                host_key_base64=node["scanned"].base64,
+                host_key_fingerprint=node["scanned"].fingerprint,
+            )
+    return cluster
+
+
+def audit_record(
+    *,
+    user,
+    action: str,
+    target: str = "",
+    params: dict | None = None,
+    source_address: str | None = None,
+    result: str = "ok",
+) -> AuditEntry:
+    """Record a mutating action. `params` must never contain secrets: callers pass ids and names."""
+    return AuditEntry.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        username=getattr(user, "username", "") or "",
+        action=action,
+        target=target[:200],
+        params=params or {},
+        source_address=source_address,
+        result=result[:200],
+    )

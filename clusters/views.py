@@ -1,0 +1,136 @@
+"""Pages for clusters and credentials. They read the database; host-key scans go to a worker."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from hacenter.api import source_address
+
+from . import services
+from .forms import CredentialForm
+from .models import Cluster, Credential, Node
+
+DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
+
+
+@login_required
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    clusters = Cluster.objects.prefetch_related("nodes")
+    return render(request, "clusters/cluster_list.html", {"clusters": clusters})
+
+
+@login_required
+def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return render(
+        request,
+        "clusters/cluster_detail.html",
+        {
+            "cluster": cluster,
+            "nodes": cluster.nodes.select_related("credential"),
+            "jobs": cluster.jobs.select_related("requested_by")[:20],
+        },
+    )
+
+
+def _posted_nodes(request: HttpRequest) -> list[dict]:
+    """Node rows of the cluster form, as the API's node objects."""
+    rows = []
+    for i in range(int(request.POST.get("rows", len(DEFAULT_ROWS)))):
+        get = lambda field, i=i: request.POST.get(f"nodes-{i}-{field}", "").strip()  # noqa: E731
+        if not any(get(f) for f in ("name", "address")):
+            continue
+        port = get("ssh_port") or "22"
+        rows.append({
+            "name": get("name"),
+            "address": get("address"),
+            "ssh_port": int(port) if port.isdigit() else port,
+            "credential": get("credential"),
+            "kind": get("kind"),
+            "host_key_fingerprint": get("host_key_fingerprint"),
+        })
+    return rows
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_new(request: HttpRequest) -> HttpResponse:
+    """Define a cluster in two steps: enter the servers, then confirm each scanned host key."""
+    rows = [{"name": n, "kind": k, "ssh_port": 22} for n, k in DEFAULT_ROWS]
+    context = {"credentials": Credential.objects.all(), "kinds": Node.Kind.choices,
+               "replications": Cluster.Replication.choices,
+               "profiles": Cluster.FailoverProfile.choices, "errors": {}, "data": {}}
+    if request.method == "POST":
+        data = {
+            "name": request.POST.get("name", "").strip(),
+            "replication": request.POST.get("replication", "async"),
+            "failover_profile": request.POST.get("failover_profile", "balanced"),
+            "client_networks": request.POST.get("client_networks", "").split(),
+            "nodes": _posted_nodes(request),
+        }
+        rows = data["nodes"] or rows
+        if request.POST.get("action") == "scan":
+            from jobs.api import scan_via_worker  # clusters never imports jobs at import time
+
+            for row in rows:
+                port = row["ssh_port"] if isinstance(row["ssh_port"], int) else 22
+                result = scan_via_worker(row["address"], port) if row["address"] else {}
+                row["host_key_fingerprint"] = result.get("fingerprint", "")
+                row["scan_error"] = result.get("error", "")
+            context["scanned"] = True
+        else:
+            try:
+                cluster = services.cluster_create(data=data, created_by=request.user)
+            except services.InvalidInput as exc:
+                context["errors"] = exc.field_errors
+                context["scanned"] = True
+            else:
+                services.audit_record(
+                    user=request.user, action="cluster.create", target=f"cluster {cluster.name}",
+                    params={"name": cluster.name}, source_address=source_address(request),
+                )
+                messages.success(request, f"Cluster {cluster.name} created. Run preflight next.")
+                return redirect("cluster-detail", pk=cluster.pk)
+        context["data"] = data
+    for i, row in enumerate(rows):
+        row["index"] = i
+        row["errors"] = {
+            key.split(".", 1)[1]: msgs
+            for key, msgs in context["errors"].items()
+            if key.startswith(f"nodes[{i}].")
+        }
+    context["rows"] = rows
+    return render(request, "clusters/cluster_new.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_list(request: HttpRequest) -> HttpResponse:
+    """The credentials (never their secrets) and a form to add one."""
+    form = CredentialForm()
+    if request.method == "POST":
+        data = request.POST.copy()
+        upload = request.FILES.get("private_key_file")
+        if upload is not None and not data.get("private_key"):
+            raw = upload.read(64 * 1024 + 1)
+            data["private_key"] = raw.decode("utf-8", errors="replace")
+        try:
+            cred = services.credential_create(data=data)
+        except services.InvalidInput:
+            form = CredentialForm(data=data)
+            form.is_valid()
+        else:
+            services.audit_record(
+                user=request.user, action="credential.create", target=f"credential {cred.name}",
+                params={"name": cred.name, "username": cred.username, "kind": cred.kind},
+                source_address=source_address(request),
+            )
+            messages.success(request, f"Credential {cred.name} saved (encrypted).")
+            return redirect("credential-list")
+    return render(
+        request,
+        "clusters/credential_list.html",
+        {"credentials": Credential.objects.all(), "form": form},
+    )

@@ -1,0 +1,86 @@
+"""The REST API's plumbing: token authentication, JSON bodies and JSON errors.
+
+Every error is `{"error": message, "field_errors": {field: [messages]}}` with a 4xx code.
+"""
+
+import functools
+import json
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ApiError(Exception):
+    """An answer other than success, with its HTTP status."""
+
+    def __init__(self, status: int, message: str, field_errors: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field_errors = status, message, field_errors or {}
+
+
+def error_response(status: int, message: str, field_errors: dict | None = None) -> JsonResponse:
+    return JsonResponse({"error": message, "field_errors": field_errors or {}}, status=status)
+
+
+def _authenticate(request: HttpRequest):
+    from clusters.models import ApiToken
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme != "Token" or not token.strip():
+        raise ApiError(401, "Authentication required: send the header 'Authorization: Token <key>'.")
+    found = (
+        ApiToken.objects.select_related("user")
+        .filter(digest=ApiToken.digest_of(token.strip()), user__is_active=True)
+        .first()
+    )
+    if found is None:
+        raise ApiError(401, "Invalid or revoked API token.")
+    ApiToken.objects.filter(pk=found.pk).update(last_used=timezone.now())
+    return found.user
+
+
+def _json_body(request: HttpRequest) -> dict:
+    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES // 1024} KB.")
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The body must be a JSON object.")
+    return data
+
+
+def api_view(*methods: str) -> Callable:
+    """Token-authenticated JSON endpoint accepting `methods`; the view gets `request.data`."""
+
+    def decorate(view: Callable) -> Callable:
+        @csrf_exempt  # token-authenticated: no cookies, so no cross-site request to forge
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+            try:
+                if request.method not in methods:
+                    raise ApiError(405, f"Method {request.method} not allowed; use {', '.join(methods)}.")
+                request.user = _authenticate(request)
+                request.data = _json_body(request) if request.method == "POST" else {}
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.status, exc.message, exc.field_errors)
+            except Http404 as exc:
+                return error_response(404, str(exc) or "Not found.")
+
+        return wrapper
+
+    return decorate
+
+
+def source_address(request: HttpRequest) -> str | None:
+    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR)."""
+    return request.META.get("REMOTE_ADDR")

@@ -1,0 +1,155 @@
+"""Settings, all read from the environment (and a local `.env`) through django-environ.
+
+Safe defaults for one machine; production must set HACENTER_SECRET_KEY and HACENTER_FIELD_KEYS
+(see README, "Running in production"), and the console refuses to start without them.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("HACENTER_DEBUG", default=False)
+
+SECRET_KEY = env.str("HACENTER_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "HACENTER_SECRET_KEY is not set. Set it to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set HACENTER_DEBUG=true on a development machine."
+        )
+    SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - DEBUG only, never production
+
+# Comma-separated Fernet keys, newest first. Read lazily by clusters.crypto, which raises a clear
+# error when it is empty, so management commands that touch no secret still work without it.
+FIELD_KEYS = env.list("HACENTER_FIELD_KEYS", default=[])
+
+ALLOWED_HOSTS = env.list("HACENTER_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("HACENTER_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "clusters",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "hacenter.urls"
+WSGI_APPLICATION = "hacenter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: the Celery worker processes of the tests must see the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Several worker threads write log lines; wait for the lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "cluster-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": env.str(
+            "HACENTER_STATICFILES_STORAGE",
+            default="django.contrib.staticfiles.storage.StaticFilesStorage",
+        )
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("HACENTER_SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.int("HACENTER_SESSION_AGE_S", default=8 * 3600)
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="redis://127.0.0.1:6379/1")
+CELERY_BROKER_TRANSPORT_OPTIONS = env.json("CELERY_BROKER_TRANSPORT_OPTIONS", default={})
+CELERY_TASK_DEFAULT_QUEUE = env.str("HACENTER_QUEUE", default="hacenter")
+CELERY_TASK_ACKS_LATE = False  # early ack: see LIBRARIES.md, the database is the source of truth
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 600
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-jobs": {"task": "jobs.tasks.reap_lost_jobs", "schedule": 10.0},
+}
+
+# --- Jobs -------------------------------------------------------------------------------------
+# A running job whose worker has not beaten for this long is marked lost (the reaper runs every 10 s).
+JOB_HEARTBEAT_INTERVAL_S = env.float("HACENTER_JOB_HEARTBEAT_INTERVAL_S", default=5.0)
+JOB_LOST_AFTER_S = env.float("HACENTER_JOB_LOST_AFTER_S", default=30.0)
+JOB_LOG_BATCH_LINES = 200
+JOB_LOG_FLUSH_INTERVAL_S = 0.5
+HACENTER_MAX_NODES = 9  # 2-8 database nodes and one proxy
+SSH_CONNECT_TIMEOUT_S = env.float("HACENTER_SSH_CONNECT_TIMEOUT_S", default=10.0)
+HOST_KEY_SCAN_TIMEOUT_S = 10.0
+
+# --- Preflight thresholds: the vendor minimums; falling short is a warning, not an error -------
+PREFLIGHT_MIN_CPUS = env.int("HACENTER_PREFLIGHT_MIN_CPUS", default=2)
+PREFLIGHT_MIN_RAM_MB = env.int("HACENTER_PREFLIGHT_MIN_RAM_MB", default=4096)
+PREFLIGHT_MIN_DISK_GB = env.int("HACENTER_PREFLIGHT_MIN_DISK_GB", default=100)
+PREFLIGHT_MAX_CLOCK_SKEW_S = env.float("HACENTER_PREFLIGHT_MAX_CLOCK_SKEW_S", default=1.0)
+PREFLIGHT_PORT_TIMEOUT_S = 3
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("HACENTER_LOG_LEVEL", default="INFO")},
+}

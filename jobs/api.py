@@ -1,0 +1,116 @@
+"""REST endpoints for host-key scans and jobs (DESIGN.md §3)."""
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from clusters import validators
+from clusters.models import Cluster, Node
+from clusters.services import audit_record
+from hacenter.api import ApiError, api_view, source_address
+
+from . import selectors, services, tasks
+from .errors import JobConflict, JobRefused
+from .models import Job
+
+
+def scan_via_worker(address: str, port: int) -> dict:
+    """Ask a worker to read the host key (web processes never talk to servers) and wait for it."""
+    try:
+        return tasks.scan_host_key.delay(address, port).get(
+            timeout=settings.HOST_KEY_SCAN_TIMEOUT_S + 5
+        )
+    except CeleryTimeout:
+        return {"error": "No worker answered within the time limit; is a Celery worker running?"}
+
+
+@api_view("POST")
+def host_key_scan(request: HttpRequest) -> JsonResponse:
+    address, port = request.data.get("address"), request.data.get("port", 22)
+    errors = {}
+    try:
+        if not isinstance(address, str):
+            raise validators.ValidationError("This field is required.")
+        validators.validate_address(address)
+    except validators.ValidationError as exc:
+        errors["address"] = list(exc.messages)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        errors["port"] = ["Expected a port number from 1 to 65535."]
+    if errors:
+        raise ApiError(400, "Cannot scan this host.", errors)
+    result = scan_via_worker(address, port)
+    if "error" in result:
+        raise ApiError(502 if "worker" not in result["error"] else 503, result["error"])
+    return JsonResponse({"key_type": result["key_type"], "fingerprint": result["fingerprint"]})
+
+
+@api_view("POST")
+def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
+    """Start a job of `kind` on the cluster (optionally aimed at one `node`, by name)."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    kind, node_name = request.data.get("kind"), request.data.get("node")
+    node = None
+    if node_name is not None:
+        node = Node.objects.filter(cluster=cluster, name=node_name).first()
+        if node is None:
+            raise ApiError(400, "No such node.", {"node": [f"{cluster.name} has no node {node_name!r}."]})
+    if not isinstance(kind, str):
+        raise ApiError(400, "Which job?", {"kind": ["This field is required."]})
+    try:
+        job = services.job_start(cluster=cluster, kind=kind, node=node, requested_by=request.user)
+    except JobRefused as exc:
+        audit_record(user=request.user, action=f"job.start.{kind}"[:60], target=f"cluster {cluster.name}",
+                     params={"kind": kind, "node": node_name}, source_address=source_address(request),
+                     result=f"refused: {exc}")
+        status = 409 if isinstance(exc, JobConflict) else 400
+        raise ApiError(status, str(exc), {"kind": [str(exc)]} if status == 400 else {}) from None
+    audit_record(user=request.user, action=f"job.start.{kind}", target=f"cluster {cluster.name}",
+                 params={"kind": kind, "node": node_name, "job": job.pk},
+                 source_address=source_address(request))
+    return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)
+
+
+@api_view("GET")
+def job(request: HttpRequest, pk: int) -> JsonResponse:
+    return JsonResponse(selectors.job_detail(get_object_or_404(Job, pk=pk)))
+
+
+@api_view("GET")
+def job_log(request: HttpRequest, pk: int) -> JsonResponse:
+    """Log lines after `?after=N` (0 for the start), the next cursor and whether it is complete."""
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        after = int(request.GET.get("after", "0"))
+        if after < 0:
+            raise ValueError
+    except ValueError:
+        raise ApiError(400, "Bad cursor.", {"after": ["Expected a whole number ≥ 0."]}) from None
+    lines, cursor, done = selectors.job_log_after(job, after)
+    return JsonResponse(
+        {"lines": [selectors.log_line_json(ln) for ln in lines], "next": cursor, "done": done}
+    )
+
+
+@api_view("POST")
+def job_cancel(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        job = services.job_cancel(job=job)
+    except JobRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    audit_record(user=request.user, action="job.cancel", target=f"job {job.pk}",
+                 source_address=source_address(request))
+    return JsonResponse({"id": job.pk, "status": job.status}, status=202)
+
+
+@api_view("POST")
+def job_retry(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        job = services.job_retry(job=job)
+    except JobRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    audit_record(user=request.user, action="job.retry", target=f"job {job.pk}",
+                 source_address=source_address(request))
+    return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)

@@ -1,0 +1,148 @@
+"""Jobs, their steps and their log, modelled on AWX's job events (one row per line, per-job seq)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"  # created and queued, no worker has claimed it yet
+    RUNNING = "running"  # claimed by a worker, which beats every few seconds
+    SUCCEEDED = "succeeded"  # every step passed (some maybe with a warning) and the log is flushed
+    FAILED = "failed"  # a step refused or a command failed: an expected, explained failure
+    ERRORED = "errored"  # an exception in the console's own code
+    CANCELED = "canceled"  # an operator asked it to stop
+    LOST = "lost"  # its worker died: no heartbeat for JOB_LOST_AFTER_S
+
+    @classmethod
+    def active(cls) -> list[str]:
+        return [cls.PENDING, cls.RUNNING]
+
+    @classmethod
+    def terminal(cls) -> list[str]:
+        return [cls.SUCCEEDED, cls.FAILED, cls.ERRORED, cls.CANCELED, cls.LOST]
+
+    @classmethod
+    def retryable(cls) -> list[str]:
+        return [cls.FAILED, cls.ERRORED, cls.CANCELED, cls.LOST]
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending"  # not reached yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    WARNING = "warning"  # passed, but the admin should read the verdict
+    FAILED = "failed"  # the check or action did not pass; the job stops here
+    ERRORED = "errored"  # the console's own code raised
+    CANCELED = "canceled"
+    SKIPPED = "skipped"  # not run because an earlier step decided it was not needed
+
+    @classmethod
+    def done(cls) -> list[str]:
+        """Steps a retry does not run again."""
+        return [cls.SUCCEEDED, cls.WARNING, cls.SKIPPED]
+
+
+class JobKind(models.TextChoices):
+    PREFLIGHT = "preflight"  # read-only checks of every node before setup
+
+
+class Job(models.Model):
+    """One procedure (a playbook) run against a cluster by a Celery worker.
+
+    Params never hold secrets; the worker reads them from the inventory when it runs.
+    """
+
+    kind = models.CharField(max_length=30, choices=JobKind.choices)
+    cluster = models.ForeignKey("clusters.Cluster", related_name="jobs", on_delete=models.CASCADE)
+    node = models.ForeignKey(
+        "clusters.Node", null=True, blank=True, related_name="jobs", on_delete=models.SET_NULL
+    )
+    params = models.JSONField(default=dict, blank=True)
+    mutating = models.BooleanField(default=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    cancel_requested = models.BooleanField(default=False)
+    attempt = models.PositiveIntegerField(default=0)  # how many times a worker has claimed it
+    worker = models.CharField(max_length=200, blank=True)  # host:pid of the claiming worker
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            # The database, not the caller, guarantees one mutating job per cluster at a time.
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=Q(mutating=True, status__in=["pending", "running"]),
+                name="one_active_mutating_job_per_cluster",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} on {self.cluster_id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in JobStatus.terminal()
+
+
+class Step(models.Model):
+    """One step of a job, on one node or on the whole cluster, with a one-line verdict."""
+
+    job = models.ForeignKey(Job, related_name="steps", on_delete=models.CASCADE)
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=60)  # the playbook's step function, stable
+    title = models.CharField(max_length=200)  # what the admin reads
+    node = models.ForeignKey("clusters.Node", null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    summary = models.CharField(max_length=500, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)  # percent, when known
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.title} ({self.status})"
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if not self.started:
+            return None
+        from django.utils import timezone
+
+        return ((self.finished or timezone.now()) - self.started).total_seconds()
+
+
+class LogLine(models.Model):
+    """One line of a job's output: redacted and NUL-free before it is stored."""
+
+    class Stream(models.TextChoices):
+        STDOUT = "stdout"
+        STDERR = "stderr"
+        CONSOLE = "console"  # written by the console itself (what it does and why)
+
+    job = models.ForeignKey(Job, related_name="log_lines", on_delete=models.CASCADE)
+    seq = models.PositiveIntegerField()
+    ts = models.DateTimeField()
+    stream = models.CharField(max_length=10, choices=Stream.choices)
+    host = models.CharField(max_length=63, blank=True)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="logline_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.seq} [{self.host or '-'}] {self.text[:80]}"

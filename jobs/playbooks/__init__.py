@@ -1,0 +1,23 @@
+"""The procedures HA Center runs, one module each; `get_playbook` finds one by job kind."""
+
+from ..errors import JobRefused
+from .base import Playbook
+
+
+def _registry() -> dict[str, Playbook]:
+    from . import preflight
+
+    return {p.kind: p for p in (preflight.PLAYBOOK,)}
+
+
+def get_playbook(kind: str) -> Playbook:
+    """The playbook for a job kind; raises JobRefused when there is none."""
+    playbooks = _registry()
+    if kind not in playbooks:
+        known = ", ".join(sorted(playbooks))
+        raise JobRefused(f"unknown job kind {kind!r}; this console runs: {known}")
+    return playbooks[kind]
+
+
+def known_kinds() -> list[str]:
+    return sorted(_registry())

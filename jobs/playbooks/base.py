@@ -1,0 +1,154 @@
+"""What a playbook is: an ordered plan of small steps, and what a step gets to work with."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from clusters.models import Cluster, Node
+
+from ..models import Job, LogLine, Step
+
+if TYPE_CHECKING:
+    from ..logwriter import LogWriter
+    from ..runner import ConnectionPool
+    from ..ssh import CommandResult
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One planned step: which function runs, what the admin reads, on which node."""
+
+    name: str
+    title: str
+    node: Node | None = None
+
+
+class StepFailed(Exception):
+    """A step's check or action did not pass; the message is its one-line verdict."""
+
+
+class StepSkipped(Exception):
+    """A step that cannot run because of an earlier failure (say, no SSH login to its node)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a step returns: a one-line summary and whether the admin should look at it."""
+
+    summary: str
+    warning: bool = False
+
+    @classmethod
+    def warn(cls, summary: str) -> "Verdict":
+        return cls(summary, warning=True)
+
+
+StepFunction = Callable[["StepContext"], "Verdict | str"]
+
+
+@dataclass
+class Playbook:
+    """A procedure: how to plan its steps for a job, and the functions that run them.
+
+    `mutating`: it changes servers, so only one such job may be active per cluster.
+    `keep_going`: run every step even after one fails (preflight reports every problem at once);
+    otherwise the job stops at the first failed step and a retry resumes there.
+    """
+
+    kind: str
+    plan: Callable[[Cluster, Node | None, dict], list[StepSpec]]
+    steps: dict[str, StepFunction]
+    mutating: bool = True
+    keep_going: bool = False
+
+
+class CancelFlag:
+    """Reads the job's cancel flag from the database, at most twice a second."""
+
+    def __init__(self, job_id: int, interval_s: float = 0.5) -> None:
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self._checked_at = 0.0
+        self._set = False
+
+    def __call__(self) -> bool:
+        if not self._set and time.monotonic() - self._checked_at >= self.interval_s:
+            self._checked_at = time.monotonic()
+            self._set = Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+        return self._set
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use: its job, node, the log, SSH, progress and the cancel flag."""
+
+    job: Job
+    step: Step
+    log_writer: "LogWriter"
+    connections: "ConnectionPool"
+    cancelled: CancelFlag
+    facts: dict = field(default_factory=dict)  # shared between the steps of one run
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.job.cluster
+
+    @property
+    def node(self) -> Node:
+        if self.step.node is None:
+            raise StepFailed("this step needs a node and has none")
+        return self.step.node
+
+    def log(self, text: str, *, host: str = "") -> None:
+        """A line from the console itself: what it does and why."""
+        self.log_writer.write(text, stream=LogLine.Stream.CONSOLE, host=host)
+
+    def run(
+        self,
+        command: str,
+        *,
+        node: Node | None = None,
+        timeout: float | None = 120,
+        sudo: bool = True,
+        check: bool = False,
+        echo: bool = True,
+        stdin: bytes | None = None,
+        collect: list[str] | None = None,
+    ) -> "CommandResult":
+        """Run a shell command on a node (the step's by default), streaming its output to the log.
+
+        `collect` receives every stdout line (the result keeps only the last few).
+        """
+        node = node or self.node
+        conn = self.connections.get(node)
+
+        def on_line(stream: str, line: str) -> None:
+            if echo:
+                self.log_writer.write(line, stream=stream, host=node.name)
+            if collect is not None and stream == "stdout":
+                collect.append(line)
+
+        if echo:
+            self.log(f"$ {command}", host=node.name)
+        return conn.run(
+            command,
+            on_line=on_line,
+            timeout=timeout,
+            should_cancel=self.cancelled,
+            sudo=sudo,
+            check=check,
+            stdin=stdin,
+        )
+
+    def output(self, command: str, *, sudo: bool = False, **kwargs) -> list[str]:
+        """Every stdout line of a command that must succeed."""
+        lines: list[str] = []
+        self.run(command, sudo=sudo, check=True, collect=lines, **kwargs)
+        return lines
+
+    def progress(self, percent: int) -> None:
+        """Report how far a long step is, for the progress bar."""
+        percent = max(0, min(100, int(percent)))
+        Step.objects.filter(pk=self.step.pk).update(progress=percent)
+        self.step.progress = percent

@@ -1,0 +1,162 @@
+"""Starting, canceling, retrying and reaping jobs: the only code that changes a job's status
+from outside a worker."""
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clusters.models import Cluster, Node, ScannedHostKey
+
+from . import ssh
+from .errors import JobConflict, JobRefused
+from .models import Job, JobStatus, LogLine, Step, StepStatus
+from .playbooks import get_playbook
+
+
+def _enqueue(job_id: int) -> None:
+    from .tasks import run_job  # tasks import services; keep the cycle out of import time
+
+    transaction.on_commit(lambda: run_job.delay(job_id))
+
+
+def _active_conflict(cluster: Cluster) -> Job | None:
+    return (
+        Job.objects.filter(cluster=cluster, mutating=True, status__in=JobStatus.active())
+        .order_by("created")
+        .first()
+    )
+
+
+def _conflict_message(cluster: Cluster, other: Job | None) -> str:
+    if other is None:
+        return f"cluster {cluster.name} already has an active job that changes it; try again"
+    return (
+        f"cluster {cluster.name} already has an active job that changes it: {other.kind} "
+        f"#{other.pk} ({other.status}). Wait for it to end or cancel it first."
+    )
+
+
+def job_start(
+    *,
+    cluster: Cluster,
+    kind: str,
+    requested_by=None,
+    node: Node | None = None,
+    params: dict | None = None,
+) -> Job:
+    """Create a job with its planned steps and queue it once the transaction commits.
+
+    Refused when the kind is unknown, the node is not in the cluster, or a job that changes
+    the cluster is already active (the database's partial unique index settles races).
+    """
+    playbook = get_playbook(kind)  # raises JobRefused for an unknown kind
+    if node is not None and node.cluster_id != cluster.pk:
+        raise JobRefused(f"node {node.name} is not part of cluster {cluster.name}")
+    params = params or {}
+    specs = playbook.plan(cluster, node, params)
+    mutating = playbook.mutating
+    if mutating and (other := _active_conflict(cluster)):
+        raise JobConflict(_conflict_message(cluster, other))
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                kind=kind,
+                cluster=cluster,
+                node=node,
+                params=params,
+                mutating=mutating,
+                requested_by=requested_by,
+            )
+            Step.objects.bulk_create(
+                Step(job=job, position=i, name=s.name, title=s.title, node=s.node)
+                for i, s in enumerate(specs, start=1)
+            )
+            _enqueue(job.pk)
+    except IntegrityError as exc:
+        raise JobConflict(_conflict_message(cluster, _active_conflict(cluster))) from exc
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Ask a job to stop. A pending job ends at once; a running one stops at its next check
+    (between steps, or within half a second inside a remote command, which is then killed)."""
+    if job.is_terminal:
+        raise JobConflict(f"job #{job.pk} already ended ({job.status}); nothing to cancel")
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk, status__in=JobStatus.active()).update(cancel_requested=True)
+    ended = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+        status=JobStatus.CANCELED, finished=now, error="canceled before a worker started it"
+    )
+    if ended:
+        job.steps.filter(status=StepStatus.PENDING).update(
+            status=StepStatus.CANCELED, summary="not run: the job was canceled"
+        )
+    job.refresh_from_db()
+    return job
+
+
+def job_retry(*, job: Job) -> Job:
+    """Run a failed, errored, canceled or lost job again from its first unfinished step."""
+    if job.status not in JobStatus.retryable():
+        raise JobConflict(f"job #{job.pk} is {job.status}; only a job that ended without "
+                         "success can be retried")
+    try:
+        with transaction.atomic():
+            reset = Job.objects.filter(pk=job.pk, status__in=JobStatus.retryable()).update(
+                status=JobStatus.PENDING, cancel_requested=False, error="", finished=None,
+                worker="",
+            )
+            if not reset:
+                raise JobConflict(f"job #{job.pk} changed meanwhile; reload and try again")
+            job.steps.exclude(status__in=StepStatus.done()).update(
+                status=StepStatus.PENDING, summary="", progress=None, started=None, finished=None
+            )
+            _enqueue(job.pk)
+    except IntegrityError as exc:
+        raise JobConflict(_conflict_message(job.cluster, _active_conflict(job.cluster))) from exc
+    job.refresh_from_db()
+    return job
+
+
+def jobs_reap_lost() -> list[int]:
+    """Mark running jobs whose worker stopped beating as lost, so none stays "running" forever."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.JOB_LOST_AFTER_S)
+    reaped = []
+    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat__lt=cutoff):
+        message = (
+            f"worker {job.worker} stopped sending heartbeats (last at "
+            f"{job.heartbeat:%H:%M:%S} UTC); it probably died. Retry resumes at the "
+            "unfinished step."
+        )
+        with transaction.atomic():
+            if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING,
+                                      heartbeat=job.heartbeat).update(
+                status=JobStatus.LOST, error=message, finished=timezone.now()
+            ):
+                continue  # it beat or ended meanwhile
+            job.steps.filter(status=StepStatus.RUNNING).update(
+                status=StepStatus.ERRORED, summary="the worker was lost during this step",
+                finished=timezone.now(),
+            )
+            last = job.log_lines.order_by("-seq").values_list("seq", flat=True).first() or 0
+            LogLine.objects.create(job=job, seq=last + 1, ts=timezone.now(),
+                                   stream=LogLine.Stream.CONSOLE, text=f"job lost: {message}")
+        reaped.append(job.pk)
+    return reaped
+
+
+def host_key_scan(*, address: str, port: int) -> dict:
+    """Read a server's host key and remember it, so a node created with this fingerprint can pin
+    the full key. Returns the key's type and fingerprint, or {"error": message}."""
+    try:
+        key = ssh.scan_host_key(address, port, timeout=settings.HOST_KEY_SCAN_TIMEOUT_S)
+    except ssh.SSHError as exc:
+        return {"error": str(exc)}
+    ScannedHostKey.objects.update_or_create(
+        address=address,
+        port=port,
+        fingerprint=key.fingerprint,
+        defaults={"key_type": key.key_type, "base64": key.base64},
+    )
+    return {"address": address, "port": port, "key_type": key.key_type,
+            "fingerprint": key.fingerprint}

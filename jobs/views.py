@@ -1,0 +1,102 @@
+"""Job pages: the list, a job with its steps and live log (htmx polling with a cursor)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from clusters.models import Cluster, Node
+from clusters.services import audit_record
+from hacenter.api import source_address
+
+from . import selectors, services
+from .errors import JobRefused
+from .models import Job
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = Job.objects.select_related("cluster", "requested_by")[:200]
+    return render(request, "jobs/job_list.html", {"jobs": jobs})
+
+
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job.objects.select_related("cluster"), pk=pk)
+    lines, cursor, done = selectors.job_log_after(job, 0)
+    return render(request, "jobs/job_detail.html",
+                  {"job": job, "steps": job.steps.select_related("node"), "lines": lines,
+                   "cursor": cursor, "done": done})
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def job_steps(request: HttpRequest, pk: int) -> HttpResponse:
+    """The step table and status; it stops polling itself once the job has ended."""
+    job = get_object_or_404(Job, pk=pk)
+    template = "jobs/htmx/steps.html" if request.htmx else "jobs/job_detail.html"
+    return render(request, template, {"job": job, "steps": job.steps.select_related("node")})
+
+
+@login_required
+def job_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log lines after `?after=N` and a new poller with the next cursor (none once done)."""
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    lines, cursor, done = selectors.job_log_after(job, after)
+    return render(request, "jobs/htmx/log.html",
+                  {"job": job, "lines": lines, "cursor": cursor, "done": done})
+
+
+def _redirect_to_job(request: HttpRequest, job: Job) -> HttpResponse:
+    return redirect("job-detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_start(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = get_object_or_404(Cluster, pk=pk)
+    kind = request.POST.get("kind", "")
+    node = None
+    if request.POST.get("node"):
+        node = get_object_or_404(Node, cluster=cluster, name=request.POST["node"])
+    try:
+        job = services.job_start(cluster=cluster, kind=kind, node=node, requested_by=request.user)
+    except JobRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("cluster-detail", pk=cluster.pk)
+    audit_record(user=request.user, action=f"job.start.{kind}", target=f"cluster {cluster.name}",
+                 params={"kind": kind, "job": job.pk}, source_address=source_address(request))
+    return _redirect_to_job(request, job)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        services.job_cancel(job=job)
+        messages.info(request, f"Cancel requested for job #{job.pk}.")
+        audit_record(user=request.user, action="job.cancel", target=f"job {job.pk}",
+                     source_address=source_address(request))
+    except JobRefused as exc:
+        messages.error(request, str(exc))
+    return _redirect_to_job(request, job)
+
+
+@login_required
+@require_POST
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(Job, pk=pk)
+    try:
+        services.job_retry(job=job)
+        audit_record(user=request.user, action="job.retry", target=f"job {job.pk}",
+                     source_address=source_address(request))
+    except JobRefused as exc:
+        messages.error(request, str(exc))
+    return _redirect_to_job(request, job)
