@@ -12,7 +12,7 @@ import threading
 import traceback
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -129,7 +129,6 @@ class JobRunner:
         self.facts: dict = {}  # what steps learn and later steps use, for this run only
 
     def run(self) -> None:
-        close_old_connections()
         if not claim(self.job_id, self.worker):
             logger.info("job %s was not pending; another worker has it or it ended", self.job_id)
             return
@@ -167,7 +166,10 @@ class JobRunner:
         failures: list[str] = []
         errored = False
         for step in steps:
-            if cancelled():
+            if not self._still_mine():
+                writer.write("this worker no longer holds the job (declared lost); stopping")
+                return JobStatus.LOST, "the worker lost its claim on the job"
+            if cancelled.check_now():
                 self._finish_step(step, StepStatus.CANCELED, "canceled before it started")
                 self._cancel_rest(job)
                 return JobStatus.CANCELED, "canceled by an operator"
@@ -187,6 +189,11 @@ class JobRunner:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             return status, failures[0] + more
         return JobStatus.SUCCEEDED, ""
+
+    def _still_mine(self) -> bool:
+        return Job.objects.filter(
+            pk=self.job_id, status=JobStatus.RUNNING, worker=self.worker
+        ).exists()
 
     def _run_step(self, ctx: StepContext) -> tuple[str, str]:
         """Run one step and store its status and verdict; never raises."""

@@ -74,8 +74,13 @@ class CancelFlag:
 
     def __call__(self) -> bool:
         if not self._set and time.monotonic() - self._checked_at >= self.interval_s:
-            self._checked_at = time.monotonic()
-            self._set = Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+            self.check_now()
+        return self._set
+
+    def check_now(self) -> bool:
+        """Read the flag now (between steps, where half a second of staleness is not wanted)."""
+        self._checked_at = time.monotonic()
+        self._set = self._set or Job.objects.filter(pk=self.job_id, cancel_requested=True).exists()
         return self._set
 
 
