@@ -18,7 +18,7 @@ class Credential(models.Model):
 
     class Kind(models.TextChoices):
         KEY = "key", "private key"
-        PASSWORD = "password", "password"  # noqa: S105 - a label, not a secret
+        PASSWORD = "password", "password"
 
     name = models.CharField(max_length=100, unique=True)
     username = models.CharField(max_length=32)
@@ -167,7 +167,9 @@ class ScannedHostKey(models.Model):
 class ApiToken(models.Model):
     """A token for the REST API; only its SHA-256 is stored, the token is shown once."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
+    )
     digest = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=8)  # to tell tokens apart in the admin
     created = models.DateTimeField(auto_now_add=True)

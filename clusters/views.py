@@ -43,14 +43,16 @@ def _posted_nodes(request: HttpRequest) -> list[dict]:
         if not any(get(f) for f in ("name", "address")):
             continue
         port = get("ssh_port") or "22"
-        rows.append({
-            "name": get("name"),
-            "address": get("address"),
-            "ssh_port": int(port) if port.isdigit() else port,
-            "credential": get("credential"),
-            "kind": get("kind"),
-            "host_key_fingerprint": get("host_key_fingerprint"),
-        })
+        rows.append(
+            {
+                "name": get("name"),
+                "address": get("address"),
+                "ssh_port": int(port) if port.isdigit() else port,
+                "credential": get("credential"),
+                "kind": get("kind"),
+                "host_key_fingerprint": get("host_key_fingerprint"),
+            }
+        )
     return rows
 
 
@@ -59,9 +61,14 @@ def _posted_nodes(request: HttpRequest) -> list[dict]:
 def cluster_new(request: HttpRequest) -> HttpResponse:
     """Define a cluster in two steps: enter the servers, then confirm each scanned host key."""
     rows = [{"name": n, "kind": k, "ssh_port": 22} for n, k in DEFAULT_ROWS]
-    context = {"credentials": Credential.objects.all(), "kinds": Node.Kind.choices,
-               "replications": Cluster.Replication.choices,
-               "profiles": Cluster.FailoverProfile.choices, "errors": {}, "data": {}}
+    context = {
+        "credentials": Credential.objects.all(),
+        "kinds": Node.Kind.choices,
+        "replications": Cluster.Replication.choices,
+        "profiles": Cluster.FailoverProfile.choices,
+        "errors": {},
+        "data": {},
+    }
     if request.method == "POST":
         data = {
             "name": request.POST.get("name", "").strip(),
@@ -88,8 +95,11 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
                 context["scanned"] = True
             else:
                 services.audit_record(
-                    user=request.user, action="cluster.create", target=f"cluster {cluster.name}",
-                    params={"name": cluster.name}, source_address=source_address(request),
+                    user=request.user,
+                    action="cluster.create",
+                    target=f"cluster {cluster.name}",
+                    params={"name": cluster.name},
+                    source_address=source_address(request),
                 )
                 messages.success(request, f"Cluster {cluster.name} created. Run preflight next.")
                 return redirect("cluster-detail", pk=cluster.pk)
@@ -123,7 +133,9 @@ def credential_list(request: HttpRequest) -> HttpResponse:
             form.is_valid()
         else:
             services.audit_record(
-                user=request.user, action="credential.create", target=f"credential {cred.name}",
+                user=request.user,
+                action="credential.create",
+                target=f"credential {cred.name}",
                 params={"name": cred.name, "username": cred.username, "kind": cred.kind},
                 source_address=source_address(request),
             )

@@ -32,7 +32,9 @@ def _authenticate(request: HttpRequest):
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme != "Token" or not token.strip():
-        raise ApiError(401, "Authentication required: send the header 'Authorization: Token <key>'.")
+        raise ApiError(
+            401, "Authentication required: send the header 'Authorization: Token <key>'."
+        )
     found = (
         ApiToken.objects.select_related("user")
         .filter(digest=ApiToken.digest_of(token.strip()), user__is_active=True)
@@ -67,7 +69,9 @@ def api_view(*methods: str) -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
             try:
                 if request.method not in methods:
-                    raise ApiError(405, f"Method {request.method} not allowed; use {', '.join(methods)}.")
+                    raise ApiError(
+                        405, f"Method {request.method} not allowed; use {', '.join(methods)}."
+                    )
                 request.user = _authenticate(request)
                 request.data = _json_body(request) if request.method == "POST" else {}
                 return view(request, *args, **kwargs)

@@ -100,7 +100,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-WHITENOISE_USE_FINDERS = True  # serve from the app folders when collectstatic has not run (make run)
+WHITENOISE_USE_FINDERS = (
+    True  # serve from the app folders when collectstatic has not run (make run)
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -132,7 +134,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Jobs -------------------------------------------------------------------------------------
-# A running job whose worker has not beaten for this long is marked lost (the reaper runs every 10 s).
+# A running job whose worker has not beaten for this long is marked lost (reaper: every 10 s).
 JOB_HEARTBEAT_INTERVAL_S = env.float("HACENTER_JOB_HEARTBEAT_INTERVAL_S", default=5.0)
 JOB_LOST_AFTER_S = env.float("HACENTER_JOB_LOST_AFTER_S", default=30.0)
 JOB_LOG_BATCH_LINES = 200

@@ -9,8 +9,16 @@ class StepInline(admin.TabularInline):
     model = Step
     extra = 0
     can_delete = False
-    readonly_fields = ["position", "title", "node", "status", "summary", "progress", "started",
-                       "finished"]
+    readonly_fields = [
+        "position",
+        "title",
+        "node",
+        "status",
+        "summary",
+        "progress",
+        "started",
+        "finished",
+    ]
     exclude = ["name"]
 
 
@@ -18,7 +26,20 @@ class StepInline(admin.TabularInline):
 class JobAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "cluster", "status", "attempt", "created", "finished"]
     list_filter = ["status", "kind"]
-    readonly_fields = ["kind", "cluster", "node", "params", "mutating", "status", "error",
-                       "requested_by", "cancel_requested", "attempt", "worker", "heartbeat",
-                       "started", "finished"]
+    readonly_fields = [
+        "kind",
+        "cluster",
+        "node",
+        "params",
+        "mutating",
+        "status",
+        "error",
+        "requested_by",
+        "cancel_requested",
+        "attempt",
+        "worker",
+        "heartbeat",
+        "started",
+        "finished",
+    ]
     inlines = [StepInline]

@@ -54,20 +54,31 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
     if node_name is not None:
         node = Node.objects.filter(cluster=cluster, name=node_name).first()
         if node is None:
-            raise ApiError(400, "No such node.", {"node": [f"{cluster.name} has no node {node_name!r}."]})
+            raise ApiError(
+                400, "No such node.", {"node": [f"{cluster.name} has no node {node_name!r}."]}
+            )
     if not isinstance(kind, str):
         raise ApiError(400, "Which job?", {"kind": ["This field is required."]})
     try:
         job = services.job_start(cluster=cluster, kind=kind, node=node, requested_by=request.user)
     except JobRefused as exc:
-        audit_record(user=request.user, action=f"job.start.{kind}"[:60], target=f"cluster {cluster.name}",
-                     params={"kind": kind, "node": node_name}, source_address=source_address(request),
-                     result=f"refused: {exc}")
+        audit_record(
+            user=request.user,
+            action=f"job.start.{kind}"[:60],
+            target=f"cluster {cluster.name}",
+            params={"kind": kind, "node": node_name},
+            source_address=source_address(request),
+            result=f"refused: {exc}",
+        )
         status = 409 if isinstance(exc, JobConflict) else 400
         raise ApiError(status, str(exc), {"kind": [str(exc)]} if status == 400 else {}) from None
-    audit_record(user=request.user, action=f"job.start.{kind}", target=f"cluster {cluster.name}",
-                 params={"kind": kind, "node": node_name, "job": job.pk},
-                 source_address=source_address(request))
+    audit_record(
+        user=request.user,
+        action=f"job.start.{kind}",
+        target=f"cluster {cluster.name}",
+        params={"kind": kind, "node": node_name, "job": job.pk},
+        source_address=source_address(request),
+    )
     return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)
 
 
@@ -99,8 +110,12 @@ def job_cancel(request: HttpRequest, pk: int) -> JsonResponse:
         job = services.job_cancel(job=job)
     except JobRefused as exc:
         raise ApiError(409, str(exc)) from None
-    audit_record(user=request.user, action="job.cancel", target=f"job {job.pk}",
-                 source_address=source_address(request))
+    audit_record(
+        user=request.user,
+        action="job.cancel",
+        target=f"job {job.pk}",
+        source_address=source_address(request),
+    )
     return JsonResponse({"id": job.pk, "status": job.status}, status=202)
 
 
@@ -111,6 +126,10 @@ def job_retry(request: HttpRequest, pk: int) -> JsonResponse:
         job = services.job_retry(job=job)
     except JobRefused as exc:
         raise ApiError(409, str(exc)) from None
-    audit_record(user=request.user, action="job.retry", target=f"job {job.pk}",
-                 source_address=source_address(request))
+    audit_record(
+        user=request.user,
+        action="job.retry",
+        target=f"job {job.pk}",
+        source_address=source_address(request),
+    )
     return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)

@@ -161,8 +161,9 @@ class JobRunner:
             .order_by("position")
         )
         if job.attempt > 1 and steps:
-            writer.write(f"attempt {job.attempt}: resuming at step {steps[0].position}, "
-                         f"{steps[0].title}")
+            writer.write(
+                f"attempt {job.attempt}: resuming at step {steps[0].position}, {steps[0].title}"
+            )
         failures: list[str] = []
         errored = False
         for step in steps:
@@ -173,8 +174,14 @@ class JobRunner:
                 self._finish_step(step, StepStatus.CANCELED, "canceled before it started")
                 self._cancel_rest(job)
                 return JobStatus.CANCELED, "canceled by an operator"
-            ctx = StepContext(job=job, step=step, log_writer=writer, connections=pool,
-                              cancelled=cancelled, facts=self.facts)
+            ctx = StepContext(
+                job=job,
+                step=step,
+                log_writer=writer,
+                connections=pool,
+                cancelled=cancelled,
+                facts=self.facts,
+            )
             status, summary = self._run_step(ctx)
             if status == StepStatus.CANCELED:
                 self._cancel_rest(job)

@@ -37,7 +37,9 @@ def job_detail(job: Job) -> dict:
     }
 
 
-def job_log_after(job: Job, after: int, limit: int = LOG_PAGE_LINES) -> tuple[list[LogLine], int, bool]:
+def job_log_after(
+    job: Job, after: int, limit: int = LOG_PAGE_LINES
+) -> tuple[list[LogLine], int, bool]:
     """The log lines after seq `after`, the cursor for the next call, and whether the log is
     complete (the job ended and every line was read; a job ends only after its log is flushed).
     """
@@ -52,5 +54,10 @@ def job_log_after(job: Job, after: int, limit: int = LOG_PAGE_LINES) -> tuple[li
 
 
 def log_line_json(line: LogLine) -> dict:
-    return {"seq": line.seq, "ts": line.ts, "stream": line.stream, "host": line.host,
-            "text": line.text}
+    return {
+        "seq": line.seq,
+        "ts": line.ts,
+        "stream": line.stream,
+        "host": line.host,
+        "text": line.text,
+    }

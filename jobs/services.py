@@ -98,12 +98,16 @@ def job_cancel(*, job: Job) -> Job:
 def job_retry(*, job: Job) -> Job:
     """Run a failed, errored, canceled or lost job again from its first unfinished step."""
     if job.status not in JobStatus.retryable():
-        raise JobConflict(f"job #{job.pk} is {job.status}; only a job that ended without "
-                         "success can be retried")
+        raise JobConflict(
+            f"job #{job.pk} is {job.status}; only a job that ended without success can be retried"
+        )
     try:
         with transaction.atomic():
             reset = Job.objects.filter(pk=job.pk, status__in=JobStatus.retryable()).update(
-                status=JobStatus.PENDING, cancel_requested=False, error="", finished=None,
+                status=JobStatus.PENDING,
+                cancel_requested=False,
+                error="",
+                finished=None,
                 worker="",
             )
             if not reset:
@@ -129,18 +133,23 @@ def jobs_reap_lost() -> list[int]:
             "unfinished step."
         )
         with transaction.atomic():
-            if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING,
-                                      heartbeat=job.heartbeat).update(
-                status=JobStatus.LOST, error=message, finished=timezone.now()
-            ):
+            if not Job.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, heartbeat=job.heartbeat
+            ).update(status=JobStatus.LOST, error=message, finished=timezone.now()):
                 continue  # it beat or ended meanwhile
             job.steps.filter(status=StepStatus.RUNNING).update(
-                status=StepStatus.ERRORED, summary="the worker was lost during this step",
+                status=StepStatus.ERRORED,
+                summary="the worker was lost during this step",
                 finished=timezone.now(),
             )
             last = job.log_lines.order_by("-seq").values_list("seq", flat=True).first() or 0
-            LogLine.objects.create(job=job, seq=last + 1, ts=timezone.now(),
-                                   stream=LogLine.Stream.CONSOLE, text=f"job lost: {message}")
+            LogLine.objects.create(
+                job=job,
+                seq=last + 1,
+                ts=timezone.now(),
+                stream=LogLine.Stream.CONSOLE,
+                text=f"job lost: {message}",
+            )
         reaped.append(job.pk)
     return reaped
 
@@ -158,5 +167,9 @@ def host_key_scan(*, address: str, port: int) -> dict:
         fingerprint=key.fingerprint,
         defaults={"key_type": key.key_type, "base64": key.base64},
     )
-    return {"address": address, "port": port, "key_type": key.key_type,
-            "fingerprint": key.fingerprint}
+    return {
+        "address": address,
+        "port": port,
+        "key_type": key.key_type,
+        "fingerprint": key.fingerprint,
+    }

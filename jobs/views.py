@@ -26,9 +26,17 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("cluster"), pk=pk)
     lines, cursor, done = selectors.job_log_after(job, 0)
-    return render(request, "jobs/job_detail.html",
-                  {"job": job, "steps": job.steps.select_related("node"), "lines": lines,
-                   "cursor": cursor, "done": done})
+    return render(
+        request,
+        "jobs/job_detail.html",
+        {
+            "job": job,
+            "steps": job.steps.select_related("node"),
+            "lines": lines,
+            "cursor": cursor,
+            "done": done,
+        },
+    )
 
 
 @login_required
@@ -49,8 +57,9 @@ def job_log(request: HttpRequest, pk: int) -> HttpResponse:
     except ValueError:
         after = 0
     lines, cursor, done = selectors.job_log_after(job, after)
-    return render(request, "jobs/htmx/log.html",
-                  {"job": job, "lines": lines, "cursor": cursor, "done": done})
+    return render(
+        request, "jobs/htmx/log.html", {"job": job, "lines": lines, "cursor": cursor, "done": done}
+    )
 
 
 def _redirect_to_job(request: HttpRequest, job: Job) -> HttpResponse:
@@ -70,8 +79,13 @@ def job_start(request: HttpRequest, pk: int) -> HttpResponse:
     except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect("cluster-detail", pk=cluster.pk)
-    audit_record(user=request.user, action=f"job.start.{kind}", target=f"cluster {cluster.name}",
-                 params={"kind": kind, "job": job.pk}, source_address=source_address(request))
+    audit_record(
+        user=request.user,
+        action=f"job.start.{kind}",
+        target=f"cluster {cluster.name}",
+        params={"kind": kind, "job": job.pk},
+        source_address=source_address(request),
+    )
     return _redirect_to_job(request, job)
 
 
@@ -82,8 +96,12 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.job_cancel(job=job)
         messages.info(request, f"Cancel requested for job #{job.pk}.")
-        audit_record(user=request.user, action="job.cancel", target=f"job {job.pk}",
-                     source_address=source_address(request))
+        audit_record(
+            user=request.user,
+            action="job.cancel",
+            target=f"job {job.pk}",
+            source_address=source_address(request),
+        )
     except JobRefused as exc:
         messages.error(request, str(exc))
     return _redirect_to_job(request, job)
@@ -95,8 +113,12 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
     try:
         services.job_retry(job=job)
-        audit_record(user=request.user, action="job.retry", target=f"job {job.pk}",
-                     source_address=source_address(request))
+        audit_record(
+            user=request.user,
+            action="job.retry",
+            target=f"job {job.pk}",
+            source_address=source_address(request),
+        )
     except JobRefused as exc:
         messages.error(request, str(exc))
     return _redirect_to_job(request, job)

@@ -5,8 +5,6 @@ from collections.abc import Callable
 
 import pytest
 
-pytest_plugins = ["tests.lab_fixtures"]
-
 
 @pytest.fixture
 def user(django_user_model):
@@ -25,14 +23,20 @@ def api(client, user):
             return client.get(url, HTTP_AUTHORIZATION=f"Token {token}", **kw)
 
         def post(self, url: str, data: dict | None = None, **kw):
-            return client.post(url, data=data or {}, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Token {token}", **kw)
+            return client.post(
+                url,
+                data=data or {},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {token}",
+                **kw,
+            )
 
     return Api()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, message: str,
-             interval: float = 0.2) -> object:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, message: str, interval: float = 0.2
+) -> object:
     """Poll until `predicate` returns something truthy; fail with `message` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

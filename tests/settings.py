@@ -11,11 +11,12 @@ os.environ.setdefault("HACENTER_FIELD_KEYS", "mHXwKJvS1bq0m4ibt5Vw6Vp1Fz0V8mLQ2K
 os.environ.setdefault("HACENTER_QUEUE", f"hacenter-test-{os.getpid()}")
 os.environ.setdefault("HACENTER_SECURE_COOKIES", "false")
 
-from hacenter.settings import *  # noqa: E402, F403
-from hacenter.settings import DATABASES  # noqa: E402
+from hacenter.settings import *  # noqa: F403
+from hacenter.settings import DATABASES
 
 # The workers a test starts run outside pytest: they are told the test database's name.
 if os.environ.get("HACENTER_TEST_DB_NAME"):
     DATABASES["default"]["NAME"] = os.environ["HACENTER_TEST_DB_NAME"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+HACENTER_EXTRA_PLAYBOOKS = ["tests.integration.shell_playbook"]

@@ -27,7 +27,10 @@ class CeleryProcess:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "hacenter", *args],
-            cwd=ROOT, env=_env(), stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -56,9 +59,19 @@ def start_worker(name: str = "w1", concurrency: int = 4) -> CeleryProcess:
     from hacenter.celery import app
 
     worker = CeleryProcess(
-        "worker", "--pool", "threads", "--concurrency", str(concurrency),
-        "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--hostname", f"{name}@%h",
-        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(concurrency),
+        "--queues",
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
         log_name=f"hacenter-test-{name}.log",
     )
     deadline = time.monotonic() + 60
@@ -74,6 +87,10 @@ def start_worker(name: str = "w1", concurrency: int = 4) -> CeleryProcess:
 
 def start_beat() -> CeleryProcess:
     return CeleryProcess(
-        "beat", "--loglevel", "INFO", "--schedule", f"/tmp/hacenter-test-beat-{os.getpid()}",
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        f"/tmp/hacenter-test-beat-{os.getpid()}",
         log_name="hacenter-test-beat.log",
     )

@@ -1,5 +1,9 @@
 """The procedures HA Center runs, one module each; `get_playbook` finds one by job kind."""
 
+from importlib import import_module
+
+from django.conf import settings
+
 from ..errors import JobRefused
 from .base import Playbook
 
@@ -7,7 +11,11 @@ from .base import Playbook
 def _registry() -> dict[str, Playbook]:
     from . import preflight
 
-    return {p.kind: p for p in (preflight.PLAYBOOK,)}
+    playbooks = [preflight.PLAYBOOK]
+    # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
+    for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):
+        playbooks.append(import_module(module).PLAYBOOK)
+    return {p.kind: p for p in playbooks}
 
 
 def get_playbook(kind: str) -> Playbook:

@@ -19,10 +19,16 @@ PORTS = {
     Node.Kind.DATABASE: [5432, 8008, 2379, 2380],  # PostgreSQL, Patroni REST, etcd client, peer
     Node.Kind.PROXY: [5432, 5433, 7000, 2379, 2380],  # HAProxy rw, ro, stats; witness etcd
 }
-# Processes that may hold those ports because an earlier setup of ours put them there.
-OUR_PROCESSES = {"postgres", "postmaster", "patroni", "etcd", "haproxy", "python3", "python"}
-TESTED_OS = {("debian", "11"), ("debian", "12"), ("debian", "13"), ("ubuntu", "22.04"),
-             ("ubuntu", "24.04")}
+# Processes that may hold those ports because an earlier setup of ours put them there
+# (Patroni runs from its script, so the kernel names it "patroni", not "python3").
+OUR_PROCESSES = {"postgres", "postmaster", "patroni", "etcd", "haproxy"}
+TESTED_OS = {
+    ("debian", "11"),
+    ("debian", "12"),
+    ("debian", "13"),
+    ("ubuntu", "22.04"),
+    ("ubuntu", "24.04"),
+}
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
@@ -35,7 +41,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
 
 def ssh_login(ctx: StepContext) -> Verdict | str:
     """Log in with the pinned host key and the node's credential."""
-    user, hostname = (ctx.output("id -un; hostname") + ["?", "?"])[:2]
+    user, hostname = [*ctx.output("id -un; hostname"), "?", "?"][:2]
     return f"logged in as {user} on {hostname} (host key {ctx.node.host_key_fingerprint})"
 
 
@@ -46,8 +52,10 @@ def sudo(ctx: StepContext) -> Verdict | str:
     result = ctx.run("true", sudo=True)
     if not result.ok:
         reason = (result.stderr_tail or ["no reason given"])[-1]
-        raise StepFailed(f"{ctx.node.credential.username} cannot use sudo without a password "
-                         f"({reason}); grant NOPASSWD sudo or use root")
+        raise StepFailed(
+            f"{ctx.node.credential.username} cannot use sudo without a password "
+            f"({reason}); grant NOPASSWD sudo or use root"
+        )
     return f"{ctx.node.credential.username} may use sudo without a password"
 
 
@@ -98,8 +106,9 @@ def clock(ctx: StepContext) -> Verdict | str:
     skew = remote - (before + after) / 2  # the round trip's midpoint cancels the latency
     text = f"clock {'ahead of' if skew >= 0 else 'behind'} the console by {abs(skew):.2f} s"
     if abs(skew) > settings.PREFLIGHT_MAX_CLOCK_SKEW_S:
-        return Verdict.warn(f"{text} (more than {settings.PREFLIGHT_MAX_CLOCK_SKEW_S:g} s; "
-                            "run NTP or chrony)")
+        return Verdict.warn(
+            f"{text} (more than {settings.PREFLIGHT_MAX_CLOCK_SKEW_S:g} s; run NTP or chrony)"
+        )
     return text
 
 
@@ -107,15 +116,21 @@ SOFTWARE_SCRIPT = r"""
 pg=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1)
 [ -n "$pg" ] && echo "postgresql=$("$pg" --version | awk '{print $NF}')"
 for p in /opt/patroni/bin/patroni "$(command -v patroni)"; do
-  [ -n "$p" ] && [ -x "$p" ] && { echo "patroni=$("$p" --version 2>&1 | awk '{print $NF}')"; break; }
+  [ -n "$p" ] && [ -x "$p" ] || continue
+  echo "patroni=$("$p" --version 2>&1 | awk '{print $NF}')"; break
 done
-command -v etcd >/dev/null && echo "etcd=$(etcd --version 2>/dev/null | awk '/^etcd Version/ {print $3}')"
+command -v etcd >/dev/null &&
+  echo "etcd=$(etcd --version 2>/dev/null | awk '/^etcd Version/ {print $3}')"
 command -v haproxy >/dev/null && echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR==1 {print $3}')"
 true
 """
 
-SOFTWARE_NAMES = {"postgresql": "PostgreSQL", "patroni": "Patroni", "etcd": "etcd",
-                  "haproxy": "HAProxy"}
+SOFTWARE_NAMES = {
+    "postgresql": "PostgreSQL",
+    "patroni": "Patroni",
+    "etcd": "etcd",
+    "haproxy": "HAProxy",
+}
 
 
 def software(ctx: StepContext) -> Verdict | str:
@@ -142,7 +157,9 @@ def ports(ctx: StepContext) -> Verdict | str:
             holders.setdefault(port, set()).add(process)
     foreign = {p: procs - OUR_PROCESSES for p, procs in holders.items() if procs - OUR_PROCESSES}
     if foreign:
-        taken = "; ".join(f"{p} by {', '.join(sorted(procs))}" for p, procs in sorted(foreign.items()))
+        taken = "; ".join(
+            f"{p} by {', '.join(sorted(procs))}" for p, procs in sorted(foreign.items())
+        )
         raise StepFailed(f"ports in use by other software: {taken}; free them before setup")
     ours = sorted(holders)
     free = [p for p in wanted if p not in holders]
@@ -156,8 +173,11 @@ def reachability(ctx: StepContext) -> Verdict | str:
     "Connection refused" counts as reachable: before setup nothing listens yet, but the host
     answered. A timeout or "no route" means a firewall or routing problem that setup would hit.
     """
-    targets = [(peer, port) for peer in ctx.cluster.nodes.exclude(pk=ctx.node.pk)
-               for port in PORTS[peer.kind]]
+    targets = [
+        (peer, port)
+        for peer in ctx.cluster.nodes.exclude(pk=ctx.node.pk)
+        for port in PORTS[peer.kind]
+    ]
     if not targets:
         return "no other nodes in the cluster"
     timeout = int(settings.PREFLIGHT_PORT_TIMEOUT_S)
@@ -165,12 +185,12 @@ def reachability(ctx: StepContext) -> Verdict | str:
     script = (
         f"for t in {pairs}; do a=${{t%,*}}; p=${{t##*,}}; "
         f"out=$(timeout {timeout} bash -c 'exec 3<>/dev/tcp/'\"$a/$p\" 2>&1); "
-        "echo \"$a $p $? $out\"; done"
+        'echo "$a $p $? $out"; done'
     )
     lines = ctx.output(script, timeout=len(targets) * (timeout + 2) + 10)
     by_target = {}
     for line in lines:
-        address, port, rc, *rest = line.split(" ", 3) + [""]
+        address, port, rc, *rest = [*line.split(" ", 3), ""]
         by_target[(address, port)] = (rc, rest[0] if rest else "")
     problems = []
     for peer, port in targets:

@@ -44,18 +44,24 @@ def test_credential_needs_a_key_or_a_password_and_stores_nothing(api):
 
 
 def test_credential_with_shell_metacharacters_in_username_is_refused(api):
-    response = api.post("/api/v1/credentials/",
-                        {"name": "x", "username": "root; rm -rf /", "password": "pw-123456"})
+    response = api.post(
+        "/api/v1/credentials/", {"name": "x", "username": "root; rm -rf /", "password": "pw-123456"}
+    )
     assert response.status_code == 400
     assert "username" in response.json()["field_errors"]
 
 
 def test_credential_is_created_and_its_secret_never_answered(api):
-    response = api.post("/api/v1/credentials/",
-                        {"name": "lab", "username": "hcops", "password": "very-secret-pw"})
+    response = api.post(
+        "/api/v1/credentials/", {"name": "lab", "username": "hcops", "password": "very-secret-pw"}
+    )
     assert response.status_code == 201
-    assert response.json() == {"id": response.json()["id"], "name": "lab", "username": "hcops",
-                               "kind": "password"}
+    assert response.json() == {
+        "id": response.json()["id"],
+        "name": "lab",
+        "username": "hcops",
+        "kind": "password",
+    }
     listing = api.get("/api/v1/credentials/").content.decode()
     assert "very-secret-pw" not in listing
     entry = AuditEntry.objects.get(action="credential.create")
@@ -64,15 +70,39 @@ def test_credential_is_created_and_its_secret_never_answered(api):
 
 def _cluster_body(cred_id: int, **overrides) -> dict:
     nodes = [
-        {"name": "node1", "address": "198.18.0.11", "ssh_port": 22, "credential": cred_id,
-         "host_key_fingerprint": FP, "kind": "database"},
-        {"name": "node2", "address": "198.18.0.12", "ssh_port": 22, "credential": cred_id,
-         "host_key_fingerprint": FP, "kind": "database"},
-        {"name": "proxy", "address": "198.18.0.10", "ssh_port": 22, "credential": cred_id,
-         "host_key_fingerprint": FP, "kind": "proxy"},
+        {
+            "name": "node1",
+            "address": "198.18.0.11",
+            "ssh_port": 22,
+            "credential": cred_id,
+            "host_key_fingerprint": FP,
+            "kind": "database",
+        },
+        {
+            "name": "node2",
+            "address": "198.18.0.12",
+            "ssh_port": 22,
+            "credential": cred_id,
+            "host_key_fingerprint": FP,
+            "kind": "database",
+        },
+        {
+            "name": "proxy",
+            "address": "198.18.0.10",
+            "ssh_port": 22,
+            "credential": cred_id,
+            "host_key_fingerprint": FP,
+            "kind": "proxy",
+        },
     ]
-    return {"name": "pg1", "replication": "async", "nodes": nodes,
-            "client_networks": ["198.18.0.0/24"], "failover_profile": "balanced", **overrides}
+    return {
+        "name": "pg1",
+        "replication": "async",
+        "nodes": nodes,
+        "client_networks": ["198.18.0.0/24"],
+        "failover_profile": "balanced",
+        **overrides,
+    }
 
 
 @pytest.fixture
@@ -83,8 +113,13 @@ def cred():
 @pytest.fixture
 def scanned():
     for last in (10, 11, 12):
-        ScannedHostKey.objects.create(address=f"198.18.0.{last}", port=22, key_type="ssh-ed25519",
-                                      base64="AAAAC3NzaC1lZDI1NTE5AAAAIExample", fingerprint=FP)
+        ScannedHostKey.objects.create(
+            address=f"198.18.0.{last}",
+            port=22,
+            key_type="ssh-ed25519",
+            base64="AAAAC3NzaC1lZDI1NTE5AAAAIExample",
+            fingerprint=FP,
+        )
 
 
 def test_cluster_with_field_errors_names_each_field_and_creates_nothing(api, cred, scanned):
@@ -120,8 +155,9 @@ def test_cluster_refuses_duplicate_addresses(api, cred, scanned):
 
 
 def test_cluster_is_created_with_pinned_keys_and_read_back(api, cred, scanned):
-    response = api.post("/api/v1/clusters/", _cluster_body(cred.pk, database={"name": "app",
-                                                                              "user": "app"}))
+    response = api.post(
+        "/api/v1/clusters/", _cluster_body(cred.pk, database={"name": "app", "user": "app"})
+    )
     assert response.status_code == 201, response.json()
     cluster_id = response.json()["id"]
     assert Node.objects.get(name="node1").host_key_base64 == "AAAAC3NzaC1lZDI1NTE5AAAAIExample"
@@ -138,8 +174,9 @@ def test_job_start_refuses_unknown_kind_and_node(api, cred, scanned):
     cluster_id = api.post("/api/v1/clusters/", _cluster_body(cred.pk)).json()["id"]
     bad_kind = api.post(f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "explode"})
     assert bad_kind.status_code == 400 and "unknown job kind" in bad_kind.json()["error"]
-    bad_node = api.post(f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "preflight",
-                                                                 "node": "nope"})
+    bad_node = api.post(
+        f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "preflight", "node": "nope"}
+    )
     assert bad_node.status_code == 400 and "node" in bad_node.json()["field_errors"]
     started = api.post(f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "preflight"})
     assert started.status_code == 202
@@ -170,7 +207,10 @@ def test_log_endpoint_pages_with_a_cursor_and_says_done_at_the_end(api):
     assert [ln["seq"] for ln in second["lines"]] == list(range(1001, 1501))
     assert second["done"] is True
     assert api.get(f"/api/v1/jobs/{job.pk}/log/?after=1500").json() == {
-        "lines": [], "next": 1500, "done": True}
+        "lines": [],
+        "next": 1500,
+        "done": True,
+    }
 
 
 def test_log_of_a_running_job_is_never_done(api):

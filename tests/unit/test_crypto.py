@@ -1,4 +1,4 @@
-"""Secrets at rest: encrypted with the newest key, readable with any, never returned as ciphertext."""
+"""Secrets at rest: encrypted with the newest key, readable with any, never given as ciphertext."""
 
 import pytest
 from cryptography.fernet import Fernet

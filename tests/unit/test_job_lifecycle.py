@@ -51,8 +51,9 @@ def cluster():
     return Cluster.objects.create(name="c1")
 
 
-def test_job_start_plans_steps_and_enqueues_after_commit(cluster, django_capture_on_commit_callbacks,
-                                                       monkeypatch):
+def test_job_start_plans_steps_and_enqueues_after_commit(
+    cluster, django_capture_on_commit_callbacks, monkeypatch
+):
     queued = []
     monkeypatch.setattr("jobs.tasks.run_job.delay", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
@@ -216,5 +217,5 @@ def test_unknown_kind_is_refused_with_the_known_ones(cluster, monkeypatch):
     from jobs import playbooks
 
     monkeypatch.setattr(services, "get_playbook", playbooks.get_playbook)
-    with pytest.raises(JobRefused, match="unknown job kind 'explode'.*preflight"):
+    with pytest.raises(JobRefused, match=r"unknown job kind 'explode'.*preflight"):
         services.job_start(cluster=cluster, kind="explode")

@@ -36,7 +36,9 @@ def test_writer_stores_redacted_lines_in_order_in_batches(settings, django_asser
 
 
 def test_private_key_lines_are_secrets_of_their_own():
-    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END"
+    key = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END"
+    )
     cred = Credential(name="k", username="root", private_key=key)
     redact = Redactor(cred.secret_values())
     assert "b3BlbnNzaC1rZXkt" not in redact("echo b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ")

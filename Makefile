@@ -1,0 +1,45 @@
+# HA Center: `make run` to try it, `make test` for the whole suite (needs root for the lab).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test test-unit lint format lab lab-down system-deps clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+## run: web + Celery worker + beat on http://127.0.0.1:8000 (SQLite; Redis if it answers)
+run: $(VENV)/.installed
+	mkdir -p var
+	HACENTER_DEBUG=true $(PY) manage.py init_local
+	$(VENV)/bin/honcho start -f Procfile
+
+## system-deps: the Debian packages the lab and the browser tests need (root)
+system-deps:
+	bash tests/system-deps.sh
+
+## test: the whole suite, lab and browser included
+test: $(VENV)/.installed system-deps
+	bash tests/run.sh
+
+## test-unit: only the tests that need no network, no root
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## lab: bring up 2 database hosts + a proxy host in network namespaces for trying the console
+lab: $(VENV)/.installed system-deps
+	$(PY) -m tests.lab up --nodes 2
+
+lab-down:
+	$(PY) -m tests.lab down

@@ -1,0 +1,545 @@
+"""SSH to the managed servers: pinned host keys, streamed output, killable commands, atomic upload.
+
+The only module that imports paramiko; it imports nothing from Django, so it works without
+settings. One `Connection` per host per job; every `run` opens a fresh channel on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import logging
+import posixpath
+import re
+import select
+import shlex
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+logger = logging.getLogger(__name__)
+
+LineCallback = Callable[[str, str], None]  # (stream: "stdout" | "stderr", line without newline)
+
+TAIL_LINES = 50
+POLL_S = 0.25  # longest gap between two should_cancel / timeout checks
+MAX_LINE_BYTES = 64 * 1024  # longer "lines" are cut, so binary output cannot eat memory
+PID_MARKER = "__HC_PID__="
+_PID_LINE = re.compile(rf"^{PID_MARKER}(\d+)$")
+# This sh leads a new session and process group, so `kill -- -$$` reaches the command and all it
+# started. setsid(1) forks only when its caller already leads a group (a root login shell does,
+# sudo's child does not); -w makes it wait and pass the exit status through when it forks.
+_WRAPPER = f'echo "{PID_MARKER}$$" >&2; exec sh -c "$1"'
+_NET_ERRORS = (paramiko.SSHException, EOFError, OSError)
+
+
+class SSHError(Exception):
+    """Base; str(e) is a one-line human message shown to the admin."""
+
+
+class HostKeyMismatch(SSHError):
+    def __init__(self, hostport: str, expected_fingerprint: str, actual_fingerprint: str) -> None:
+        self.expected_fingerprint = expected_fingerprint
+        self.actual_fingerprint = actual_fingerprint
+        super().__init__(
+            f"host key of {hostport} changed: pinned {expected_fingerprint}, server presented "
+            f"{actual_fingerprint}; refusing to connect"
+        )
+
+
+class HostKeyUnknown(SSHError):
+    def __init__(self, hostport: str, host_key: HostKey) -> None:
+        self.host_key, self.actual_fingerprint = host_key, host_key.fingerprint
+        super().__init__(
+            f"no pinned host key for {hostport}; it presents {host_key.key_type} "
+            f"{host_key.fingerprint}: confirm it first"
+        )
+
+
+class AuthenticationFailed(SSHError):
+    """Wrong key or password (never part of the message)."""
+
+
+class ConnectFailed(SSHError):
+    """Refused, unreachable, unresolvable, timed out, or not speaking SSH."""
+
+
+class CommandTimeout(SSHError):
+    """The command ran past its timeout; its process group was killed."""
+
+
+class CommandCancelled(SSHError):
+    """should_cancel() said stop; the command's process group was killed."""
+
+
+class CommandFailed(SSHError):
+    """`run(check=True)` saw a non-zero exit status; the result stays available for a verdict."""
+
+    def __init__(self, message: str, result: CommandResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class InvalidPrivateKey(ValueError):
+    """A pasted private key we cannot use; the message says why."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def fingerprint_of(key_type: str, base64_blob: str) -> str:
+    """SHA256 fingerprint exactly as `ssh-keygen -lf` prints it; checks the blob is a key_type."""
+    try:
+        blob = base64.b64decode(base64_blob.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("host key is not valid base64") from exc
+    # The blob starts with its own type as an SSH string: a type/blob pair must agree.
+    if blob[4 : 4 + int.from_bytes(blob[:4], "big")] != key_type.encode():
+        raise ValueError(f"host key blob is not of type {key_type}")
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """A server's public host key, as pinned on the Node once the admin confirmed it."""
+
+    key_type: str
+    base64: str
+    fingerprint: str
+
+    @classmethod
+    def from_pkey(cls, pkey: paramiko.PKey) -> HostKey:
+        blob = pkey.get_base64()
+        return cls(pkey.get_name(), blob, fingerprint_of(pkey.get_name(), blob))
+
+    def to_pkey(self) -> paramiko.PKey:
+        return paramiko.PKey.from_type_string(self.key_type, base64.b64decode(self.base64))
+
+
+def public_key_line(pkey: paramiko.PKey) -> str:
+    """`ssh-ed25519 AAAA...`: what goes into authorized_keys."""
+    return f"{pkey.get_name()} {pkey.get_base64()}"
+
+
+_PARAMIKO_CLASSES = (
+    (ed25519.Ed25519PrivateKey, paramiko.Ed25519Key),
+    (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
+    (rsa.RSAPrivateKey, paramiko.RSAKey),
+)
+
+
+def parse_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
+    """Read a pasted Ed25519, ECDSA or RSA private key (OpenSSH, PEM or PKCS#8 container).
+
+    cryptography reads it: unlike trying paramiko's classes in turn, it knows PKCS#8 and tells
+    "encrypted" from "wrong passphrase" from "garbage". The matching paramiko class then gets
+    the key re-serialised, unencrypted, in memory.
+    """
+    text = text.strip().replace("\r\n", "\n")
+    if not text:
+        raise InvalidPrivateKey("empty key")
+    if not text.isascii():  # key files are ASCII: U+FFFD & co. mean a badly decoded paste
+        raise InvalidPrivateKey("key has non-ASCII characters: wrong encoding or damaged paste")
+    if "PRIVATE KEY-----" not in text:
+        if re.match(r"(ssh-|ecdsa-|sk-)\S+ AAAA", text) or "PUBLIC KEY-----" in text:
+            raise InvalidPrivateKey("this is a public key; paste the private one (not the .pub)")
+        raise InvalidPrivateKey("not a private key (OpenSSH or PEM expected)")
+    data = text.encode() + b"\n"
+    openssh = "BEGIN OPENSSH PRIVATE KEY" in text
+    load = serialization.load_ssh_private_key if openssh else serialization.load_pem_private_key
+    secret = passphrase.encode() if passphrase else None
+    try:
+        try:
+            key = load(data, secret)
+        except TypeError:  # cryptography's way to say "encrypted" or "not encrypted"
+            if secret is None:
+                raise InvalidPrivateKey("encrypted key needs a passphrase") from None
+            key = load(data, None)  # a passphrase given for a plain key is harmless
+    except ValueError as exc:
+        if secret is not None:  # wrong passphrase, or a damaged key? Only the former is encrypted.
+            try:
+                load(data, None)
+            except TypeError:
+                raise InvalidPrivateKey("wrong passphrase") from None
+            except ValueError:
+                pass
+        raise InvalidPrivateKey(f"damaged or unreadable private key ({exc!s:.60})") from None
+    cls = next((c for t, c in _PARAMIKO_CLASSES if isinstance(key, t)), None)
+    if cls is None:
+        raise InvalidPrivateKey(f"unsupported key type {type(key).__name__}")
+    plain = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    try:
+        return cls.from_private_key(io.StringIO(plain.decode()))
+    except paramiko.SSHException as exc:  # e.g. an ECDSA curve paramiko does not speak
+        raise InvalidPrivateKey(f"unsupported key: {_one_line(exc)}") from None
+
+
+def build_remote_command(command: str, sudo: bool) -> str:
+    """The line given to the remote login shell: own session, pid marker first, maybe sudo.
+
+    `sudo -n` fails at once where a password would be asked instead of hanging on a prompt.
+    """
+    argv = ["setsid", "-w", "sh", "-c", _WRAPPER, "hc", command]
+    return shlex.join(["sudo", "-n", "--", *argv] if sudo else argv)
+
+
+def build_kill_script(pgid: int) -> str:
+    """TERM the process group, give it ~2 s, then KILL whatever is left."""
+    g = f"-{int(pgid)}"
+    return (
+        f"kill -s TERM -- {g} 2>/dev/null || exit 0; i=0; while [ $i -lt 10 ] && "
+        f"kill -s 0 -- {g} 2>/dev/null; do sleep 0.2; i=$((i+1)); done; "
+        f"kill -s KILL -- {g} 2>/dev/null; exit 0"
+    )
+
+
+def _connect_error(exc: BaseException, hostport: str, timeout: float) -> SSHError:
+    """Map what socket and paramiko raise while connecting to a one-line ConnectFailed."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        reasons = sorted({e.strerror or str(e) for e in exc.errors.values()})
+        return ConnectFailed(f"cannot connect to {hostport}: {', '.join(reasons)}")
+    if isinstance(exc, socket.gaierror):
+        return ConnectFailed(f"cannot resolve {hostport}: {exc.strerror}")
+    if isinstance(exc, TimeoutError):
+        return ConnectFailed(f"timed out connecting to {hostport} after {timeout:g} s")
+    if isinstance(exc, OSError):
+        return ConnectFailed(f"cannot connect to {hostport}: {exc.strerror or _one_line(exc)}")
+    if isinstance(exc, EOFError):
+        return ConnectFailed(f"{hostport} closed the connection during the SSH handshake")
+    return ConnectFailed(f"SSH handshake with {hostport} failed: {_one_line(exc)}")
+
+
+def scan_host_key(address: str, port: int = 22, timeout: float = 10.0) -> HostKey:
+    """Trust-on-first-use scan: key exchange only, no authentication; the admin confirms it."""
+    hostport = _hostport(address, port)
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except OSError as exc:
+        raise _connect_error(exc, hostport, timeout) from exc
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.start_client(timeout=timeout)
+        return HostKey.from_pkey(transport.get_remote_server_key())
+    except _NET_ERRORS as exc:
+        raise _connect_error(exc, hostport, timeout) from exc
+    finally:
+        transport.close()
+
+
+class _RejectUnknown(paramiko.RejectPolicy):
+    """RejectPolicy that says which key the server offered, so the admin can confirm it."""
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise HostKeyUnknown(hostname, HostKey.from_pkey(key))
+
+
+@dataclass(frozen=True)
+class Auth:
+    username: str
+    private_key: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class CommandResult:
+    exit_status: int  # -1 when the server sent none (the process died from a signal)
+    stdout_tail: list[str]  # last TAIL_LINES lines, for verdicts
+    stderr_tail: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class _LineBuffer:
+    """Turns the chunks of one stream into complete, cleaned lines; keeps the last ones."""
+
+    def __init__(self) -> None:
+        self.pending, self.open, self.tail = b"", True, deque[str](maxlen=TAIL_LINES)
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if chunk:
+            *parts, self.pending = (self.pending + chunk).split(b"\n")
+            if len(self.pending) > MAX_LINE_BYTES:
+                parts, self.pending = [*parts, self.pending], b""
+        else:  # EOF: a last line without newline still counts
+            parts, self.pending, self.open = [self.pending] if self.pending else [], b"", False
+        # Split bytes before decoding, so a character cut between two reads decodes whole.
+        return [p.decode(errors="replace").replace("\x00", "").rstrip("\r") for p in parts]
+
+
+class Connection:
+    """One SSH connection to one host, pinned host key, many channels."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        host_key: HostKey | None,
+        auth: Auth,
+        *,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.address, self.port, self.host_key, self.auth = address, port, host_key, auth
+        self.connect_timeout = connect_timeout
+        self.hostport = _hostport(address, port)
+        self._client: paramiko.SSHClient | None = None
+        self._is_root = False
+
+    def __enter__(self) -> Connection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def is_root(self) -> bool:
+        """Whether we log in as uid 0 (then `sudo=True` adds no sudo); known after open()."""
+        return self._is_root
+
+    def open(self) -> None:
+        """Connect, check the pinned host key, authenticate, and learn whether we are root."""
+        if self._client is not None:
+            return
+        who, timeout = f"{self.auth.username}@{self.hostport}", self.connect_timeout
+        pkey = None
+        if self.auth.private_key:
+            try:
+                pkey = parse_private_key(self.auth.private_key, self.auth.passphrase)
+            except InvalidPrivateKey as exc:  # callers handle SSHError from open()
+                raise AuthenticationFailed(f"unusable private key for {who}: {exc}") from None
+        elif not self.auth.password:
+            raise AuthenticationFailed(f"no private key or password configured for {who}")
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(_RejectUnknown())
+        if self.host_key is not None:
+            self._pin(client, self.host_key)
+        try:
+            client.connect(
+                self.address,
+                self.port,
+                username=self.auth.username,
+                password=self.auth.password or None,
+                pkey=pkey,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except BaseException as exc:
+            client.close()
+            if isinstance(exc, HostKeyUnknown):
+                raise HostKeyUnknown(self.hostport, exc.host_key) from None
+            if isinstance(exc, paramiko.BadHostKeyException):
+                expected, actual = (HostKey.from_pkey(k) for k in (exc.expected_key, exc.key))
+                raise HostKeyMismatch(
+                    self.hostport, expected.fingerprint, actual.fingerprint
+                ) from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                used = f"key {pkey.fingerprint}" if pkey else "password"
+                if isinstance(exc, paramiko.BadAuthenticationType):
+                    used += f"; server allows only {', '.join(exc.allowed_types)}"
+                raise AuthenticationFailed(f"authentication failed for {who} ({used})") from None
+            if isinstance(exc, _NET_ERRORS):
+                raise _connect_error(exc, self.hostport, timeout) from None
+            raise
+        client.get_transport().set_keepalive(15)  # so a dead peer eventually breaks the transport
+        self._client = client
+        try:
+            uid = self.run("id -u", sudo=False, timeout=timeout, check=True).stdout_tail
+        except BaseException:
+            self.close()
+            raise
+        self._is_root = uid[-1:] == ["0"]  # last line: a chatty .bashrc may print first
+
+    def _pin(self, client: paramiko.SSHClient, key: HostKey) -> None:
+        try:
+            pkey, fingerprint = key.to_pkey(), fingerprint_of(key.key_type, key.base64)
+        except (ValueError, paramiko.SSHException) as exc:
+            raise SSHError(f"pinned host key of {self.hostport} is unreadable: {exc}") from None
+        if fingerprint != key.fingerprint:  # a damaged record must not pin something else
+            raise SSHError(f"pinned host key of {self.hostport} does not match its fingerprint")
+        # paramiko looks ports other than 22 up as "[host]:port"; the bare name would never match.
+        name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        client.get_host_keys().add(name, key.key_type, pkey)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _channel(self) -> paramiko.Channel:
+        transport = self._client.get_transport() if self._client else None
+        if transport is None or not transport.is_active():
+            raise SSHError(f"not connected to {self.hostport}")
+        try:
+            return transport.open_session(timeout=self.connect_timeout)
+        except _NET_ERRORS as exc:
+            raise SSHError(f"{self.hostport}: cannot open a channel: {_one_line(exc)}") from None
+
+    def run(
+        self,
+        command: str,
+        *,
+        on_line: LineCallback | None = None,
+        timeout: float | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        sudo: bool = True,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult:
+        """Run a /bin/sh command without a pty, handing each output line to on_line as it comes.
+
+        On timeout, cancel or any other exception (a failing on_line, a worker shutting down),
+        the remote process group is killed over a second channel before raising: closing the
+        channel alone would leave the command running.
+        """
+        use_sudo = sudo and not self._is_root
+        if should_cancel is not None and should_cancel():
+            raise CommandCancelled(f"{self.hostport}: cancelled before the command started")
+        chan = self._channel()
+        bufs = {"stderr": _LineBuffer(), "stdout": _LineBuffer()}  # stderr first: pid marker
+        reads = {"stderr": chan.recv_stderr, "stdout": chan.recv}
+        to_send = memoryview(stdin or b"")
+        pgid: int | None = None
+        stop: BaseException | None = None
+        start = stopped_at = last_poll = time.monotonic()
+        try:
+            chan.exec_command(build_remote_command(command, use_sudo))
+            poller = select.poll()  # not select.select: a busy worker may hold fds above 1024
+            poller.register(chan.fileno(), select.POLLIN)  # readable when either stream has data
+            chan.setblocking(False)
+            if not to_send:
+                chan.shutdown_write()  # EOF on stdin: a command reading it must not hang
+            while any(b.open for b in bufs.values()) or not chan.exit_status_ready():
+                now = time.monotonic()
+                if stop is None:
+                    stopped_at = now
+                    if timeout is not None and now - start > timeout:
+                        stop = CommandTimeout(f"{self.hostport}: timed out after {timeout:g} s")
+                    elif should_cancel is not None and now - last_poll >= POLL_S:
+                        last_poll = now  # should_cancel may query the database: not per chunk
+                        if should_cancel():
+                            stop = CommandCancelled(f"{self.hostport}: command cancelled")
+                # Stop once the pid marker is in (it normally is long before), to kill by it.
+                if stop is not None and (pgid is not None or now - stopped_at > 3):
+                    break
+                if to_send and chan.send_ready():
+                    try:
+                        to_send = to_send[chan.send(to_send[:32768]) :]
+                    except TimeoutError:
+                        pass
+                    except OSError:  # channel closed: the command stopped reading
+                        to_send = memoryview(b"")
+                    if not to_send:
+                        chan.shutdown_write()
+                if not any(b.open for b in bufs.values()):
+                    chan.status_event.wait(POLL_S)  # output closed, process still running
+                    continue
+                poller.poll(20 if to_send else POLL_S * 1000)
+                for name, buf in bufs.items():
+                    try:
+                        chunk = reads[name](32768) if buf.open else None
+                    except TimeoutError:  # nothing buffered on this stream right now
+                        continue
+                    for line in buf.feed(chunk) if chunk is not None else ():
+                        if pgid is None and name == "stderr" and (m := _PID_LINE.match(line)):
+                            pgid = int(m.group(1))
+                            continue
+                        buf.tail.append(line)
+                        if on_line is not None and stop is None:
+                            try:
+                                on_line(name, line)
+                            except Exception as exc:  # kill first (below), then re-raise
+                                stop, stopped_at = exc, time.monotonic()
+            if stop is not None:
+                raise stop
+            status = chan.recv_exit_status()  # only now: both streams are drained
+            if status == -1 and not chan.get_transport().is_active():
+                raise SSHError(f"connection to {self.hostport} lost while the command ran")
+        except BaseException as exc:
+            killed = pgid is not None and self._kill(pgid, use_sudo)
+            if isinstance(exc, CommandTimeout | CommandCancelled):
+                note = f"remote process group {pgid} killed" if killed else "remote kill unsure"
+                raise type(exc)(f"{exc}; {note}") from None
+            if isinstance(exc, _NET_ERRORS):
+                raise SSHError(f"{self.hostport}: command failed: {_one_line(exc)}") from exc
+            raise
+        finally:
+            chan.close()
+        result = CommandResult(status, list(bufs["stdout"].tail), list(bufs["stderr"].tail))
+        if check and not result.ok:
+            last = result.stderr_tail[-1] if result.stderr_tail else "no error output"
+            raise CommandFailed(f"{self.hostport}: exit status {status}: {last}", result)
+        return result
+
+    def _kill(self, pgid: int, sudo: bool) -> bool:
+        try:  # a second channel; the first one is busy with the command being killed
+            return self.run(build_kill_script(pgid), sudo=sudo, timeout=15).ok
+        except SSHError as exc:
+            logger.warning("could not kill process group %s on %s: %s", pgid, self.hostport, exc)
+            return False
+
+    def upload(
+        self,
+        remote_path: str,
+        data: bytes,
+        *,
+        mode: int = 0o644,
+        owner: str | None = None,
+        group: str | None = None,
+        sudo: bool = True,
+    ) -> None:
+        """Atomically replace remote_path: temp file in the same directory, then rename.
+
+        The bytes stream into `cat` (works under sudo, unlike SFTP) and are checked against their
+        SHA-256 before the rename, so a dropped connection never installs half a file.
+        """
+        if not remote_path.startswith("/") or remote_path.endswith("/"):
+            raise ValueError(f"remote path must be an absolute file path: {remote_path!r}")
+        if not 0 <= mode <= 0o7777:
+            raise ValueError(f"bad file mode {mode:o}")
+        q = shlex.quote
+        directory, name = posixpath.split(remote_path)
+        digest = hashlib.sha256(data).hexdigest()
+        script = [
+            "set -e",
+            f"tmp=$(mktemp {q(posixpath.join(directory, f'.{name}.hc-XXXXXX'))})",
+            "trap 'rm -f -- \"$tmp\"' EXIT",  # any failure below leaves the target untouched
+            'cat > "$tmp"',
+            f'[ "$(sha256sum < "$tmp")" = {q(digest + "  -")} ] '
+            '|| { echo "upload incomplete: checksum mismatch" >&2; exit 1; }',
+        ]
+        if owner or group:  # chown before chmod: chown clears setuid/setgid bits
+            script.append(f'chown {q((owner or "") + (f":{group}" if group else ""))} -- "$tmp"')
+        script += [
+            f'chmod {mode:o} -- "$tmp"',
+            'sync -- "$tmp"',
+            f'mv -f -T -- "$tmp" {q(remote_path)}',
+            "trap - EXIT",
+        ]
+        self.run("\n".join(script), stdin=data, sudo=sudo, check=True, timeout=600)

@@ -1,0 +1,60 @@
+"""Integration fixtures: a real Celery worker (Redis broker) and clusters on the lab's hosts."""
+
+import pytest
+
+from clusters import services as cluster_services
+from clusters.models import Cluster, Credential
+from jobs import services as job_services
+from jobs.models import Job
+from tests.conftest import wait_for
+from tests.workers import start_worker
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker):
+    """A `celery worker` process for the module's tests, stopped at the module's end."""
+    with django_db_blocker.unblock():
+        process = start_worker(name="integration")
+    yield process
+    process.stop()
+
+
+def lab_credential(lab, *, name: str = "lab-root", username: str = "root") -> Credential:
+    return Credential.objects.create(name=name, username=username, private_key=lab.private_key_text)
+
+
+def make_lab_cluster(lab, credential: Credential, name: str = "labc") -> Cluster:
+    """Scan each lab host's key (as an admin would, then confirm it) and define the cluster."""
+    nodes = []
+    for host in lab.hosts:
+        scan = job_services.host_key_scan(address=host.address, port=22)
+        assert scan.get("fingerprint") == lab.host_key_fingerprint(host.name), scan
+        nodes.append(
+            {
+                "name": host.name,
+                "address": host.address,
+                "ssh_port": 22,
+                "credential": credential.pk,
+                "host_key_fingerprint": scan["fingerprint"],
+                "kind": "proxy" if host.name == "proxy" else "database",
+            }
+        )
+    return cluster_services.cluster_create(
+        data={"name": name, "replication": "async", "nodes": nodes}
+    )
+
+
+@pytest.fixture
+def lab_cluster(lab_clean, db):
+    return make_lab_cluster(lab_clean, lab_credential(lab_clean))
+
+
+def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | None = None) -> Job:
+    """Wait until the job is terminal (or in one of `statuses`) and return it fresh."""
+
+    def reached() -> Job | None:
+        job.refresh_from_db()
+        done = job.status in statuses if statuses else job.is_terminal
+        return job if done else None
+
+    return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")

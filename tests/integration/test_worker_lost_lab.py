@@ -1,0 +1,47 @@
+"""A worker killed with SIGKILL mid-job: the job is marked lost by the reaper, and retry
+finishes it. Needs its own worker (it gets killed) and a real beat for the reaper."""
+
+import pytest
+
+from jobs import services
+from jobs.models import JobStatus, StepStatus
+from tests.conftest import wait_for
+from tests.integration.conftest import wait_for_job
+from tests.workers import start_beat, start_worker
+
+pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster, lab_clean):
+    beat = start_beat()
+    doomed = start_worker(name="doomed")
+    try:
+        job = services.job_start(
+            cluster=lab_cluster,
+            kind="test_shell",
+            node=lab_cluster.nodes.get(name="node1"),
+            params={"commands": ["echo one", "sleep 6.5151; echo two"]},
+        )
+        wait_for(
+            lambda: job.steps.filter(position=2, status=StepStatus.RUNNING).exists(),
+            30,
+            "step 2 to run",
+        )
+        doomed.kill()
+        job = wait_for_job(job, timeout=60, statuses=(JobStatus.LOST,))
+        assert "stopped sending heartbeats" in job.error
+        assert job.steps.get(position=2).status == StepStatus.ERRORED
+        assert job.steps.get(position=1).status == StepStatus.SUCCEEDED
+    finally:
+        doomed.stop()
+    rescuer = start_worker(name="rescuer")
+    try:
+        services.job_retry(job=job)
+        job = wait_for_job(job, timeout=60)
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        assert job.attempt == 2
+        assert job.log_lines.filter(text="one").count() == 1
+        assert job.log_lines.filter(text="two").exists()
+    finally:
+        rescuer.stop()
+        beat.stop()

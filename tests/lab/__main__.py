@@ -1,0 +1,105 @@
+"""Command line: ``python -m tests.lab up [--nodes N] [--fresh] | down [--wipe] | status``.
+
+Exit codes: 0 success (``status``: every host up), 1 lab error, 2 usage error,
+3 ``status`` found the lab down or partly down, 4 not runnable here (not root, tools missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import USER_PASSWORDS, Lab, LabError
+from .core import DEFAULT_ROOT
+from .network import lab_netns
+
+EXIT_ERROR, EXIT_DOWN, EXIT_UNAVAILABLE = 1, 3, 4
+
+
+def _print_up(lab: Lab) -> None:
+    print(
+        f"HA Center lab is up: proxy + {lab.n_db} database nodes on bridge hclab0 "
+        f"(console side 198.18.0.1) in {lab.last_up_seconds:.2f} s"
+    )
+    for h in lab.hosts:
+        print(f"  {h.name:<7} {h.address:<13} host key {lab.host_key_fingerprint(h.name)}")
+    key = lab.key_path
+    first = lab.private_key_text.splitlines()[0]
+    print(f"lab private key (ed25519): {key}  [{first} ... ]")
+    print(f"  its public key: {lab.public_key_text}")
+    print(f"  paste into the wizard: cat {key}")
+    print("users on every host:")
+    print("  root     - lab key")
+    print(f"  hcops    - lab key or password {USER_PASSWORDS['hcops']}, passwordless sudo")
+    print(f"  hcnosudo - lab key or password {USER_PASSWORDS['hcnosudo']}, no sudo rights")
+    node = lab.db_nodes[0]
+    print(
+        f"ssh in: ssh -i {key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        f"root@{node.address}"
+    )
+    print("remove with: python -m tests.lab down")
+
+
+def _status(lab: Lab) -> int:
+    rows = lab.status()
+    extra = [ns for ns in lab_netns() if ns not in {h.netns for h in lab.hosts}]
+    all_up = True
+    for r in rows:
+        state = "up" if r["powered"] else ("off" if r["netns"] else "absent")
+        link = "" if not r["netns"] else (" link-up" if r["link_up"] else " CABLE-CUT")
+        all_up &= bool(r["powered"] and r["link_up"])
+        print(f"{r['name']:<7} {r['address']:<13} {state}{link}  {r['fingerprint'] or '-'}")
+    for ns in extra:
+        print(f"(also present: namespace {ns}, beyond --nodes {lab.n_db})")
+    return 0 if all_up else EXIT_DOWN
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="host data dir (default %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="(re)build the lab and boot every host")
+    up.add_argument("--nodes", type=int, default=2, help="database nodes (default 2)")
+    up.add_argument("--fresh", action="store_true", help="wipe host disks and host keys first")
+    down = sub.add_parser("down", help="stop every host, remove namespaces and bridge")
+    down.add_argument("--wipe", action="store_true", help="also delete host data (not the key)")
+    status = sub.add_parser("status", help="show each host's state")
+    status.add_argument("--nodes", type=int, default=None, help="database nodes to report")
+    args = parser.parse_args(argv)
+
+    problem = Lab.preflight()
+    if problem:
+        print(f"lab unavailable: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        if args.command == "up":
+            lab = Lab(n_db=args.nodes, root=args.root).up(fresh=args.fresh)
+            _print_up(lab)
+            return 0
+        if args.command == "down":
+            # any size: down removes every hclab- namespace whatever --nodes built it, and
+            # --wipe every node dir a bigger lab left
+            on_disk = len(list(Path(args.root).glob("node[0-9]*")))
+            nodes = max(len(lab_netns()) - 1, on_disk, 1)
+            lab = Lab(n_db=nodes, root=args.root)
+            lab.down(keep_data=not args.wipe)
+            print(f"lab is down ({lab.last_down_seconds:.2f} s)")
+            return 0
+        nodes = args.nodes or max(len(lab_netns()) - 1, 2)
+        return _status(Lab(n_db=nodes, root=args.root))
+    except (LabError, TimeoutError, ValueError) as exc:
+        print(f"lab error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into `head`: the command itself still succeeded
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

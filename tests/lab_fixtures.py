@@ -1,0 +1,63 @@
+"""Pytest plugin with the lab fixtures; register with ``pytest_plugins = ["tests.lab_fixtures"]``.
+
+- ``lab`` (session): proxy + 2 database hosts, booted fresh once per test session and removed at
+  its end; skips (with the reason) where the lab cannot run: not root, no ``ip netns``, no sshd.
+- ``lab_clean`` (function): the same lab with every host powered on and plugged in before the
+  test, for tests that cut or power off hosts.
+- ``wait_until``: poll a condition with a deadline instead of sleeping.
+
+``HCLAB_ROOT`` overrides where host data lives (default /var/lib/hclab). The lab's names are fixed
+(hclab0, hclab-*), so a lab a person brought up with ``make lab`` is replaced by the test lab.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from tests.lab import DEFAULT_ROOT, Lab
+from tests.lab._util import wait_for
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> T:
+    """Return ``predicate()``'s first truthy value, failing the test after ``timeout`` seconds."""
+    try:
+        return wait_for(predicate, timeout, interval, message)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``lab`` marker (harmless if pyproject already does)."""
+    config.addinivalue_line("markers", "lab: needs root and the network-namespace lab")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """A running lab: ``proxy`` 198.18.0.10, ``node1`` .11, ``node2`` .12 (fresh disks and keys)."""
+    reason = Lab.preflight()
+    if reason:
+        pytest.skip(f"lab unavailable: {reason}")
+    the_lab = Lab(n_db=2, root=os.environ.get("HCLAB_ROOT", DEFAULT_ROOT))
+    try:  # a failed boot is torn down too, not left for the next run to find
+        the_lab.up(fresh=True)
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+@pytest.fixture
+def lab_clean(lab: Lab) -> Lab:
+    """The session lab with every host powered on and its network restored."""
+    lab.heal()
+    return lab

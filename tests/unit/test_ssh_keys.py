@@ -1,0 +1,202 @@
+"""Key handling and command-line building in jobs.ssh; no network (keys come from ssh-keygen)."""
+
+import errno
+import shlex
+import socket
+import subprocess
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from jobs import ssh
+
+
+def keygen(tmp_path: Path, name: str, *args: str, passphrase: str = "") -> Path:
+    path = tmp_path / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-N", passphrase, "-C", "test", "-f", str(path), *args], check=True
+    )
+    return path
+
+
+def keygen_fingerprint(pub: Path) -> str:
+    # "256 SHA256:abc... test (ED25519)"
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(pub)], check=True, capture_output=True, text=True
+    ).stdout.split()[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-t", "ed25519"), ("-t", "ecdsa", "-b", "384"), ("-t", "rsa", "-b", "2048")],
+    ids=["ed25519", "ecdsa", "rsa"],
+)
+def test_fingerprint_matches_ssh_keygen(tmp_path: Path, args: tuple[str, ...]) -> None:
+    key = keygen(tmp_path, "k", *args)
+    key_type, blob = key.with_suffix(".pub").read_text().split()[:2]
+    expected = keygen_fingerprint(key.with_suffix(".pub"))
+
+    assert ssh.fingerprint_of(key_type, blob) == expected
+    pkey = ssh.parse_private_key(key.read_text())
+    host_key = ssh.HostKey.from_pkey(pkey)
+    assert host_key == ssh.HostKey(key_type, blob, expected)
+    assert ssh.public_key_line(pkey) == f"{key_type} {blob}"
+    assert host_key.to_pkey() == paramiko.PKey.from_type_string(key_type, pkey.asbytes())
+
+
+def test_fingerprint_refuses_a_blob_of_another_type(tmp_path: Path) -> None:
+    blob = keygen(tmp_path, "k", "-t", "ed25519").with_suffix(".pub").read_text().split()[1]
+    with pytest.raises(ValueError, match="not of type ssh-rsa"):
+        ssh.fingerprint_of("ssh-rsa", blob)
+    with pytest.raises(ValueError, match="base64"):
+        ssh.fingerprint_of("ssh-ed25519", "not base64!")
+
+
+@pytest.mark.parametrize(
+    ("args", "header", "cls"),
+    [
+        (("-t", "ed25519"), "OPENSSH PRIVATE KEY", paramiko.Ed25519Key),
+        (("-t", "rsa", "-b", "2048", "-m", "PEM"), "RSA PRIVATE KEY", paramiko.RSAKey),
+        (("-t", "rsa", "-b", "2048", "-m", "PKCS8"), "BEGIN PRIVATE KEY", paramiko.RSAKey),
+        (("-t", "ecdsa"), "OPENSSH PRIVATE KEY", paramiko.ECDSAKey),
+        (("-t", "ecdsa", "-m", "PEM"), "EC PRIVATE KEY", paramiko.ECDSAKey),
+    ],
+    ids=["openssh-ed25519", "pem-rsa", "pkcs8-rsa", "openssh-ecdsa", "pem-ecdsa"],
+)
+def test_parse_private_key_accepts_common_formats(
+    tmp_path: Path, args: tuple[str, ...], header: str, cls: type
+) -> None:
+    key = keygen(tmp_path, "k", *args)
+    text = key.read_text()
+    assert header in text
+
+    pkey = ssh.parse_private_key(text)
+
+    assert isinstance(pkey, cls)
+    assert pkey.can_sign()
+    assert ssh.public_key_line(pkey) == " ".join(key.with_suffix(".pub").read_text().split()[:2])
+    # Pasted from a Windows form with CRLF and stray blank lines: still fine.
+    assert ssh.parse_private_key("\r\n" + text.replace("\n", "\r\n") + "\r\n") == pkey
+
+
+@pytest.mark.parametrize("args", [("-t", "ed25519"), ("-t", "rsa", "-b", "2048", "-m", "PEM")])
+def test_encrypted_key_needs_the_right_passphrase(tmp_path: Path, args: tuple[str, ...]) -> None:
+    text = keygen(tmp_path, "k", *args, passphrase="correct horse").read_text()
+
+    with pytest.raises(ssh.InvalidPrivateKey, match="encrypted key needs a passphrase"):
+        ssh.parse_private_key(text)
+    with pytest.raises(ssh.InvalidPrivateKey, match="wrong passphrase"):
+        ssh.parse_private_key(text, "battery staple")
+    assert ssh.parse_private_key(text, "correct horse").can_sign()
+
+
+def test_passphrase_for_an_unencrypted_key_is_ignored(tmp_path: Path) -> None:
+    text = keygen(tmp_path, "k", "-t", "ed25519").read_text()
+    assert ssh.parse_private_key(text, "unneeded").can_sign()
+
+
+def test_parse_private_key_refuses_garbage_and_public_keys(tmp_path: Path) -> None:
+    key = keygen(tmp_path, "k", "-t", "ed25519")
+    with pytest.raises(
+        ssh.InvalidPrivateKey, match=r"not a private key \(OpenSSH or PEM expected\)"
+    ):
+        ssh.parse_private_key("hello world")
+    with pytest.raises(ssh.InvalidPrivateKey, match="empty key"):
+        ssh.parse_private_key("  \n")
+    with pytest.raises(ssh.InvalidPrivateKey, match="this is a public key"):
+        ssh.parse_private_key(key.with_suffix(".pub").read_text())
+    truncated = "\n".join([*key.read_text().splitlines()[:2], "-----END OPENSSH PRIVATE KEY-----"])
+    with pytest.raises(ssh.InvalidPrivateKey, match="damaged or unreadable private key"):
+        ssh.parse_private_key(truncated)
+
+
+def test_parse_private_key_refuses_badly_decoded_bytes(tmp_path: Path) -> None:
+    raw = keygen(tmp_path, "k", "-t", "ed25519").read_bytes()
+    # A binary file (or UTF-16 export) decoded as UTF-8 with replacement characters.
+    mangled = (b"\xff\xfe" + raw.replace(b"A", b"\xe9", 3)).decode("utf-8", errors="replace")
+    with pytest.raises(ssh.InvalidPrivateKey, match="non-ASCII"):
+        ssh.parse_private_key(mangled)
+    with pytest.raises(ssh.InvalidPrivateKey, match="non-ASCII"):
+        ssh.parse_private_key(raw.decode("utf-16", errors="replace"))
+
+
+NASTY = """echo a; rm -rf / $(x) `y` '"' \\ $HOME *"""
+
+
+def test_remote_command_quotes_every_metacharacter() -> None:
+    line = ssh.build_remote_command(NASTY, sudo=False)
+    argv = shlex.split(line)
+
+    assert argv[:4] == ["setsid", "-w", "sh", "-c"]
+    assert argv[-2:] == ["hc", NASTY]  # the command arrives as one untouched argument
+    assert argv[4].startswith(f'echo "{ssh.PID_MARKER}$$" >&2;')
+    assert shlex.quote(NASTY) in line
+
+
+def test_remote_command_sudo_wrapping() -> None:
+    plain = shlex.split(ssh.build_remote_command("id -u", sudo=False))
+    sudo = shlex.split(ssh.build_remote_command("id -u", sudo=True))
+    assert sudo == ["sudo", "-n", "--", *plain]
+
+
+def test_remote_command_really_runs_through_sh(tmp_path: Path) -> None:
+    # Run the built line through a local shell: prints the marker on stderr, then exactly NASTY's
+    # intended output, and nothing gets executed by the quoting layers.
+    marker = tmp_path / "pwned"
+    command = f"printf '%s\\n' {shlex.quote(NASTY)}; echo ok >&2; exit 3 # $(touch {marker})"
+    proc = subprocess.run(
+        ["bash", "-c", ssh.build_remote_command(command, sudo=False)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == NASTY + "\n"
+    assert proc.stderr.splitlines()[0].startswith(ssh.PID_MARKER)
+    assert proc.stderr.splitlines()[1:] == ["ok"]
+    assert not marker.exists()
+
+
+def test_kill_script_terms_then_kills_the_process_group() -> None:
+    script = ssh.build_kill_script(4242)
+    assert script.index("kill -s TERM -- -4242") < script.index("kill -s KILL -- -4242")
+    # A process group that is already gone is not an error.
+    assert (
+        subprocess.run(["sh", "-c", ssh.build_kill_script(2**22 + 7)], check=False).returncode == 0
+    )
+
+
+def test_line_buffer_joins_partial_lines_and_cleans_them() -> None:
+    buf = ssh._LineBuffer()
+    got = buf.feed(b"one\r\ntw") + buf.feed(b"o\x00\n\xc3") + buf.feed(b"\xa9t\xff") + buf.feed(b"")
+    assert got == ["one", "two", "\u00e9t\ufffd"]
+    assert not buf.open
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (socket.gaierror(-2, "Name or service not known"), "cannot resolve db1:22"),
+        (TimeoutError("timed out"), "timed out connecting to db1:22 after 5 s"),
+        (
+            paramiko.ssh_exception.NoValidConnectionsError(
+                {("10.0.0.1", 22): OSError(errno.ECONNREFUSED, "Connection refused")}
+            ),
+            "cannot connect to db1:22: Connection refused",
+        ),
+        (OSError(errno.ENETUNREACH, "Network is unreachable"), "db1:22: Network is unreachable"),
+        (paramiko.SSHException("Error reading SSH protocol\nbanner"), "handshake with db1:22"),
+        (EOFError(), "closed the connection"),
+    ],
+)
+def test_network_errors_become_one_line_connect_failed(exc: BaseException, message: str) -> None:
+    err = ssh._connect_error(exc, "db1:22", 5.0)
+    assert isinstance(err, ssh.ConnectFailed)
+    assert message in str(err)
+    assert "\n" not in str(err)
+
+
+def test_ipv6_hostport_is_bracketed() -> None:
+    assert ssh._hostport("fd00::1", 2222) == "[fd00::1]:2222"
+    assert ssh._hostport("db1", 22) == "db1:22"
