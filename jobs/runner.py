@@ -232,6 +232,7 @@ class JobRunner:
             status, summary = StepStatus.ERRORED, f"{type(exc).__name__}: {exc}"
         summary = ctx.log_writer.redact(summary)[:500]
         ctx.log(f"step {step.position} {status}: {summary}", host=host)
+        ctx.log_writer.flush()  # a step's verdict is stored only after its output
         self._finish_step(step, status, summary)
         return status, summary
 

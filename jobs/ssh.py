@@ -35,8 +35,9 @@ MAX_LINE_BYTES = 64 * 1024  # longer "lines" are cut, so binary output cannot ea
 PID_MARKER = "__HC_PID__="
 _PID_LINE = re.compile(rf"^{PID_MARKER}(\d+)$")
 # This sh leads a new session and process group, so `kill -- -$$` reaches the command and all it
-# started. setsid(1) forks only when its caller already leads a group (a root login shell does,
-# sudo's child does not); -w makes it wait and pass the exit status through when it forks.
+# started. setsid(1) forks when its caller already leads a group (sshd's login shell execs it and
+# does; sudo's child usually does not): -w then waits and passes the exit status through, and $$
+# is the child's pid. Either way $$ is the group to kill.
 _WRAPPER = f'echo "{PID_MARKER}$$" >&2; exec sh -c "$1"'
 _NET_ERRORS = (paramiko.SSHException, EOFError, OSError)
 

@@ -1,5 +1,7 @@
 """Preflight and the job runner against the lab's real sshd hosts, run by a real worker."""
 
+import shlex
+
 import pytest
 
 from jobs import services
@@ -32,12 +34,11 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
 
 def test_preflight_refuses_a_port_taken_by_other_software(lab_cluster, lab_clean, worker):
     squatter = (
-        "use IO::Socket::INET; IO::Socket::INET->new(LocalAddr => '198.18.0.12:8008', "
+        "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => '198.18.0.12:8008', "
         "Listen => 1, ReuseAddr => 1) or die; sleep 600"
     )
-    lab_clean.exec(
-        "node2", ["sh", "-c", f'cd /; setsid perl -e "{squatter}" </dev/null >/dev/null 2>&1 &']
-    )
+    background = f"cd /; setsid perl -e {shlex.quote(squatter)} </dev/null >/dev/null 2>&1 &"
+    lab_clean.exec("node2", ["sh", "-c", background])
     wait_for(
         lambda: "8008" in lab_clean.exec("node2", ["ss", "-Hltn"]).stdout,
         10,

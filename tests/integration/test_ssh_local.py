@@ -1,5 +1,6 @@
 """jobs.ssh against a throwaway OpenSSH server on 127.0.0.1 (its own host key, port and config)."""
 
+import grp
 import os
 import pwd
 import re
@@ -165,7 +166,8 @@ def test_scan_host_key_matches_ssh_keygen(sshd: Sshd) -> None:
 
 
 def test_changed_host_key_is_refused_with_both_fingerprints(sshd: Sshd, tmp_path: Path) -> None:
-    # Same workdir, same port, another host key: the server was "reinstalled" behind our back.
+    # Another sshd with another host key while we pin the first one's: as if the server had been
+    # reinstalled (or someone sits in between).
     other_key = keygen(sshd.dir / "host2_ed25519")
     port = free_port()
     proc = start_sshd(sshd.dir, port, other_key)
@@ -352,7 +354,7 @@ def test_upload_is_atomic_with_mode_and_owner(conn: ssh.Connection, tmp_path: Pa
     assert target.read_bytes() == data
     st = target.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640
-    assert (pwd.getpwuid(st.st_uid).pw_name, st.st_gid) == ("nobody", 65534)
+    assert (st.st_uid, st.st_gid) == (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid)
     assert sorted(p.name for p in target.parent.iterdir()) == ["patroni.yml"]  # no temp left
 
 

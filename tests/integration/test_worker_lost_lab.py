@@ -13,9 +13,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 
 
 def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster, lab_clean):
-    beat = start_beat()
-    doomed = start_worker(name="doomed")
+    processes = [start_beat()]
     try:
+        doomed = start_worker(name="doomed")
+        processes.append(doomed)
         job = services.job_start(
             cluster=lab_cluster,
             kind="test_shell",
@@ -28,14 +29,13 @@ def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster,
             "step 2 to run",
         )
         doomed.kill()
+        # Another worker, the one that will retry, runs the reaper that beat schedules.
+        processes.append(start_worker(name="rescuer"))
         job = wait_for_job(job, timeout=60, statuses=(JobStatus.LOST,))
         assert "stopped sending heartbeats" in job.error
         assert job.steps.get(position=2).status == StepStatus.ERRORED
         assert job.steps.get(position=1).status == StepStatus.SUCCEEDED
-    finally:
-        doomed.stop()
-    rescuer = start_worker(name="rescuer")
-    try:
+
         services.job_retry(job=job)
         job = wait_for_job(job, timeout=60)
         assert job.status == JobStatus.SUCCEEDED, job.error
@@ -43,5 +43,5 @@ def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster,
         assert job.log_lines.filter(text="one").count() == 1
         assert job.log_lines.filter(text="two").exists()
     finally:
-        rescuer.stop()
-        beat.stop()
+        for process in processes:
+            process.stop()
