@@ -61,6 +61,7 @@ class ClusterForm(forms.Form):
         choices=Cluster.FailoverProfile.choices, initial="balanced", required=False
     )
     postgres_version = forms.IntegerField(min_value=13, max_value=17, initial=15, required=False)
+    sync_strict = forms.BooleanField(required=False)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -81,6 +82,7 @@ class NodeForm(forms.Form):
     )
     host_key_fingerprint = forms.CharField(validators=[validators.validate_fingerprint])
     kind = forms.ChoiceField(choices=Node.Kind.choices)
+    master = forms.BooleanField(required=False)  # bootstrap this database node as the primary
 
 
 def validate_database(data: object, errors: dict[str, list[str]]) -> dict[str, str]:
@@ -121,8 +123,37 @@ def validate_client_networks(data: object, errors: dict[str, list[str]]) -> list
     return networks
 
 
+RESERVED_PORTS = {22, 5432, 5433, 7000, 8008, 2379, 2380}
+
+
+def validate_http_frontends(data: object, errors: dict[str, list[str]]) -> list[dict]:
+    """Optional HTTP frontends on the proxy: [{listen_port, app_port}] sent to the primary."""
+    if data in (None, ""):
+        return []
+    if not isinstance(data, list) or len(data) > 20:
+        errors["http_frontends"] = ["Expected a list of at most 20 {listen_port, app_port}."]
+        return []
+    result, seen = [], set()
+    for i, item in enumerate(data):
+        ports = [
+            item.get(k) if isinstance(item, dict) else None for k in ("listen_port", "app_port")
+        ]
+        if not all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
+        ):
+            errors[f"http_frontends[{i}]"] = ["Both ports must be numbers from 1 to 65535."]
+        elif ports[0] in RESERVED_PORTS or ports[0] in seen:
+            errors[f"http_frontends[{i}]"] = [f"Port {ports[0]} is taken on the proxy."]
+        else:
+            seen.add(ports[0])
+            result.append({"listen_port": ports[0], "app_port": ports[1]})
+    return result
+
+
 def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
-    """Across nodes: at least two database nodes, one proxy, unique names and addresses."""
+    """Across nodes: at least two database nodes, one proxy, one master at most and only a
+    database node, unique names and addresses. Marks the first database node as master when
+    none is."""
     kinds = [n["kind"] for n in nodes]
     if kinds.count(Node.Kind.DATABASE) < 2:
         errors.setdefault("nodes", []).append("A cluster needs at least two database nodes.")
@@ -132,6 +163,18 @@ def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
         errors.setdefault("nodes", []).append(
             f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."
         )
+    masters = [i for i, n in enumerate(nodes) if n.get("master")]
+    for i in masters:
+        if nodes[i]["kind"] != Node.Kind.DATABASE:
+            errors.setdefault(f"nodes[{i}].master", []).append(
+                "Only a database node can be the master."
+            )
+    if len(masters) > 1:
+        errors.setdefault("nodes", []).append("Mark one database node as master, not several.")
+    if not masters:
+        first_db = next((n for n in nodes if n["kind"] == Node.Kind.DATABASE), None)
+        if first_db is not None:
+            first_db["master"] = True
     seen_names: set[str] = set()
     seen_addresses: set[tuple[str, int]] = set()
     for i, node in enumerate(nodes):

@@ -81,6 +81,9 @@ class Cluster(models.Model):
     client_networks = models.JSONField(default=list, blank=True)
     database_name = models.CharField(max_length=63, blank=True)
     database_user = models.CharField(max_length=63, blank=True)
+    # synchronous_mode_strict: refuse writes rather than run without a synchronous standby.
+    sync_strict = models.BooleanField(default=False)
+    http_frontends = models.JSONField(default=list, blank=True)  # [{"listen_port", "app_port"}]
     maintenance = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -103,10 +106,38 @@ class Cluster(models.Model):
 
     def secret_values(self) -> list[str]:
         """Every secret of the cluster and of its nodes' credentials, for log redaction."""
-        values: list[str] = []
+        values = [s.value for s in self.secrets.all()]
         for node in self.nodes.select_related("credential"):
             values += node.credential.secret_values()
         return values
+
+
+class ClusterSecret(models.Model):
+    """A password the console generated for a cluster (database roles, Patroni REST, HAProxy
+    stats), encrypted at rest. Never logged; shown only on an admin's explicit, audited request.
+    """
+
+    class Name(models.TextChoices):
+        SUPERUSER = "superuser"  # PostgreSQL role postgres
+        REPLICATION = "replication"  # role replicator, used by standbys
+        REWIND = "rewind"  # role rewind_user, used by pg_rewind
+        REST_API = "rest_api"  # Patroni REST API, unsafe endpoints
+        HAPROXY_STATS = "haproxy_stats"  # HAProxy stats page
+        MONITOR = "monitor"  # role hacenter_monitor (pg_monitor), used by the monitor
+        APPLICATION = "application"  # the application's own role, when the cluster names one
+
+    cluster = models.ForeignKey(Cluster, related_name="secrets", on_delete=models.CASCADE)
+    name = models.CharField(max_length=30, choices=Name.choices)
+    value = EncryptedTextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="cluster_secret_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} {self.name}"
 
 
 class Node(models.Model):
@@ -122,6 +153,8 @@ class Node(models.Model):
     ssh_port = models.PositiveIntegerField(default=22)
     credential = models.ForeignKey(Credential, related_name="nodes", on_delete=models.PROTECT)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The database node setup bootstraps as the first primary ("master" in the vendor manuals).
+    bootstrap_primary = models.BooleanField(default=False)
     host_key_type = models.CharField(max_length=40)
     host_key_base64 = models.TextField()
     host_key_fingerprint = models.CharField(max_length=100)

@@ -1,9 +1,11 @@
 """Writes to the inventory, each a function `<entity>_<action>` with keyword-only arguments."""
 
-from django.db import transaction
+import secrets
+
+from django.db import IntegrityError, transaction
 
 from . import forms
-from .models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
+from .models import AuditEntry, Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 
 
 class InvalidInput(Exception):
@@ -52,6 +54,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
         errors.update(form_errors(cluster_form))
     networks = forms.validate_client_networks(data.get("client_networks"), errors)
     database = forms.validate_database(data.get("database"), errors)
+    frontends = forms.validate_http_frontends(data.get("http_frontends"), errors)
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
@@ -90,6 +93,8 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             replication=c["replication"],
             failover_profile=c["failover_profile"] or Cluster.FailoverProfile.BALANCED,
             postgres_version=c["postgres_version"] or 15,
+            sync_strict=c["sync_strict"],
+            http_frontends=frontends,
             client_networks=networks,
             database_name=database.get("name", ""),
             database_user=database.get("user", ""),
@@ -103,6 +108,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
                 ssh_port=node["ssh_port"],
                 credential=node["credential"],
                 kind=node["kind"],
+                bootstrap_primary=bool(node.get("master")),
                 host_key_type=node["scanned"].key_type,
                 host_key_base64=node["scanned"].base64,
                 host_key_fingerprint=node["scanned"].fingerprint,
@@ -129,3 +135,25 @@ def audit_record(
         source_address=source_address,
         result=result[:200],
     )
+
+
+def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:
+    """The cluster's generated passwords, creating the missing ones (43 random URL-safe
+    characters each, safe in YAML, HAProxy's config and libpq URIs). Never regenerates one that
+    exists: a re-run of setup must keep the passwords the servers already use."""
+    wanted = [
+        n
+        for n in ClusterSecret.Name.values
+        if n != ClusterSecret.Name.APPLICATION or cluster.database_user
+    ]
+    existing = {s.name: s.value for s in cluster.secrets.all()}
+    for name in wanted:
+        if name not in existing:
+            try:
+                with transaction.atomic():
+                    ClusterSecret.objects.create(
+                        cluster=cluster, name=name, value=secrets.token_urlsafe(32)
+                    )
+            except IntegrityError:  # created by a concurrent call: keep that one
+                pass
+    return {s.name: s.value for s in cluster.secrets.all()}

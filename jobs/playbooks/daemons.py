@@ -1,0 +1,152 @@
+"""Start, stop and query the cluster's daemons on a node.
+
+Real servers run them as systemd units; hosts without systemd (containers, the test lab) use
+HA Center's process mode: `setsid` + `setpriv` (which execs, so the pid file names the daemon
+itself), a pid file under /run/hacenter, and a check of /proc/PID/cmdline so a reused pid is
+never mistaken for ours.
+"""
+
+import shlex
+from dataclasses import dataclass, field
+
+from clusters.models import Node
+
+from .base import StepContext, StepFailed
+
+PID_DIR = "/run/hacenter"
+LOG_DIR = "/var/log/hacenter"
+SYSTEMD = "systemd"
+PROCESS = "process"
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """One long-running program of the cluster on one node."""
+
+    name: str  # unit / pid-file name, e.g. "patroni-pg1"
+    argv: tuple[str, ...]
+    user: str
+    description: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid_file(self) -> str:
+        return f"{PID_DIR}/{self.name}.pid"
+
+    @property
+    def log_file(self) -> str:
+        return f"{LOG_DIR}/{self.name}.log"
+
+    @property
+    def unit(self) -> str:
+        return f"hacenter-{self.name}.service"
+
+    def command_line(self) -> str:
+        env = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(self.env.items()))
+        return (f"env {env} " if env else "") + shlex.join(self.argv)
+
+
+def init_system(ctx: StepContext, node: Node) -> str:
+    """systemd when the node booted with it, process mode otherwise; a job param may force one."""
+    forced = ctx.job.params.get("service_manager")
+    if forced in (SYSTEMD, PROCESS):
+        return forced
+    cache = ctx.facts.setdefault("init_system", {})
+    if node.pk not in cache:
+        probe = ctx.run(
+            "[ -d /run/systemd/system ] && command -v systemctl >/dev/null",
+            node=node,
+            sudo=False,
+            echo=False,
+        )
+        cache[node.pk] = SYSTEMD if probe.ok else PROCESS
+    return cache[node.pk]
+
+
+def process_pid_script(daemon: Daemon) -> str:
+    """Shell that prints the daemon's pid when it runs (pid file, live, same program)."""
+    marker = shlex.quote(daemon.argv[-1])
+    return (
+        f'p=$(cat {shlex.quote(daemon.pid_file)} 2>/dev/null) && [ -n "$p" ] && '
+        f"kill -0 \"$p\" 2>/dev/null && tr '\\0' ' ' < /proc/$p/cmdline | grep -qF -- {marker} "
+        '&& echo "$p"'
+    )
+
+
+def pid(ctx: StepContext, node: Node, daemon: Daemon) -> int | None:
+    """The daemon's pid if it runs on the node, else None."""
+    if init_system(ctx, node) == SYSTEMD:
+        script = f"systemctl show -p MainPID --value {shlex.quote(daemon.unit)}"
+    else:
+        script = process_pid_script(daemon)
+    lines: list[str] = []
+    ctx.run(script, node=node, echo=False, collect=lines)
+    value = (lines or ["0"])[-1].strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def start(ctx: StepContext, node: Node, daemon: Daemon) -> str:
+    """Start the daemon unless it runs already; a verdict either way."""
+    running = pid(ctx, node, daemon)
+    if running:
+        return f"{daemon.description} already running (pid {running})"
+    if init_system(ctx, node) == SYSTEMD:
+        ctx.connections.get(node).upload(
+            f"/etc/systemd/system/{daemon.unit}", systemd_unit(daemon).encode(), mode=0o644
+        )
+        ctx.run(
+            f"systemctl daemon-reload && systemctl enable --now {shlex.quote(daemon.unit)}",
+            node=node,
+            check=True,
+        )
+    else:
+        ctx.run(process_start_script(daemon), node=node, check=True)
+    started = pid(ctx, node, daemon)
+    if not started:
+        tail = ctx.output(
+            f"tail -n 5 {shlex.quote(daemon.log_file)} 2>/dev/null || true", node=node, sudo=True
+        )
+        raise StepFailed(f"{daemon.description} did not stay up: {' | '.join(tail)[-300:]}")
+    return f"{daemon.description} started (pid {started})"
+
+
+def stop(ctx: StepContext, node: Node, daemon: Daemon, timeout_s: int = 30) -> str:
+    """Stop the daemon (TERM, then KILL after `timeout_s`); fine when it is not running."""
+    if init_system(ctx, node) == SYSTEMD:
+        ctx.run(f"systemctl disable --now {shlex.quote(daemon.unit)} || true", node=node)
+        return f"{daemon.description} stopped"
+    running = pid(ctx, node, daemon)
+    if not running:
+        return f"{daemon.description} was not running"
+    ctx.run(
+        f"kill -TERM {running}; for i in $(seq {timeout_s * 5}); do kill -0 {running} "
+        f"2>/dev/null || exit 0; sleep 0.2; done; kill -KILL {running}",
+        node=node,
+        check=True,
+    )
+    return f"{daemon.description} stopped (was pid {running})"
+
+
+def process_start_script(daemon: Daemon) -> str:
+    """setsid detaches from the SSH session; setpriv execs as the user, so $! is the daemon."""
+    return (
+        f"mkdir -p {PID_DIR} {LOG_DIR} && chown {shlex.quote(daemon.user)} {LOG_DIR} && "
+        f"touch {shlex.quote(daemon.log_file)} && "
+        f"chown {shlex.quote(daemon.user)} {shlex.quote(daemon.log_file)} && cd / && "
+        f"{{ setsid setpriv --reuid={shlex.quote(daemon.user)} "
+        f"--regid={shlex.quote(daemon.user)} --init-groups -- {daemon.command_line()} "
+        f"</dev/null >>{shlex.quote(daemon.log_file)} 2>&1 & echo $! > "
+        f"{shlex.quote(daemon.pid_file)}; }} && sleep 1"
+    )
+
+
+def systemd_unit(daemon: Daemon) -> str:
+    env = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(daemon.env.items()))
+    return (
+        "# Generated by HA Center; changes here are overwritten.\n"
+        f"[Unit]\nDescription={daemon.description} (HA Center)\n"
+        "After=network-online.target\nWants=network-online.target\n\n"
+        f"[Service]\nUser={daemon.user}\n{env}ExecStart={shlex.join(daemon.argv)}\n"
+        "Restart=on-failure\nRestartSec=2\nKillMode=process\nTimeoutStopSec=60\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
