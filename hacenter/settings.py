@@ -143,6 +143,12 @@ HACENTER_MAX_NODES = 9  # 2-8 database nodes and one proxy
 SSH_CONNECT_TIMEOUT_S = env.float("HACENTER_SSH_CONNECT_TIMEOUT_S", default=10.0)
 HOST_KEY_SCAN_TIMEOUT_S = 10.0
 
+# --- Setup -----------------------------------------------------------------------------------
+PATRONI_VERSION = env.str("HACENTER_PATRONI_VERSION", default="4.1.5")
+HACENTER_WHEEL_CACHE = env.str("HACENTER_WHEEL_CACHE", default=str(BASE_DIR / "var" / "wheels"))
+SETUP_PRIMARY_TIMEOUT_S = env.float("HACENTER_SETUP_PRIMARY_TIMEOUT_S", default=120.0)
+SETUP_STANDBY_TIMEOUT_S = env.float("HACENTER_SETUP_STANDBY_TIMEOUT_S", default=300.0)
+
 # --- Preflight thresholds: the vendor minimums; falling short is a warning, not an error -------
 PREFLIGHT_MIN_CPUS = env.int("HACENTER_PREFLIGHT_MIN_CPUS", default=2)
 PREFLIGHT_MIN_RAM_MB = env.int("HACENTER_PREFLIGHT_MIN_RAM_MB", default=4096)

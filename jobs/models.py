@@ -45,6 +45,7 @@ class StepStatus(models.TextChoices):
 
 class JobKind(models.TextChoices):
     PREFLIGHT = "preflight"  # read-only checks of every node before setup
+    SETUP = "setup"  # install and configure etcd, Patroni, PostgreSQL and HAProxy
 
 
 class Job(models.Model):

@@ -23,7 +23,14 @@ from . import ssh
 from .logwriter import LogWriter, Redactor
 from .models import Job, JobStatus, Step, StepStatus
 from .playbooks import get_playbook
-from .playbooks.base import CancelFlag, StepContext, StepFailed, StepSkipped, Verdict
+from .playbooks.base import (
+    CancelFlag,
+    StepCancelled,
+    StepContext,
+    StepFailed,
+    StepSkipped,
+    Verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +228,7 @@ class JobRunner:
             status, summary = StepStatus.SKIPPED, str(exc)
         except StepFailed as exc:
             status, summary = StepStatus.FAILED, str(exc)
-        except ssh.CommandCancelled:
+        except (ssh.CommandCancelled, StepCancelled):
             status, summary = StepStatus.CANCELED, "canceled by an operator; remote command ended"
         except ssh.SSHError as exc:
             status, summary = StepStatus.FAILED, str(exc)

@@ -1,5 +1,7 @@
 """What a playbook is: an ordered plan of small steps, and what a step gets to work with."""
 
+import hashlib
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ class StepSpec:
 
 class StepFailed(Exception):
     """A step's check or action did not pass; the message is its one-line verdict."""
+
+
+class StepCancelled(Exception):
+    """The operator cancelled the job while a step was waiting."""
 
 
 class StepSkipped(Exception):
@@ -151,6 +157,47 @@ class StepContext:
         lines: list[str] = []
         self.run(command, sudo=sudo, check=True, collect=lines, **kwargs)
         return lines
+
+    def ensure_file(
+        self,
+        path: str,
+        content: str,
+        *,
+        node: Node | None = None,
+        mode: int = 0o644,
+        owner: str | None = None,
+        group: str | None = None,
+    ) -> bool:
+        """Make the file on the node hold `content` (atomic upload); False when it already did.
+
+        Compares SHA-256 first, so a re-run leaves an unchanged file, and its daemon, alone.
+        """
+        node = node or self.node
+        data = content.encode()
+        lines = self.output(
+            f"sha256sum {shlex.quote(path)} 2>/dev/null || true", node=node, sudo=True, echo=False
+        )
+        if lines and lines[0].split()[0] == hashlib.sha256(data).hexdigest():
+            return False
+        self.connections.get(node).upload(path, data, mode=mode, owner=owner, group=group)
+        self.log(f"wrote {path} ({len(data)} bytes, mode {mode:o})", host=node.name)
+        return True
+
+    def wait_until(
+        self, probe: Callable[[], object], *, timeout: float, what: str, interval: float = 1.0
+    ) -> object:
+        """Poll `probe` until it returns something truthy; cancellable; StepFailed at the
+        deadline, naming what did not happen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.cancelled():
+                raise StepCancelled(f"canceled while waiting for {what}")
+            value = probe()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise StepFailed(f"{what} did not happen within {timeout:g} s")
+            time.sleep(interval)
 
     def progress(self, percent: int) -> None:
         """Report how far a long step is, for the progress bar."""

@@ -1,0 +1,81 @@
+"""The etcd 3.4 config file (`etcd --config-file`) for each member.
+
+etcd reads the file as YAML into its Go config struct: URL lists are comma-separated strings,
+`log-outputs` is a list.
+"""
+
+from .spec import (
+    ETCD_CLIENT_PORT,
+    ETCD_PEER_PORT,
+    ClusterSpec,
+    NodeSpec,
+    etcd_data_dir,
+    header,
+    host_port,
+)
+from .yamlout import Value, dump
+
+# 2 GiB: etcd's default, written out so the limit is visible; Patroni's keys need a few MB.
+QUOTA_BACKEND_BYTES = 2 * 1024**3
+
+
+def etcd_members(spec: ClusterSpec) -> tuple[NodeSpec, ...]:
+    """The hosts that run etcd: the proxy and the database nodes, an odd count (for quorum)."""
+    return spec.etcd_members
+
+
+def _peer_url(node: NodeSpec) -> str:
+    return f"http://{host_port(node.address, ETCD_PEER_PORT)}"
+
+
+def _client_url(node: NodeSpec) -> str:
+    return f"http://{host_port(node.address, ETCD_CLIENT_PORT)}"
+
+
+def etcd_config_dict(
+    spec: ClusterSpec, node: NodeSpec, *, cluster_state: str = "new"
+) -> dict[str, Value]:
+    """The settings of `node`'s etcd member; ValueError if `node` is not a member.
+
+    `cluster_state` is "new" when the members start together, "existing" when `node` joins a
+    running cluster (after `etcdctl member add`).
+    """
+    members = etcd_members(spec)
+    if node not in members:
+        names = ", ".join(member.name for member in members)
+        raise ValueError(f"{node.name} is not an etcd member of {spec.name} (members: {names}).")
+    if cluster_state not in ("new", "existing"):
+        raise ValueError(f"initial-cluster-state {cluster_state!r} is not new or existing.")
+    return {
+        "name": node.name,
+        "data-dir": etcd_data_dir(spec),
+        "listen-peer-urls": _peer_url(node),
+        # Loopback too, so etcdctl and a local Patroni work without knowing the address.
+        "listen-client-urls": f"{_client_url(node)},http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        "initial-advertise-peer-urls": _peer_url(node),
+        "advertise-client-urls": _client_url(node),
+        "initial-cluster": ",".join(f"{member.name}={_peer_url(member)}" for member in members),
+        "initial-cluster-token": f"hacenter-{spec.name}",
+        "initial-cluster-state": cluster_state,
+        # Without pre-vote a returning member forced an election that knocked out the leader
+        # and demoted a healthy primary for 1.3 s (DESIGN §2).
+        "pre-vote": True,
+        # Patroni talks v3 (etcd3); the v2 API is an unauthenticated second door.
+        "enable-v2": False,
+        # Patroni's etcd3 client speaks the v3 JSON gateway. Set explicitly: with a config file,
+        # etcd 3.4 takes every key left out as false, and the gateway answered 404.
+        "enable-grpc-gateway": True,
+        "heartbeat-interval": 100,
+        "election-timeout": 1000,
+        # Patroni rewrites its keys every loop; hourly compaction keeps the history small.
+        "auto-compaction-mode": "periodic",
+        "auto-compaction-retention": "1h",
+        "quota-backend-bytes": QUOTA_BACKEND_BYTES,
+        "logger": "zap",
+        "log-outputs": ["stderr"],
+    }
+
+
+def etcd_config(spec: ClusterSpec, node: NodeSpec, *, cluster_state: str = "new") -> str:
+    """The YAML file for `etcd --config-file` on `node`."""
+    return dump(etcd_config_dict(spec, node, cluster_state=cluster_state), header(spec))

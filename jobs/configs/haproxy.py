@@ -1,0 +1,160 @@
+"""The HAProxy 2.6 config of the proxy host.
+
+Writes go to whichever node Patroni's REST API calls primary (`OPTIONS /primary` answers 200
+only on the leader-key holder), reads to the replicas, with the primary as the fallback when no
+replica is up. IPv6 addresses are written as `[addr]:port`, which HAProxy 2.6 reads as an
+address and port (`haproxy -c` accepts it; a test checks both families).
+"""
+
+import re
+
+from .spec import (
+    HAPROXY_SOCKET,
+    HAPROXY_STATE_FILE,
+    PATRONI_PORT,
+    POSTGRES_PORT,
+    REPLICA_PORT,
+    STATS_PORT,
+    STATS_USER,
+    ClusterSpec,
+    header,
+    host_port,
+)
+
+# What `secrets.token_urlsafe` produces (the console's passwords); anything else could end the
+# `stats auth` word early (space), start a comment (#) or need quoting.
+_STATS_PASSWORD_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Paths go into the config unquoted.
+_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+# Checks every second; two failures take a server out, two successes bring it back. With
+# shutdown-sessions, clients of a demoted primary are cut at once instead of writing into a
+# read-only or fenced node until their own timeout.
+DEFAULT_SERVER = "default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions"
+SERVER_MAXCONN = 500
+
+
+def _patroni_check(endpoint: str) -> list[str]:
+    """Ask Patroni's REST API, not PostgreSQL: only Patroni knows who holds the leader key."""
+    return [
+        "option httpchk",
+        f"http-check send meth OPTIONS uri {endpoint}",
+        "http-check expect status 200",
+        DEFAULT_SERVER,
+    ]
+
+
+def _servers(spec: ClusterSpec, port: int, maxconn: bool = True) -> list[str]:
+    limit = f" maxconn {SERVER_MAXCONN}" if maxconn else ""
+    return [
+        f"server {node.name} {host_port(node.address, port)}{limit} check port {PATRONI_PORT}"
+        for node in spec.database_nodes
+    ]
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    return ["", title, *(f"    {line}" for line in lines)]
+
+
+def haproxy_config(
+    spec: ClusterSpec,
+    *,
+    socket_path: str = HAPROXY_SOCKET,
+    state_file: str = HAPROXY_STATE_FILE,
+) -> str:
+    """The whole `haproxy.cfg` for `spec`'s proxy host.
+
+    `socket_path` and `state_file` are parameters so tests can point them at a temporary
+    directory; the playbook keeps the defaults.
+    """
+    if not _STATS_PASSWORD_RE.match(spec.secrets.haproxy_stats):
+        raise ValueError(
+            "The HAProxy stats password must be URL-safe letters, digits, '-' and '_' only: "
+            "it is written unquoted into a `stats auth` line."
+        )
+    for path in (socket_path, state_file):
+        if not _PATH_RE.match(path):
+            raise ValueError(f"{path!r} is not an absolute path of safe characters.")
+    proxy = spec.proxy.address
+
+    def binds(port: int) -> list[str]:
+        # Loopback too, so applications on the proxy host itself can use the endpoints.
+        return [f"bind {host_port(proxy, port)}", f"bind 127.0.0.1:{port}"]
+
+    lines = [header(spec)]
+    lines += _section(
+        "global",
+        [
+            # No syslog is assumed on the host: stderr reaches the journal or the process log.
+            "log stderr format raw local0",
+            "maxconn 4000",
+            # Drop root after binding; the Debian package creates this user.
+            "user haproxy",
+            "group haproxy",
+            # Level admin: the console disables (fences) servers through this socket;
+            # expose-fd listeners lets a reload take over the sockets without dropping clients.
+            f"stats socket {socket_path} mode 660 level admin expose-fd listeners",
+            # Runtime state (a fenced server) is dumped here before a reload and read back.
+            f"server-state-file {state_file}",
+        ],
+    )
+    lines += _section(
+        "defaults",
+        [
+            "mode tcp",
+            # Log server state changes and failed connections, not every normal session.
+            "log global",
+            "option dontlog-normal",
+            "load-server-state-from-file global",
+            "timeout connect 4s",
+            # Long, because database sessions idle between transactions.
+            "timeout client 30m",
+            "timeout server 30m",
+            "timeout check 2s",
+            "retries 2",
+        ],
+    )
+    lines += _section(
+        "listen primary",
+        [*binds(POSTGRES_PORT), *_patroni_check("/primary"), *_servers(spec, POSTGRES_PORT)],
+    )
+    lines += _section(
+        "frontend replicas",
+        [
+            *binds(REPLICA_PORT),
+            # Reads go to the primary when no replica is up, rather than failing.
+            "use_backend be_replicas if { nbsrv(be_replicas) gt 0 }",
+            "default_backend be_replicas_fallback",
+        ],
+    )
+    lines += _section(
+        "backend be_replicas",
+        ["balance roundrobin", *_patroni_check("/replica"), *_servers(spec, POSTGRES_PORT)],
+    )
+    lines += _section(
+        "backend be_replicas_fallback",
+        [*_patroni_check("/primary"), *_servers(spec, POSTGRES_PORT)],
+    )
+    lines += _section(
+        "listen stats",
+        [
+            f"bind {host_port(proxy, STATS_PORT)}",
+            "mode http",
+            "stats enable",
+            "stats uri /",
+            "stats refresh 5s",
+            f"stats auth {STATS_USER}:{spec.secrets.haproxy_stats}",
+        ],
+    )
+    for frontend in spec.http_frontends:
+        lines += _section(
+            f"listen app_{frontend.listen_port}",
+            [
+                f"bind {host_port(proxy, frontend.listen_port)}",
+                # TCP, so the application's own TLS and HTTP pass through untouched.
+                "mode tcp",
+                *_patroni_check("/primary"),
+                *_servers(spec, frontend.app_port, maxconn=False),
+            ],
+        )
+    return "\n".join(lines) + "\n"

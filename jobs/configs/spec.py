@@ -1,0 +1,212 @@
+"""What the config generators know about a cluster: frozen dataclasses, paths, role names.
+
+A playbook builds a `ClusterSpec` from the inventory and the decrypted credentials; the
+generators are pure functions of it. The spec checks again what the forms already checked,
+because every name and address lands in a config file where a stray character changes meaning.
+"""
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from .profiles import PROFILES
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+# Where things live on the servers (the playbooks use the same functions).
+PATRONI_VENV = "/opt/patroni"
+HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
+HAPROXY_SOCKET = "/run/haproxy/admin.sock"
+HAPROXY_STATE_FILE = "/var/lib/haproxy/server-state"
+SOCKET_DIR = "/run/postgresql"
+
+# Role names; their passwords come in `Secrets`.
+SUPERUSER = "postgres"
+REPLICATION_USER = "replicator"
+REWIND_USER = "rewind_user"
+REST_API_USER = "hacenter"
+MONITOR_USER = "hacenter_monitor"
+STATS_USER = "hacenter"
+
+# Ports.
+POSTGRES_PORT = 5432
+REPLICA_PORT = 5433
+PATRONI_PORT = 8008
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+STATS_PORT = 7000
+# Ports the proxy host already uses, so an HTTP frontend cannot take them.
+PROXY_RESERVED_PORTS = frozenset(
+    {POSTGRES_PORT, REPLICA_PORT, STATS_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT}
+)
+
+DATABASE = "database"
+PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One server: its name in the cluster, its IP address, and whether it runs PostgreSQL."""
+
+    name: str
+    address: str
+    kind: str  # DATABASE | PROXY
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"Node name {self.name!r} is not [a-z][a-z0-9-]*.")
+        if self.kind not in (DATABASE, PROXY):
+            raise ValueError(f"Node {self.name}: kind {self.kind!r} is not database or proxy.")
+        try:
+            ip = ipaddress.ip_address(self.address)
+        except ValueError:
+            # etcd will not listen on a host name, and pg_hba host names need reverse DNS.
+            raise ValueError(
+                f"Node {self.name}: {self.address!r} is not an IP address; the configs need "
+                "the node's IP (resolve the host name first)."
+            ) from None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
+            raise ValueError(f"Node {self.name}: a scoped address ({self.address}) is not usable.")
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+            # The configs also bind 127.0.0.1 on the same ports; a loopback node would clash.
+            raise ValueError(f"Node {self.name}: {self.address} cannot be a server's address.")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The cluster's passwords; `repr=False` keeps them out of logs and tracebacks."""
+
+    superuser: str = field(repr=False)
+    replication: str = field(repr=False)
+    rewind: str = field(repr=False)
+    rest_api: str = field(repr=False)
+    haproxy_stats: str = field(repr=False)
+    monitor: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("superuser", "replication", "rewind", "rest_api", "haproxy_stats", "monitor"):
+            if not getattr(self, name):
+                raise ValueError(f"The {name} password is empty.")
+
+
+@dataclass(frozen=True)
+class HttpFrontend:
+    """An application port on the proxy sent to the same port family on the current primary."""
+
+    listen_port: int
+    app_port: int
+
+    def __post_init__(self) -> None:
+        for port in (self.listen_port, self.app_port):
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise ValueError(f"HTTP frontend port {port!r} is not in 1–65535.")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Everything the generated configs depend on."""
+
+    name: str
+    postgres_version: int
+    replication: str  # "async" | "sync"
+    sync_strict: bool
+    failover_profile: str  # a key of profiles.PROFILES
+    client_networks: tuple[str, ...]
+    nodes: tuple[NodeSpec, ...]
+    secrets: Secrets
+    http_frontends: tuple[HttpFrontend, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise ValueError(f"Cluster name {self.name!r} is not [a-z][a-z0-9-]*.")
+        # wal_keep_size (in the generated config) exists from PostgreSQL 13 on.
+        if isinstance(self.postgres_version, bool) or not isinstance(self.postgres_version, int):
+            raise ValueError(f"PostgreSQL version {self.postgres_version!r} is not a number.")
+        if self.postgres_version < 13:
+            raise ValueError(f"PostgreSQL {self.postgres_version} is too old; 13 or later.")
+        if self.replication not in ("async", "sync"):
+            raise ValueError(f"Replication {self.replication!r} is not async or sync.")
+        if self.failover_profile not in PROFILES:
+            raise ValueError(f"Unknown failover profile {self.failover_profile!r}.")
+        for cidr in self.client_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"Client network {cidr!r} is not CIDR ({exc}).") from None
+        names = [node.name for node in self.nodes]
+        addresses = [str(ipaddress.ip_address(node.address)) for node in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Node names repeat: {', '.join(names)}.")
+        if len(set(addresses)) != len(addresses):
+            # Every node listens on the same ports, so two nodes cannot share an address.
+            raise ValueError(f"Node addresses repeat: {', '.join(addresses)}.")
+        if sum(node.kind == PROXY for node in self.nodes) != 1:
+            raise ValueError("A cluster has exactly one proxy node.")
+        if not self.database_nodes:
+            raise ValueError("A cluster needs at least one database node.")
+        listen_ports = [frontend.listen_port for frontend in self.http_frontends]
+        if len(set(listen_ports)) != len(listen_ports):
+            raise ValueError(f"HTTP frontend ports repeat: {listen_ports}.")
+        if taken := sorted(PROXY_RESERVED_PORTS.intersection(listen_ports)):
+            raise ValueError(f"HTTP frontend port(s) {taken} are already used on the proxy.")
+
+    @property
+    def database_nodes(self) -> tuple[NodeSpec, ...]:
+        return tuple(node for node in self.nodes if node.kind == DATABASE)
+
+    @property
+    def proxy(self) -> NodeSpec:
+        return next(node for node in self.nodes if node.kind == PROXY)
+
+    @property
+    def etcd_members(self) -> tuple[NodeSpec, ...]:
+        """The proxy (as witness) and the database nodes, an odd number of them.
+
+        An even member count adds no fault tolerance (4 members survive one loss, as 3 do) but
+        one more host whose loss counts against the quorum, so the last database node is left
+        out then. The proxy comes first: the etcd leader is best kept on it (DESIGN §2).
+        """
+        members = (self.proxy, *self.database_nodes)
+        if len(members) % 2 == 0:
+            members = members[:-1]
+        return members
+
+
+def data_dir(spec: ClusterSpec) -> str:
+    return f"/var/lib/postgresql/{spec.postgres_version}/{spec.name}"
+
+
+def bin_dir(version: int) -> str:
+    return f"/usr/lib/postgresql/{version}/bin"
+
+
+def patroni_config_path(spec: ClusterSpec) -> str:
+    return f"/etc/patroni/{spec.name}.yml"
+
+
+def etcd_config_path(spec: ClusterSpec) -> str:
+    return f"/etc/hacenter/etcd-{spec.name}.yml"
+
+
+def etcd_data_dir(spec: ClusterSpec) -> str:
+    return f"/var/lib/etcd/hacenter-{spec.name}"
+
+
+def bracketed(address: str) -> str:
+    """An IPv6 address in brackets, so a port can follow it; an IPv4 address as it is."""
+    return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+
+
+def host_port(address: str, port: int) -> str:
+    """`address:port` as etcd URLs, Patroni and HAProxy (2.6 accepts `[v6]:port`) read it."""
+    return f"{bracketed(address)}:{port}"
+
+
+def host_cidr(address: str) -> str:
+    """The one-host network of `address`, as pg_hba wants it (/32 or /128)."""
+    return str(ipaddress.ip_network(address))
+
+
+def header(spec: ClusterSpec) -> str:
+    """The first line of every generated file (safe: the name matched NAME_RE)."""
+    return f"# Generated by HA Center for cluster {spec.name}; changes here are overwritten."

@@ -1,0 +1,210 @@
+"""Setup: turn the cluster's servers into PostgreSQL + Patroni + etcd + HAProxy (DESIGN.md §2).
+
+Every step checks the servers first and says "already …" when there is nothing to do, so a
+re-run on a healthy cluster changes nothing and a re-run after a failure completes it. Nothing
+is touched until every node has answered over SSH with its pinned host key.
+"""
+
+from django.conf import settings
+
+from clusters.models import Cluster, Node
+from clusters.services import cluster_secrets_ensure
+
+from ..configs import spec as paths
+from ..configs.etcd import etcd_config
+from ..configs.patroni import patroni_config
+from ..configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
+from . import daemons, setup_etcd, setup_finish, setup_postgres
+from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+
+PACKAGES = {
+    Node.Kind.DATABASE: ["postgresql-{version}", "python3"],
+    Node.Kind.PROXY: ["haproxy"],
+}
+ETCD_PACKAGES = ["etcd-server", "etcd-client"]
+
+
+def cluster_spec(cluster: Cluster) -> ClusterSpec:
+    """The cluster as the config generators see it, with its generated passwords."""
+    secrets = cluster_secrets_ensure(cluster=cluster)
+    return ClusterSpec(
+        name=cluster.name,
+        postgres_version=cluster.postgres_version,
+        replication=cluster.replication,
+        sync_strict=cluster.sync_strict,
+        failover_profile=cluster.failover_profile,
+        client_networks=tuple(cluster.client_networks),
+        nodes=tuple(NodeSpec(n.name, n.address, n.kind) for n in cluster.nodes.all()),
+        secrets=Secrets(
+            **{
+                k: secrets[k]
+                for k in (
+                    "superuser",
+                    "replication",
+                    "rewind",
+                    "rest_api",
+                    "haproxy_stats",
+                    "monitor",
+                )
+            }
+        ),
+        http_frontends=tuple(HttpFrontend(**f) for f in cluster.http_frontends),
+    )
+
+
+def node_spec(ctx: StepContext, node: Node) -> NodeSpec:
+    return next(n for n in ctx.facts["spec"].nodes if n.name == node.name)
+
+
+def etcd_member_nodes(cluster: Cluster, spec: ClusterSpec) -> list[Node]:
+    names = {m.name for m in spec.etcd_members}
+    return [n for n in cluster.nodes.all() if n.name in names]
+
+
+def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    """Check logins, install, etcd, Patroni (primary first), roles, HAProxy, verify."""
+    spec = cluster_spec(cluster)  # generates missing passwords now, before any log is written
+    nodes = list(cluster.nodes.all())
+    db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
+    master = (
+        next(n for n in db_nodes if n.bootstrap_primary)
+        if any(n.bootstrap_primary for n in db_nodes)
+        else db_nodes[0]
+    )
+    members = etcd_member_nodes(cluster, spec)
+    return [
+        StepSpec("prepare", "Inventory and generated passwords"),
+        *[StepSpec("check_login", "SSH login and sudo", n) for n in nodes],
+        *[StepSpec("install_packages", "Install packages", n) for n in nodes],
+        *[
+            StepSpec("install_patroni", f"Install Patroni {settings.PATRONI_VERSION}", n)
+            for n in db_nodes
+        ],
+        *[StepSpec("etcd_configure", "Configure etcd", n) for n in members],
+        *[StepSpec("etcd_start", "Start etcd", n) for n in members],
+        StepSpec("etcd_verify", "etcd cluster healthy"),
+        *[StepSpec("patroni_configure", "Configure Patroni", n) for n in db_nodes],
+        StepSpec("bootstrap_primary", "Bootstrap the primary", master),
+        *[
+            StepSpec("start_standby", "Start the standby; wait until it streams", n)
+            for n in db_nodes
+            if n != master
+        ],
+        StepSpec("database_roles", "Monitoring role and application database"),
+        *[
+            StepSpec("haproxy", "Configure and start HAProxy", n)
+            for n in nodes
+            if n.kind == Node.Kind.PROXY
+        ],
+        StepSpec("verify", "Write through the proxy, read on every standby"),
+    ]
+
+
+def prepare(ctx: StepContext) -> Verdict | str:
+    """Build the cluster's spec (validating timings) and mark the cluster as provisioning."""
+    spec = ctx.facts["spec"]
+    if ctx.cluster.state == Cluster.State.NEW:
+        Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.PROVISIONING)
+    members = ", ".join(m.name for m in spec.etcd_members)
+    return (
+        f"{len(spec.database_nodes)} database nodes, proxy {spec.proxy.name}, etcd on "
+        f"{members}; {spec.replication} replication, {spec.failover_profile} profile"
+    )
+
+
+def check_login(ctx: StepContext) -> Verdict | str:
+    """Every node answers with its pinned host key, and root or passwordless sudo works."""
+    conn = ctx.connections.get(ctx.node)
+    if not conn.is_root and not ctx.run("true", sudo=True, echo=False).ok:
+        raise StepFailed(f"{ctx.node.credential.username} cannot use sudo without a password")
+    manager = daemons.init_system(ctx, ctx.node)
+    return f"logged in as {ctx.node.credential.username}; services run by {manager}"
+
+
+def install_packages(ctx: StepContext) -> Verdict | str:
+    """Install what is missing with apt, and stop distribution services that would hold our
+    ports (Debian starts a default PostgreSQL cluster and a single-node etcd on install)."""
+    spec = ctx.facts["spec"]
+    wanted = [p.format(version=spec.postgres_version) for p in PACKAGES[ctx.node.kind]]
+    if ctx.node.name in {m.name for m in spec.etcd_members}:
+        wanted += ETCD_PACKAGES
+    query = " ".join(wanted)
+    lines = ctx.output(
+        f"for p in {query}; do dpkg-query -W -f='${{Package}} ${{Status}}\\n' $p 2>/dev/null "
+        "| grep -q 'install ok installed' || echo $p; done",
+        echo=False,
+    )
+    missing = [p for p in lines if p in wanted]
+    if missing:
+        ctx.run(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+            + " ".join(missing),
+            timeout=1200,
+            check=True,
+        )
+    stopped = setup_postgres.stop_distribution_services(ctx)
+    verdict = f"installed {', '.join(missing)}" if missing else f"already installed: {query}"
+    return verdict + (f"; stopped {', '.join(stopped)}" if stopped else "")
+
+
+def etcd_configure(ctx: StepContext) -> Verdict | str:
+    spec = ctx.facts["spec"]
+    changed = ctx.ensure_file(
+        paths.etcd_config_path(spec), etcd_config(spec, node_spec(ctx, ctx.node)), mode=0o644
+    )
+    data = paths.etcd_data_dir(spec)
+    ctx.run(f"mkdir -p {data} && chown etcd:etcd {data} && chmod 700 {data}", check=True)
+    return "etcd configuration written" if changed else "etcd already configured"
+
+
+def patroni_configure(ctx: StepContext) -> Verdict | str:
+    """Write the node's Patroni YAML (passwords inside: mode 0600, owner postgres)."""
+    spec = ctx.facts["spec"]
+    parent = paths.data_dir(spec).rsplit("/", 1)[0]
+    ctx.run(f"mkdir -p /etc/patroni {parent} && chown postgres:postgres {parent}", check=True)
+    changed = ctx.ensure_file(
+        paths.patroni_config_path(spec),
+        patroni_config(spec, node_spec(ctx, ctx.node)),
+        mode=0o600,
+        owner="postgres",
+        group="postgres",
+    )
+    if changed and daemons.pid(ctx, ctx.node, setup_postgres.patroni_daemon(spec)):
+        setup_postgres.patroni_reload(ctx, ctx.node)
+        return "Patroni configuration updated and reloaded"
+    return "Patroni configuration written" if changed else "Patroni already configured"
+
+
+def _with_spec(step):
+    """Every step reads the spec from facts; build it once per run, however the run resumes."""
+
+    def wrapper(ctx: StepContext):
+        if "spec" not in ctx.facts:
+            ctx.facts["spec"] = cluster_spec(ctx.cluster)
+            for value in ctx.cluster.secret_values():
+                ctx.log_writer.redact.add(value)
+        return step(ctx)
+
+    wrapper.__doc__ = step.__doc__
+    return wrapper
+
+
+STEPS = {
+    "prepare": prepare,
+    "check_login": check_login,
+    "install_packages": install_packages,
+    "install_patroni": setup_postgres.install_patroni,
+    "etcd_configure": etcd_configure,
+    "etcd_start": setup_etcd.etcd_start,
+    "etcd_verify": setup_etcd.etcd_verify,
+    "patroni_configure": patroni_configure,
+    "bootstrap_primary": setup_postgres.bootstrap_primary,
+    "start_standby": setup_postgres.start_standby,
+    "database_roles": setup_finish.database_roles,
+    "haproxy": setup_finish.haproxy,
+    "verify": setup_finish.verify,
+}
+
+PLAYBOOK = Playbook(
+    kind="setup", plan=plan, steps={name: _with_spec(fn) for name, fn in STEPS.items()}
+)

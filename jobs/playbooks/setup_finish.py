@@ -1,0 +1,200 @@
+"""Setup's last steps: roles and the application database, HAProxy, and the end-to-end check."""
+
+import csv
+import io
+import secrets
+import urllib.request
+
+import psycopg2
+
+from clusters.models import Cluster, Node
+
+from ..configs import spec as paths
+from ..configs.haproxy import haproxy_config
+from . import daemons
+from .base import StepContext, StepFailed, Verdict
+from .setup_postgres import members
+from .sql import psql
+
+SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _primary(ctx: StepContext) -> Node:
+    from .. import patroni_api
+
+    leader = patroni_api.leader(members(ctx))
+    if leader is None:
+        raise StepFailed("the cluster has no primary at the moment")
+    return ctx.cluster.nodes.get(name=leader["name"])
+
+
+def _literal(password: str) -> str:
+    # Generated passwords are URL-safe base64; anything else would be a bug, not a quote problem.
+    if not set(password) <= SAFE_PASSWORD:
+        raise StepFailed("a stored password has unexpected characters; refusing to use it")
+    return f"'{password}'"
+
+
+def database_roles(ctx: StepContext) -> Verdict | str:
+    """The monitoring role (pg_monitor) and, when the cluster names one, the application's role
+    and database. Passwords are set on every run so they always match the stored ones."""
+    primary = _primary(ctx)
+    secrets_ = {s.name: s.value for s in ctx.cluster.secrets.all()}
+    roles = [(paths.MONITOR_USER, secrets_["monitor"], "GRANT pg_monitor TO {role};")]
+    app_db, app_user = ctx.cluster.database_name, ctx.cluster.database_user
+    if app_user:
+        roles.append((app_user, secrets_["application"], ""))
+    existing = set(psql(ctx, primary, "SELECT rolname FROM pg_roles;", echo=False))
+    sql = []
+    for role, password, extra in roles:
+        verb = "ALTER" if role in existing else "CREATE"
+        sql.append(f"{verb} ROLE {role} LOGIN PASSWORD {_literal(password)};")
+        if extra:
+            sql.append(extra.format(role=role))
+    psql(ctx, primary, "\n".join(sql), echo=False)
+    created = [r for r, _, _ in roles if r not in existing]
+    parts = [f"roles created: {', '.join(created)}" if created else "roles already present"]
+    if app_db:
+        # app_db and app_user passed validate_sql_identifier: [a-z_][a-z0-9_]*.
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{app_db}';"  # noqa: S608
+        has_db = psql(ctx, primary, query, echo=False)
+        if not has_db:
+            psql(ctx, primary, f"CREATE DATABASE {app_db} OWNER {app_user};")
+            parts.append(f"database {app_db} created, owned by {app_user}")
+        else:
+            parts.append(f"database {app_db} already exists")
+    return "; ".join(parts) + f" (on {primary.name})"
+
+
+def haproxy_daemon() -> daemons.Daemon:
+    # Master-worker in the foreground: SIGUSR2 to the master reloads gracefully.
+    return daemons.Daemon(
+        name="haproxy",
+        argv=("/usr/sbin/haproxy", "-W", "-db", "-f", paths.HAPROXY_CONFIG),
+        user="root",
+        description="HAProxy",
+    )
+
+
+def stats(ctx: StepContext, proxy: Node) -> list[dict]:
+    """HAProxy's stats as CSV rows, read from the console with the stats password."""
+    password = ctx.facts["spec"].secrets.haproxy_stats
+    url = f"http://{paths.host_port(proxy.address, paths.STATS_PORT)}/;csv"
+    manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    manager.add_password(None, url, paths.STATS_USER, password)
+    opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
+    try:
+        with opener.open(url, timeout=3) as resp:
+            text = resp.read().decode().lstrip("# ")
+    except OSError:
+        return []
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def haproxy(ctx: StepContext) -> Verdict | str:
+    """Write the config, validate it with `haproxy -c`, then start or gracefully reload; wait
+    until writes route to the primary."""
+    spec = ctx.facts["spec"]
+    candidate = paths.HAPROXY_CONFIG + ".hacenter-new"
+    ctx.run("mkdir -p /run/haproxy /var/lib/haproxy", check=True)
+    ctx.connections.get(ctx.node).upload(candidate, haproxy_config(spec).encode(), mode=0o640)
+    check = ctx.run(f"haproxy -c -q -f {candidate}")
+    if not check.ok:
+        ctx.run(f"rm -f {candidate}")
+        raise StepFailed(
+            f"HAProxy refused the new configuration: "
+            f"{(check.stderr_tail or check.stdout_tail or ['?'])[-1]}"
+        )
+    same = ctx.run(f"cmp -s {candidate} {paths.HAPROXY_CONFIG}", echo=False).ok
+    ctx.run(f"mv -f {candidate} {paths.HAPROXY_CONFIG}", check=True)
+    daemon = haproxy_daemon()
+    running = daemons.pid(ctx, ctx.node, daemon)
+    if running and same:
+        action = f"already configured and running (pid {running})"
+    elif running:
+        ctx.run(f"kill -USR2 {running}", check=True)
+        action = "configuration changed; reloaded gracefully"
+    else:
+        action = daemons.start(ctx, ctx.node, daemon)
+    primary = _primary(ctx)
+
+    def routes_to_primary() -> bool:
+        up = [
+            r["svname"]
+            for r in stats(ctx, ctx.node)
+            if r.get("pxname") == "primary"
+            and r.get("status", "").startswith("UP")
+            and r["svname"] not in ("FRONTEND", "BACKEND")
+        ]
+        return up == [primary.name]
+
+    ctx.wait_until(
+        routes_to_primary,
+        timeout=30,
+        interval=0.5,
+        what=f"HAProxy to route writes to {primary.name} only",
+    )
+    return f"{action}; writes go to {primary.name}"
+
+
+def verify(ctx: StepContext) -> Verdict | str:
+    """Write a row through proxy:5432, read it through :5433 and on every standby."""
+    spec = ctx.facts["spec"]
+    proxy = ctx.cluster.proxy_node
+    token = secrets.token_hex(8)
+    dsn = {
+        "host": proxy.address,
+        "user": paths.SUPERUSER,
+        "password": spec.secrets.superuser,
+        "dbname": "postgres",
+        "connect_timeout": 5,
+    }
+    with psycopg2.connect(port=paths.POSTGRES_PORT, **dsn) as conn, conn.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS hacenter")
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS hacenter.setup_check "
+            "(token text PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur.execute("INSERT INTO hacenter.setup_check (token) VALUES (%s)", [token])
+        cur.execute("SELECT inet_server_addr()::text")
+        writer = cur.fetchone()[0]
+    conn.close()
+    ctx.log(f"wrote token {token} through {proxy.name}:5432 (answered by {writer})")
+
+    def visible_through_replica_port() -> bool:
+        try:
+            with psycopg2.connect(port=paths.REPLICA_PORT, **dsn) as c, c.cursor() as cur:
+                cur.execute("SELECT 1 FROM hacenter.setup_check WHERE token = %s", [token])
+                return cur.fetchone() is not None
+        except psycopg2.Error:
+            return False
+
+    ctx.wait_until(
+        visible_through_replica_port,
+        timeout=30,
+        interval=0.5,
+        what="the row to be readable through port 5433",
+    )
+    standbys = [n for n in ctx.cluster.database_nodes if n.address != writer.split("/")[0]]
+    for node in standbys:
+        ctx.wait_until(
+            lambda node=node: (
+                psql(
+                    ctx,
+                    node,
+                    f"SELECT 1 FROM hacenter.setup_check WHERE token = '{token}';",  # noqa: S608 - hex
+                    echo=False,
+                    check=False,
+                )
+                == ["1"]
+            ),
+            timeout=30,
+            interval=0.5,
+            what=f"the row to reach {node.name}",
+        )
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.HEALTHY)
+    names = ", ".join(n.name for n in standbys)
+    return (
+        f"wrote through {proxy.name}:5432, read back through :5433 and on {names}; "
+        f"connect to {proxy.address}:5432 (read-write) or :5433 (read-only)"
+    )

@@ -1,0 +1,192 @@
+"""Setup's PostgreSQL steps: Patroni in a venv, the primary's bootstrap, standbys that stream."""
+
+import re
+import shlex
+
+from django.conf import settings
+
+from clusters.models import Node
+
+from .. import patroni_api
+from ..configs import spec as paths
+from . import wheels
+from .base import StepContext, StepFailed, Verdict
+from .daemons import Daemon, start
+from .sql import lsn_to_int, psql
+
+PATRONI_BIN = f"{paths.PATRONI_VENV}/bin/patroni"
+
+
+def patroni_daemon(spec: paths.ClusterSpec) -> Daemon:
+    return Daemon(
+        name=f"patroni-{spec.name}",
+        argv=(PATRONI_BIN, paths.patroni_config_path(spec)),
+        user="postgres",
+        description="Patroni",
+        env={"HOME": "/var/lib/postgresql", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def stop_distribution_services(ctx: StepContext) -> list[str]:
+    """Stop Debian's default PostgreSQL cluster and single-node etcd where they hold our ports;
+    their data stays where it is."""
+    stopped = []
+    if ctx.node.kind == Node.Kind.DATABASE:
+        lines = ctx.output(
+            "command -v pg_lsclusters >/dev/null && pg_lsclusters -h || true", echo=False
+        )
+        for line in lines:
+            fields = line.split()
+            if len(fields) >= 4 and fields[3] == "online" and fields[2] == "5432":
+                version, name = fields[0], fields[1]
+                ctx.run(
+                    f"pg_ctlcluster {shlex.quote(version)} {shlex.quote(name)} stop && "
+                    f"echo manual > /etc/postgresql/{shlex.quote(version)}/"
+                    f"{shlex.quote(name)}/start.conf",
+                    check=True,
+                )
+                stopped.append(f"PostgreSQL {version}/{name}")
+    probe = ctx.run("[ -d /run/systemd/system ] && systemctl is-active --quiet etcd", echo=False)
+    if probe.ok:
+        ctx.run("systemctl disable --now etcd", check=True)
+        stopped.append("the distribution's etcd")
+    return stopped
+
+
+def install_patroni(ctx: StepContext) -> Verdict | str:
+    """Patroni from PyPI in /opt/patroni, from wheels the console uploads (no index needed)."""
+    want = settings.PATRONI_VERSION
+    have = ctx.output(f"{PATRONI_BIN} --version 2>/dev/null || true", echo=False)
+    if have and have[0].split()[-1] == want:
+        return f"Patroni {want} already installed in {paths.PATRONI_VENV}"
+    python, machine = ctx.output(
+        'python3 -c \'import sys, platform; print("%d.%d" % sys.version_info[:2]); '
+        "print(platform.machine())'"
+    )[:2]
+    folder = wheels.ensure_wheels(python, machine, ctx.log)
+    tarball = wheels.tarball(folder)
+    pip_wheel = next(folder.glob("pip-*.whl")).name
+    requirement = shlex.quote(wheels.PATRONI_REQUIREMENT.format(version=want))
+    ctx.log(f"uploading {len(tarball) // 1024} KB of wheels", host=ctx.node.name)
+    # One command: unpack stdin into a private temp dir, install from it, always remove it.
+    ctx.run(
+        'tmp=$(mktemp -d) && tar -x -C "$tmp" && '
+        f"python3 -m venv --without-pip {paths.PATRONI_VENV} && "
+        f'{paths.PATRONI_VENV}/bin/python "$tmp/{pip_wheel}/pip" install -q '
+        f'--disable-pip-version-check --no-index --find-links "$tmp" {requirement}; '
+        'rc=$?; rm -rf "$tmp"; exit $rc',
+        stdin=tarball,
+        timeout=900,
+        check=True,
+    )
+    have = ctx.output(f"{PATRONI_BIN} --version")
+    return f"installed {have[0]} (Python {python}) in {paths.PATRONI_VENV}"
+
+
+def patroni_reload(ctx: StepContext, node: Node) -> None:
+    secrets = ctx.facts["spec"].secrets
+    status, body = patroni_api.post(
+        node.address, "/reload", {}, auth=(paths.REST_API_USER, secrets.rest_api)
+    )
+    if status not in (200, 202):
+        raise StepFailed(f"Patroni on {node.name} refused to reload: {status} {body}")
+
+
+def members(ctx: StepContext) -> list[dict]:
+    """Patroni's member list from the first database node that answers (empty if none)."""
+    for node in ctx.cluster.database_nodes:
+        try:
+            return patroni_api.cluster(node.address, timeout=2).get("members", [])
+        except patroni_api.PatroniUnavailable:
+            continue
+    return []
+
+
+def bootstrap_primary(ctx: StepContext) -> Verdict | str:
+    """Start Patroni on the master; it initialises the database and takes the leader key."""
+    spec = ctx.facts["spec"]
+    current = patroni_api.leader(members(ctx))
+    if current and current["name"] != ctx.node.name:
+        start(ctx, ctx.node, patroni_daemon(spec))
+        return f"the cluster already has a primary, {current['name']}; Patroni runs here too"
+    started = start(ctx, ctx.node, patroni_daemon(spec))
+
+    def leads() -> dict | None:
+        found = patroni_api.leader(members(ctx))
+        return (
+            found
+            if found and found["name"] == ctx.node.name and found.get("state") == "running"
+            else None
+        )
+
+    leader = ctx.wait_until(
+        leads,
+        timeout=settings.SETUP_PRIMARY_TIMEOUT_S,
+        interval=1,
+        what=f"{ctx.node.name} to hold the leader key",
+    )
+    return f"{started}; {ctx.node.name} is primary on timeline {leader.get('timeline')}"
+
+
+def primary_position(ctx: StepContext, primary: Node) -> tuple[int, str]:
+    """A fresh WAL position of the primary and its timeline (from the WAL file name)."""
+    row = psql(
+        ctx,
+        primary,
+        "SELECT pg_current_wal_lsn(), substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8);",
+        echo=False,
+    )[0]
+    lsn, timeline = row.split("|")
+    return int(timeline, 16), lsn
+
+
+def start_standby(ctx: StepContext) -> Verdict | str:
+    """Start Patroni on a standby and wait until it provably streams: on the primary's timeline,
+    replaying past a fresh primary LSN (`state = 'streaming'` alone is not proof)."""
+    spec = ctx.facts["spec"]
+    start(ctx, ctx.node, patroni_daemon(spec))
+    leader = patroni_api.leader(members(ctx))
+    if leader is None:
+        raise StepFailed("the cluster has no primary; run setup again from the bootstrap step")
+    primary = ctx.cluster.nodes.get(name=leader["name"])
+
+    def streaming_member() -> bool:
+        me = next((m for m in members(ctx) if m["name"] == ctx.node.name), {})
+        return me.get("state") == "streaming"
+
+    ctx.wait_until(
+        streaming_member,
+        timeout=settings.SETUP_STANDBY_TIMEOUT_S,
+        interval=1,
+        what=f"{ctx.node.name} to stream from {primary.name}",
+    )
+    timeline, target = primary_position(ctx, primary)
+
+    def caught_up() -> str | None:
+        rows = psql(
+            ctx,
+            ctx.node,
+            "SELECT received_tli, pg_last_wal_replay_lsn() FROM pg_stat_wal_receiver;",
+            echo=False,
+            check=False,
+        )
+        if not rows or "|" not in rows[0]:
+            return None
+        tli, replay = rows[0].split("|")
+        ok = (
+            tli == str(timeline)
+            and re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", replay)
+            and lsn_to_int(replay) >= lsn_to_int(target)
+        )
+        return replay if ok else None
+
+    replay = ctx.wait_until(
+        caught_up,
+        timeout=60,
+        interval=0.5,
+        what=f"{ctx.node.name} to replay past {target} on timeline {timeline}",
+    )
+    return (
+        f"streams from {primary.name} on timeline {timeline}; replayed {replay} "
+        f"≥ primary's {target}"
+    )
