@@ -53,3 +53,23 @@ def clusters(request: HttpRequest) -> JsonResponse:
 @api_view("GET")
 def cluster(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(selectors.cluster_detail(get_object_or_404(Cluster, pk=pk)))
+
+
+@api_view("GET")
+def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
+    """The application's connection strings, password included: admins only, always audited."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    allowed = request.user.is_superuser or request.user.is_staff
+    services.audit_record(
+        user=request.user,
+        action="cluster.connection.read",
+        target=f"cluster {cluster.name}",
+        source_address=source_address(request),
+        result="ok" if allowed else "refused: not admin",
+    )
+    if not allowed:
+        raise ApiError(403, "Only administrators may read connection strings.")
+    strings = selectors.cluster_connection_strings(cluster)
+    if strings is None:
+        raise ApiError(404, "This cluster has no application database (or setup has not run).")
+    return JsonResponse(strings)

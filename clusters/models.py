@@ -172,6 +172,41 @@ class Node(models.Model):
         return f"{self.name} ({self.address})"
 
 
+class NodeStatus(models.Model):
+    """The latest observed state of a node (written by setup's check and by the monitor)."""
+
+    class Role(models.TextChoices):
+        PRIMARY = "primary"
+        REPLICA = "replica"
+        SYNC_REPLICA = "sync_replica"  # a synchronous standby: commits wait for it
+        UNKNOWN = "unknown"
+
+    node = models.OneToOneField(Node, related_name="status", on_delete=models.CASCADE)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.UNKNOWN)
+    state = models.CharField(max_length=40, blank=True)  # Patroni's: running, streaming, …
+    timeline = models.PositiveIntegerField(null=True, blank=True)
+    lag_bytes = models.BigIntegerField(null=True, blank=True)
+    lag_seconds = models.FloatField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)  # last time the node answered
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.role} {self.state}"
+
+    PATRONI_ROLES = {
+        "leader": "primary",
+        "master": "primary",
+        "primary": "primary",
+        "standby_leader": "replica",
+        "replica": "replica",
+        "sync_standby": "sync_replica",
+        "quorum_standby": "sync_replica",
+    }
+
+    @classmethod
+    def role_from_patroni(cls, role: str | None) -> str:
+        return cls.PATRONI_ROLES.get(role or "", cls.Role.UNKNOWN)
+
+
 class ScannedHostKey(models.Model):
     """A host key seen by a scan, waiting for an admin to confirm its fingerprint.
 

@@ -1,6 +1,6 @@
 """Reads of the inventory shaped for the API and pages (they only ever read the database)."""
 
-from .models import Cluster, Credential, Node
+from .models import Cluster, Credential, Node, NodeStatus
 
 
 def credential_summary(cred: Credential) -> dict:
@@ -9,8 +9,9 @@ def credential_summary(cred: Credential) -> dict:
 
 
 def cluster_primary(cluster: Cluster) -> str | None:
-    """The primary's node name, once the monitor knows it (NodeStatus arrives with monitoring)."""
-    return None
+    """The primary's node name, as last observed."""
+    status = NodeStatus.objects.filter(node__cluster=cluster, role=NodeStatus.Role.PRIMARY)
+    return status.values_list("node__name", flat=True).first()
 
 
 def cluster_summary(cluster: Cluster) -> dict:
@@ -23,6 +24,7 @@ def cluster_summary(cluster: Cluster) -> dict:
 
 
 def node_summary(node: Node) -> dict:
+    status = getattr(node, "status", None)
     return {
         "name": node.name,
         "address": node.address,
@@ -30,12 +32,12 @@ def node_summary(node: Node) -> dict:
         "kind": node.kind,
         "credential": node.credential_id,
         "host_key_fingerprint": node.host_key_fingerprint,
-        "role": "unknown",
-        "state": "unknown",
-        "timeline": None,
-        "lag_bytes": None,
-        "lag_seconds": None,
-        "last_seen": None,
+        "role": status.role if status else NodeStatus.Role.UNKNOWN,
+        "state": (status.state or "unknown") if status else "unknown",
+        "timeline": status.timeline if status else None,
+        "lag_bytes": status.lag_bytes if status else None,
+        "lag_seconds": status.lag_seconds if status else None,
+        "last_seen": status.last_seen if status else None,
     }
 
 
@@ -54,7 +56,7 @@ def cluster_detail(cluster: Cluster) -> dict:
             else None
         ),
         "maintenance": cluster.maintenance,
-        "nodes": [node_summary(n) for n in cluster.nodes.select_related("credential")],
+        "nodes": [node_summary(n) for n in cluster.nodes.select_related("status")],
         "proxy": {
             "address": proxy.address if proxy else None,
             "endpoints": (
@@ -63,3 +65,30 @@ def cluster_detail(cluster: Cluster) -> dict:
             "backends": [],
         },
     }
+
+
+def cluster_connection_strings(cluster: Cluster) -> dict | None:
+    """libpq URIs for the application role (password included), or None without an app database.
+
+    Callers must check the user may see them and audit the read.
+    """
+    from urllib.parse import quote
+
+    if not cluster.database_name:
+        return None
+    password = cluster.secrets.filter(name="application").values_list("value", flat=True).first()
+    if password is None:
+        return None
+    user, db = quote(cluster.database_user), quote(cluster.database_name)
+    auth = f"{user}:{quote(password, safe='')}"
+    proxy = cluster.proxy_node
+    hosts = ",".join(f"{_host(n.address)}:5432" for n in cluster.database_nodes)
+    return {
+        "read_write": f"postgresql://{auth}@{_host(proxy.address)}:5432/{db}",
+        "read_only": f"postgresql://{auth}@{_host(proxy.address)}:5433/{db}",
+        "multi_host": f"postgresql://{auth}@{hosts}/{db}?target_session_attrs=read-write",
+    }
+
+
+def _host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

@@ -5,7 +5,17 @@ import secrets
 from django.db import IntegrityError, transaction
 
 from . import forms
-from .models import AuditEntry, Cluster, ClusterSecret, Credential, Node, ScannedHostKey
+from django.utils import timezone
+
+from .models import (
+    AuditEntry,
+    Cluster,
+    ClusterSecret,
+    Credential,
+    Node,
+    NodeStatus,
+    ScannedHostKey,
+)
 
 
 class InvalidInput(Exception):
@@ -157,3 +167,21 @@ def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:
             except IntegrityError:  # created by a concurrent call: keep that one
                 pass
     return {s.name: s.value for s in cluster.secrets.all()}
+
+
+def node_statuses_record(*, cluster: Cluster, members: list[dict]) -> None:
+    """Store what Patroni's /cluster says of each member; nodes it does not list are unknown."""
+    now = timezone.now()
+    by_name = {m.get("name"): m for m in members}
+    for node in cluster.database_nodes:
+        member = by_name.get(node.name)
+        lag = member.get("lag") if member else None
+        defaults = {
+            "role": NodeStatus.role_from_patroni(member.get("role")) if member else "unknown",
+            "state": member.get("state", "") if member else "absent",
+            "timeline": member.get("timeline") if member else None,
+            "lag_bytes": lag if isinstance(lag, int) else None,  # Patroni says "unknown" at times
+        }
+        if member:
+            defaults["last_seen"] = now
+        NodeStatus.objects.update_or_create(node=node, defaults=defaults)

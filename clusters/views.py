@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from hacenter.api import source_address
 
-from . import services
+from . import selectors, services
 from .forms import CredentialForm
 from .models import Cluster, Credential, Node
 
@@ -29,7 +29,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "clusters/cluster_detail.html",
         {
             "cluster": cluster,
-            "nodes": cluster.nodes.select_related("credential"),
+            "nodes": cluster.nodes.select_related("credential", "status"),
             "jobs": cluster.jobs.select_related("requested_by")[:20],
         },
     )
@@ -146,3 +146,21 @@ def credential_list(request: HttpRequest) -> HttpResponse:
         "clusters/credential_list.html",
         {"credentials": Credential.objects.all(), "form": form},
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reveal the application's connection strings on click: admins only, audited."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    allowed = request.user.is_superuser or request.user.is_staff
+    services.audit_record(
+        user=request.user,
+        action="cluster.connection.read",
+        target=f"cluster {cluster.name}",
+        source_address=source_address(request),
+        result="ok" if allowed else "refused: not admin",
+    )
+    strings = selectors.cluster_connection_strings(cluster) if allowed else None
+    template = "clusters/htmx/connection.html" if request.htmx else "clusters/connection_page.html"
+    return render(request, template, {"cluster": cluster, "strings": strings, "allowed": allowed})

@@ -8,6 +8,7 @@ import urllib.request
 import psycopg2
 
 from clusters.models import Cluster, Node
+from clusters.services import node_statuses_record
 
 from ..configs import spec as paths
 from ..configs.haproxy import haproxy_config
@@ -192,6 +193,7 @@ def verify(ctx: StepContext) -> Verdict | str:
             interval=0.5,
             what=f"the row to reach {node.name}",
         )
+    node_statuses_record(cluster=ctx.cluster, members=members(ctx))
     Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.HEALTHY)
     names = ", ".join(n.name for n in standbys)
     return (

@@ -58,3 +58,11 @@ def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | Non
         return job if done else None
 
     return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")
+
+
+@pytest.fixture
+def fresh_lab(lab):
+    """The session lab with wiped disks: every host as a new server, nothing running."""
+    lab.down(keep_data=False)
+    lab.up(fresh=True)
+    return lab

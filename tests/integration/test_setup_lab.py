@@ -3,18 +3,43 @@
 import psycopg2
 import pytest
 
-from clusters.models import Cluster
+from clusters.models import ApiToken, AuditEntry, Cluster
 from jobs import services
 from jobs.models import JobStatus, StepStatus
+from tests.conftest import wait_for
 from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(lab_clean, worker):
-    lab_clean.down(keep_data=False)
-    lab_clean.up(fresh=True)
-    cluster = make_lab_cluster(lab_clean, lab_credential(lab_clean), name="pg1")
+def query(dsn: str, sql: str, *args) -> list[tuple]:
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def define_cluster(lab, name: str, **extra) -> Cluster:
+    cluster = make_lab_cluster(lab, lab_credential(lab), name=name)
+    Cluster.objects.filter(pk=cluster.pk).update(**extra)
+    cluster.refresh_from_db()
+    return cluster
+
+
+def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
+    fresh_lab, worker, client, django_user_model
+):
+    # The test runner plays the application server: its address is a client network.
+    cluster = define_cluster(
+        fresh_lab,
+        "pg1",
+        database_name="app",
+        database_user="app",
+        client_networks=["198.18.0.1/32"],
+    )
     job = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=600)
     steps = list(job.steps.select_related("node"))
     assert job.status == JobStatus.SUCCEEDED, (
@@ -23,21 +48,41 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(lab_clean, w
     )
     cluster.refresh_from_db()
     assert cluster.state == Cluster.State.HEALTHY
-    secrets = {s.name: s.value for s in cluster.secrets.all()}
-    conn = psycopg2.connect(
-        host="198.18.0.10",
-        port=5432,
-        user="postgres",
-        password=secrets["superuser"],
-        dbname="postgres",
-        connect_timeout=5,
+
+    admin = django_user_model.objects.create_user("admin", password="pw-admin-1", is_staff=True)
+    token = ApiToken.issue(admin)
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    detail = client.get(f"/api/v1/clusters/{cluster.pk}/", **auth).json()
+    roles = {n["name"]: n["role"] for n in detail["nodes"]}
+    assert roles == {"node1": "primary", "node2": "replica", "proxy": "unknown"}
+    assert detail["primary"] == "node1"
+
+    strings = client.get(f"/api/v1/clusters/{cluster.pk}/connection/", **auth).json()
+    assert AuditEntry.objects.filter(action="cluster.connection.read", user=admin).exists()
+    query(strings["read_write"], "CREATE TABLE t (id int PRIMARY KEY)")
+    query(strings["read_write"], "INSERT INTO t VALUES (42)")
+    assert query(strings["read_write"], "SELECT pg_is_in_recovery()") == [(False,)]
+    wait_for(
+        lambda: query(strings["read_only"], "SELECT id FROM t") == [(42,)],
+        15,
+        "the row to be readable on the standby through :5433",
     )
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_is_in_recovery()")
-        assert cur.fetchone() == (False,)
-    conn.close()
-    for secret in secrets.values():
+    assert query(strings["read_only"], "SELECT pg_is_in_recovery()") == [(True,)]
+    assert query(strings["multi_host"], "SELECT pg_is_in_recovery()") == [(False,)]
+
+    # No generated password in any log line, API answer or page.
+    secrets = [s.value for s in cluster.secrets.all()]
+    client.force_login(admin)
+    answers = [
+        client.get(f"/api/v1/clusters/{cluster.pk}/", **auth).content,
+        client.get(f"/api/v1/jobs/{job.pk}/", **auth).content,
+        client.get(f"/api/v1/jobs/{job.pk}/log/?after=0", **auth).content,
+        client.get(f"/clusters/{cluster.pk}/").content,
+        client.get(f"/jobs/{job.pk}/").content,
+    ]
+    for secret in secrets:
         assert not job.log_lines.filter(text__contains=secret).exists()
+        assert not any(secret.encode() in answer for answer in answers)
 
     rerun = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=300)
     assert rerun.status == JobStatus.SUCCEEDED, rerun.error
@@ -50,4 +95,40 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(lab_clean, w
     assert "already running" in summaries[("proxy", "etcd_start")]
     assert summaries[("node1", "install_patroni")].startswith("Patroni 4.1.5 already installed")
     assert "already configured and running" in summaries[("proxy", "haproxy")]
+    assert summaries[("cluster", "database_roles")].startswith("roles already present")
     assert all(s.status in (StepStatus.SUCCEEDED, StepStatus.WARNING) for s in rerun.steps.all())
+    assert query(strings["read_write"], "SELECT id FROM t") == [(42,)]
+
+
+def test_unreachable_node_stops_setup_before_anything_is_touched(fresh_lab, worker):
+    cluster = define_cluster(fresh_lab, "pgdown")
+    fresh_lab.power_off("node2")
+    job = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=120)
+    assert job.status == JobStatus.FAILED
+    login = job.steps.get(node__name="node2", name="check_login")
+    assert login.status == StepStatus.FAILED and "198.18.0.12" in login.summary
+    touched = job.steps.exclude(name__in=["prepare", "check_login"])
+    assert set(touched.values_list("status", flat=True)) == {StepStatus.PENDING}
+    leftovers = fresh_lab.exec("node1", ["ls", "/etc/patroni", "/etc/hacenter"]).stdout
+    assert "pgdown" not in leftovers
+
+
+def test_sync_cluster_of_three_database_nodes_reports_its_sync_standby(lab, worker, api):
+    from tests.lab import Lab
+
+    lab.down(keep_data=False)
+    big = Lab(n_db=3, root=lab.root)
+    try:
+        big.up(fresh=True)
+        cluster = define_cluster(big, "pg3", replication="sync")
+        job = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=600)
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        # Four hosts, but an odd number of etcd members: node3 is left out of the quorum.
+        members = {s.node.name for s in job.steps.filter(name="etcd_start")}
+        assert members == {"proxy", "node1", "node2"}
+        detail = api.get(f"/api/v1/clusters/{cluster.pk}/").json()
+        roles = sorted(n["role"] for n in detail["nodes"] if n["kind"] == "database")
+        assert roles == ["primary", "replica", "sync_replica"]
+    finally:
+        big.down(keep_data=False)
+        lab.up(fresh=True)
