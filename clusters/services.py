@@ -3,10 +3,9 @@
 import secrets
 
 from django.db import IntegrityError, transaction
-
-from . import forms
 from django.utils import timezone
 
+from . import forms
 from .models import (
     AuditEntry,
     Cluster,
