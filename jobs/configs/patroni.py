@@ -73,6 +73,9 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
         f"local all {SUPERUSER} peer",
         "local all all scram-sha-256",
         "host all all 127.0.0.1/32 scram-sha-256",
+        # Patroni reads a standby's own timeline over a local replication connection before it
+        # promotes it; without this line a failover stalled (seen in the freeze test).
+        f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
     ]
     databases = [host_cidr(node.address) for node in spec.database_nodes]
     lines += [f"host replication {REPLICATION_USER} {cidr} scram-sha-256" for cidr in databases]

@@ -297,7 +297,8 @@ def test_pg_hba_admits_only_cluster_hosts_and_client_networks() -> None:
     spec = make_spec()
     hba = patroni_config_dict(spec, spec.database_nodes[1])["postgresql"]["pg_hba"]
     replication = [line.split()[3] for line in hba if line.split()[1] == "replication"]
-    assert replication == ["192.0.2.11/32", "192.0.2.12/32"]
+    # The node's own loopback (Patroni reads the local timeline), then the database nodes only.
+    assert replication == ["127.0.0.1/32", "192.0.2.11/32", "192.0.2.12/32"]
     everyone = [line.split()[3] for line in hba if line.startswith("host all all ")]
     assert everyone == ["127.0.0.1/32", "192.0.2.10/32", "10.20.0.0/16", "172.16.5.0/24"]
     for line in hba:
