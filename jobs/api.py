@@ -14,6 +14,9 @@ from . import selectors, services, tasks
 from .errors import JobConflict, JobRefused
 from .models import Job
 
+# What a caller may pass to a job besides kind and node (never secrets).
+JOB_PARAMS = ("confirm", "service_manager")
+
 
 def scan_via_worker(address: str, port: int) -> dict:
     """Ask a worker to read the host key (web processes never talk to servers) and wait for it."""
@@ -59,8 +62,20 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
             )
     if not isinstance(kind, str):
         raise ApiError(400, "Which job?", {"kind": ["This field is required."]})
+    manager = request.data.get("service_manager")
+    if manager is not None and manager not in ("systemd", "process"):
+        raise ApiError(
+            400,
+            "Unknown service manager.",
+            {"service_manager": ["Use systemd or process (or leave it out)."]},
+        )
+    if not isinstance(request.data.get("confirm", ""), str):
+        raise ApiError(400, "Bad confirmation.", {"confirm": ["Expected the cluster's name."]})
     try:
-        job = services.job_start(cluster=cluster, kind=kind, node=node, requested_by=request.user)
+        params = {k: request.data[k] for k in JOB_PARAMS if k in request.data}
+        job = services.job_start(
+            cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
+        )
     except JobRefused as exc:
         audit_record(
             user=request.user,

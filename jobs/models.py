@@ -46,6 +46,7 @@ class StepStatus(models.TextChoices):
 class JobKind(models.TextChoices):
     PREFLIGHT = "preflight"  # read-only checks of every node before setup
     SETUP = "setup"  # install and configure etcd, Patroni, PostgreSQL and HAProxy
+    REMOVE_CLUSTER = "remove_cluster"  # stop it all, move data aside, remove configs
 
 
 class Job(models.Model):

@@ -175,7 +175,7 @@ def patroni_configure(ctx: StepContext) -> Verdict | str:
     return "Patroni configuration written" if changed else "Patroni already configured"
 
 
-def _with_spec(step):
+def with_spec(step):
     """Every step reads the spec from facts; build it once per run, however the run resumes."""
 
     def wrapper(ctx: StepContext):
@@ -206,5 +206,5 @@ STEPS = {
 }
 
 PLAYBOOK = Playbook(
-    kind="setup", plan=plan, steps={name: _with_spec(fn) for name, fn in STEPS.items()}
+    kind="setup", plan=plan, steps={name: with_spec(fn) for name, fn in STEPS.items()}
 )

@@ -99,6 +99,26 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
     assert all(s.status in (StepStatus.SUCCEEDED, StepStatus.WARNING) for s in rerun.steps.all())
     assert query(strings["read_write"], "SELECT id FROM t") == [(42,)]
 
+    # Remove: refused without the name repeated; then services stop and data is moved aside.
+    refused = client.post(
+        f"/api/v1/clusters/{cluster.pk}/jobs/",
+        {"kind": "remove_cluster"},
+        content_type="application/json",
+        **auth,
+    )
+    assert refused.status_code == 400 and "repeat the cluster's name" in refused.json()["error"]
+    removal = services.job_start(cluster=cluster, kind="remove_cluster", params={"confirm": "pg1"})
+    removal = wait_for_job(removal, timeout=180)
+    assert removal.status == JobStatus.SUCCEEDED, removal.error
+    cluster.refresh_from_db()
+    assert cluster.state == Cluster.State.NEW
+    for host in ("node1", "node2"):
+        kept = fresh_lab.exec(host, ["ls", "/var/lib/postgresql/15"]).stdout.split()
+        assert any(name.startswith("pg1.removed-") for name in kept), kept
+        assert "pg1" not in kept
+        assert fresh_lab.exec(host, ["pgrep", "-u", "postgres"], check=False).returncode == 1
+    assert fresh_lab.exec("proxy", ["pgrep", "-x", "haproxy"], check=False).returncode == 1
+
 
 def test_unreachable_node_stops_setup_before_anything_is_touched(fresh_lab, worker):
     cluster = define_cluster(fresh_lab, "pgdown")

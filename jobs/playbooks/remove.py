@@ -1,0 +1,92 @@
+"""Remove a cluster from its servers: stop its services, move data directories aside (never
+delete them) and take away the configuration files setup wrote. The inventory stays, marked
+`new`, so the cluster can be set up again."""
+
+import shlex
+
+from clusters.models import Cluster, Node, NodeStatus
+
+from ..configs import spec as paths
+from ..errors import JobRefused
+from . import daemons
+from .base import Playbook, StepContext, StepSpec, Verdict
+from .setup import cluster_spec as build_spec
+from .setup import etcd_member_nodes, with_spec
+from .setup_etcd import etcd_daemon
+from .setup_finish import haproxy_daemon
+from .setup_postgres import patroni_daemon
+
+
+def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    """Refused unless `confirm` repeats the cluster's name: this stops a production database."""
+    if params.get("confirm") != cluster.name:
+        raise JobRefused(
+            f"removing {cluster.name} stops its databases; repeat the cluster's name in "
+            "'confirm' to go ahead"
+        )
+    spec = build_spec(cluster)
+    nodes = list(cluster.nodes.all())
+    db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
+    return [
+        *[StepSpec("stop_haproxy", "Stop HAProxy", n) for n in nodes if n.kind == Node.Kind.PROXY],
+        *[StepSpec("stop_patroni", "Stop Patroni and PostgreSQL", n) for n in db_nodes],
+        *[StepSpec("stop_etcd", "Stop etcd", n) for n in etcd_member_nodes(cluster, spec)],
+        StepSpec("forget", "Mark the cluster as not set up"),
+    ]
+
+
+def _stamp(ctx: StepContext) -> str:
+    return ctx.job.created.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _move_aside(ctx: StepContext, path: str) -> str | None:
+    """Rename `path` to `path.removed-<job time>` if it exists; the new name, or None."""
+    target = f"{path}.removed-{_stamp(ctx)}"
+    moved = ctx.run(
+        f"[ -e {shlex.quote(path)} ] && mv -T {shlex.quote(path)} {shlex.quote(target)}"
+    )
+    return target if moved.ok else None
+
+
+def stop_haproxy(ctx: StepContext) -> Verdict | str:
+    verdict = daemons.stop(ctx, ctx.node, haproxy_daemon())
+    moved = _move_aside(ctx, paths.HAPROXY_CONFIG)
+    return verdict + (f"; config kept as {moved}" if moved else "")
+
+
+def stop_patroni(ctx: StepContext) -> Verdict | str:
+    spec = ctx.facts["spec"]
+    verdict = daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
+    moved = _move_aside(ctx, paths.data_dir(spec))
+    ctx.run(f"rm -f {shlex.quote(paths.patroni_config_path(spec))}", check=True)
+    return verdict + (f"; data moved to {moved}" if moved else "; no data directory")
+
+
+def stop_etcd(ctx: StepContext) -> Verdict | str:
+    spec = ctx.facts["spec"]
+    verdict = daemons.stop(ctx, ctx.node, etcd_daemon(spec))
+    moved = _move_aside(ctx, paths.etcd_data_dir(spec))
+    ctx.run(f"rm -f {shlex.quote(paths.etcd_config_path(spec))}", check=True)
+    return verdict + (f"; data moved to {moved}" if moved else "; no data directory")
+
+
+def forget(ctx: StepContext) -> Verdict | str:
+    NodeStatus.objects.filter(node__cluster=ctx.cluster).delete()
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.NEW, maintenance=False)
+    return "the cluster is defined but not set up; its old data stays on the servers"
+
+
+PLAYBOOK = Playbook(
+    kind="remove_cluster",
+    plan=plan,
+    steps={
+        name: with_spec(fn)
+        for name, fn in {
+            "stop_haproxy": stop_haproxy,
+            "stop_patroni": stop_patroni,
+            "stop_etcd": stop_etcd,
+            "forget": forget,
+        }.items()
+    },
+    keep_going=True,  # stop everything that can be stopped even when one node is gone
+)
