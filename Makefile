@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit lint format lab lab-down system-deps clean
+.PHONY: run test test-unit lint format lab lab-down system-deps bench-setup
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -40,6 +40,10 @@ format: $(VENV)/.installed
 ## lab: bring up 2 database hosts + a proxy host in network namespaces for trying the console
 lab: $(VENV)/.installed system-deps
 	$(PY) -m tests.lab up --nodes 2
+
+## bench-setup: time setup on the lab against the bare commands (root, Redis)
+bench-setup: $(VENV)/.installed system-deps
+	$(PY) -m bench.setup --rounds 3
 
 lab-down:
 	$(PY) -m tests.lab down

@@ -449,11 +449,13 @@ class Connection:
                 # Stop once the pid marker is in (it normally is long before), to kill by it.
                 if stop is not None and (pgid is not None or now - stopped_at > 3):
                     break
-                if to_send and chan.send_ready():
+                # Fill the send window completely before waiting: one chunk per poll capped
+                # uploads at ~1.6 MB/s.
+                while to_send and chan.send_ready():
                     try:
                         to_send = to_send[chan.send(to_send[:32768]) :]
                     except TimeoutError:
-                        pass
+                        break
                     except OSError:  # channel closed: the command stopped reading
                         to_send = memoryview(b"")
                     if not to_send:
@@ -461,7 +463,7 @@ class Connection:
                 if not any(b.open for b in bufs.values()):
                     chan.status_event.wait(POLL_S)  # output closed, process still running
                     continue
-                poller.poll(20 if to_send else POLL_S * 1000)
+                poller.poll(2 if to_send else POLL_S * 1000)
                 for name, buf in bufs.items():
                     try:
                         chunk = reads[name](32768) if buf.open else None

@@ -128,7 +128,8 @@ def stop(ctx: StepContext, node: Node, daemon: Daemon, timeout_s: int = 30) -> s
 
 
 def process_start_script(daemon: Daemon) -> str:
-    """setsid detaches from the SSH session; setpriv execs as the user, so $! is the daemon."""
+    """setsid detaches from the SSH session; setpriv execs as the user, so $! is the daemon.
+    The short sleep lets a daemon that dies on a bad config be seen dead by the check after."""
     return (
         f"mkdir -p {PID_DIR} {LOG_DIR} && chown {shlex.quote(daemon.user)} {LOG_DIR} && "
         f"touch {shlex.quote(daemon.log_file)} && "
@@ -136,7 +137,7 @@ def process_start_script(daemon: Daemon) -> str:
         f"{{ setsid setpriv --reuid={shlex.quote(daemon.user)} "
         f"--regid={shlex.quote(daemon.user)} --init-groups -- {daemon.command_line()} "
         f"</dev/null >>{shlex.quote(daemon.log_file)} 2>&1 & echo $! > "
-        f"{shlex.quote(daemon.pid_file)}; }} && sleep 1"
+        f"{shlex.quote(daemon.pid_file)}; }} && sleep 0.3"
     )
 
 

@@ -238,3 +238,45 @@ def test_pages_require_login(client):
     for url in ("/", "/jobs/", "/credentials/", "/clusters/new/"):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith("/login/"), url
+
+
+def test_cluster_refuses_a_proxy_that_is_also_a_database_node(api, cred, scanned):
+    body = _cluster_body(cred.pk)
+    body["nodes"][2]["address"] = "198.18.0.11"  # the proxy on node1's server
+    response = api.post("/api/v1/clusters/", body)
+    assert response.status_code == 400
+    assert "Two nodes have this address" in str(response.json()["field_errors"]["nodes[2].address"])
+    assert not Cluster.objects.exists()
+
+
+def test_only_a_database_node_can_be_the_master(api, cred, scanned):
+    body = _cluster_body(cred.pk)
+    body["nodes"][2]["master"] = True
+    response = api.post("/api/v1/clusters/", body)
+    assert "Only a database node can be the master" in str(response.json()["field_errors"])
+
+
+def test_first_database_node_is_master_unless_another_is_marked(api, cred, scanned):
+    body = _cluster_body(cred.pk)
+    body["nodes"][1]["master"] = True
+    assert api.post("/api/v1/clusters/", body).status_code == 201
+    assert list(Node.objects.filter(bootstrap_primary=True).values_list("name", flat=True)) == [
+        "node2"
+    ]
+
+
+def test_remove_cluster_needs_the_name_repeated(api, cred, scanned):
+    cluster_id = api.post("/api/v1/clusters/", _cluster_body(cred.pk)).json()["id"]
+    response = api.post(
+        f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "remove_cluster", "confirm": "pg2"}
+    )
+    assert response.status_code == 400
+    assert "repeat the cluster's name" in response.json()["error"]
+
+
+def test_connection_strings_are_for_admins_only_and_every_read_is_audited(api, cred, scanned):
+    cluster_id = api.post("/api/v1/clusters/", _cluster_body(cred.pk)).json()["id"]
+    response = api.get(f"/api/v1/clusters/{cluster_id}/connection/")
+    assert response.status_code == 403
+    entry = AuditEntry.objects.get(action="cluster.connection.read")
+    assert entry.result.startswith("refused")

@@ -1,0 +1,174 @@
+"""Setup benchmark: time from job start to a healthy lab cluster (packages already installed),
+each step's time, and the bare commands (initdb + start, base backup + start) on the same lab.
+
+Run as root: `make bench-setup` (or `.venv/bin/python -m bench.setup --rounds 3`).
+Needs Redis on localhost (a real Celery worker runs the job). Uses its own SQLite database.
+"""
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+DB = Path(tempfile.gettempdir()) / "hacenter-bench.sqlite3"
+DB.unlink(missing_ok=True)  # every run starts from an empty console database
+os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
+os.environ["HACENTER_TEST_DB_NAME"] = str(DB)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from clusters.models import Cluster  # noqa: E402
+from jobs import services  # noqa: E402
+from jobs.models import Job  # noqa: E402
+from tests.integration.conftest import lab_credential, make_lab_cluster  # noqa: E402
+from tests.lab import Lab  # noqa: E402
+from tests.workers import start_worker  # noqa: E402
+
+PG = "/usr/lib/postgresql/15/bin"
+
+
+def bare_commands(lab: Lab) -> float:
+    """initdb + start on node1, then pg_basebackup + start on node2: the floor of any setup."""
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    data = "/var/lib/postgresql/15/bare"
+    begin = time.monotonic()
+    lab.exec("node1", [*as_pg, f"{PG}/initdb", "-D", data, "--auth=trust", "-k", "-E", "UTF8"])
+    lab.exec(
+        "node1",
+        ["sh", "-c", f"echo 'host replication all 198.18.0.0/24 trust' >> {data}/pg_hba.conf"],
+    )
+    lab.exec(
+        "node1",
+        [
+            *as_pg,
+            f"{PG}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            "/var/log/postgresql/bare.log",
+            "-o",
+            "-c listen_addresses=198.18.0.11 -c unix_socket_directories=/run/postgresql",
+            "start",
+        ],
+    )
+    lab.exec(
+        "node2",
+        [
+            *as_pg,
+            f"{PG}/pg_basebackup",
+            "-h",
+            "198.18.0.11",
+            "-U",
+            "postgres",
+            "-D",
+            data,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-R",
+        ],
+    )
+    lab.exec(
+        "node2",
+        [
+            *as_pg,
+            f"{PG}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            "/var/log/postgresql/bare.log",
+            "-o",
+            "-c listen_addresses=198.18.0.12 -c unix_socket_directories=/run/postgresql",
+            "start",
+        ],
+    )
+    return time.monotonic() - begin
+
+
+def run_job(cluster: Cluster, kind: str, **params) -> tuple[float, Job]:
+    begin = time.monotonic()
+    job = services.job_start(cluster=cluster, kind=kind, params=params)
+    while True:
+        job.refresh_from_db()
+        if job.is_terminal:
+            break
+        time.sleep(0.2)
+    if job.status != "succeeded":
+        raise SystemExit(f"{kind} failed: {job.error}")
+    return time.monotonic() - begin, job
+
+
+def step_times(job: Job) -> dict[str, float]:
+    steps: dict[str, float] = {}
+    for step in job.steps.all():
+        seconds = (step.finished - step.started).total_seconds()
+        steps[step.title] = steps.get(step.title, 0.0) + seconds
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+    lab = Lab(n_db=2)
+    worker = start_worker(name="bench")
+    cold, warm, bares, per_step = [], [], [], {}
+    try:
+        for i in range(args.rounds):
+            lab.down(keep_data=False)
+            lab.up(fresh=True)
+            bares.append(bare_commands(lab))
+            lab.down(keep_data=False)
+            lab.up(fresh=True)
+            Cluster.objects.all().delete()  # its addresses are free for the next round
+            cluster = make_lab_cluster(lab, lab_credential(lab, name=f"cred{i}"), name=f"b{i}")
+            seconds, job = run_job(cluster, "setup")
+            cold.append(seconds)
+            # Again on the same servers, Patroni now installed: remove, then set up anew.
+            run_job(cluster, "remove_cluster", confirm=cluster.name)
+            seconds, job = run_job(cluster, "setup")
+            warm.append(seconds)
+            for key, value in step_times(job).items():
+                per_step.setdefault(key, []).append(value)
+            print(
+                f"round {i + 1}: setup {cold[-1]:.1f} s on new servers, {warm[-1]:.1f} s with "
+                f"Patroni installed; bare commands {bares[-1]:.1f} s"
+            )
+    finally:
+        worker.stop()
+        lab.down(keep_data=False)
+    print("\nper step of the setup with Patroni installed (median, summed over nodes):")
+    for key, values in per_step.items():
+        print(f"  {statistics.median(values):6.2f} s  {key}")
+    bare = statistics.median(bares)
+    for label, values in (
+        ("on new servers (installs Patroni)", cold),
+        ("with packages and Patroni installed", warm),
+    ):
+        median = statistics.median(values)
+        print(
+            f"\nsetup to healthy {label}: median {median:.1f} s "
+            f"(min {min(values):.1f}, max {max(values):.1f}); {median / bare:.1f}x the bare"
+        )
+    print(f"bare initdb + base backup + start: median {bare:.1f} s")
+    print("goal: setup <= 30 s and <= 4x the bare commands")
+
+
+if __name__ == "__main__":
+    main()
