@@ -131,6 +131,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 600
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {"task": "jobs.tasks.reap_lost_jobs", "schedule": 10.0},
+    "monitor-all": {
+        "task": "clusters.tasks.monitor_all",
+        "schedule": env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0),
+    },
+    "compact-samples": {"task": "clusters.tasks.compact_samples", "schedule": 60.0},
 }
 
 # --- Jobs -------------------------------------------------------------------------------------
@@ -146,8 +151,29 @@ HOST_KEY_SCAN_TIMEOUT_S = 10.0
 # --- Setup -----------------------------------------------------------------------------------
 PATRONI_VERSION = env.str("HACENTER_PATRONI_VERSION", default="4.1.5")
 HACENTER_WHEEL_CACHE = env.str("HACENTER_WHEEL_CACHE", default=str(BASE_DIR / "var" / "wheels"))
+# Worker addresses the monitor reads nodes from, besides the one setup sees (several workers).
+HACENTER_MONITOR_SOURCES = env.list("HACENTER_MONITOR_SOURCES", default=[])
 SETUP_PRIMARY_TIMEOUT_S = env.float("HACENTER_SETUP_PRIMARY_TIMEOUT_S", default=120.0)
 SETUP_STANDBY_TIMEOUT_S = env.float("HACENTER_SETUP_STANDBY_TIMEOUT_S", default=300.0)
+
+# --- Monitoring -----------------------------------------------------------------------------
+MONITOR_INTERVAL_S = env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0)
+MONITOR_TIMEOUT_S = env.float("HACENTER_MONITOR_TIMEOUT_S", default=1.0)  # per request
+LAG_ALERT_BYTES = env.int("HACENTER_LAG_ALERT_BYTES", default=16 * 1024 * 1024)
+LAG_ALERT_AFTER_S = env.float("HACENTER_LAG_ALERT_AFTER_S", default=30.0)
+SAMPLES_RAW_KEEP_H = 24
+SAMPLES_MINUTE_KEEP_D = 30
+
+# --- Alerts -----------------------------------------------------------------------------------
+ALERT_RATE_LIMIT = env.int("HACENTER_ALERT_RATE_LIMIT", default=5)  # per channel and window
+ALERT_RATE_WINDOW_S = env.int("HACENTER_ALERT_RATE_WINDOW_S", default=300)
+DEFAULT_FROM_EMAIL = env.str("HACENTER_FROM_EMAIL", default="hacenter@localhost")
+EMAIL_BACKEND = env.str(
+    "HACENTER_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = env.str("HACENTER_EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("HACENTER_EMAIL_PORT", default=25)
+EMAIL_TIMEOUT = 10
 
 # --- Preflight thresholds: the vendor minimums; falling short is a warning, not an error -------
 PREFLIGHT_MIN_CPUS = env.int("HACENTER_PREFLIGHT_MIN_CPUS", default=2)

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from clusters import api as cluster_api
+from clusters.metrics import metrics
 from jobs import api as job_api
 
 api = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
+    path("metrics", metrics, name="metrics"),
     path("", include("clusters.urls")),
     path("", include("jobs.urls")),
 ]

@@ -47,6 +47,7 @@ class JobKind(models.TextChoices):
     PREFLIGHT = "preflight"  # read-only checks of every node before setup
     SETUP = "setup"  # install and configure etcd, Patroni, PostgreSQL and HAProxy
     REMOVE_CLUSTER = "remove_cluster"  # stop it all, move data aside, remove configs
+    FENCE = "fence"  # the sentinel shuts out a node that writes without the leader key
 
 
 class Job(models.Model):

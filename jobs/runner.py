@@ -17,7 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from clusters.crypto import FieldKeyError
-from clusters.models import Node
+from clusters.models import ClusterEvent, Node
+from clusters.observe import event_record
 
 from . import ssh
 from .logwriter import LogWriter, Redactor
@@ -113,6 +114,18 @@ class Heartbeat(threading.Thread):
         self.join()
 
 
+def job_failed_event(job: Job, status: str, error: str) -> None:
+    """A failed job is an event of its cluster, so alerts go out for it."""
+    event_record(
+        job.cluster,
+        ClusterEvent.Kind.JOB_FAILED,
+        f"{job.kind} job #{job.pk} {status}: {error}",
+        severity=ClusterEvent.Severity.WARNING,
+        node=job.node.name if job.node else "",
+        details={"job": job.pk, "kind": job.kind},
+    )
+
+
 def claim(job_id: int, worker: str) -> bool:
     """Take a pending job; False when another worker got there first or it was canceled."""
     now = timezone.now()
@@ -155,9 +168,11 @@ class JobRunner:
             heartbeat.stop()
         writer.write(f"job {status}" + (f": {error}" if error else ""))
         writer.flush()  # "succeeded" only once every line is stored
-        Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=self.worker).update(
+        ended = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker=self.worker).update(
             status=status, error=writer.redact(error), finished=timezone.now()
         )
+        if ended and status in (JobStatus.FAILED, JobStatus.ERRORED):
+            job_failed_event(job, status, writer.redact(error))
 
     def _walk(self, job: Job, writer: LogWriter, pool: ConnectionPool) -> tuple[str, str]:
         playbook = get_playbook(job.kind)

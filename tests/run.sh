@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; then
-  export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hacenter}"
-  echo "console database: PostgreSQL on 127.0.0.1 (test database test_hacenter)"
+  # A name per run: two runs at once (two checkouts, CI beside a developer) must not drop
+  # each other's test database.
+  export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hacenter_run$$}"
+  echo "console database: PostgreSQL on 127.0.0.1 (test database test_hacenter_run$$)"
 else
   echo "console database: SQLite (no PostgreSQL answers on 127.0.0.1:5432)"
 fi

@@ -3,6 +3,7 @@
 from .profiles import timing_for
 from .spec import (
     ETCD_CLIENT_PORT,
+    MONITOR_USER,
     PATRONI_PORT,
     POSTGRES_PORT,
     REPLICATION_USER,
@@ -83,6 +84,7 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
     # primary's address as the rewind user.
     lines += [f"host all {SUPERUSER} {cidr} scram-sha-256" for cidr in databases]
     lines += [f"host all {REWIND_USER} {cidr} scram-sha-256" for cidr in databases]
+    lines += [f"host all {MONITOR_USER} {host_cidr(a)} scram-sha-256" for a in spec.monitor_sources]
     lines.append(f"host all all {host_cidr(spec.proxy.address)} scram-sha-256")
     lines += [f"host all all {cidr} scram-sha-256" for cidr in spec.client_networks]
     return lines

@@ -115,6 +115,9 @@ class ClusterSpec:
     nodes: tuple[NodeSpec, ...]
     secrets: Secrets
     http_frontends: tuple[HttpFrontend, ...] = ()
+    # Addresses of the console's workers: the monitor reads each node directly, as the
+    # monitoring role only (pg_monitor), to see which nodes really accept writes.
+    monitor_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -133,6 +136,8 @@ class ClusterSpec:
                 ipaddress.ip_network(cidr, strict=True)
             except ValueError as exc:
                 raise ValueError(f"Client network {cidr!r} is not CIDR ({exc}).") from None
+        for source in self.monitor_sources:
+            ipaddress.ip_address(source)  # ValueError for anything but one address
         names = [node.name for node in self.nodes]
         addresses = [str(ipaddress.ip_address(node.address)) for node in self.nodes]
         if len(set(names)) != len(names):

@@ -9,9 +9,9 @@ from .base import Playbook
 
 
 def _registry() -> dict[str, Playbook]:
-    from . import preflight, remove, setup
+    from . import fence, preflight, remove, setup
 
-    playbooks = [preflight.PLAYBOOK, setup.PLAYBOOK, remove.PLAYBOOK]
+    playbooks = [preflight.PLAYBOOK, setup.PLAYBOOK, remove.PLAYBOOK, fence.PLAYBOOK]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):
         playbooks.append(import_module(module).PLAYBOOK)

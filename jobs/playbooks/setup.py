@@ -5,6 +5,8 @@ re-run on a healthy cluster changes nothing and a re-run after a failure complet
 is touched until every node has answered over SSH with its pinned host key.
 """
 
+import dataclasses
+
 from django.conf import settings
 
 from clusters.models import Cluster, Node
@@ -157,9 +159,17 @@ def etcd_configure(ctx: StepContext) -> Verdict | str:
     return "etcd configuration written" if changed else "etcd already configured"
 
 
+def monitor_sources(ctx: StepContext) -> tuple[str, ...]:
+    """The worker addresses the monitor connects from: this SSH session's source address as the
+    node sees it, plus any configured ones (workers on several machines)."""
+    seen = ctx.output('echo "${SSH_CLIENT%% *}"', echo=False)
+    found = {a for a in seen[:1] if a} | set(settings.HACENTER_MONITOR_SOURCES)
+    return tuple(sorted(found))
+
+
 def patroni_configure(ctx: StepContext) -> Verdict | str:
     """Write the node's Patroni YAML (passwords inside: mode 0600, owner postgres)."""
-    spec = ctx.facts["spec"]
+    spec = dataclasses.replace(ctx.facts["spec"], monitor_sources=monitor_sources(ctx))
     parent = paths.data_dir(spec).rsplit("/", 1)[0]
     ctx.run(f"mkdir -p /etc/patroni {parent} && chown postgres:postgres {parent}", check=True)
     changed = ctx.ensure_file(

@@ -10,6 +10,7 @@ import psycopg2
 from clusters.models import Cluster, Node
 from clusters.services import node_statuses_record
 
+from .. import patroni_api
 from ..configs import spec as paths
 from ..configs.haproxy import haproxy_config
 from . import daemons
@@ -21,8 +22,6 @@ SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 
 def _primary(ctx: StepContext) -> Node:
-    from .. import patroni_api
-
     leader = patroni_api.leader(members(ctx))
     if leader is None:
         raise StepFailed("the cluster has no primary at the moment")
@@ -193,8 +192,12 @@ def verify(ctx: StepContext) -> Verdict | str:
             interval=0.5,
             what=f"the row to reach {node.name}",
         )
-    node_statuses_record(cluster=ctx.cluster, members=members(ctx))
-    Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.HEALTHY)
+    current = members(ctx)
+    node_statuses_record(cluster=ctx.cluster, members=current)
+    leader = patroni_api.leader(current)
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(
+        state=Cluster.State.HEALTHY, last_leader=leader["name"] if leader else ""
+    )
     names = ", ".join(n.name for n in standbys)
     return (
         f"wrote through {proxy.name}:5432, read back through :5433 and on {names}; "

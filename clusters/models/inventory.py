@@ -1,12 +1,9 @@
-"""Inventory (credentials, clusters, nodes), API tokens and the audit trail."""
-
-import hashlib
-import secrets
+"""The inventory: credentials, clusters, their nodes and generated secrets, scanned host keys."""
 
 from django.conf import settings
 from django.db import models
 
-from .fields import EncryptedTextField
+from ..fields import EncryptedTextField
 
 
 class Credential(models.Model):
@@ -85,6 +82,11 @@ class Cluster(models.Model):
     sync_strict = models.BooleanField(default=False)
     http_frontends = models.JSONField(default=list, blank=True)  # [{"listen_port", "app_port"}]
     maintenance = models.BooleanField(default=False)
+    last_checked = models.DateTimeField(null=True, blank=True)  # the monitor's last full read
+    # Who held Patroni's leader key at the last read: a change of it is a failover/switchover.
+    last_leader = models.CharField(max_length=63, blank=True)
+    # One monitor run per cluster at a time: a run takes the lease with a conditional update.
+    monitor_lease = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -172,41 +174,6 @@ class Node(models.Model):
         return f"{self.name} ({self.address})"
 
 
-class NodeStatus(models.Model):
-    """The latest observed state of a node (written by setup's check and by the monitor)."""
-
-    class Role(models.TextChoices):
-        PRIMARY = "primary"
-        REPLICA = "replica"
-        SYNC_REPLICA = "sync_replica"  # a synchronous standby: commits wait for it
-        UNKNOWN = "unknown"
-
-    node = models.OneToOneField(Node, related_name="status", on_delete=models.CASCADE)
-    role = models.CharField(max_length=20, choices=Role.choices, default=Role.UNKNOWN)
-    state = models.CharField(max_length=40, blank=True)  # Patroni's: running, streaming, …
-    timeline = models.PositiveIntegerField(null=True, blank=True)
-    lag_bytes = models.BigIntegerField(null=True, blank=True)
-    lag_seconds = models.FloatField(null=True, blank=True)
-    last_seen = models.DateTimeField(null=True, blank=True)  # last time the node answered
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.role} {self.state}"
-
-    PATRONI_ROLES = {
-        "leader": "primary",
-        "master": "primary",
-        "primary": "primary",
-        "standby_leader": "replica",
-        "replica": "replica",
-        "sync_standby": "sync_replica",
-        "quorum_standby": "sync_replica",
-    }
-
-    @classmethod
-    def role_from_patroni(cls, role: str | None) -> str:
-        return cls.PATRONI_ROLES.get(role or "", cls.Role.UNKNOWN)
-
-
 class ScannedHostKey(models.Model):
     """A host key seen by a scan, waiting for an admin to confirm its fingerprint.
 
@@ -230,49 +197,3 @@ class ScannedHostKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address}:{self.port} {self.fingerprint}"
-
-
-class ApiToken(models.Model):
-    """A token for the REST API; only its SHA-256 is stored, the token is shown once."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
-    )
-    digest = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=8)  # to tell tokens apart in the admin
-    created = models.DateTimeField(auto_now_add=True)
-    last_used = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.user})"
-
-    @staticmethod
-    def digest_of(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, user: models.Model) -> str:
-        """Create a token for `user` and return it; it cannot be read back later."""
-        token = secrets.token_urlsafe(32)
-        cls.objects.create(user=user, digest=cls.digest_of(token), prefix=token[:8])
-        return token
-
-
-class AuditEntry(models.Model):
-    """Who did what to which target, from where, and how it ended. Never holds secrets."""
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    username = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
-    action = models.CharField(max_length=60)
-    target = models.CharField(max_length=200, blank=True)
-    params = models.JSONField(default=dict, blank=True)
-    source_address = models.GenericIPAddressField(null=True, blank=True)
-    result = models.CharField(max_length=200, blank=True)
-
-    class Meta:
-        ordering = ["-at"]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

@@ -1,0 +1,53 @@
+"""Who may use the console and what they did: API tokens and the audit trail."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+class ApiToken(models.Model):
+    """A token for the REST API; only its SHA-256 is stored, the token is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)  # to tell tokens apart in the admin
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def digest_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: models.Model) -> str:
+        """Create a token for `user` and return it; it cannot be read back later."""
+        token = secrets.token_urlsafe(32)
+        cls.objects.create(user=user, digest=cls.digest_of(token), prefix=token[:8])
+        return token
+
+
+class AuditEntry(models.Model):
+    """Who did what to which target, from where, and how it ended. Never holds secrets."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)  # kept when the user is deleted
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    source_address = models.GenericIPAddressField(null=True, blank=True)
+    result = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"

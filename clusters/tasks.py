@@ -1,0 +1,68 @@
+"""Celery tasks of the clusters app: the monitor, history compaction, alerts."""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .alerts import send_alerts, send_test_alert
+from .history import samples_compact
+from .models import Cluster, NodeStatus
+
+__all__ = ["compact_samples", "monitor_all", "monitor_cluster", "send_alerts", "send_test_alert"]
+
+MONITORED = [
+    Cluster.State.HEALTHY,
+    Cluster.State.DEGRADED,
+    Cluster.State.FAILING_OVER,
+    Cluster.State.MAINTENANCE,
+    Cluster.State.DOWN,
+    Cluster.State.UNKNOWN,
+]
+
+
+@shared_task(ignore_result=True)
+def monitor_all() -> None:
+    """Fan out one task per set-up cluster; a task not started within a period is dropped."""
+    interval = settings.MONITOR_INTERVAL_S
+    for cluster_id in Cluster.objects.filter(state__in=MONITORED).values_list("pk", flat=True):
+        monitor_cluster.apply_async(args=[cluster_id], expires=interval)
+
+
+@shared_task(ignore_result=True)
+def monitor_cluster(cluster_id: int) -> str | None:
+    """One pass over one cluster, unless another pass holds its lease."""
+    from .monitor import read_cluster, to_view
+    from .observe import record
+    from .sentinel import sentinel_act
+
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.MONITOR_INTERVAL_S * 3)
+    taken = (
+        Cluster.objects.filter(pk=cluster_id)
+        .filter(Q(monitor_lease__isnull=True) | Q(monitor_lease__lt=now))
+        .update(monitor_lease=lease)
+    )
+    if not taken:
+        return None
+    try:
+        cluster = Cluster.objects.get(pk=cluster_id)
+        fenced = set(
+            NodeStatus.objects.filter(node__cluster=cluster, fenced=True).values_list(
+                "node__name", flat=True
+            )
+        )
+        reading = read_cluster(cluster)
+        view = to_view(cluster, reading, fenced)
+        state = record(cluster, reading, view)
+        sentinel_act(cluster, view)
+        return state
+    finally:
+        Cluster.objects.filter(pk=cluster_id, monitor_lease=lease).update(monitor_lease=None)
+
+
+@shared_task(ignore_result=True)
+def compact_samples() -> None:
+    samples_compact()

@@ -1,0 +1,87 @@
+"""Fence: shut a node out that accepts writes without holding the leader key.
+
+Started by the monitor's sentinel the moment it sees such a node (a frozen old primary that
+resumed, a standby promoted by hand). Two walls: HAProxy puts the node in maintenance in every
+backend (kept across reloads through the server-state file), and Patroni and PostgreSQL are
+stopped on the node. Only a verified rebuild lifts it. Not "mutating": it must run even while
+another job holds the cluster.
+"""
+
+import shlex
+
+from clusters.models import Cluster, Node, NodeStatus
+
+from ..configs import spec as paths
+from ..errors import JobRefused
+from . import daemons
+from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .setup import with_spec
+from .setup_postgres import patroni_daemon
+
+BACKENDS = ("primary", "be_replicas", "be_replicas_fallback")
+
+# Talks to HAProxy's admin socket with the node's own python3 (socat is often missing).
+RUNTIME_API = (
+    "import socket, sys\n"
+    "def ask(command):\n"
+    "    s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])\n"
+    "    s.sendall(command.encode() + b'\\n'); out = s.makefile().read(); s.close()\n"
+    "    return out\n"
+    "for command in sys.argv[3:]:\n"
+    "    print(ask(command).strip())\n"
+    "open(sys.argv[2], 'w').write(ask('show servers state'))\n"
+)
+
+
+def haproxy_runtime(ctx: StepContext, proxy: Node, commands: list[str]) -> list[str]:
+    """Run runtime-API commands, then save the server state so a reload keeps them."""
+    argv = ["python3", "-c", RUNTIME_API, paths.HAPROXY_SOCKET, paths.HAPROXY_STATE_FILE, *commands]
+    return ctx.output(shlex.join(argv), node=proxy, sudo=True)
+
+
+def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    if node is None or node.kind != Node.Kind.DATABASE:
+        raise JobRefused("fence needs the database node to shut out")
+    return [
+        StepSpec(
+            "haproxy_maintenance", f"Put {node.name} in maintenance in HAProxy", cluster.proxy_node
+        ),
+        StepSpec("stop_database", "Stop Patroni and PostgreSQL", node),
+    ]
+
+
+def haproxy_maintenance(ctx: StepContext) -> Verdict | str:
+    target = ctx.job.node.name
+    replies = haproxy_runtime(
+        ctx, ctx.node, [f"set server {b}/{target} state maint" for b in BACKENDS]
+    )
+    if any(r and "No such" not in r for r in replies):
+        raise StepFailed(f"HAProxy refused: {' | '.join(r for r in replies if r)}")
+    return f"{target} in maintenance in {', '.join(BACKENDS)}; state saved for reloads"
+
+
+def stop_database(ctx: StepContext) -> Verdict | str:
+    """Stop Patroni (it stops PostgreSQL), then make sure no postmaster is left."""
+    spec = ctx.facts["spec"]
+    verdict = daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=10)
+    data = paths.data_dir(spec)
+    ctx.run(
+        f"cd / && if [ -f {data}/postmaster.pid ]; then runuser -u postgres -- "
+        f"{paths.bin_dir(spec.postgres_version)}/pg_ctl stop -D {data} -m immediate; fi; "
+        "true",
+        check=True,
+    )
+    NodeStatus.objects.filter(node=ctx.node).update(fenced=True)
+    return f"{verdict}; PostgreSQL stopped. Rebuild {ctx.node.name} to bring it back."
+
+
+PLAYBOOK = Playbook(
+    kind="fence",
+    plan=plan,
+    steps={
+        "haproxy_maintenance": with_spec(haproxy_maintenance),
+        "stop_database": with_spec(stop_database),
+    },
+    mutating=False,
+    keep_going=True,  # the second wall matters even when the first one fails
+)

@@ -1,0 +1,607 @@
+"""Judging a monitor reading: cluster state, alarms, fence candidates — table tests."""
+
+from dataclasses import replace
+
+import pytest
+
+from clusters.health import (
+    DEGRADED,
+    DOWN,
+    FAILING_OVER,
+    HEALTHY,
+    MAINTENANCE,
+    MAX_ALARM_MESSAGE,
+    NO_LEADER,
+    NOTHING_ANSWERED,
+    PATRONI_ROLES,
+    PATRONI_SILENT,
+    PAUSED,
+    PROXY_SILENT,
+    STATES,
+    UNKNOWN,
+    ClusterView,
+    MemberView,
+    derive_state,
+    fence_candidates,
+    find_alarms,
+    is_up,
+    role_of,
+)
+
+MiB = 1024 * 1024
+
+
+def primary(name: str = "node1", **kw: object) -> MemberView:
+    """A leader as it looks when all is well: writable, UP for writes, DOWN for reads."""
+    fields: dict = {
+        "patroni_role": "leader",
+        "patroni_state": "running",
+        "writable": True,
+        "timeline": 2,
+        "lag_bytes": None,
+        "lag_seconds": None,
+        "proxy_rw": "UP",
+        "proxy_ro": "DOWN",
+    }
+    return MemberView(name=name, **{**fields, **kw})
+
+
+def standby(name: str = "node2", **kw: object) -> MemberView:
+    """A standby as it looks when all is well: streaming, read-only, UP for reads only."""
+    fields: dict = {
+        "patroni_role": "replica",
+        "patroni_state": "streaming",
+        "writable": False,
+        "timeline": 2,
+        "lag_bytes": 0,
+        "lag_seconds": 0.0,
+        "proxy_rw": "DOWN",
+        "proxy_ro": "UP",
+    }
+    return MemberView(name=name, **{**fields, **kw})
+
+
+def view(*members: MemberView, leader: str | None = "node1", **kw: object) -> ClusterView:
+    fields: dict = {"patroni_answered": True, "paused": False, "proxy_answered": True}
+    return ClusterView(members=members, leader=leader, **{**fields, **kw})
+
+
+HEALTHY_PAIR = view(primary(), standby())
+
+# The frozen-then-resumed old primary: node1 was frozen (SIGSTOP) long enough for node2 to take
+# the leader key and promote; resumed, it still accepts writes and HAProxy has not noticed yet.
+RESUMED_OLD_PRIMARY = primary("node1", patroni_role="replica", patroni_state="running")
+NEW_PRIMARY = primary("node2")
+NEW_ROUTED_NOWHERE = primary("node2", proxy_rw="DOWN")  # HAProxy has not seen it promote yet
+
+# (id, view, expected state, a fragment every reason list must contain or None for "no reasons")
+STATE_CASES = [
+    ("healthy async pair", HEALTHY_PAIR, HEALTHY, None),
+    ("healthy sync standby", view(primary(), standby(patroni_role="sync_standby")), HEALTHY, None),
+    (
+        "healthy three nodes",
+        view(primary(), standby(), standby("node3", patroni_role="sync_standby")),
+        HEALTHY,
+        None,
+    ),
+    ("healthy single node", view(primary()), HEALTHY, None),
+    (
+        "leader routed while failing checks (UP 1/2)",
+        view(primary(proxy_rw="UP 1/2"), standby()),
+        HEALTHY,
+        None,
+    ),
+    ("lag exactly at threshold", view(primary(), standby(lag_bytes=16 * MiB)), HEALTHY, None),
+    ("lag unknown while streaming", view(primary(), standby(lag_bytes=None)), HEALTHY, None),
+    ("read-only status unknown", view(primary(), standby(proxy_ro=None)), HEALTHY, None),
+    (
+        "nothing answered",
+        view(
+            standby("node1", writable=None),
+            standby("node2", writable=None),
+            leader=None,
+            patroni_answered=False,
+            proxy_answered=False,
+        ),
+        UNKNOWN,
+        NOTHING_ANSWERED,
+    ),
+    (
+        "nothing answered but SQL sees a split brain",
+        view(
+            primary("node1", proxy_rw=None),
+            primary("node2", proxy_rw=None),
+            leader=None,
+            patroni_answered=False,
+            proxy_answered=False,
+        ),
+        UNKNOWN,
+        "Split brain: node1 and node2",
+    ),
+    ("paused and otherwise healthy", view(primary(), standby(), paused=True), MAINTENANCE, PAUSED),
+    (
+        "paused with a standby stopped by the operator",
+        view(primary(), standby(patroni_state="stopped", writable=None), paused=True),
+        MAINTENANCE,
+        "node2 is not streaming (state: stopped)",
+    ),
+    (
+        "paused without a leader",
+        view(standby("node1", patroni_state="running"), standby(), leader=None, paused=True),
+        MAINTENANCE,
+        PAUSED,
+    ),
+    (
+        "paused with the proxy unreadable",
+        view(
+            primary(proxy_rw=None),
+            standby(proxy_rw=None, proxy_ro=None),
+            paused=True,
+            proxy_answered=False,
+        ),
+        MAINTENANCE,
+        PROXY_SILENT,
+    ),
+    (
+        "failover in progress",
+        view(
+            standby("node1", patroni_role=None, patroni_state=None, writable=None, proxy_rw="DOWN"),
+            standby(patroni_state="running"),
+            leader=None,
+        ),
+        FAILING_OVER,
+        NO_LEADER,
+    ),
+    (
+        "failover in progress, writes routed nowhere",
+        view(standby("node1", writable=None), standby(), leader=None),
+        FAILING_OVER,
+        "HAProxy routes writes to no server.",
+    ),
+    (
+        "leader in recovery",
+        view(primary(writable=False), standby()),
+        DOWN,
+        "node1 holds the leader key but does not accept writes.",
+    ),
+    (
+        "leader unreachable by SQL",
+        view(primary(writable=None), standby()),
+        DOWN,
+        "the console cannot connect to it",
+    ),
+    (
+        "leader is not a known database node",
+        view(primary(), standby(), leader="node9"),
+        DOWN,
+        "node9 holds the leader key but is not a database node we know.",
+    ),
+    (
+        "writes routed nowhere",
+        view(primary(proxy_rw="DOWN"), standby()),
+        DOWN,
+        "HAProxy routes writes to no server.",
+    ),
+    (
+        "leader in MAINT in the read-write backend",
+        view(primary(proxy_rw="MAINT"), standby()),
+        DOWN,
+        "HAProxy routes writes to no server.",
+    ),
+    (
+        "writes routed to the old primary, now a read-only standby",
+        view(standby("node1", proxy_rw="UP"), NEW_ROUTED_NOWHERE, leader="node2"),
+        DOWN,
+        "HAProxy routes writes to node1, not to the leader node2.",
+    ),
+    (
+        "resumed old primary still the only one routed",
+        view(RESUMED_OLD_PRIMARY, NEW_ROUTED_NOWHERE, leader="node2"),
+        DOWN,
+        "HAProxy routes writes to node1, not to the leader node2.",
+    ),
+    (
+        "resumed old primary routed next to the new one",
+        view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2"),
+        DEGRADED,
+        "Split brain: node1 and node2 accept writes at the same time.",
+    ),
+    (
+        "split brain, writes routed only to the leader",
+        view(
+            primary(),
+            primary(
+                "node2",
+                patroni_role="replica",
+                patroni_state="streaming",
+                proxy_rw="DOWN",
+                proxy_ro="UP",
+            ),
+        ),
+        DEGRADED,
+        "Split brain",
+    ),
+    (
+        "split brain while failing over",
+        view(
+            primary(patroni_role="replica"), primary("node2", patroni_role="replica"), leader=None
+        ),
+        FAILING_OVER,
+        "Split brain",
+    ),
+    (
+        "a standby routed for writes too",
+        view(primary(), standby(proxy_rw="UP 2/3")),
+        DEGRADED,
+        "HAProxy routes writes to more than one server: node1 and node2.",
+    ),
+    (
+        "proxy unreadable",
+        view(primary(proxy_rw=None), standby(proxy_rw=None, proxy_ro=None), proxy_answered=False),
+        DEGRADED,
+        PROXY_SILENT,
+    ),
+    (
+        "Patroni silent, HAProxy still routes writes",
+        view(
+            replace(primary(), patroni_role=None, patroni_state=None),
+            replace(standby(), patroni_role=None, patroni_state=None),
+            leader=None,
+            patroni_answered=False,
+        ),
+        DEGRADED,
+        PATRONI_SILENT,
+    ),
+    (
+        "Patroni silent, writes routed nowhere",
+        view(
+            standby("node1", patroni_role=None, writable=None),
+            standby(patroni_role=None, writable=None),
+            leader=None,
+            patroni_answered=False,
+        ),
+        DOWN,
+        "HAProxy routes writes to no server.",
+    ),
+    (
+        "lagging standby",
+        view(primary(), standby(lag_bytes=40 * MiB, lag_seconds=12.5)),
+        DEGRADED,
+        "node2 lags 40.0 MiB, 12.5 s behind the primary (threshold 16.0 MiB).",
+    ),
+    (
+        "lagging past a custom threshold",
+        view(primary(), standby(lag_bytes=2 * MiB, lag_seconds=None), lag_threshold_bytes=MiB),
+        DEGRADED,
+        "node2 lags 2.0 MiB behind the primary (threshold 1.0 MiB).",
+    ),
+    (
+        "lagging sync standby",
+        view(primary(), standby(patroni_role="sync_standby", lag_bytes=17 * MiB)),
+        DEGRADED,
+        "node2 lags 17.0 MiB",
+    ),
+    (
+        "standby running but not streaming",
+        view(primary(), standby(patroni_state="running")),
+        DEGRADED,
+        "node2 is not streaming (state: running).",
+    ),
+    (
+        "standby in archive recovery",
+        view(primary(), standby(patroni_state="in archive recovery")),
+        DEGRADED,
+        "node2 is not streaming (state: in archive recovery).",
+    ),
+    (
+        "standby stopped",
+        view(primary(), standby(patroni_state="stopped", writable=None, proxy_ro="DOWN")),
+        DEGRADED,
+        "node2 is not streaming (state: stopped).",
+    ),
+    (
+        "standby missing from /cluster",
+        view(primary(), standby(patroni_role=None, patroni_state=None, writable=None)),
+        DEGRADED,
+        "node2 is not listed by Patroni.",
+    ),
+    (
+        "one of two standbys not streaming",
+        view(primary(), standby(), standby("node3", patroni_state="starting")),
+        DEGRADED,
+        "node3 is not streaming (state: starting).",
+    ),
+    (
+        "streaming standby not UP for reads",
+        view(primary(), standby(proxy_ro="DOWN")),
+        DEGRADED,
+        "node2 streams but HAProxy's read-only backend has it DOWN.",
+    ),
+    (
+        "fenced old primary",
+        view(
+            standby(
+                "node1",
+                patroni_role=None,
+                patroni_state=None,
+                writable=None,
+                proxy_rw="MAINT",
+                proxy_ro="MAINT",
+                fenced=True,
+            ),
+            NEW_PRIMARY,
+            leader="node2",
+        ),
+        DEGRADED,
+        "node1 is fenced by the sentinel until it is rebuilt.",
+    ),
+    (
+        "fenced but still writable",
+        view(
+            replace(RESUMED_OLD_PRIMARY, fenced=True, proxy_rw="MAINT"), NEW_PRIMARY, leader="node2"
+        ),
+        DEGRADED,
+        "Split brain",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("the_view", "state", "fragment"),
+    [pytest.param(v, s, f, id=i) for i, v, s, f in STATE_CASES],
+)
+def test_derive_state(the_view: ClusterView, state: str, fragment: str | None) -> None:
+    got, reasons = derive_state(the_view)
+    assert got == state, reasons
+    if fragment is None:
+        assert reasons == []
+    else:
+        assert any(fragment in r for r in reasons), reasons
+
+
+def test_reasons_are_empty_exactly_when_healthy() -> None:
+    for case_id, the_view, _, _ in STATE_CASES:
+        state, reasons = derive_state(the_view)
+        assert (state == HEALTHY) == (not reasons), case_id
+
+
+def test_a_split_brain_is_never_healthy() -> None:
+    split = [v for _, v, _, _ in STATE_CASES if sum(m.writable is True for m in v.members) >= 2]
+    assert len(split) >= 5
+    for the_view in split:
+        assert derive_state(the_view)[0] != HEALTHY
+
+
+def test_reasons_are_one_sentence_each() -> None:
+    for case_id, the_view, _, _ in STATE_CASES:
+        for reason in derive_state(the_view)[1]:
+            assert reason.endswith(".") and reason.count(". ") == 0, (case_id, reason)
+
+
+def test_a_down_cluster_puts_what_makes_it_down_first() -> None:
+    state, reasons = derive_state(view(primary(writable=False), standby(patroni_state="running")))
+    assert state == DOWN
+    assert reasons[0] == "node1 holds the leader key but does not accept writes."
+    assert reasons[-1] == "node2 is not streaming (state: running)."
+
+
+STANDBY_DOWN = "node2 is not streaming (state: stopped)."
+
+# (id, view, expected alarms: code -> a fragment of its message)
+ALARM_CASES = [
+    ("healthy", HEALTHY_PAIR, {}),
+    ("nothing answered", view(leader=None, patroni_answered=False, proxy_answered=False), {}),
+    (
+        "resumed old primary routed next to the new one",
+        view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2"),
+        {
+            "split_brain": "Split brain: node1 and node2 accept writes at the same time "
+            "(leader key: node2).",
+            "proxy_rw_not_leader": "HAProxy routes writes to node1, which does not hold the "
+            "leader key (node2).",
+            "standby_not_streaming": "node1 is not streaming (state: running).",
+        },
+    ),
+    (
+        "resumed old primary the only one routed",
+        view(RESUMED_OLD_PRIMARY, NEW_ROUTED_NOWHERE, leader="node2"),
+        {
+            "split_brain": "Split brain",
+            "proxy_rw_not_leader": "node1",
+            "leader_mismatch": "Patroni's leader is node2 but HAProxy routes writes to node1.",
+            "standby_not_streaming": "node1",
+        },
+    ),
+    (
+        "writes routed to a read-only old primary",
+        view(standby("node1", proxy_rw="UP"), NEW_ROUTED_NOWHERE, leader="node2"),
+        {"proxy_rw_not_leader": "node1", "leader_mismatch": "node2"},
+    ),
+    (
+        "two strays routed next to the leader",
+        view(primary(), standby(proxy_rw="UP"), standby("node3", proxy_rw="UP 1/2")),
+        {"proxy_rw_not_leader": "node2 and node3, which do not hold the leader key (node1)."},
+    ),
+    (
+        "writes routed nowhere: the state says down, no routing alarm",
+        view(primary(proxy_rw="DOWN"), standby()),
+        {},
+    ),
+    (
+        "split brain while failing over: no leader to compare routing with",
+        view(
+            primary(patroni_role="replica"), primary("node2", patroni_role="replica"), leader=None
+        ),
+        {"split_brain": "(leader key: nobody)."},
+    ),
+    (
+        "split brain while paused",
+        view(primary(), primary("node2", patroni_role="replica"), paused=True),
+        {"split_brain": "Split brain", "proxy_rw_not_leader": "node2"},
+    ),
+    (
+        "two standbys not streaming, in one message",
+        view(primary(), standby(patroni_state="stopped"), standby("node3", patroni_role=None)),
+        {"standby_not_streaming": f"{STANDBY_DOWN} node3 is not listed by Patroni."},
+    ),
+    (
+        "standby not streaming while paused",
+        view(primary(), standby(patroni_state="stopped"), paused=True),
+        {},
+    ),
+    (
+        "standbys not streaming while failing over",
+        view(
+            standby("node1", patroni_state="stopped"), standby(patroni_state="running"), leader=None
+        ),
+        {},
+    ),
+    (
+        "fenced old primary",
+        view(
+            standby("node1", patroni_role=None, writable=None, proxy_rw="MAINT", fenced=True),
+            NEW_PRIMARY,
+            leader="node2",
+        ),
+        {},
+    ),
+    (
+        "lagging standby: a lag event, not an alarm",
+        view(primary(), standby(lag_bytes=100 * MiB)),
+        {},
+    ),
+    (
+        "proxy unreadable: no routing alarm",
+        view(primary(proxy_rw=None), standby(proxy_rw="UP"), proxy_answered=False),
+        {},
+    ),
+    (
+        "Patroni silent: no routing or standby alarm",
+        view(
+            standby("node1", proxy_rw="UP", patroni_role=None),
+            standby(proxy_rw="UP"),
+            leader="node1",
+            patroni_answered=False,
+        ),
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("the_view", "expected"), [pytest.param(v, e, id=i) for i, v, e in ALARM_CASES]
+)
+def test_find_alarms(the_view: ClusterView, expected: dict[str, str]) -> None:
+    alarms = find_alarms(the_view)
+    assert set(alarms) == set(expected), alarms
+    for code, fragment in expected.items():
+        assert fragment in alarms[code], alarms[code]
+
+
+def test_alarm_messages_fit_the_alarm_row() -> None:
+    many = [
+        standby(f"standby-with-a-long-name-{i:02d}", patroni_state="stopped") for i in range(20)
+    ]
+    message = find_alarms(view(primary(), *many))["standby_not_streaming"]
+    assert len(message) == MAX_ALARM_MESSAGE
+    assert message.endswith("…")
+
+
+# (id, view, expected candidates)
+FENCE_CASES = [
+    ("healthy", HEALTHY_PAIR, []),
+    ("resumed old primary", view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2"), ["node1"]),
+    (
+        "resumed old primary while the leader is not writable yet",
+        view(RESUMED_OLD_PRIMARY, replace(NEW_PRIMARY, writable=False), leader="node2"),
+        ["node1"],
+    ),
+    (
+        "already fenced",
+        view(replace(RESUMED_OLD_PRIMARY, fenced=True), NEW_PRIMARY, leader="node2"),
+        [],
+    ),
+    (
+        "two strays",
+        view(
+            primary(), primary("node2", patroni_role="replica"), primary("node3", patroni_role=None)
+        ),
+        ["node2", "node3"],
+    ),
+    (
+        "no leader key: Patroni is electing",
+        view(RESUMED_OLD_PRIMARY, replace(NEW_PRIMARY, patroni_role="replica"), leader=None),
+        [],
+    ),
+    (
+        "paused: an operator is working by hand",
+        view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2", paused=True),
+        [],
+    ),
+    (
+        "Patroni silent",
+        view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2", patroni_answered=False),
+        [],
+    ),
+    (
+        "unreachable node is not a candidate",
+        view(replace(RESUMED_OLD_PRIMARY, writable=None), NEW_PRIMARY, leader="node2"),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("the_view", "expected"), [pytest.param(v, e, id=i) for i, v, e in FENCE_CASES]
+)
+def test_fence_candidates(the_view: ClusterView, expected: list[str]) -> None:
+    assert fence_candidates(the_view) == expected
+
+
+@pytest.mark.parametrize(
+    ("patroni_role", "role"),
+    [
+        ("leader", "primary"),
+        ("master", "primary"),
+        ("primary", "primary"),
+        ("replica", "replica"),
+        ("standby_leader", "replica"),
+        ("sync_standby", "sync_replica"),
+        ("quorum_standby", "sync_replica"),
+        ("something_new", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_role_of(patroni_role: str | None, role: str) -> None:
+    assert role_of(standby(patroni_role=patroni_role)) == role
+
+
+def test_role_of_ignores_writability() -> None:
+    # A writable node without the leader key is a split brain to report, not a primary.
+    assert role_of(RESUMED_OLD_PRIMARY) == "replica"
+
+
+@pytest.mark.parametrize(
+    ("status", "up"),
+    [
+        ("UP", True),
+        ("UP 1/2", True),
+        ("up", True),
+        ("DOWN", False),
+        ("DOWN 1/2", False),
+        ("MAINT", False),
+        ("DRAIN", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_up(status: str | None, up: bool) -> None:
+    assert is_up(status) is up
+
+
+def test_states_and_roles_agree_with_the_models() -> None:
+    from clusters.models import Cluster, NodeStatus
+
+    assert set(STATES) <= set(Cluster.State.values)
+    assert PATRONI_ROLES == NodeStatus.PATRONI_ROLES
+    assert set(PATRONI_ROLES.values()) <= set(NodeStatus.Role.values)
