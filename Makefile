@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit lint format lab lab-down system-deps bench-setup
+.PHONY: run test test-unit lint format lab lab-down system-deps bench-setup bench-monitor
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -44,6 +44,10 @@ lab: $(VENV)/.installed system-deps
 ## bench-setup: time setup on the lab against the bare commands (root, Redis)
 bench-setup: $(VENV)/.installed system-deps
 	$(PY) -m bench.setup --rounds 3
+
+## bench-monitor: 200 simulated clusters watched by 2 workers (Redis, PostgreSQL)
+bench-monitor: $(VENV)/.installed
+	$(PY) -m bench.monitor --clusters 200 --seconds 60
 
 lab-down:
 	$(PY) -m tests.lab down

@@ -31,6 +31,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "cluster": cluster,
             "nodes": cluster.nodes.select_related("credential", "status"),
             "jobs": cluster.jobs.select_related("requested_by")[:20],
+            "alarms": cluster.alarms.filter(cleared__isnull=True),
+            "events": cluster.events.all()[:30],
         },
     )
 
