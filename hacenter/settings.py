@@ -156,6 +156,11 @@ HACENTER_MONITOR_SOURCES = env.list("HACENTER_MONITOR_SOURCES", default=[])
 SETUP_PRIMARY_TIMEOUT_S = env.float("HACENTER_SETUP_PRIMARY_TIMEOUT_S", default=120.0)
 SETUP_STANDBY_TIMEOUT_S = env.float("HACENTER_SETUP_STANDBY_TIMEOUT_S", default=300.0)
 
+# --- Operations -----------------------------------------------------------------------------
+SWITCHOVER_MAX_LAG_BYTES = env.int("HACENTER_SWITCHOVER_MAX_LAG_BYTES", default=1024 * 1024)
+REBUILD_REJOIN_TIMEOUT_S = env.float("HACENTER_REBUILD_REJOIN_TIMEOUT_S", default=60.0)
+REBUILD_KEEP_OLD_DATA = env.int("HACENTER_REBUILD_KEEP_OLD_DATA", default=1)
+
 # --- Monitoring -----------------------------------------------------------------------------
 MONITOR_INTERVAL_S = env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0)
 MONITOR_TIMEOUT_S = env.float("HACENTER_MONITOR_TIMEOUT_S", default=1.0)  # per request

@@ -48,6 +48,10 @@ class JobKind(models.TextChoices):
     SETUP = "setup"  # install and configure etcd, Patroni, PostgreSQL and HAProxy
     REMOVE_CLUSTER = "remove_cluster"  # stop it all, move data aside, remove configs
     FENCE = "fence"  # the sentinel shuts out a node that writes without the leader key
+    SWITCHOVER = "switchover"  # planned change of primary through Patroni
+    MAINTENANCE_ON = "maintenance_on"  # Patroni pause: no automatic failover
+    MAINTENANCE_OFF = "maintenance_off"
+    REBUILD = "rebuild"  # an old primary (or any broken node) back as a streaming standby
 
 
 class Job(models.Model):

@@ -57,10 +57,16 @@ def member(address: str, timeout: float = 3.0) -> tuple[int, dict]:
 
 
 def post(
-    address: str, path: str, body: dict, auth: tuple[str, str], timeout: float = 10.0
+    address: str,
+    path: str,
+    body: dict,
+    auth: tuple[str, str],
+    timeout: float = 10.0,
+    method: str = "POST",
 ) -> tuple[int, object]:
-    """An unsafe endpoint (/reload, /restart, /switchover…), with the REST credentials."""
-    return _request(address, path, method="POST", body=body, auth=auth, timeout=timeout)
+    """An unsafe endpoint (/reload, /restart, /switchover, PATCH /config…), with the REST
+    credentials."""
+    return _request(address, path, method=method, body=body, auth=auth, timeout=timeout)
 
 
 def leader(members: list[dict]) -> dict | None:

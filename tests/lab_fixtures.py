@@ -61,3 +61,11 @@ def lab_clean(lab: Lab) -> Lab:
     """The session lab with every host powered on and its network restored."""
     lab.heal()
     return lab
+
+
+@pytest.fixture
+def fresh_lab(lab: Lab) -> Lab:
+    """The session lab with wiped disks: every host a new server with nothing running."""
+    lab.down(keep_data=False)
+    lab.up(fresh=True)
+    return lab

@@ -9,9 +9,18 @@ from .base import Playbook
 
 
 def _registry() -> dict[str, Playbook]:
-    from . import fence, preflight, remove, setup
+    from . import fence, operations, preflight, rebuild, remove, setup
 
-    playbooks = [preflight.PLAYBOOK, setup.PLAYBOOK, remove.PLAYBOOK, fence.PLAYBOOK]
+    playbooks = [
+        preflight.PLAYBOOK,
+        setup.PLAYBOOK,
+        remove.PLAYBOOK,
+        fence.PLAYBOOK,
+        operations.SWITCHOVER,
+        operations.MAINTENANCE_ON,
+        operations.MAINTENANCE_OFF,
+        rebuild.PLAYBOOK,
+    ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):
         playbooks.append(import_module(module).PLAYBOOK)

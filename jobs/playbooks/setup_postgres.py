@@ -140,32 +140,15 @@ def primary_position(ctx: StepContext, primary: Node) -> tuple[int, str]:
     return int(timeline, 16), lsn
 
 
-def start_standby(ctx: StepContext) -> Verdict | str:
-    """Start Patroni on a standby and wait until it provably streams: on the primary's timeline,
-    replaying past a fresh primary LSN (`state = 'streaming'` alone is not proof)."""
-    spec = ctx.facts["spec"]
-    start(ctx, ctx.node, patroni_daemon(spec))
-    leader = patroni_api.leader(members(ctx))
-    if leader is None:
-        raise StepFailed("the cluster has no primary; run setup again from the bootstrap step")
-    primary = ctx.cluster.nodes.get(name=leader["name"])
-
-    def streaming_member() -> bool:
-        me = next((m for m in members(ctx) if m["name"] == ctx.node.name), {})
-        return me.get("state") == "streaming"
-
-    ctx.wait_until(
-        streaming_member,
-        timeout=settings.SETUP_STANDBY_TIMEOUT_S,
-        interval=1,
-        what=f"{ctx.node.name} to stream from {primary.name}",
-    )
+def verify_streaming(ctx: StepContext, node: Node, primary: Node, timeout: float = 60) -> str:
+    """Proof that `node` streams from `primary`: its received timeline is the primary's and it
+    replayed past a fresh LSN of the primary (`state = 'streaming'` alone is not proof)."""
     timeline, target = primary_position(ctx, primary)
 
     def caught_up() -> str | None:
         rows = psql(
             ctx,
-            ctx.node,
+            node,
             "SELECT received_tli, pg_last_wal_replay_lsn() FROM pg_stat_wal_receiver;",
             echo=False,
             check=False,
@@ -182,11 +165,36 @@ def start_standby(ctx: StepContext) -> Verdict | str:
 
     replay = ctx.wait_until(
         caught_up,
-        timeout=60,
+        timeout=timeout,
         interval=0.5,
-        what=f"{ctx.node.name} to replay past {target} on timeline {timeline}",
+        what=f"{node.name} to replay past {target} on timeline {timeline}",
     )
     return (
         f"streams from {primary.name} on timeline {timeline}; replayed {replay} "
         f"≥ primary's {target}"
     )
+
+
+def wait_streaming_member(ctx: StepContext, node: Node, timeout: float) -> None:
+    def streaming() -> bool:
+        me = next((m for m in members(ctx) if m["name"] == node.name), {})
+        return me.get("state") == "streaming"
+
+    ctx.wait_until(
+        streaming, timeout=timeout, interval=1, what=f"{node.name} to stream from the primary"
+    )
+
+
+def current_primary(ctx: StepContext) -> Node:
+    leader = patroni_api.leader(members(ctx))
+    if leader is None:
+        raise StepFailed("the cluster has no primary right now")
+    return ctx.cluster.nodes.get(name=leader["name"])
+
+
+def start_standby(ctx: StepContext) -> Verdict | str:
+    """Start Patroni on a standby and wait until it provably streams."""
+    start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    primary = current_primary(ctx)
+    wait_streaming_member(ctx, ctx.node, settings.SETUP_STANDBY_TIMEOUT_S)
+    return verify_streaming(ctx, ctx.node, primary)

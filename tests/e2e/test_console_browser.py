@@ -15,7 +15,7 @@ def test_login_create_cluster_run_preflight_and_watch_the_log(
     page: Page,
     live_server,
     django_user_model,
-    lab_clean,
+    fresh_lab,
     worker,  # noqa: F811
 ):
     django_user_model.objects.create_user("admin", password="browser-test-pw-1")
@@ -29,7 +29,7 @@ def test_login_create_cluster_run_preflight_and_watch_the_log(
     page.get_by_role("link", name="Credentials").click()
     page.get_by_label("Name").fill("lab-root")
     page.get_by_label("SSH user").fill("root")
-    page.get_by_label("Private key (paste)").fill(lab_clean.private_key_text)
+    page.get_by_label("Private key (paste)").fill(fresh_lab.private_key_text)
     page.get_by_role("button", name="Save credential").click()
     expect(page.get_by_text("Credential lab-root saved")).to_be_visible()
     assert "PRIVATE KEY" not in page.content()
@@ -37,10 +37,10 @@ def test_login_create_cluster_run_preflight_and_watch_the_log(
     page.goto(f"{live_server.url}/clusters/new/")
     page.get_by_label("Cluster name").fill("browser")
     for i, host in enumerate(("node1", "node2", "proxy")):
-        page.get_by_label(f"Address of server {i + 1}").fill(lab_clean.host(host).address)
+        page.get_by_label(f"Address of server {i + 1}").fill(fresh_lab.host(host).address)
     page.get_by_role("button", name="Scan host keys").click()
     for host in ("node1", "node2", "proxy"):
-        expect(page.get_by_text(lab_clean.host_key_fingerprint(host))).to_be_visible()
+        expect(page.get_by_text(fresh_lab.host_key_fingerprint(host))).to_be_visible()
     page.get_by_label(re.compile("I compared each fingerprint")).check()
     page.get_by_role("button", name="Create cluster").click()
     expect(page.get_by_text("Cluster browser created")).to_be_visible()

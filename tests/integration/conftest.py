@@ -45,8 +45,9 @@ def make_lab_cluster(lab, credential: Credential, name: str = "labc") -> Cluster
 
 
 @pytest.fixture
-def lab_cluster(lab_clean, db):
-    return make_lab_cluster(lab_clean, lab_credential(lab_clean))
+def lab_cluster(fresh_lab, db):
+    """A cluster defined (not set up) on wiped hosts: nothing of an earlier test runs there."""
+    return make_lab_cluster(fresh_lab, lab_credential(fresh_lab))
 
 
 def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | None = None) -> Job:
@@ -58,11 +59,3 @@ def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | Non
         return job if done else None
 
     return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")
-
-
-@pytest.fixture
-def fresh_lab(lab):
-    """The session lab with wiped disks: every host as a new server, nothing running."""
-    lab.down(keep_data=False)
-    lab.up(fresh=True)
-    return lab

@@ -54,6 +54,10 @@ def test_second_writable_node_raises_the_alarm_within_two_periods_and_is_fenced(
     monitored, fresh_lab
 ):
     wait_for(lambda: Cluster.objects.get(pk=monitored.pk).state == "healthy", 30, "healthy")
+    # Freeze node2's Patroni first: a running Patroni demotes a hand-promoted standby within
+    # a loop, racing the monitor. Frozen, it is the rogue node the sentinel exists for.
+    patroni = fresh_lab.exec("node2", ["pgrep", "-f", "bin/patroni"]).stdout.split()
+    fresh_lab.exec("node2", ["kill", "-STOP", *patroni])
     promoted_at = time.time()
     fresh_lab.exec(
         "node2",

@@ -15,3 +15,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Import the fixture plugin unless it is already registered."""
     if not config.pluginmanager.has_plugin(PLUGIN):
         config.pluginmanager.import_plugin(PLUGIN)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_hosts(request: pytest.FixtureRequest) -> None:
+    """The lab's own tests expect new, empty hosts; earlier modules leave clusters running."""
+    lab = request.getfixturevalue("lab")
+    lab.down(keep_data=False)
+    lab.up(fresh=True)

@@ -1,0 +1,208 @@
+"""Operations on a running cluster: planned switchover and maintenance mode (Patroni pause).
+
+Each refuses when the cluster's state makes it unsafe, says why, and is safe to run again.
+"""
+
+import time
+
+from django.conf import settings
+
+from clusters.models import Cluster, ClusterEvent, Node, NodeStatus
+from clusters.observe import event_record
+
+from .. import patroni_api
+from ..configs import spec as paths
+from ..errors import JobRefused
+from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .probe import WriteProbe
+from .setup import with_spec
+from .setup_finish import stats
+from .setup_postgres import members
+
+
+def _auth(ctx: StepContext) -> tuple[str, str]:
+    return paths.REST_API_USER, ctx.facts["spec"].secrets.rest_api
+
+
+def _leader_node(ctx: StepContext) -> Node:
+    leader = patroni_api.leader(members(ctx))
+    if leader is None:
+        raise StepFailed("the cluster has no primary right now; wait for Patroni to elect one")
+    return ctx.cluster.nodes.get(name=leader["name"])
+
+
+# --- switchover ---------------------------------------------------------------------------
+
+
+def plan_switchover(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    """Refused unless the cluster is healthy and the target (if named) is a streaming standby."""
+    if cluster.state != Cluster.State.HEALTHY:
+        raise JobRefused(
+            f"{cluster.name} is {cluster.state}; a switchover needs a healthy "
+            "cluster (a failover is the tool for a broken one)"
+        )
+    if node is not None:
+        status = NodeStatus.objects.filter(node=node).first()
+        if node.kind != Node.Kind.DATABASE or status is None or status.role == "primary":
+            raise JobRefused(f"{node.name} is not a standby; name a streaming standby or none")
+    return [
+        StepSpec("switchover_check", "Check the candidate", node),
+        StepSpec("switchover", "Switch over and wait for the proxy"),
+    ]
+
+
+def switchover_check(ctx: StepContext) -> Verdict | str:
+    """The candidate streams on the leader's timeline with little lag (now, not as recorded)."""
+    current = members(ctx)
+    leader = patroni_api.leader(current)
+    target = ctx.step.node.name if ctx.step.node else None
+    if leader is None:
+        raise StepFailed("no primary at the moment")
+    if target == leader["name"]:
+        ctx.facts["candidate"] = None
+        return f"{target} is already the primary; nothing to do"
+    standbys = [
+        m
+        for m in current
+        if m["name"] != leader["name"] and (target is None or m["name"] == target)
+    ]
+    ok = [
+        m
+        for m in standbys
+        if m.get("state") == "streaming"
+        and m.get("timeline") == leader.get("timeline")
+        and isinstance(m.get("lag"), int)
+        and m["lag"] <= settings.SWITCHOVER_MAX_LAG_BYTES
+    ]
+    if not ok:
+        described = (
+            ", ".join(f"{m['name']} ({m.get('state')}, lag {m.get('lag')})" for m in standbys)
+            or "none"
+        )
+        raise StepFailed(
+            f"no candidate streams with lag ≤ {settings.SWITCHOVER_MAX_LAG_BYTES} "
+            f"bytes: {described}"
+        )
+    best = min(ok, key=lambda m: m["lag"])
+    ctx.facts.update(candidate=best["name"], old_leader=leader["name"])
+    return f"{best['name']} streams on timeline {leader.get('timeline')}, lag {best['lag']} bytes"
+
+
+def switchover(ctx: StepContext) -> Verdict | str:
+    """POST /switchover, wait until the candidate leads and HAProxy routes writes to it only;
+    a probe writer through the proxy measures how long writes stopped."""
+    if "candidate" not in ctx.facts:
+        switchover_check(ctx)  # a retry that resumes here: decide again from live data
+    candidate, old = ctx.facts.get("candidate"), ctx.facts.get("old_leader")
+    if candidate is None:
+        return "nothing to do"
+    spec = ctx.facts["spec"]
+    probe = WriteProbe(ctx.cluster.proxy_node.address, spec.secrets.superuser)
+    probe.start()
+    try:
+        leader_node = ctx.cluster.nodes.get(name=old)
+        status, body = patroni_api.post(
+            leader_node.address,
+            "/switchover",
+            {"leader": old, "candidate": candidate},
+            auth=_auth(ctx),
+            timeout=60,
+        )
+        if status != 200:
+            raise StepFailed(f"Patroni refused the switchover: {status} {body}")
+        ctx.log(f"Patroni: {body}")
+
+        def routed() -> bool:
+            leader = patroni_api.leader(members(ctx))
+            up = [
+                r["svname"]
+                for r in stats(ctx, ctx.cluster.proxy_node)
+                if r.get("pxname") == "primary" and r.get("status", "").startswith("UP")
+            ]
+            return bool(leader and leader["name"] == candidate and up == [candidate])
+
+        ctx.wait_until(
+            routed,
+            timeout=60,
+            interval=0.3,
+            what=f"{candidate} to lead and receive the proxy's writes",
+        )
+        routed_at = time.monotonic()
+        ctx.wait_until(
+            lambda: bool(probe.acks) and probe.acks[-1] > routed_at,
+            timeout=30,
+            interval=0.2,
+            what="writes through the proxy to resume",
+        )
+    finally:
+        probe.stop()
+    downtime = probe.longest_gap()
+    _record_switchover(ctx, old, candidate, downtime)
+    return f"{candidate} is primary; writes through the proxy stopped for {downtime:.1f} s"
+
+
+def _record_switchover(ctx: StepContext, old: str, new: str, downtime: float) -> None:
+    """One switchover event with the measured downtime (the monitor may have made it first)."""
+    recent = ctx.cluster.events.filter(
+        kind=ClusterEvent.Kind.SWITCHOVER, new_primary=new, at__gte=ctx.job.started
+    ).first()
+    if recent:
+        recent.downtime_s = round(downtime, 1)
+        recent.details = dict(recent.details, measured_by_probe=True, job=ctx.job.pk)
+        recent.save(update_fields=["downtime_s", "details"])
+    else:
+        event_record(
+            ctx.cluster,
+            ClusterEvent.Kind.SWITCHOVER,
+            f"switchover from {old} to {new}",
+            old_primary=old,
+            new_primary=new,
+            downtime_s=round(downtime, 1),
+            details={"measured_by_probe": True, "job": ctx.job.pk},
+        )
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(last_leader=new)
+
+
+# --- maintenance --------------------------------------------------------------------------
+
+
+def _plan_maintenance(pause: bool):
+    def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+        if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
+            raise JobRefused(f"{cluster.name} is not set up yet")
+        return [StepSpec("set_pause", "Pause Patroni" if pause else "Resume Patroni")]
+
+    return plan
+
+
+def set_pause(ctx: StepContext) -> Verdict | str:
+    """PATCH /config {pause}; verified by reading /cluster back. Idempotent."""
+    pause = ctx.job.kind == "maintenance_on"
+    leader = _leader_node(ctx)
+    status, body = patroni_api.post(
+        leader.address, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
+    )
+    if status != 200:
+        raise StepFailed(f"Patroni refused: {status} {body}")
+    ctx.wait_until(
+        lambda: bool(patroni_api.cluster(leader.address).get("pause")) == pause,
+        timeout=30,
+        what=f"Patroni to report pause={pause}",
+    )
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(maintenance=pause)
+    if pause:
+        return "maintenance mode on: Patroni will not fail over or restart PostgreSQL"
+    return "maintenance mode off: automatic failover is back"
+
+
+SWITCHOVER = Playbook(
+    kind="switchover",
+    plan=plan_switchover,
+    steps={"switchover_check": with_spec(switchover_check), "switchover": with_spec(switchover)},
+)
+MAINTENANCE_ON = Playbook(
+    kind="maintenance_on", plan=_plan_maintenance(True), steps={"set_pause": with_spec(set_pause)}
+)
+MAINTENANCE_OFF = Playbook(
+    kind="maintenance_off", plan=_plan_maintenance(False), steps={"set_pause": with_spec(set_pause)}
+)

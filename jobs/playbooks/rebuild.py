@@ -1,0 +1,156 @@
+"""Rebuild a node as a standby: the product's one-click answer to "the old master is back".
+
+Diagnose first. If Patroni already rejoined it (pg_rewind), verify and say so. Otherwise start
+Patroni so it rejoins with pg_rewind; if that does not work in time, move the data directory
+aside (timestamped, deleted only after the new standby streams, keeping the last N) and let
+Patroni copy the primary afresh, with progress in percent. A fenced node is let back into
+HAProxy only after the standby is verified.
+"""
+
+import shlex
+
+from django.conf import settings
+
+from clusters.models import Cluster, Node, NodeStatus
+
+from ..configs import spec as paths
+from ..errors import JobRefused
+from . import daemons
+from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .fence import BACKENDS, haproxy_runtime
+from .setup import patroni_configure, with_spec
+from .setup_postgres import (
+    current_primary,
+    members,
+    patroni_daemon,
+    verify_streaming,
+    wait_streaming_member,
+)
+from .sql import psql
+
+
+def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    if node is None or node.kind != Node.Kind.DATABASE:
+        raise JobRefused("name the database node to rebuild")
+    if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
+        raise JobRefused(f"{cluster.name} is not set up yet; run setup")
+    return [
+        StepSpec("diagnose", "Diagnose", node),
+        StepSpec("rejoin", "Rejoin with pg_rewind", node),
+        StepSpec("reinitialise", "Full copy from the primary (if rejoin failed)", node),
+        StepSpec("verify", "Verify streaming; tidy old data", node),
+        StepSpec("unfence", "Let it back into HAProxy", node),
+    ]
+
+
+def _member(ctx: StepContext) -> dict:
+    return next((m for m in members(ctx) if m["name"] == ctx.node.name), {})
+
+
+def diagnose(ctx: StepContext) -> Verdict | str:
+    """Reachable? Patroni running? Already a streaming standby? Refuse to rebuild the primary."""
+    primary = current_primary(ctx)
+    if primary == ctx.node:
+        raise StepFailed(f"{ctx.node.name} is the primary; switch over first to rebuild it")
+    running = daemons.pid(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    member = _member(ctx)
+    data = paths.data_dir(ctx.facts["spec"])
+    has_data = ctx.run(f"[ -f {data}/PG_VERSION ]", echo=False).ok
+    ctx.facts["primary"] = primary.pk
+    return (
+        f"reachable; Patroni {'running' if running else 'stopped'}; "
+        f"{'data present' if has_data else 'no data directory'}; Patroni sees it as "
+        f"{member.get('role', 'absent')}/{member.get('state', '-')} on timeline "
+        f"{member.get('timeline', '?')} (primary {primary.name})"
+    )
+
+
+def rejoin(ctx: StepContext) -> Verdict | str:
+    """Start Patroni (configuration re-applied); it rewinds and follows the new primary."""
+    ctx.facts["rejoined"] = False
+    if _member(ctx).get("state") == "streaming":
+        ctx.facts["rejoined"] = True
+        return "already streaming: Patroni rejoined it by itself"
+    patroni_configure(ctx)
+    daemons.start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    try:
+        wait_streaming_member(ctx, ctx.node, settings.REBUILD_REJOIN_TIMEOUT_S)
+    except StepFailed as exc:
+        return Verdict.warn(f"did not rejoin ({exc}); falling back to a full copy")
+    ctx.facts["rejoined"] = True
+    return "rejoined: Patroni rewound it (pg_rewind) and it streams"
+
+
+def reinitialise(ctx: StepContext) -> Verdict | str:
+    """Move the data directory aside and let Patroni clone the primary, reporting progress."""
+    if ctx.facts.get("rejoined", _member(ctx).get("state") == "streaming"):
+        return "not needed: the node rejoined"
+    spec = ctx.facts["spec"]
+    daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
+    data = paths.data_dir(spec)
+    aside = f"{data}.rebuild-{ctx.job.created:%Y%m%dT%H%M%SZ}"
+    ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
+    ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
+    primary = ctx.cluster.nodes.get(pk=ctx.facts.get("primary") or current_primary(ctx).pk)
+    total = int(
+        psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]
+    )
+    daemons.start(ctx, ctx.node, patroni_daemon(spec))
+
+    def copied() -> bool:
+        size = ctx.output(f"du -sb {data} 2>/dev/null | cut -f1 || echo 0", sudo=True, echo=False)
+        done = int(size[0]) if size and size[0].isdigit() else 0
+        ctx.progress(min(99, 100 * done // max(total, 1)))
+        return _member(ctx).get("state") == "streaming"
+
+    ctx.wait_until(
+        copied,
+        timeout=settings.SETUP_STANDBY_TIMEOUT_S * 4,
+        interval=1,
+        what=f"the copy of {primary.name} to finish",
+    )
+    ctx.progress(100)
+    return f"copied {total // 1024**2} MB from {primary.name}; old data in {aside}"
+
+
+def verify(ctx: StepContext) -> Verdict | str:
+    """Prove streaming, then delete moved-aside copies beyond the newest N."""
+    verdict = verify_streaming(ctx, ctx.node, current_primary(ctx))
+    data = paths.data_dir(ctx.facts["spec"])
+    keep = settings.REBUILD_KEEP_OLD_DATA
+    old = ctx.output(f"ls -d {data}.rebuild-* 2>/dev/null | sort -r || true", sudo=True, echo=False)
+    for path in old[keep:]:
+        ctx.run(f"rm -rf {shlex.quote(path)}", check=True)
+    if old[keep:]:
+        verdict += f"; removed {len(old[keep:])} older copies, kept {min(keep, len(old))}"
+    return verdict
+
+
+def unfence(ctx: StepContext) -> Verdict | str:
+    status = NodeStatus.objects.filter(node=ctx.node).first()
+    was_fenced = bool(status and status.fenced)
+    replies = haproxy_runtime(
+        ctx,
+        ctx.cluster.proxy_node,
+        [f"set server {b}/{ctx.node.name} state ready" for b in BACKENDS],
+    )
+    if any(r and "No such" not in r for r in replies):
+        raise StepFailed(f"HAProxy refused: {' | '.join(r for r in replies if r)}")
+    NodeStatus.objects.filter(node=ctx.node).update(fenced=False, fence_reason="")
+    return "fence lifted; HAProxy checks it again" if was_fenced else "HAProxy checks it as usual"
+
+
+PLAYBOOK = Playbook(
+    kind="rebuild",
+    plan=plan,
+    steps={
+        name: with_spec(fn)
+        for name, fn in {
+            "diagnose": diagnose,
+            "rejoin": rejoin,
+            "reinitialise": reinitialise,
+            "verify": verify,
+            "unfence": unfence,
+        }.items()
+    },
+)
