@@ -16,7 +16,7 @@ from ..errors import JobRefused
 from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from .probe import WriteProbe
 from .setup import with_spec
-from .setup_finish import stats
+from .setup_finish import routed_writes
 from .setup_postgres import members
 
 
@@ -29,6 +29,16 @@ def _leader_node(ctx: StepContext) -> Node:
     if leader is None:
         raise StepFailed("the cluster has no primary right now; wait for Patroni to elect one")
     return ctx.cluster.nodes.get(name=leader["name"])
+
+
+def _answering_node(ctx: StepContext) -> Node:
+    for node in ctx.cluster.database_nodes:
+        try:
+            patroni_api.cluster(node.address, timeout=2)
+            return node
+        except patroni_api.PatroniUnavailable:
+            continue
+    raise StepFailed("no Patroni member answers")
 
 
 # --- switchover ---------------------------------------------------------------------------
@@ -114,12 +124,9 @@ def switchover(ctx: StepContext) -> Verdict | str:
 
         def routed() -> bool:
             leader = patroni_api.leader(members(ctx))
-            up = [
-                r["svname"]
-                for r in stats(ctx, ctx.cluster.proxy_node)
-                if r.get("pxname") == "primary" and r.get("status", "").startswith("UP")
-            ]
-            return bool(leader and leader["name"] == candidate and up == [candidate])
+            return bool(
+                leader and leader["name"] == candidate and routed_writes(ctx) == [candidate]
+            )
 
         ctx.wait_until(
             routed,
@@ -178,7 +185,9 @@ def _plan_maintenance(pause: bool):
 def set_pause(ctx: StepContext) -> Verdict | str:
     """PATCH /config {pause}; verified by reading /cluster back. Idempotent."""
     pause = ctx.job.kind == "maintenance_on"
-    leader = _leader_node(ctx)
+    # Any member takes PATCH /config (it writes to etcd): while paused, the primary's
+    # PostgreSQL may be down and no member shows as leader.
+    leader = _answering_node(ctx)
     status, body = patroni_api.post(
         leader.address, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
     )

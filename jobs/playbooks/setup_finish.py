@@ -91,6 +91,17 @@ def stats(ctx: StepContext, proxy: Node) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def routed_writes(ctx: StepContext) -> list[str]:
+    """The servers HAProxy's read-write listener sends writes to right now."""
+    return [
+        r["svname"]
+        for r in stats(ctx, ctx.cluster.proxy_node)
+        if r.get("pxname") == "primary"
+        and r.get("status", "").startswith("UP")
+        and r["svname"] not in ("FRONTEND", "BACKEND")
+    ]
+
+
 def haproxy(ctx: StepContext) -> Verdict | str:
     """Write the config, validate it with `haproxy -c`, then start or gracefully reload; wait
     until writes route to the primary."""
@@ -119,14 +130,7 @@ def haproxy(ctx: StepContext) -> Verdict | str:
     primary = _primary(ctx)
 
     def routes_to_primary() -> bool:
-        up = [
-            r["svname"]
-            for r in stats(ctx, ctx.node)
-            if r.get("pxname") == "primary"
-            and r.get("status", "").startswith("UP")
-            and r["svname"] not in ("FRONTEND", "BACKEND")
-        ]
-        return up == [primary.name]
+        return routed_writes(ctx) == [primary.name]
 
     ctx.wait_until(
         routes_to_primary,

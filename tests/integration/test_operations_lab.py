@@ -23,6 +23,7 @@ ADDRESSES = ("198.18.0.11", "198.18.0.12")
 
 
 def run(cluster, kind: str, node: str | None = None, timeout: float = 300):
+    cluster.refresh_from_db()  # plans check the state the previous job left
     job = services.job_start(
         cluster=cluster, kind=kind, node=cluster.nodes.get(name=node) if node else None
     )
@@ -60,7 +61,8 @@ def test_switchover_maintenance_and_rebuild_after_a_power_off(fresh_lab, worker)
         assert Cluster.objects.get(pk=cluster.pk).maintenance
         fresh_lab.exec("node1", ["sh", "-c", "pkill -KILL -o -x postgres || true"])
         time.sleep(25)  # longer than ttl 20: a paused Patroni must not fail over
-        assert leader_name(*ADDRESSES) == "node1"
+        # node1's PostgreSQL is down (so it may not show as leader), but nobody took over.
+        assert leader_name(*ADDRESSES) in (None, "node1")
         run(cluster, "maintenance_off")
         resumed = time.monotonic()
         wait_for(lambda: writer.acks[-1].at > resumed, 60, "writes after maintenance mode")
