@@ -75,7 +75,10 @@ def job_start(request: HttpRequest, pk: int) -> HttpResponse:
     if request.POST.get("node"):
         node = get_object_or_404(Node, cluster=cluster, name=request.POST["node"])
     try:
-        job = services.job_start(cluster=cluster, kind=kind, node=node, requested_by=request.user)
+        params = {"confirm": request.POST["confirm"]} if "confirm" in request.POST else {}
+        job = services.job_start(
+            cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
+        )
     except JobRefused as exc:
         messages.error(request, str(exc))
         return redirect("cluster-detail", pk=cluster.pk)
