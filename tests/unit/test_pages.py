@@ -1,0 +1,83 @@
+"""Pages render what the database holds: the cluster page with status, alarms, events, actions."""
+
+import pytest
+from django.utils import timezone
+
+from clusters.models import (
+    Cluster,
+    ClusterAlarm,
+    ClusterEvent,
+    Credential,
+    Node,
+    NodeStatus,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster():
+    cred = Credential.objects.create(name="c", username="root", password="pw-123456")
+    cluster = Cluster.objects.create(
+        name="pg1", state="degraded", database_name="app", database_user="app"
+    )
+    for i, (name, kind) in enumerate(
+        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
+    ):
+        node = Node.objects.create(
+            cluster=cluster,
+            name=name,
+            address=f"198.18.0.{11 + i}",
+            credential=cred,
+            kind=kind,
+            host_key_type="ssh-ed25519",
+            host_key_base64="AAAA",
+            host_key_fingerprint=f"SHA256:{i}",
+        )
+        if kind == "database":
+            NodeStatus.objects.create(
+                node=node,
+                role="primary" if i == 0 else "unknown",
+                state="running" if i == 0 else "down",
+                timeline=2,
+                fenced=i == 1,
+                fence_reason="accepts writes without the key",
+            )
+    now = timezone.now()
+    ClusterAlarm.objects.create(
+        cluster=cluster,
+        code="split_brain",
+        raised=now,
+        message="node1 and node2 both accept writes",
+    )
+    ClusterEvent.objects.create(
+        cluster=cluster,
+        kind="failover",
+        severity="critical",
+        at=now,
+        summary="failover from node2 to node1",
+        downtime_s=22.4,
+        old_primary="node2",
+        new_primary="node1",
+    )
+    return cluster
+
+
+def test_cluster_page_shows_alarm_fence_events_and_the_rebuild_action(client, user, cluster):
+    client.force_login(user)
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "node1 and node2 both accept writes" in html
+    assert "failover from node2 to node1" in html and "22.4 s" in html
+    assert "Fenced:" in html and "accepts writes without the key" in html
+    assert html.count("Rebuild as standby") == 1  # node2 only: node1 is the primary
+    assert "Reveal connection strings" in html
+    assert "Type the cluster's name to confirm" in html
+
+
+def test_remove_from_the_page_without_the_name_changes_nothing(client, user, cluster):
+    client.force_login(user)
+    response = client.post(
+        f"/clusters/{cluster.pk}/jobs/", {"kind": "remove_cluster", "confirm": "wrong"}, follow=True
+    )
+    assert "repeat the cluster&#x27;s name" in response.content.decode()
+    assert not cluster.jobs.exists()
