@@ -52,6 +52,8 @@ class JobKind(models.TextChoices):
     MAINTENANCE_ON = "maintenance_on"  # Patroni pause: no automatic failover
     MAINTENANCE_OFF = "maintenance_off"
     REBUILD = "rebuild"  # an old primary (or any broken node) back as a streaming standby
+    RESTART = "restart"  # PostgreSQL restarted under pause: no failover
+    FAILOVER = "failover"  # manual promotion of a named standby, with confirmation
 
 
 class Job(models.Model):

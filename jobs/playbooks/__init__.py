@@ -9,7 +9,7 @@ from .base import Playbook
 
 
 def _registry() -> dict[str, Playbook]:
-    from . import fence, operations, preflight, rebuild, remove, setup
+    from . import failover, fence, operations, preflight, rebuild, remove, restart, setup
 
     playbooks = [
         preflight.PLAYBOOK,
@@ -20,6 +20,8 @@ def _registry() -> dict[str, Playbook]:
         operations.MAINTENANCE_ON,
         operations.MAINTENANCE_OFF,
         rebuild.PLAYBOOK,
+        restart.PLAYBOOK,
+        failover.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

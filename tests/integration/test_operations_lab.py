@@ -22,10 +22,13 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 ADDRESSES = ("198.18.0.11", "198.18.0.12")
 
 
-def run(cluster, kind: str, node: str | None = None, timeout: float = 300):
+def run(cluster, kind: str, node: str | None = None, timeout: float = 300, **params):
     cluster.refresh_from_db()  # plans check the state the previous job left
     job = services.job_start(
-        cluster=cluster, kind=kind, node=cluster.nodes.get(name=node) if node else None
+        cluster=cluster,
+        kind=kind,
+        node=cluster.nodes.get(name=node) if node else None,
+        params=params,
     )
     job = wait_for_job(job, timeout=timeout)
     assert job.status == JobStatus.SUCCEEDED, (
@@ -56,6 +59,19 @@ def test_switchover_maintenance_and_rebuild_after_a_power_off(fresh_lab, worker)
         with pytest.raises(JobRefused, match="needs a healthy cluster"):
             services.job_start(cluster=Cluster.objects.get(pk=cluster.pk), kind="switchover")
         Cluster.objects.filter(pk=cluster.pk).update(state="healthy")
+
+        restart = run(cluster, "restart")  # the primary's PostgreSQL, under pause
+        assert leader_name(*ADDRESSES) == "node1"
+        assert "still the primary" in restart.steps.get(name="restart").summary
+        assert not Cluster.objects.get(pk=cluster.pk).maintenance
+
+        with pytest.raises(JobRefused, match="loses every write"):
+            services.job_start(
+                cluster=cluster, kind="failover", node=cluster.nodes.get(name="node2")
+            )
+        run(cluster, "failover", node="node2", confirm="ops")
+        assert leader_name(*ADDRESSES) == "node2"
+        run(cluster, "switchover", node="node1")  # back, for what follows
 
         run(cluster, "maintenance_on")
         assert Cluster.objects.get(pk=cluster.pk).maintenance

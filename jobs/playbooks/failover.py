@@ -1,0 +1,58 @@
+"""Manual failover: for a paused cluster, or when Patroni cannot choose a candidate by itself.
+
+It may lose data (the candidate may lag the old primary), so it names that risk and needs the
+cluster's name repeated; a switchover is the safe tool for a healthy cluster.
+"""
+
+from clusters.models import Cluster, Node
+
+from .. import patroni_api
+from ..errors import JobRefused
+from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .operations import _answering_node, _auth
+from .setup import with_spec
+from .setup_finish import routed_writes
+from .setup_postgres import members
+
+
+def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
+    if node is None or node.kind != Node.Kind.DATABASE:
+        raise JobRefused("name the standby to promote ('node')")
+    if params.get("confirm") != cluster.name:
+        raise JobRefused(
+            f"a manual failover to {node.name} loses every write {node.name} has not received "
+            "yet; repeat the cluster's name in 'confirm' to accept that risk"
+        )
+    return [StepSpec("failover", f"Promote {node.name}", node)]
+
+
+def failover(ctx: StepContext) -> Verdict | str:
+    """POST /failover with the candidate; wait until it leads and HAProxy routes to it."""
+    candidate = ctx.node.name
+    me = next((m for m in members(ctx) if m["name"] == candidate), {})
+    if me.get("role") in ("leader", "primary", "master"):
+        return f"{candidate} is already the primary; nothing to do"
+    lag = me.get("lag")
+    ctx.log(f"{candidate} lag before the failover: {lag} bytes (may be lost)")
+    status, body = patroni_api.post(
+        _answering_node(ctx).address,
+        "/failover",
+        {"candidate": candidate},
+        auth=_auth(ctx),
+        timeout=60,
+    )
+    if status != 200:
+        raise StepFailed(f"Patroni refused the failover: {status} {body}")
+    ctx.wait_until(
+        lambda: (
+            (patroni_api.leader(members(ctx)) or {}).get("name") == candidate
+            and routed_writes(ctx) == [candidate]
+        ),
+        timeout=90,
+        interval=0.5,
+        what=f"{candidate} to lead and receive the proxy's writes",
+    )
+    return f"{candidate} is primary (it lagged {lag} bytes before); rebuild the old primary"
+
+
+PLAYBOOK = Playbook(kind="failover", plan=plan, steps={"failover": with_spec(failover)})
