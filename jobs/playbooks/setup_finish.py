@@ -196,6 +196,15 @@ def verify(ctx: StepContext) -> Verdict | str:
             interval=0.5,
             what=f"the row to reach {node.name}",
         )
+    if ctx.cluster.replication == Cluster.Replication.SYNC:
+        # Until Patroni names a synchronous standby, commits are not protected and Patroni
+        # would refuse to promote anyone (a freeze right after setup stalled the failover).
+        ctx.wait_until(
+            lambda: any(m.get("role") == "sync_standby" for m in members(ctx)),
+            timeout=60,
+            interval=0.5,
+            what="Patroni to name a synchronous standby",
+        )
     current = members(ctx)
     node_statuses_record(cluster=ctx.cluster, members=current)
     leader = patroni_api.leader(current)
