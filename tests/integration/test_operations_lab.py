@@ -71,7 +71,10 @@ def test_switchover_maintenance_and_rebuild_after_a_power_off(fresh_lab, worker)
             )
         run(cluster, "failover", node="node2", confirm="ops")
         assert leader_name(*ADDRESSES) == "node2"
-        run(cluster, "switchover", node="node1")  # back, for what follows
+        # The old primary rejoins (Patroni rewinds it, or the rebuild does); then back.
+        rejoined = run(cluster, "rebuild", node="node1")
+        assert rejoined.steps.get(name="verify").summary.startswith("streams from node2")
+        run(cluster, "switchover", node="node1")
 
         run(cluster, "maintenance_on")
         assert Cluster.objects.get(pk=cluster.pk).maintenance
