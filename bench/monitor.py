@@ -177,7 +177,7 @@ def main() -> None:
         for worker in workers:
             worker.stop()
     user = get_user_model().objects.create_user("bench", password="bench-pw-1")
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     times = []
     for _ in range(50):
