@@ -1,5 +1,6 @@
 """REST endpoints for credentials and clusters (DESIGN.md §3)."""
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
@@ -59,17 +60,12 @@ def cluster(request: HttpRequest, pk: int) -> JsonResponse:
 def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
     """The application's connection strings, password included: admins only, always audited."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    allowed = request.user.is_superuser or request.user.is_staff
-    services.audit_record(
-        user=request.user,
-        action="cluster.connection.read",
-        target=f"cluster {cluster.name}",
-        source_address=source_address(request),
-        result="ok" if allowed else "refused: not admin",
-    )
-    if not allowed:
-        raise ApiError(403, "Only administrators may read connection strings.")
-    strings = selectors.cluster_connection_strings(cluster)
+    try:
+        strings = services.cluster_connection_read(
+            cluster=cluster, user=request.user, source_address=source_address(request)
+        )
+    except PermissionDenied as exc:
+        raise ApiError(403, str(exc)) from None
     if strings is None:
         raise ApiError(404, "This cluster has no application database (or setup has not run).")
     return JsonResponse(strings)

@@ -184,3 +184,25 @@ def node_statuses_record(*, cluster: Cluster, members: list[dict]) -> None:
         if member:
             defaults["last_seen"] = now
         NodeStatus.objects.update_or_create(node=node, defaults=defaults)
+
+
+def cluster_connection_read(*, cluster: Cluster, user, source_address: str | None) -> dict | None:
+    """The application's connection strings for an admin, audited whether allowed or not.
+
+    Raises PermissionDenied for anyone else; None when the cluster has no application database.
+    """
+    from django.core.exceptions import PermissionDenied
+
+    from .selectors import cluster_connection_strings
+
+    allowed = bool(user.is_superuser or user.is_staff)
+    audit_record(
+        user=user,
+        action="cluster.connection.read",
+        target=f"cluster {cluster.name}",
+        source_address=source_address,
+        result="ok" if allowed else "refused: not admin",
+    )
+    if not allowed:
+        raise PermissionDenied("Only administrators may read connection strings.")
+    return cluster_connection_strings(cluster)

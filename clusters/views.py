@@ -2,13 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from hacenter.api import source_address
 
-from . import selectors, services
+from . import services
 from .forms import CredentialForm
 from .models import Cluster, Credential, Node
 
@@ -155,14 +156,12 @@ def credential_list(request: HttpRequest) -> HttpResponse:
 def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
     """Reveal the application's connection strings on click: admins only, audited."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    allowed = request.user.is_superuser or request.user.is_staff
-    services.audit_record(
-        user=request.user,
-        action="cluster.connection.read",
-        target=f"cluster {cluster.name}",
-        source_address=source_address(request),
-        result="ok" if allowed else "refused: not admin",
-    )
-    strings = selectors.cluster_connection_strings(cluster) if allowed else None
+    try:
+        strings = services.cluster_connection_read(
+            cluster=cluster, user=request.user, source_address=source_address(request)
+        )
+        allowed = True
+    except PermissionDenied:
+        strings, allowed = None, False
     template = "clusters/htmx/connection.html" if request.htmx else "clusters/connection_page.html"
     return render(request, template, {"cluster": cluster, "strings": strings, "allowed": allowed})

@@ -24,13 +24,6 @@ def _auth(ctx: StepContext) -> tuple[str, str]:
     return paths.REST_API_USER, ctx.facts["spec"].secrets.rest_api
 
 
-def _leader_node(ctx: StepContext) -> Node:
-    leader = patroni_api.leader(members(ctx))
-    if leader is None:
-        raise StepFailed("the cluster has no primary right now; wait for Patroni to elect one")
-    return ctx.cluster.nodes.get(name=leader["name"])
-
-
 def _answering_node(ctx: StepContext) -> Node:
     for node in ctx.cluster.database_nodes:
         try:

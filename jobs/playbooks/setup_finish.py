@@ -15,17 +15,10 @@ from ..configs import spec as paths
 from ..configs.haproxy import haproxy_config
 from . import daemons
 from .base import StepContext, StepFailed, Verdict
-from .setup_postgres import members
+from .setup_postgres import current_primary, members
 from .sql import psql
 
 SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _primary(ctx: StepContext) -> Node:
-    leader = patroni_api.leader(members(ctx))
-    if leader is None:
-        raise StepFailed("the cluster has no primary at the moment")
-    return ctx.cluster.nodes.get(name=leader["name"])
 
 
 def _literal(password: str) -> str:
@@ -38,7 +31,7 @@ def _literal(password: str) -> str:
 def database_roles(ctx: StepContext) -> Verdict | str:
     """The monitoring role (pg_monitor) and, when the cluster names one, the application's role
     and database. Passwords are set on every run so they always match the stored ones."""
-    primary = _primary(ctx)
+    primary = current_primary(ctx)
     secrets_ = {s.name: s.value for s in ctx.cluster.secrets.all()}
     roles = [(paths.MONITOR_USER, secrets_["monitor"], "GRANT pg_monitor TO {role};")]
     app_db, app_user = ctx.cluster.database_name, ctx.cluster.database_user
@@ -127,7 +120,7 @@ def haproxy(ctx: StepContext) -> Verdict | str:
         action = "configuration changed; reloaded gracefully"
     else:
         action = daemons.start(ctx, ctx.node, daemon)
-    primary = _primary(ctx)
+    primary = current_primary(ctx)
 
     def routes_to_primary() -> bool:
         return routed_writes(ctx) == [primary.name]
