@@ -8,6 +8,7 @@ cluster never holds up another (each cluster is its own task).
 import csv
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ import psycopg2
 from django.conf import settings
 
 from .health import ClusterView, MemberView
-from .models import Cluster, Node
+from .models import Cluster, Node, NodeStatus
 
 PATRONI_PORT, STATS_PORT, POSTGRES_PORT = 8008, 7000, 5432
 MONITOR_USER, STATS_USER = "hacenter_monitor", "hacenter"
@@ -134,18 +135,52 @@ def read_proxy(
     return backends
 
 
-def read_cluster(cluster: Cluster) -> Reading:
-    """One pass over the cluster: Patroni, every node's SQL and HAProxy, in parallel."""
-    timeout = settings.MONITOR_TIMEOUT_S
-    secrets = dict(
+@dataclass
+class Inventory:
+    """What one pass needs from the database, loaded with two queries."""
+
+    db_nodes: list[Node]
+    proxy: Node | None
+    secrets: dict[str, str]
+    statuses: dict[str, NodeStatus]  # by node name; absent before the first pass
+
+    @property
+    def fenced(self) -> set[str]:
+        return {name for name, s in self.statuses.items() if s.fenced}
+
+
+_SECRETS_CACHE: dict[int, tuple[float, dict[str, str]]] = {}
+SECRETS_TTL_S = 60.0
+
+
+def _monitor_secrets(cluster: Cluster) -> dict[str, str]:
+    """The two passwords a pass uses, decrypted at most once a minute per worker process."""
+    now = time.monotonic()
+    cached = _SECRETS_CACHE.get(cluster.pk)
+    if cached and cached[0] > now:
+        return cached[1]
+    found = dict(
         cluster.secrets.filter(name__in=["monitor", "haproxy_stats"]).values_list("name", "value")
     )
-    db_nodes = list(cluster.database_nodes)
+    _SECRETS_CACHE[cluster.pk] = (now + SECRETS_TTL_S, found)
+    return found
+
+
+def load_inventory(cluster: Cluster) -> Inventory:
+    nodes = list(cluster.nodes.select_related("status"))
+    db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
+    statuses = {n.name: n.status for n in db_nodes if hasattr(n, "status")}
+    proxy = next((n for n in nodes if n.kind == Node.Kind.PROXY), None)
+    return Inventory(db_nodes, proxy, _monitor_secrets(cluster), statuses)
+
+
+def read_cluster(inventory: Inventory) -> Reading:
+    """One pass over the cluster: Patroni, every node's SQL and HAProxy, in parallel."""
+    timeout = settings.MONITOR_TIMEOUT_S
+    secrets, db_nodes = inventory.secrets, inventory.db_nodes
     with ThreadPoolExecutor(max_workers=len(db_nodes) + 2) as pool:
         patroni = pool.submit(read_patroni, db_nodes, timeout)
-        proxy = pool.submit(
-            read_proxy, cluster.proxy_node, secrets.get("haproxy_stats", ""), timeout
-        )
+        proxy = pool.submit(read_proxy, inventory.proxy, secrets.get("haproxy_stats", ""), timeout)
         readings = {
             n.name: pool.submit(read_node, n, secrets.get("monitor", ""), timeout) for n in db_nodes
         }
@@ -158,7 +193,7 @@ def read_cluster(cluster: Cluster) -> Reading:
         )
 
 
-def to_view(cluster: Cluster, reading: Reading, fenced: set[str]) -> ClusterView:
+def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     """The judgement-ready view of a reading (see clusters.health)."""
     members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
     leader = next(
@@ -168,7 +203,7 @@ def to_view(cluster: Cluster, reading: Reading, fenced: set[str]) -> ClusterView
     rw = (reading.proxy or {}).get("primary", {})
     ro = (reading.proxy or {}).get("be_replicas", {})
     views = []
-    for node in cluster.database_nodes:
+    for node in inventory.db_nodes:
         member = members.get(node.name, {})
         lag = leader_reading.replication.get(node.name, {})
         lag_bytes = lag.get("lag_bytes")
@@ -189,7 +224,7 @@ def to_view(cluster: Cluster, reading: Reading, fenced: set[str]) -> ClusterView
                 lag_seconds=lag_seconds if node.name != leader else None,
                 proxy_rw=rw.get(node.name) if reading.proxy is not None else None,
                 proxy_ro=ro.get(node.name) if reading.proxy is not None else None,
-                fenced=node.name in fenced,
+                fenced=node.name in inventory.fenced,
             )
         )
     return ClusterView(

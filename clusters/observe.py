@@ -9,17 +9,30 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import health
 from .alerts import alerts_enqueue
 from .models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
-from .monitor import Reading
+from .monitor import Inventory, Reading
 
 logger = logging.getLogger(__name__)
 Kind, Severity = ClusterEvent.Kind, ClusterEvent.Severity
+
+
+STATUS_FIELDS = [
+    "role",
+    "state",
+    "timeline",
+    "writable",
+    "lag_bytes",
+    "lag_seconds",
+    "proxy_status",
+    "wal_position",
+    "last_seen",
+    "lag_high_since",
+]
 
 
 def event_record(
@@ -50,17 +63,16 @@ def _is_up(member: health.MemberView) -> bool:
     return member.writable is not None
 
 
-def record(cluster: Cluster, reading: Reading, view: health.ClusterView) -> str:
+def record(
+    cluster: Cluster, inventory: Inventory, reading: Reading, view: health.ClusterView
+) -> str:
     """Write one pass's results; returns the cluster's derived state."""
     now = timezone.now()
-    nodes = {n.name: n for n in cluster.database_nodes}
-    before = {
-        s.node.name: s
-        for s in NodeStatus.objects.filter(node__cluster=cluster).select_related("node")
-    }
+    nodes = {n.name: n for n in inventory.db_nodes}
+    before = inventory.statuses
     old_primary = cluster.last_leader or None
     state, reasons = health.derive_state(view)
-    samples = []
+    samples, changed_statuses, new_statuses = [], [], []
     for member in view.members:
         status = before.get(member.name) or NodeStatus(node=nodes[member.name])
         up = _is_up(member)
@@ -84,7 +96,7 @@ def record(cluster: Cluster, reading: Reading, view: health.ClusterView) -> str:
         if up:
             status.last_seen = now
         _track_lag(cluster, status, now)
-        status.save()
+        (changed_statuses if status.pk else new_statuses).append(status)
         samples.append(
             StatusSample(
                 node=nodes[member.name],
@@ -96,11 +108,18 @@ def record(cluster: Cluster, reading: Reading, view: health.ClusterView) -> str:
                 lag_seconds=member.lag_seconds,
             )
         )
+    # Three statements for all nodes: the monitor runs for every cluster every few seconds.
+    NodeStatus.objects.bulk_create(new_statuses)
+    NodeStatus.objects.bulk_update(changed_statuses, STATUS_FIELDS)
     StatusSample.objects.bulk_create(samples)
     if view.leader and old_primary and view.leader != old_primary:
         _primary_changed(cluster, old_primary, view.leader, before, now)
-    _complete_failover_timings(cluster, reading, view, now)
-    _rejoins(cluster, view, now)
+    handover = (
+        cluster.events.filter(kind__in=[Kind.FAILOVER, Kind.SWITCHOVER]).order_by("-at").first()
+    )
+    if handover is not None:
+        _complete_failover_timings(handover, reading, view, now)
+        _rejoins(cluster, handover, view, now)
     _alarms(cluster, health.find_alarms(view), now)
     changes: dict = {"last_checked": now}
     if view.leader:
@@ -182,17 +201,14 @@ def _promotion(history: list, new: str) -> tuple[str | None, int | None]:
 
 
 def _complete_failover_timings(
-    cluster: Cluster, reading: Reading, view: health.ClusterView, now: datetime
+    pending: ClusterEvent, reading: Reading, view: health.ClusterView, now: datetime
 ) -> None:
     """Fill in the latest hand-over's promotion time, the writes it may have lost, and, once
     HAProxy routes writes to the new primary, the downtime."""
-    pending = (
-        cluster.events.filter(kind__in=[Kind.FAILOVER, Kind.SWITCHOVER])
-        .filter(Q(details__proxy_routed_at=None) | Q(details__promoted_at=None))
-        .order_by("-at")
-        .first()
-    )
-    if pending is None or view.leader != pending.new_primary:
+    details = pending.details
+    if details.get("promoted_at") and details.get("proxy_routed_at"):
+        return  # complete
+    if view.leader != pending.new_primary:
         return
     details, changed = dict(pending.details), []
     if details.get("promoted_at") is None:
@@ -215,16 +231,12 @@ def _complete_failover_timings(
         pending.save(update_fields=["details", *changed])
 
 
-def _rejoins(cluster: Cluster, view: health.ClusterView, now: datetime) -> None:
-    """The old primary of the last failover streams again: record when."""
-    last = cluster.events.filter(kind__in=[Kind.FAILOVER, Kind.SWITCHOVER]).order_by("-at").first()
-    if (
-        last is None
-        or cluster.events.filter(kind=Kind.REJOIN, at__gte=last.at, node=last.old_primary).exists()
-    ):
-        return
+def _rejoins(cluster: Cluster, last: ClusterEvent, view: health.ClusterView, now: datetime) -> None:
+    """The old primary of the last hand-over streams again: record when, once."""
     member = next((m for m in view.members if m.name == last.old_primary), None)
-    if member and member.patroni_state == "streaming" and member.writable is False:
+    if not (member and member.patroni_state == "streaming" and member.writable is False):
+        return
+    if not cluster.events.filter(kind=Kind.REJOIN, at__gte=last.at, node=member.name).exists():
         event_record(
             cluster,
             Kind.REJOIN,
