@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import alerts, views
+from . import alert_views, views
 
 urlpatterns = [
     path("", views.cluster_list, name="cluster-list"),
@@ -8,8 +8,8 @@ urlpatterns = [
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
     path("credentials/", views.credential_list, name="credential-list"),
-    path("alerts/", alerts.alert_channels, name="alert-channels"),
-    path("alerts/<int:pk>/test/", alerts.alert_channel_test, name="alert-channel-test"),
-    path("alerts/<int:pk>/toggle/", alerts.alert_channel_toggle, name="alert-channel-toggle"),
-    path("alerts/<int:pk>/delete/", alerts.alert_channel_delete, name="alert-channel-delete"),
+    path("alerts/", alert_views.alert_channels, name="alert-channels"),
+    path("alerts/<int:pk>/test/", alert_views.alert_channel_test, name="alert-channel-test"),
+    path("alerts/<int:pk>/toggle/", alert_views.alert_channel_toggle, name="alert-channel-toggle"),
+    path("alerts/<int:pk>/delete/", alert_views.alert_channel_delete, name="alert-channel-delete"),
 ]

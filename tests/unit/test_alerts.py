@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.urls import include, path
 from django.utils import timezone
 
-from clusters import alerts
+from clusters import alert_views
 from clusters.alerts import (
     alert_channel_create,
     alert_test_send,
@@ -36,10 +36,10 @@ from clusters.models import (
 # The alerts page is not wired into hacenter.urls by this change: the view tests use this module
 # as their URLconf (the site's URLs plus the alerts page), as the wiring will be.
 urlpatterns = [
-    path("alerts/", alerts.alert_channels, name="alert-channels"),
-    path("alerts/<int:pk>/test/", alerts.alert_channel_test, name="alert-channel-test"),
-    path("alerts/<int:pk>/toggle/", alerts.alert_channel_toggle, name="alert-channel-toggle"),
-    path("alerts/<int:pk>/delete/", alerts.alert_channel_delete, name="alert-channel-delete"),
+    path("alerts/", alert_views.alert_channels, name="alert-channels"),
+    path("alerts/<int:pk>/test/", alert_views.alert_channel_test, name="alert-channel-test"),
+    path("alerts/<int:pk>/toggle/", alert_views.alert_channel_toggle, name="alert-channel-toggle"),
+    path("alerts/<int:pk>/delete/", alert_views.alert_channel_delete, name="alert-channel-delete"),
     path("", include("hacenter.urls")),
 ]
 
