@@ -92,3 +92,41 @@ def cluster_connection_strings(cluster: Cluster) -> dict | None:
 
 def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+def dashboard_rows() -> list[dict]:
+    """Every cluster as one row for the list page: state, primary, standbys with lag, the last
+    event. Three queries and plain dicts, whatever the number of clusters (no model instances:
+    building them was most of the page's time at 200 clusters)."""
+    from django.db.models import OuterRef, Subquery
+    from django.urls import reverse
+
+    from .models import ClusterEvent
+
+    last_event = ClusterEvent.objects.filter(cluster=OuterRef("pk")).order_by("-at")
+    rows = list(
+        Cluster.objects.order_by("name")
+        .values("pk", "name", "state", "replication", "maintenance", "last_checked")
+        .annotate(
+            event=Subquery(last_event.values("summary")[:1]),
+            event_at=Subquery(last_event.values("at")[:1]),
+        )
+    )
+    labels = dict(Cluster.State.choices)
+    link = reverse("cluster-detail", args=[0]).replace("/0/", "/{}/")
+    by_cluster: dict[int, list[dict]] = {}
+    for status in (
+        NodeStatus.objects.filter(node__kind=Node.Kind.DATABASE)
+        .values(
+            "node__cluster_id", "node__name", "role", "state", "lag_bytes", "lag_seconds", "fenced"
+        )
+        .order_by("node__name")
+    ):
+        by_cluster.setdefault(status["node__cluster_id"], []).append(status)
+    for row in rows:
+        statuses = by_cluster.get(row["pk"], [])
+        row["url"] = link.format(row["pk"])
+        row["state_label"] = labels.get(row["state"], row["state"])
+        row["primary"] = next((s["node__name"] for s in statuses if s["role"] == "primary"), None)
+        row["standbys"] = [s for s in statuses if s["role"] != "primary"]
+    return rows

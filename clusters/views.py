@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from hacenter.api import source_address
 
-from . import services
+from . import selectors, services
 from .forms import CredentialForm
 from .models import Cluster, Credential, Node
 
@@ -18,8 +18,7 @@ DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")
 
 @login_required
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    clusters = Cluster.objects.prefetch_related("nodes")
-    return render(request, "clusters/cluster_list.html", {"clusters": clusters})
+    return render(request, "clusters/cluster_list.html", {"clusters": selectors.dashboard_rows()})
 
 
 @login_required

@@ -81,3 +81,14 @@ def test_remove_from_the_page_without_the_name_changes_nothing(client, user, clu
     )
     assert "repeat the cluster&#x27;s name" in response.content.decode()
     assert not cluster.jobs.exists()
+
+
+def test_cluster_list_shows_primary_standbys_and_last_event_in_constant_queries(
+    client, user, cluster, django_assert_max_num_queries
+):
+    client.force_login(user)
+    with django_assert_max_num_queries(6):  # session, user, clusters, statuses: not per row
+        html = client.get("/").content.decode()
+    assert "node1" in html and "Degraded" in html
+    assert "node2 <strong" in html and "fenced" in html
+    assert "failover from node2 to node1" in html
