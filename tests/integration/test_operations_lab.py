@@ -9,7 +9,7 @@ import time
 import pytest
 
 from clusters.models import Cluster, ClusterEvent, NodeStatus
-from jobs import services
+from jobs import patroni_api, services
 from jobs.errors import JobRefused
 from jobs.models import JobStatus
 from tests.conftest import wait_for
@@ -20,6 +20,16 @@ from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ADDRESSES = ("198.18.0.11", "198.18.0.12")
+
+
+def streaming_standby(*addresses: str) -> bool:
+    for address in addresses:
+        try:
+            members = patroni_api.cluster(address, timeout=1)["members"]
+        except patroni_api.PatroniUnavailable:
+            continue
+        return any(m.get("state") == "streaming" for m in members)
+    return False
 
 
 def run(cluster, kind: str, node: str | None = None, timeout: float = 300, **params):
@@ -86,6 +96,9 @@ def test_switchover_maintenance_and_rebuild_after_a_power_off(fresh_lab, worker)
         resumed = time.monotonic()
         wait_for(lambda: writer.acks[-1].at > resumed, 60, "writes after maintenance mode")
 
+        # After the resume Patroni may have failed over instead of restarting the killed
+        # PostgreSQL; either way wait until a standby streams again before the next fault.
+        wait_for(lambda: streaming_standby(*ADDRESSES), 120, "a streaming standby")
         primary = leader_name(*ADDRESSES)
         other = "node2" if primary == "node1" else "node1"
         other_address = ADDRESSES[int(other[-1]) - 1]
