@@ -59,3 +59,23 @@ def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | Non
         return job if done else None
 
     return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")
+
+
+@pytest.fixture(autouse=True)
+def _workers_idle_before_flush(transactional_db):
+    """After a test, let the workers finish what the test queued (alerts, monitor passes) before
+    the database is flushed: a worker writing during the TRUNCATE deadlocked it once."""
+    yield
+    import time
+
+    from hacenter.celery import app
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            active = app.control.inspect(timeout=0.5).active() or {}
+        except Exception:  # no worker, no broker: nothing can be writing through Celery
+            return
+        if not any(active.values()):
+            return
+        time.sleep(0.2)
