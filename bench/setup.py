@@ -38,6 +38,30 @@ from tests.workers import start_worker  # noqa: E402
 PG = "/usr/lib/postgresql/15/bin"
 
 
+def start_postgres(lab: Lab, host: str, address: str, data: str) -> None:
+    """pg_ctl start on a lab host, listening on its lab address, waiting until it is up."""
+    options = f"-c listen_addresses={address} -c unix_socket_directories=/run/postgresql"
+    log = "/var/log/postgresql/bare.log"
+    lab.exec(
+        host,
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            f"{PG}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            log,
+            "-o",
+            options,
+            "start",
+        ],
+    )
+
+
 def bare_commands(lab: Lab) -> float:
     """initdb + start on node1, then pg_basebackup + start on node2: the floor of any setup."""
     as_pg = ["runuser", "-u", "postgres", "--"]
@@ -48,21 +72,7 @@ def bare_commands(lab: Lab) -> float:
         "node1",
         ["sh", "-c", f"echo 'host replication all 198.18.0.0/24 trust' >> {data}/pg_hba.conf"],
     )
-    lab.exec(
-        "node1",
-        [
-            *as_pg,
-            f"{PG}/pg_ctl",
-            "-D",
-            data,
-            "-w",
-            "-l",
-            "/var/log/postgresql/bare.log",
-            "-o",
-            "-c listen_addresses=198.18.0.11 -c unix_socket_directories=/run/postgresql",
-            "start",
-        ],
-    )
+    start_postgres(lab, "node1", "198.18.0.11", data)
     lab.exec(
         "node2",
         [
@@ -81,21 +91,7 @@ def bare_commands(lab: Lab) -> float:
             "-R",
         ],
     )
-    lab.exec(
-        "node2",
-        [
-            *as_pg,
-            f"{PG}/pg_ctl",
-            "-D",
-            data,
-            "-w",
-            "-l",
-            "/var/log/postgresql/bare.log",
-            "-o",
-            "-c listen_addresses=198.18.0.12 -c unix_socket_directories=/run/postgresql",
-            "start",
-        ],
-    )
+    start_postgres(lab, "node2", "198.18.0.12", data)
     return time.monotonic() - begin
 
 
