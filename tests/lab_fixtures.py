@@ -7,11 +7,14 @@
 - ``wait_until``: poll a condition with a deadline instead of sleeping.
 
 ``HCLAB_ROOT`` overrides where host data lives (default /var/lib/hclab). The lab's names are fixed
-(hclab0, hclab-*), so a lab a person brought up with ``make lab`` is replaced by the test lab.
+(hclab0, hclab-*), so a lab a person brought up with ``make lab`` is replaced by the test lab, and
+two test sessions (two checkouts, CI beside a developer) take turns: the ``lab`` fixture holds an
+exclusive lock on ``/run/hclab.lock`` from boot to teardown.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -22,6 +25,8 @@ from tests.lab import DEFAULT_ROOT, Lab
 from tests.lab._util import wait_for
 
 T = TypeVar("T")
+
+LAB_LOCK = "/run/hclab.lock"
 
 
 def wait_until(
@@ -49,11 +54,13 @@ def lab() -> Iterator[Lab]:
     if reason:
         pytest.skip(f"lab unavailable: {reason}")
     the_lab = Lab(n_db=2, root=os.environ.get("HCLAB_ROOT", DEFAULT_ROOT))
-    try:  # a failed boot is torn down too, not left for the next run to find
-        the_lab.up(fresh=True)
-        yield the_lab
-    finally:
-        the_lab.down()
+    with open(LAB_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another session's lab to be torn down
+        try:  # a failed boot is torn down too, not left for the next run to find
+            the_lab.up(fresh=True)
+            yield the_lab
+        finally:
+            the_lab.down()
 
 
 @pytest.fixture
