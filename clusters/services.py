@@ -52,6 +52,41 @@ def credential_create(*, data: dict) -> Credential:
     )
 
 
+def _node_input(raw: object, errors: dict[str, list[str]], prefix: str = "") -> dict | None:
+    """One server's fields, validated, with the scanned host key its fingerprint confirms;
+    None (and `errors` filled) when something is wrong."""
+    node_form = forms.NodeForm(data=raw if isinstance(raw, dict) else {})
+    if not node_form.is_valid():
+        errors.update(form_errors(node_form, prefix=prefix))
+        return None
+    node = dict(node_form.cleaned_data, ssh_port=node_form.cleaned_data["ssh_port"] or 22)
+    node["scanned"] = (
+        ScannedHostKey.objects.filter(
+            address=node["address"],
+            port=node["ssh_port"],
+            fingerprint=node["host_key_fingerprint"],
+        )
+        .order_by("-scanned")
+        .first()
+    )
+    if node["scanned"] is None:
+        errors[f"{prefix}host_key_fingerprint"] = [
+            "This fingerprint was not seen at this address and port: scan the host key "
+            "and compare it with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_*.pub)."
+        ]
+        return None
+    return node
+
+
+def _pinned_key(node: dict) -> dict:
+    scanned = node["scanned"]
+    return {
+        "host_key_type": scanned.key_type,
+        "host_key_base64": scanned.base64,
+        "host_key_fingerprint": scanned.fingerprint,
+    }
+
+
 def cluster_create(*, data: dict, created_by=None) -> Cluster:
     """Create a cluster and its nodes, pinning each node's host key from an earlier scan.
 
@@ -68,29 +103,11 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     if not isinstance(raw_nodes, list) or not raw_nodes:
         errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
         raw_nodes = []
-    nodes = []
-    for i, raw in enumerate(raw_nodes):
-        node_form = forms.NodeForm(data=raw if isinstance(raw, dict) else {})
-        if not node_form.is_valid():
-            errors.update(form_errors(node_form, prefix=f"nodes[{i}]."))
-            continue
-        node = dict(node_form.cleaned_data, ssh_port=node_form.cleaned_data["ssh_port"] or 22)
-        scanned = (
-            ScannedHostKey.objects.filter(
-                address=node["address"],
-                port=node["ssh_port"],
-                fingerprint=node["host_key_fingerprint"],
-            )
-            .order_by("-scanned")
-            .first()
-        )
-        if scanned is None:
-            errors[f"nodes[{i}].host_key_fingerprint"] = [
-                "This fingerprint was not seen at this address and port: scan the host key "
-                "and compare it with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_*.pub)."
-            ]
-        node["scanned"] = scanned
-        nodes.append(node)
+    nodes = [
+        node
+        for i, raw in enumerate(raw_nodes)
+        if (node := _node_input(raw, errors, prefix=f"nodes[{i}]."))
+    ]
     if len(nodes) == len(raw_nodes) and raw_nodes:
         forms.validate_topology(nodes, errors)
     if errors:
@@ -118,9 +135,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
                 credential=node["credential"],
                 kind=node["kind"],
                 bootstrap_primary=bool(node.get("master")),
-                host_key_type=node["scanned"].key_type,
-                host_key_base64=node["scanned"].base64,
-                host_key_fingerprint=node["scanned"].fingerprint,
+                **_pinned_key(node),
             )
     return cluster
 
@@ -206,3 +221,72 @@ def cluster_connection_read(*, cluster: Cluster, user, source_address: str | Non
     if not allowed:
         raise PermissionDenied("Only administrators may read connection strings.")
     return cluster_connection_strings(cluster)
+
+
+def _server_taken(address: str, port: int, *, exclude: Node | None = None) -> bool:
+    taken = Node.objects.filter(address__iexact=address, ssh_port=port)
+    return taken.exclude(pk=exclude.pk).exists() if exclude else taken.exists()
+
+
+def node_add(*, cluster: Cluster, data: dict, requested_by=None):
+    """Put a new database server into a running cluster's inventory and start the `add_node`
+    job that makes it a streaming standby. Nothing is written if the input is invalid or the
+    job is refused (another job runs, the cluster is not set up)."""
+    from jobs.services import job_start
+
+    errors: dict[str, list[str]] = {}
+    node = _node_input({**data, "kind": Node.Kind.DATABASE}, errors)
+    if node is not None:
+        if cluster.nodes.filter(name=node["name"]).exists():
+            errors["name"] = [f"{cluster.name} has a node called {node['name']} already."]
+        if _server_taken(node["address"], node["ssh_port"]):
+            errors["address"] = ["This server already belongs to a cluster."]
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        created = Node.objects.create(
+            cluster=cluster,
+            name=node["name"],
+            address=node["address"],
+            ssh_port=node["ssh_port"],
+            credential=node["credential"],
+            kind=Node.Kind.DATABASE,
+            **_pinned_key(node),
+        )
+        return job_start(cluster=cluster, kind="add_node", node=created, requested_by=requested_by)
+
+
+def node_replace(*, node: Node, data: dict, requested_by=None):
+    """Point `node`'s name at a new server (address, SSH port, credential, confirmed host key)
+    and start the `replace_node` job; the old address goes into the job's params. The name,
+    events and history stay. Nothing changes if the input or the job is refused."""
+    from jobs.services import job_start
+
+    errors: dict[str, list[str]] = {}
+    new = _node_input({**data, "name": node.name, "kind": node.kind}, errors)
+    if new is not None:
+        if (new["address"].lower(), new["ssh_port"]) == (node.address.lower(), node.ssh_port):
+            errors["address"] = [
+                "This is the node's current server; a replacement is a new server. To rebuild "
+                "the same server, run Rebuild."
+            ]
+        elif _server_taken(new["address"], new["ssh_port"], exclude=node):
+            errors["address"] = ["This server already belongs to a cluster."]
+    if errors:
+        raise InvalidInput(errors)
+    old_address = node.address
+    with transaction.atomic():
+        Node.objects.filter(pk=node.pk).update(
+            address=new["address"],
+            ssh_port=new["ssh_port"],
+            credential=new["credential"],
+            **_pinned_key(new),
+        )
+        node.refresh_from_db()
+        return job_start(
+            cluster=node.cluster,
+            kind="replace_node",
+            node=node,
+            params={"old_address": old_address},
+            requested_by=requested_by,
+        )

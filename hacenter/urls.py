@@ -14,6 +14,12 @@ api = [
     path("clusters/", cluster_api.clusters, name="api-clusters"),
     path("clusters/<int:pk>/", cluster_api.cluster, name="api-cluster"),
     path("clusters/<int:pk>/jobs/", job_api.cluster_jobs, name="api-cluster-jobs"),
+    path("clusters/<int:pk>/nodes/", job_api.cluster_nodes, name="api-cluster-nodes"),
+    path(
+        "clusters/<int:pk>/nodes/<str:name>/replace/",
+        job_api.node_replace_view,
+        name="api-node-replace",
+    ),
     path("clusters/<int:pk>/connection/", cluster_api.cluster_connection, name="api-connection"),
     path("jobs/<int:pk>/", job_api.job, name="api-job"),
     path("jobs/<int:pk>/log/", job_api.job_log, name="api-job-log"),

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 
 from clusters import validators
 from clusters.models import Cluster, Node
-from clusters.services import audit_record
+from clusters.services import InvalidInput, audit_record, node_add, node_replace
 from hacenter.api import ApiError, api_view, source_address
 
 from . import selectors, services, tasks
@@ -148,3 +148,60 @@ def job_retry(request: HttpRequest, pk: int) -> JsonResponse:
         source_address=source_address(request),
     )
     return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)
+
+
+def _node_job(request: HttpRequest, cluster: Cluster, action: str, start) -> JsonResponse:
+    """Run `start()` (a node service that saves the node and starts its job) and answer 202;
+    invalid input is a 400 with field errors, a refused job a 400/409; all audited."""
+    params = {k: request.data.get(k) for k in ("name", "address", "ssh_port") if k in request.data}
+    try:
+        job = start()
+    except InvalidInput as exc:
+        raise ApiError(400, "The server is not valid.", exc.field_errors) from None
+    except JobRefused as exc:
+        audit_record(
+            user=request.user,
+            action=action,
+            target=f"cluster {cluster.name}",
+            params=params,
+            source_address=source_address(request),
+            result=f"refused: {exc}",
+        )
+        raise ApiError(409 if isinstance(exc, JobConflict) else 400, str(exc)) from None
+    audit_record(
+        user=request.user,
+        action=action,
+        target=f"cluster {cluster.name}",
+        params={**params, "node": job.node.name, "job": job.pk},
+        source_address=source_address(request),
+    )
+    return JsonResponse(
+        {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/", "node": job.node.name}, status=202
+    )
+
+
+@api_view("POST")
+def cluster_nodes(request: HttpRequest, pk: int) -> JsonResponse:
+    """Add a database server to a running cluster: `{name, address, ssh_port, credential,
+    host_key_fingerprint}` (fingerprint from a scan) -> 202 with the `add_node` job."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return _node_job(
+        request,
+        cluster,
+        "node.add",
+        lambda: node_add(cluster=cluster, data=request.data, requested_by=request.user),
+    )
+
+
+@api_view("POST")
+def node_replace_view(request: HttpRequest, pk: int, name: str) -> JsonResponse:
+    """Replace a dead node with a new server under the same name: `{address, ssh_port,
+    credential, host_key_fingerprint}` -> 202 with the `replace_node` job."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    node = get_object_or_404(Node, cluster=cluster, name=name)
+    return _node_job(
+        request,
+        cluster,
+        "node.replace",
+        lambda: node_replace(node=node, data=request.data, requested_by=request.user),
+    )

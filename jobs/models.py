@@ -54,6 +54,9 @@ class JobKind(models.TextChoices):
     REBUILD = "rebuild"  # an old primary (or any broken node) back as a streaming standby
     RESTART = "restart"  # PostgreSQL restarted under pause: no failover
     FAILOVER = "failover"  # manual promotion of a named standby, with confirmation
+    ADD_NODE = "add_node"  # a new server joins a running cluster as a standby
+    REPLACE_NODE = "replace_node"  # a new server takes a dead node's name and place
+    REMOVE_NODE = "remove_node"  # a standby leaves the cluster; its data is moved aside
 
 
 class Job(models.Model):

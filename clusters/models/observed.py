@@ -85,6 +85,9 @@ class ClusterEvent(models.Model):
         ALARM_CLEARED = "alarm_cleared"
         FENCED = "fenced"  # the sentinel shut a node out
         JOB_FAILED = "job_failed"
+        NODE_ADDED = "node_added"
+        NODE_REPLACED = "node_replaced"
+        NODE_REMOVED = "node_removed"
 
     class Severity(models.TextChoices):
         INFO = "info"

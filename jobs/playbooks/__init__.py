@@ -9,7 +9,7 @@ from .base import Playbook
 
 
 def _registry() -> dict[str, Playbook]:
-    from . import failover, fence, operations, preflight, rebuild, remove, restart, setup
+    from . import failover, fence, nodes, operations, preflight, rebuild, remove, restart, setup
 
     playbooks = [
         preflight.PLAYBOOK,
@@ -22,6 +22,9 @@ def _registry() -> dict[str, Playbook]:
         rebuild.PLAYBOOK,
         restart.PLAYBOOK,
         failover.PLAYBOOK,
+        nodes.ADD_NODE,
+        nodes.REPLACE_NODE,
+        nodes.REMOVE_NODE,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -3,11 +3,11 @@
 import pytest
 from django.utils import timezone
 
-from clusters.models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
+from clusters.models import AuditEntry, Cluster, Credential, Node
 from jobs.models import Job, JobStatus, LogLine
+from tests.unit.conftest import FP
 
 pytestmark = pytest.mark.django_db
-FP = "SHA256:" + "A" * 43
 
 
 def test_api_refuses_a_request_without_a_token(client):
@@ -103,23 +103,6 @@ def _cluster_body(cred_id: int, **overrides) -> dict:
         "failover_profile": "balanced",
         **overrides,
     }
-
-
-@pytest.fixture
-def cred():
-    return Credential.objects.create(name="lab", username="root", password="pw-123456")
-
-
-@pytest.fixture
-def scanned():
-    for last in (10, 11, 12):
-        ScannedHostKey.objects.create(
-            address=f"198.18.0.{last}",
-            port=22,
-            key_type="ssh-ed25519",
-            base64="AAAAC3NzaC1lZDI1NTE5AAAAIExample",
-            fingerprint=FP,
-        )
 
 
 def test_cluster_with_field_errors_names_each_field_and_creates_nothing(api, cred, scanned):

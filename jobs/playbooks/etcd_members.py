@@ -1,0 +1,119 @@
+"""Change etcd's membership on a running cluster, one member at a time, keeping the quorum.
+
+Node changes (add, replace, remove) can change which hosts run etcd (`ClusterSpec.etcd_members`:
+the proxy and an odd number of database nodes) or where one of them lives. The step here makes
+etcd's own member list match the spec: first remove members that left or moved (a dead host's
+member counts against the quorum until removed), then add each new member with
+`etcdctl member add` and start it with `initial-cluster-state: existing`, waiting until it is
+healthy before the next. Every command runs on the proxy against its local etcd, the one member
+that never moves.
+"""
+
+import json
+import shlex
+
+from clusters.models import Node
+
+from ..configs import spec as paths
+from ..configs.etcd import etcd_config
+from . import daemons
+from .base import StepContext, StepFailed, Verdict
+from .setup_etcd import etcd_daemon, etcd_verify
+
+LOCAL_ETCD = f"http://127.0.0.1:{paths.ETCD_CLIENT_PORT}"
+
+
+def peer_url(node: paths.NodeSpec) -> str:
+    return f"http://{paths.host_port(node.address, paths.ETCD_PEER_PORT)}"
+
+
+def local_etcdctl(*args: str) -> str:
+    """An etcdctl command line against the proxy's own member."""
+    return "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=10s " + shlex.join(
+        ["--endpoints", LOCAL_ETCD, *args]
+    )
+
+
+def member_list(ctx: StepContext) -> list[dict]:
+    """etcd's members as `{id, name, peer}`; a member added but not started has no name."""
+    lines = ctx.output(
+        local_etcdctl("member", "list", "-w", "json"), node=ctx.cluster.proxy_node, echo=False
+    )
+    found = json.loads("".join(lines)).get("members", [])
+    return [
+        {"id": m["ID"], "name": m.get("name", ""), "peer": (m.get("peerURLs") or [""])[0]}
+        for m in found
+    ]
+
+
+def _start_joining_member(ctx: StepContext, node: Node, spec: paths.ClusterSpec) -> None:
+    """Start etcd on a node that joins: an empty data dir (an old one is moved aside, never
+    deleted) and a config that says the cluster already exists."""
+    member = next(m for m in spec.etcd_members if m.name == node.name)
+    daemon = etcd_daemon(spec)
+    daemons.stop(ctx, node, daemon)
+    data = paths.etcd_data_dir(spec)
+    aside = shlex.quote(f"{data}.joined-{ctx.job.created:%Y%m%dT%H%M%SZ}")
+    ctx.run(
+        f"if [ -e {data} ]; then mv -T {data} {aside}; fi; "
+        f"mkdir -p {data} && chown etcd:etcd {data} && chmod 700 {data}",
+        node=node,
+        check=True,
+    )
+    ctx.ensure_file(
+        paths.etcd_config_path(spec),
+        etcd_config(spec, member, cluster_state="existing"),
+        node=node,
+        mode=0o644,
+    )
+    daemons.start(ctx, node, daemon)
+
+
+def etcd_membership(ctx: StepContext) -> Verdict | str:
+    """Make etcd's member list match the cluster's nodes: remove, then add and start."""
+    spec = ctx.facts["spec"]
+    wanted = {m.name: peer_url(m) for m in spec.etcd_members}
+    members = member_list(ctx)
+    changes = []
+    for m in members:
+        if m["peer"] not in wanted.values():
+            ctx.run(
+                local_etcdctl("member", "remove", f"{m['id']:x}"),
+                node=ctx.cluster.proxy_node,
+                check=True,
+            )
+            changes.append(f"removed {m['name'] or '?'} ({m['peer']})")
+    present = {m["peer"]: m for m in members if m["peer"] in wanted.values()}
+    for name, url in wanted.items():
+        member = present.get(url)
+        if member is not None and member["name"]:
+            continue  # a running member; its data dir holds the cluster, nothing to do
+        if member is None:
+            ctx.run(
+                local_etcdctl("member", "add", name, f"--peer-urls={url}"),
+                node=ctx.cluster.proxy_node,
+                check=True,
+            )
+        node = ctx.cluster.nodes.get(name=name)
+        _start_joining_member(ctx, node, spec)
+
+        def joined(url: str = url) -> bool:
+            return any(m["peer"] == url and m["name"] for m in member_list(ctx))
+
+        ctx.wait_until(joined, timeout=60, interval=1, what=f"etcd on {name} to join")
+        changes.append(f"added {name} ({url})")
+    if not changes:
+        return f"etcd members already {', '.join(wanted)}"
+    # Staying members keep running on their data; their files should still name the new list
+    # (the same file setup writes), so a later setup run finds nothing to change.
+    for member in spec.etcd_members:
+        if present.get(peer_url(member), {}).get("name"):
+            ctx.ensure_file(
+                paths.etcd_config_path(spec),
+                etcd_config(spec, member),
+                node=ctx.cluster.nodes.get(name=member.name),
+            )
+    if len(member_list(ctx)) != len(wanted):
+        raise StepFailed(f"etcd has {len(member_list(ctx))} members, expected {len(wanted)}")
+    health = etcd_verify(ctx)
+    return f"{'; '.join(changes)}; {health}"
