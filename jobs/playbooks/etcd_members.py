@@ -117,3 +117,36 @@ def etcd_membership(ctx: StepContext) -> Verdict | str:
         raise StepFailed(f"etcd has {len(member_list(ctx))} members, expected {len(wanted)}")
     health = etcd_verify(ctx)
     return f"{'; '.join(changes)}; {health}"
+
+
+def etcd_member_repair(ctx: StepContext) -> Verdict | str:
+    """If this node runs an etcd member, make it healthy again: restart it on its data, or,
+    when its data is gone (a wiped disk), remove the member and let it join again empty."""
+    spec = ctx.facts["spec"]
+    me = next((m for m in spec.etcd_members if m.name == ctx.node.name), None)
+    if me is None:
+        return "not an etcd member"
+    endpoint = f"http://{paths.host_port(me.address, paths.ETCD_CLIENT_PORT)}"
+    health = "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s " + shlex.join(
+        ["--endpoints", endpoint, "endpoint", "health"]
+    )
+
+    def healthy() -> bool:
+        return ctx.run(health, node=ctx.cluster.proxy_node, echo=False).ok
+
+    if healthy():
+        return "etcd member healthy"
+    data = paths.etcd_data_dir(spec)
+    if ctx.run(f"[ -d {data}/member ]", echo=False).ok:
+        ctx.ensure_file(paths.etcd_config_path(spec), etcd_config(spec, me), mode=0o644)
+        started = daemons.start(ctx, ctx.node, etcd_daemon(spec))
+        ctx.wait_until(healthy, timeout=60, interval=1, what=f"etcd on {ctx.node.name}")
+        return f"etcd member back on its data ({started})"
+    for m in member_list(ctx):
+        if m["peer"] == peer_url(me):
+            ctx.run(
+                local_etcdctl("member", "remove", f"{m['id']:x}"),
+                node=ctx.cluster.proxy_node,
+                check=True,
+            )
+    return "its etcd data was gone; " + etcd_membership(ctx)

@@ -17,10 +17,12 @@ from ..configs import spec as paths
 from ..errors import JobRefused
 from . import daemons
 from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .etcd_members import etcd_member_repair
 from .fence import BACKENDS, haproxy_runtime
 from .setup import patroni_configure, with_spec
 from .setup_postgres import (
     current_primary,
+    install_patroni,
     members,
     patroni_daemon,
     verify_streaming,
@@ -36,6 +38,9 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         raise JobRefused(f"{cluster.name} is not set up yet; run setup")
     return [
         StepSpec("diagnose", "Diagnose", node),
+        # Both cost one command when nothing is missing; after a wiped disk they reinstall.
+        StepSpec("install_patroni", f"Patroni {settings.PATRONI_VERSION} installed", node),
+        StepSpec("etcd_member", "etcd member healthy", node),
         StepSpec("rejoin", "Rejoin with pg_rewind", node),
         StepSpec("reinitialise", "Full copy from the primary (if rejoin failed)", node),
         StepSpec("verify", "Verify streaming; tidy old data", node),
@@ -57,6 +62,7 @@ def diagnose(ctx: StepContext) -> Verdict | str:
     data = paths.data_dir(ctx.facts["spec"])
     has_data = ctx.run(f"[ -f {data}/PG_VERSION ]", echo=False).ok
     ctx.facts["primary"] = primary.pk
+    ctx.facts["had_data"] = has_data
     return (
         f"reachable; Patroni {'running' if running else 'stopped'}; "
         f"{'data present' if has_data else 'no data directory'}; Patroni sees it as "
@@ -78,6 +84,8 @@ def rejoin(ctx: StepContext) -> Verdict | str:
     except StepFailed as exc:
         return Verdict.warn(f"did not rejoin ({exc}); falling back to a full copy")
     ctx.facts["rejoined"] = True
+    if not ctx.facts.get("had_data", True):
+        return "rejoined: the data directory was empty, so Patroni copied the primary afresh"
     return "rejoined: Patroni rewound it (pg_rewind) and it streams"
 
 
@@ -147,6 +155,8 @@ PLAYBOOK = Playbook(
         name: with_spec(fn)
         for name, fn in {
             "diagnose": diagnose,
+            "install_patroni": install_patroni,
+            "etcd_member": etcd_member_repair,
             "rejoin": rejoin,
             "reinitialise": reinitialise,
             "verify": verify,
