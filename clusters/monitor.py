@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg2
 from django.conf import settings
@@ -30,6 +31,7 @@ class NodeReading:
 
     writable: bool | None = None
     wal_position: int | None = None
+    started: datetime | None = None  # pg_postmaster_start_time()
     replication: dict[str, dict] = field(default_factory=dict)  # on a primary: per standby
 
 
@@ -92,10 +94,13 @@ def read_node(node: Node, password: str, timeout: float) -> NodeReading:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() "
-                "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0'"
+                "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0', "
+                "pg_postmaster_start_time()"
             )
-            in_recovery, position = cur.fetchone()
-            reading = NodeReading(writable=not in_recovery, wal_position=int(position or 0))
+            in_recovery, position, started = cur.fetchone()
+            reading = NodeReading(
+                writable=not in_recovery, wal_position=int(position or 0), started=started
+            )
             if not in_recovery:
                 cur.execute(REPLICATION_SQL)
                 for name, state, lag_bytes, write_s, flush_s, replay_s in cur.fetchall():

@@ -30,6 +30,7 @@ STATUS_FIELDS = [
     "lag_seconds",
     "proxy_status",
     "wal_position",
+    "postmaster_started",
     "last_seen",
     "lag_high_since",
 ]
@@ -93,6 +94,18 @@ def record(
         status.lag_bytes, status.lag_seconds = member.lag_bytes, member.lag_seconds
         status.proxy_status = member.proxy_rw or ""
         status.wal_position = reading.nodes[member.name].wal_position or status.wal_position
+        started = reading.nodes[member.name].started
+        if up and started and status.postmaster_started and started != status.postmaster_started:
+            event_record(
+                cluster,
+                Kind.NODE_RESTARTED,
+                f"PostgreSQL on {member.name} started again at {started:%H:%M:%S} "
+                "(a crash Patroni recovered from, or a restart)",
+                node=member.name,
+                severity=Severity.WARNING,
+                details={"started": started.isoformat()},
+            )
+        status.postmaster_started = started or status.postmaster_started
         if up:
             status.last_seen = now
         _track_lag(cluster, status, now)

@@ -24,6 +24,9 @@ class NodeStatus(models.Model):
     writable = models.BooleanField(null=True)  # pg_is_in_recovery() = false, as read directly
     proxy_status = models.CharField(max_length=20, blank=True)  # HAProxy: UP, DOWN, MAINT…
     wal_position = models.BigIntegerField(null=True, blank=True)  # last LSN seen, as a number
+    # pg_postmaster_start_time(): when it changes, PostgreSQL restarted (a crash Patroni
+    # recovered from in place is over before a node ever looks down).
+    postmaster_started = models.DateTimeField(null=True, blank=True)
     lag_high_since = models.DateTimeField(null=True, blank=True)  # above the threshold since
     fenced = models.BooleanField(default=False)  # kept out by the sentinel until rebuilt
     fence_reason = models.CharField(max_length=300, blank=True)
@@ -88,6 +91,7 @@ class ClusterEvent(models.Model):
         NODE_ADDED = "node_added"
         NODE_REPLACED = "node_replaced"
         NODE_REMOVED = "node_removed"
+        NODE_RESTARTED = "node_restarted"  # PostgreSQL started again (crash or restart)
 
     class Severity(models.TextChoices):
         INFO = "info"
