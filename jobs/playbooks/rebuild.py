@@ -13,6 +13,7 @@ from django.conf import settings
 
 from clusters.models import Cluster, Node, NodeStatus
 
+from .. import patroni_api
 from ..configs import spec as paths
 from ..errors import JobRefused
 from . import daemons
@@ -26,7 +27,6 @@ from .setup_postgres import (
     members,
     patroni_daemon,
     verify_streaming,
-    wait_streaming_member,
 )
 from .sql import psql
 
@@ -52,6 +52,17 @@ def _member(ctx: StepContext) -> dict:
     return next((m for m in members(ctx) if m["name"] == ctx.node.name), {})
 
 
+def _streams(ctx: StepContext) -> bool:
+    """The node's own Patroni says it streams. The cluster's member list is not enough: a
+    member whose Patroni was just killed stays listed as streaming until its key expires."""
+    try:
+        _, me = patroni_api.member(ctx.node.address, timeout=2)
+    except patroni_api.PatroniUnavailable:
+        return False
+    # Patroni 4 reports a replica's WAL receiver as `replication_state`; older ones as `state`.
+    return "streaming" in (me.get("state"), me.get("replication_state"))
+
+
 def diagnose(ctx: StepContext) -> Verdict | str:
     """Reachable? Patroni running? Already a streaming standby? Refuse to rebuild the primary."""
     primary = current_primary(ctx)
@@ -74,13 +85,18 @@ def diagnose(ctx: StepContext) -> Verdict | str:
 def rejoin(ctx: StepContext) -> Verdict | str:
     """Start Patroni (configuration re-applied); it rewinds and follows the new primary."""
     ctx.facts["rejoined"] = False
-    if _member(ctx).get("state") == "streaming":
+    if _streams(ctx):
         ctx.facts["rejoined"] = True
         return "already streaming: Patroni rejoined it by itself"
     patroni_configure(ctx)
     daemons.start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
     try:
-        wait_streaming_member(ctx, ctx.node, settings.REBUILD_REJOIN_TIMEOUT_S)
+        ctx.wait_until(
+            lambda: _streams(ctx),
+            timeout=settings.REBUILD_REJOIN_TIMEOUT_S,
+            interval=1,
+            what=f"{ctx.node.name} to stream from the primary",
+        )
     except StepFailed as exc:
         return Verdict.warn(f"did not rejoin ({exc}); falling back to a full copy")
     ctx.facts["rejoined"] = True
@@ -91,7 +107,7 @@ def rejoin(ctx: StepContext) -> Verdict | str:
 
 def reinitialise(ctx: StepContext) -> Verdict | str:
     """Move the data directory aside and let Patroni clone the primary, reporting progress."""
-    if ctx.facts.get("rejoined", _member(ctx).get("state") == "streaming"):
+    if ctx.facts.get("rejoined", _streams(ctx)):
         return "not needed: the node rejoined"
     spec = ctx.facts["spec"]
     daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
@@ -109,7 +125,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
         size = ctx.output(f"du -sb {data} 2>/dev/null | cut -f1 || echo 0", sudo=True, echo=False)
         done = int(size[0]) if size and size[0].isdigit() else 0
         ctx.progress(min(99, 100 * done // max(total, 1)))
-        return _member(ctx).get("state") == "streaming"
+        return _streams(ctx)
 
     ctx.wait_until(
         copied,

@@ -58,6 +58,7 @@ def haproxy_servers(lab: Lab) -> set[str]:
     return {line.split()[1] for line in config.splitlines() if line.strip().startswith("server ")}
 
 
+@pytest.mark.timeout(900)  # a setup, then three node jobs
 def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
     credential = lab_credential(lab4)
     nodes = [
