@@ -15,7 +15,7 @@ from .errors import JobConflict, JobRefused
 from .models import Job
 
 # What a caller may pass to a job besides kind and node (never secrets).
-JOB_PARAMS = ("confirm", "service_manager")
+JOB_PARAMS = ("confirm", "service_manager", "full_copy")
 
 
 def scan_via_worker(address: str, port: int) -> dict:
@@ -69,6 +69,8 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
             "Unknown service manager.",
             {"service_manager": ["Use systemd or process (or leave it out)."]},
         )
+    if not isinstance(request.data.get("full_copy", False), bool):
+        raise ApiError(400, "Bad full_copy.", {"full_copy": ["Expected true or false."]})
     if not isinstance(request.data.get("confirm", ""), str):
         raise ApiError(400, "Bad confirmation.", {"confirm": ["Expected the cluster's name."]})
     try:

@@ -14,6 +14,7 @@ exclusive lock on ``/run/hclab.lock`` from boot to teardown.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -47,6 +48,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs root and the network-namespace lab")
 
 
+@contextlib.contextmanager
+def lab_lock() -> Iterator[None]:
+    """Hold the lab for this process (tests, benchmarks); waits while another one holds it."""
+    with open(LAB_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """A running lab: ``proxy`` 198.18.0.10, ``node1`` .11, ``node2`` .12 (fresh disks and keys)."""
@@ -54,8 +63,7 @@ def lab() -> Iterator[Lab]:
     if reason:
         pytest.skip(f"lab unavailable: {reason}")
     the_lab = Lab(n_db=2, root=os.environ.get("HCLAB_ROOT", DEFAULT_ROOT))
-    with open(LAB_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for another session's lab to be torn down
+    with lab_lock():  # waits for another session's lab to be torn down
         try:  # a failed boot is torn down too, not left for the next run to find
             the_lab.up(fresh=True)
             yield the_lab

@@ -65,6 +65,7 @@ class Cluster(models.Model):
         FAST = "fast"
         BALANCED = "balanced"
         SAFE = "safe"
+        DEFAULTS = "defaults", "Patroni's defaults"  # for comparison; slowest failover
 
     name = models.CharField(max_length=63, unique=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.NEW)

@@ -32,6 +32,8 @@ PROFILES: dict[str, Timing] = {
     "balanced": Timing(ttl=20, loop_wait=2, retry_timeout=4, primary_start_timeout=5),
     # Close to Patroni's defaults: rides out longer network blips and busy hosts.
     "safe": Timing(ttl=30, loop_wait=10, retry_timeout=10, primary_start_timeout=10),
+    # Patroni's own defaults, offered so a failover can be measured against them (bench/).
+    "defaults": Timing(ttl=30, loop_wait=10, retry_timeout=10, primary_start_timeout=300),
 }
 
 

@@ -85,6 +85,8 @@ def diagnose(ctx: StepContext) -> Verdict | str:
 def rejoin(ctx: StepContext) -> Verdict | str:
     """Start Patroni (configuration re-applied); it rewinds and follows the new primary."""
     ctx.facts["rejoined"] = False
+    if ctx.job.params.get("full_copy"):
+        return "skipped: a full copy was asked for"
     if _streams(ctx):
         ctx.facts["rejoined"] = True
         return "already streaming: Patroni rejoined it by itself"
@@ -107,7 +109,7 @@ def rejoin(ctx: StepContext) -> Verdict | str:
 
 def reinitialise(ctx: StepContext) -> Verdict | str:
     """Move the data directory aside and let Patroni clone the primary, reporting progress."""
-    if ctx.facts.get("rejoined", _streams(ctx)):
+    if not ctx.job.params.get("full_copy") and ctx.facts.get("rejoined", _streams(ctx)):
         return "not needed: the node rejoined"
     spec = ctx.facts["spec"]
     daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)

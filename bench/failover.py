@@ -1,0 +1,304 @@
+"""Failover benchmark on the lab: time from a fault to the first write acknowledged through the
+proxy, per fault and failover profile; switchover write downtime; rebuild time by rejoin
+(pg_rewind) and by full copy at two pgbench scales; and a loaded run without faults that must
+see no failover.
+
+A writer (tests/writer.py) inserts through HAProxy every 50 ms and records every acknowledged
+commit with the node that answered. For each round: find the primary, inject the fault, wait
+for the first acknowledged write after the first failed one, heal the host, and run the Rebuild
+job if the old primary lost its role. Each profile gets a fresh lab and a fresh cluster.
+
+Run as root with Redis on localhost:
+  .venv/bin/python -m bench.failover --rounds 5                      # faults, both profiles
+  .venv/bin/python -m bench.failover --faults none --switchovers 5   # switchover only
+  .venv/bin/python -m bench.failover --faults none --rebuild-scales 10,100
+  .venv/bin/python -m bench.failover --faults none --profiles balanced --soak 600
+"""
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+DB = Path(tempfile.gettempdir()) / f"hacenter-bench-failover-{os.getpid()}.sqlite3"
+os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
+os.environ["HACENTER_TEST_DB_NAME"] = str(DB)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from clusters.models import Cluster, ClusterEvent  # noqa: E402
+from jobs import patroni_api, services  # noqa: E402
+from jobs.models import Job  # noqa: E402
+from tests.integration.conftest import lab_credential, make_lab_cluster  # noqa: E402
+from tests.lab import Lab  # noqa: E402
+from tests.lab_fixtures import lab_lock  # noqa: E402
+from tests.workers import start_worker  # noqa: E402
+from tests.writer import ProxyWriter  # noqa: E402
+
+ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
+DATA = "/var/lib/postgresql/15/bench"
+PG = "/usr/lib/postgresql/15/bin"
+
+
+def leader() -> str | None:
+    for address in ADDRESS.values():
+        try:
+            found = patroni_api.leader(patroni_api.cluster(address, timeout=1)["members"])
+        except patroni_api.PatroniUnavailable:
+            continue
+        if found:
+            return found["name"]
+    return None
+
+
+def streaming_standby() -> bool:
+    for address in ADDRESS.values():
+        try:
+            members = patroni_api.cluster(address, timeout=1)["members"]
+        except patroni_api.PatroniUnavailable:
+            continue
+        return any(m.get("state") == "streaming" for m in members)
+    return False
+
+
+def wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise SystemExit(f"gave up waiting {timeout:g} s for {what}")
+
+
+def run_job(cluster: Cluster, kind: str, node: str | None = None, **params) -> tuple[float, Job]:
+    cluster.refresh_from_db()
+    begin = time.monotonic()
+    job = services.job_start(
+        cluster=cluster,
+        kind=kind,
+        node=cluster.nodes.get(name=node) if node else None,
+        params=params,
+    )
+    while not job.is_terminal:
+        time.sleep(0.2)
+        job.refresh_from_db()
+    if job.status != "succeeded":
+        steps = "; ".join(f"{s.name}: {s.summary}" for s in job.steps.all())
+        raise SystemExit(f"{kind} failed: {job.error} ({steps})")
+    return time.monotonic() - begin, job
+
+
+def kill_postmaster(lab: Lab, host: str) -> None:
+    lab.exec(host, ["sh", "-c", f"kill -KILL $(head -n 1 {DATA}/postmaster.pid)"])
+
+
+FAULTS = {
+    "kill": (kill_postmaster, lambda lab, host: None),
+    "poweroff": (Lab.power_off, Lab.power_on),
+    "netcut": (Lab.cut_network, Lab.restore_network),
+}
+
+
+def time_to_write(writer: ProxyWriter, fault: float, timeout: float = 180) -> float:
+    """Seconds from the fault to the first acknowledged write after the first failed one."""
+    failed = wait(
+        lambda: next((t for t, _ in writer.errors if t > fault), None), 30, "a failed write"
+    )
+    ack = wait(
+        lambda: next((a for a in writer.acks if a.at > failed), None), timeout, "a write again"
+    )
+    return ack.at - fault
+
+
+def new_cluster(lab: Lab, profile: str) -> tuple[Cluster, ProxyWriter]:
+    lab.down(keep_data=False)
+    lab.up(fresh=True)
+    Cluster.objects.all().delete()
+    cluster = make_lab_cluster(lab, lab_credential(lab, name=f"cred-{profile}"), name="bench")
+    Cluster.objects.filter(pk=cluster.pk).update(failover_profile=profile)
+    run_job(cluster, "setup")
+    secret = cluster.secrets.get(name="superuser").value
+    writer = ProxyWriter(f"postgresql://postgres:{secret}@198.18.0.10:5432/postgres")
+    writer.start()
+    wait(lambda: len(writer.acks) > 10, 30, "the writer")
+    return cluster, writer
+
+
+def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
+    """Bring the host back; rebuild it if it lost the primary role. What the rebuild did."""
+    restore(lab, host)
+    wait(leader, 120, "a leader")
+    done = "restarted in place"
+    if leader() != host:
+        Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
+        seconds, job = run_job(cluster, "rebuild", node=host)
+        rejoin = job.steps.get(name="rejoin").summary
+        done = f"rebuilt in {seconds:.1f} s ({rejoin.split(':')[0]})"
+    wait(streaming_standby, 180, "a streaming standby")
+    return done
+
+
+def faults(lab: Lab, profile: str, names: list[str], rounds: int) -> dict[str, list[float]]:
+    cluster, writer = new_cluster(lab, profile)
+    results: dict[str, list[float]] = {}
+    try:
+        for name in names:
+            inject, restore = FAULTS[name]
+            for i in range(rounds):
+                host = wait(leader, 60, "a leader")
+                time.sleep(3)  # let the writer settle on the current primary
+                fault = time.monotonic()
+                inject(lab, host)
+                seconds = time_to_write(writer, fault)
+                results.setdefault(name, []).append(seconds)
+                outcome = heal(lab, cluster, host, restore)
+                print(f"  {profile} {name} {i + 1}: first write after {seconds:.1f} s; {outcome}")
+    finally:
+        writer.stop()
+    missing = len({a.id for a in writer.acks} - writer.stored_ids())
+    print(f"  {profile}: {len(writer.acks)} writes acknowledged, {missing} missing (async)")
+    return results
+
+
+def switchovers(lab: Lab, rounds: int) -> list[float]:
+    cluster, writer = new_cluster(lab, "balanced")
+    downtimes = []
+    try:
+        for _ in range(rounds):
+            run_job(cluster, "switchover")
+            event = ClusterEvent.objects.filter(kind="switchover").order_by("-at").first()
+            downtimes.append(event.downtime_s)
+            print(f"  switchover to {event.new_primary}: writes stopped {event.downtime_s:.2f} s")
+            wait(streaming_standby, 120, "a streaming standby")
+    finally:
+        writer.stop()
+    return downtimes
+
+
+def pgbench(secret: str, *args: str) -> None:
+    env = {**os.environ, "PGPASSWORD": secret}
+    base = ["-h", "198.18.0.10", "-p", "5432", "-U", "postgres", "postgres"]
+    subprocess.run([f"{PG}/pgbench", *args, *base], env=env, check=True, capture_output=True)
+
+
+def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
+    """At each pgbench scale: power off the primary, fail over, power it on, and time Rebuild
+    (rejoin by pg_rewind); then time Rebuild with a full copy of the same node."""
+    results = {}
+    for scale in scales:
+        cluster, writer = new_cluster(lab, "balanced")
+        writer.stop()
+        secret = cluster.secrets.get(name="superuser").value
+        started = time.monotonic()
+        pgbench(secret, "-i", "-q", "-s", str(scale))
+        print(f"  pgbench scale {scale}: loaded in {time.monotonic() - started:.0f} s")
+        wait(streaming_standby, 300, "the standby to catch up")
+        host = leader()
+        lab.power_off(host)
+        wait(lambda old=host: leader() not in (None, old), 120, "the failover")
+        pgbench(secret, "-T", "10", "-c", "2")  # the new primary moves on
+        lab.power_on(host)
+        Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
+        seconds, job = run_job(cluster, "rebuild", node=host)
+        results[f"rejoin, scale {scale}"] = seconds
+        print(f"  rejoin at scale {scale}: {seconds:.1f} s; {job.steps.get(name='rejoin').summary}")
+        seconds, job = run_job(cluster, "rebuild", node=host, full_copy=True)
+        results[f"full copy, scale {scale}"] = seconds
+        copy = job.steps.get(name="reinitialise").summary
+        print(f"  full copy at scale {scale}: {seconds:.1f} s; {copy}")
+    return results
+
+
+def history_length(node: str) -> int:
+    """Entries in Patroni's /history: every promotion adds one."""
+    with urllib.request.urlopen(f"http://{ADDRESS[node]}:8008/history", timeout=3) as resp:
+        return len(json.loads(resp.read()))
+
+
+def soak(lab: Lab, seconds: int) -> None:
+    cluster, writer = new_cluster(lab, "balanced")
+    writer.stop()
+    secret = cluster.secrets.get(name="superuser").value
+    pgbench(secret, "-i", "-q", "-s", "10")
+    before, promotions = leader(), history_length(leader())
+    pgbench(secret, "-T", str(seconds), "-c", "4", "-j", "2")
+    after = leader()
+    more = history_length(after) - promotions
+    verdict = "no failover" if not more and before == after else "FAILOVER"
+    print(
+        f"  {seconds} s of pgbench (4 clients, scale 10) with balanced: leader {before} -> "
+        f"{after}, {more} promotions: {verdict}"
+    )
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--faults", default="kill,poweroff,netcut", help="or none")
+    parser.add_argument("--profiles", default="balanced,defaults")
+    parser.add_argument("--switchovers", type=int, default=0)
+    parser.add_argument("--rebuild-scales", default="")
+    parser.add_argument("--soak", type=int, default=0, help="seconds of load without faults")
+    args = parser.parse_args()
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    call_command("migrate", verbosity=0)
+    lab = Lab(n_db=2)
+    names = [] if args.faults == "none" else args.faults.split(",")
+    table: dict[tuple[str, str], list[float]] = {}
+    with lab_lock():
+        worker = start_worker(name="bench-failover")
+        try:
+            for profile in args.profiles.split(",") if names else []:
+                for name, values in faults(lab, profile, names, args.rounds).items():
+                    table[(name, profile)] = values
+            downtimes = switchovers(lab, args.switchovers) if args.switchovers else []
+            scales = [int(s) for s in args.rebuild_scales.split(",") if s]
+            rebuild_times = rebuilds(lab, scales) if scales else {}
+            if args.soak:
+                soak(lab, args.soak)
+        finally:
+            worker.stop()
+            lab.down(keep_data=False)
+            DB.unlink(missing_ok=True)
+    if table:
+        print("\nfault -> first write through the proxy (s)")
+        print("| fault | profile | rounds | p50 | p95 | min | max |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for (name, profile), values in table.items():
+            print(
+                f"| {name} | {profile} | {len(values)} | {statistics.median(values):.1f} | "
+                f"{p(values, 0.95):.1f} | {min(values):.1f} | {max(values):.1f} |"
+            )
+    if downtimes:
+        print(
+            f"\nswitchover write downtime: median {statistics.median(downtimes):.2f} s, "
+            f"max {max(downtimes):.2f} s over {len(downtimes)} (goal <= 3 s)"
+        )
+    for label, seconds in rebuild_times.items():
+        print(f"rebuild, {label}: {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
