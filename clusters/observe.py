@@ -6,9 +6,13 @@ before (the previous pass) and writes the differences. Fencing is delegated to j
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -19,6 +23,7 @@ from .monitor import Inventory, Reading
 
 logger = logging.getLogger(__name__)
 Kind, Severity = ClusterEvent.Kind, ClusterEvent.Severity
+HANDOVERS = [Kind.FAILOVER, Kind.SWITCHOVER]
 
 
 STATUS_FIELDS = [
@@ -64,18 +69,147 @@ def _is_up(member: health.MemberView) -> bool:
     return member.writable is not None
 
 
+@dataclass
+class Pass:
+    """One cluster's pass: what was known before, what was read, and its judgement-ready view."""
+
+    inventory: Inventory
+    reading: Reading
+    view: health.ClusterView
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.inventory.cluster
+
+
+@dataclass
+class Context:
+    """What judging a batch of clusters needs from earlier passes, loaded once per batch instead
+    of once per cluster and pass: active alarms, the latest hand-over and the rejoins after it."""
+
+    alarms: dict[int, dict[str, ClusterAlarm]]
+    handovers: dict[int, ClusterEvent]
+    rejoins: dict[int, list[tuple[str, datetime]]]  # (node, at) per cluster
+
+
+def context_load(cluster_ids: list[int]) -> Context:
+    """Two or three queries for the whole batch."""
+    alarms: dict[int, dict[str, ClusterAlarm]] = {pk: {} for pk in cluster_ids}
+    for alarm in ClusterAlarm.objects.filter(cluster_id__in=cluster_ids, cleared__isnull=True):
+        alarms[alarm.cluster_id][alarm.code] = alarm
+    latest = ClusterEvent.objects.filter(cluster=OuterRef("pk"), kind__in=HANDOVERS).order_by("-at")
+    handovers = {
+        e.cluster_id: e
+        for e in ClusterEvent.objects.filter(
+            pk__in=Cluster.objects.filter(pk__in=cluster_ids)
+            .annotate(handover=Subquery(latest.values("pk")[:1]))
+            .values("handover")
+        )
+    }
+    rejoins: dict[int, list[tuple[str, datetime]]] = {pk: [] for pk in cluster_ids}
+    if handovers:
+        since = min(e.at for e in handovers.values())
+        for cluster_id, node, at in ClusterEvent.objects.filter(
+            cluster_id__in=list(handovers), kind=Kind.REJOIN, at__gte=since
+        ).values_list("cluster_id", "node", "at"):
+            rejoins[cluster_id].append((node, at))
+    return Context(alarms, handovers, rejoins)
+
+
+@dataclass
+class Writes:
+    """The rows a wave of passes writes, gathered so that a wave costs a few statements and one
+    commit whatever its number of clusters."""
+
+    new_statuses: list[NodeStatus] = field(default_factory=list)
+    changed_statuses: list[NodeStatus] = field(default_factory=list)
+    # Answered, nothing but last_seen changed: one UPDATE for all of them.
+    seen_statuses: list[int] = field(default_factory=list)
+    samples: list[StatusSample] = field(default_factory=list)
+    quiet_clusters: list[int] = field(default_factory=list)  # only last_checked changes
+    cluster_changes: dict[int, dict] = field(default_factory=dict)
+    failed_clusters: list[int] = field(default_factory=list)  # lease freed, nothing written
+
+    def add(self, other: "Writes") -> None:
+        for name in ("new_statuses", "changed_statuses", "seen_statuses", "samples"):
+            getattr(self, name).extend(getattr(other, name))
+        self.quiet_clusters += other.quiet_clusters
+        self.cluster_changes |= other.cluster_changes
+
+    def flush(self, now: datetime, lease: datetime | None) -> None:
+        """Write everything in one transaction and free the clusters' leases (only where the
+        lease is still ours: a pass that outlived its lease writes no cluster row)."""
+        owned = Cluster.objects.filter(monitor_lease=lease)
+        with transaction.atomic():
+            NodeStatus.objects.bulk_create(self.new_statuses)
+            _statuses_update(self.changed_statuses)
+            if self.seen_statuses:
+                NodeStatus.objects.filter(pk__in=self.seen_statuses).update(last_seen=now)
+            StatusSample.objects.bulk_create(self.samples)
+            if self.quiet_clusters:
+                owned.filter(pk__in=self.quiet_clusters).update(
+                    last_checked=now, monitor_lease=None
+                )
+            for pk, changes in self.cluster_changes.items():
+                owned.filter(pk=pk).update(**changes, monitor_lease=None)
+            if self.failed_clusters:
+                owned.filter(pk__in=self.failed_clusters).update(monitor_lease=None)
+
+
+def _statuses_update(statuses: list[NodeStatus]) -> None:
+    """One prepared UPDATE per row through executemany. bulk_update builds a CASE expression per
+    field and row, and at a few dozen rows that cost more CPU than the whole rest of the pass.
+    `fenced` and `fence_reason` are the sentinel's: never written here."""
+    if not statuses:
+        return
+    meta, quote = NodeStatus._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in STATUS_FIELDS]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    # Only the model's own table and column names are formatted in; every value is a parameter.
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    rows = [
+        [f.get_db_prep_save(getattr(s, f.attname), connection) for f in fields] + [s.pk]
+        for s in statuses
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def record(
-    cluster: Cluster, inventory: Inventory, reading: Reading, view: health.ClusterView
-) -> str:
-    """Write one pass's results; returns the cluster's derived state."""
+    passes: list[Pass], context: Context, lease: datetime | None, *, failed: Sequence[int] = ()
+) -> dict[int, str]:
+    """Write a wave of passes' results and free their leases; returns each cluster's derived
+    state. A cluster whose judgement fails (or whose reading failed: `failed`) is logged and
+    skipped, so it cannot cost the others their write."""
     now = timezone.now()
+    writes, states = Writes(failed_clusters=list(failed)), {}
+    for one in passes:
+        try:
+            mine = Writes()
+            states[one.cluster.pk] = _judge(one, context, mine, now)
+            writes.add(mine)
+        except Exception:
+            logger.exception("monitor pass over cluster %s failed", one.cluster.name)
+            writes.failed_clusters.append(one.cluster.pk)
+    writes.flush(now, lease)
+    return states
+
+
+def _status_values(status: NodeStatus) -> tuple:
+    return tuple(getattr(status, name) for name in STATUS_FIELDS if name != "last_seen")
+
+
+def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
+    """One cluster: compare with the previous pass, record events and alarms at once (they are
+    rare), and put the status, sample and cluster rows into `writes`."""
+    cluster, inventory, reading, view = one.cluster, one.inventory, one.reading, one.view
     nodes = {n.name: n for n in inventory.db_nodes}
     before = inventory.statuses
     old_primary = cluster.last_leader or None
     state, reasons = health.derive_state(view)
-    samples, changed_statuses, new_statuses = [], [], []
     for member in view.members:
         status = before.get(member.name) or NodeStatus(node=nodes[member.name])
+        previous = _status_values(status)
         up = _is_up(member)
         if up and status.state == "down":
             event_record(cluster, Kind.NODE_UP, f"{member.name} is back", node=member.name)
@@ -109,8 +243,13 @@ def record(
         if up:
             status.last_seen = now
         _track_lag(cluster, status, now)
-        (changed_statuses if status.pk else new_statuses).append(status)
-        samples.append(
+        if not status.pk:
+            writes.new_statuses.append(status)
+        elif _status_values(status) != previous:
+            writes.changed_statuses.append(status)
+        elif up:
+            writes.seen_statuses.append(status.pk)
+        writes.samples.append(
             StatusSample(
                 node=nodes[member.name],
                 at=now,
@@ -121,27 +260,25 @@ def record(
                 lag_seconds=member.lag_seconds,
             )
         )
-    # Plain UPDATEs of the observed fields: bulk_update's CASE expressions cost more CPU than
-    # they save for two or three rows, and `fenced` (the sentinel's) is never overwritten.
-    NodeStatus.objects.bulk_create(new_statuses)
-    for status in changed_statuses:
-        status.save(update_fields=STATUS_FIELDS)
-    StatusSample.objects.bulk_create(samples)
+    handover = context.handovers.get(cluster.pk)
     if view.leader and old_primary and view.leader != old_primary:
-        _primary_changed(cluster, old_primary, view.leader, before, now)
-    handover = (
-        cluster.events.filter(kind__in=[Kind.FAILOVER, Kind.SWITCHOVER]).order_by("-at").first()
-    )
+        handover = _primary_changed(cluster, old_primary, view.leader, before, now)
+        context.handovers[cluster.pk] = handover
     if handover is not None:
         _complete_failover_timings(handover, reading, view, now)
-        _rejoins(cluster, handover, view, now)
-    _alarms(cluster, health.find_alarms(view), now)
-    changes: dict = {"last_checked": now}
-    if view.leader:
-        changes["last_leader"] = view.leader
-    if cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING):
-        changes.update(state=state, maintenance=view.paused)  # setup owns the state until done
-    Cluster.objects.filter(pk=cluster.pk).update(**changes)
+        _rejoins(cluster, handover, view, now, context.rejoins.setdefault(cluster.pk, []))
+    _alarms(cluster, health.find_alarms(view), now, context.alarms.setdefault(cluster.pk, {}))
+    changes: dict = {}
+    if view.leader and view.leader != cluster.last_leader:
+        changes["last_leader"] = cluster.last_leader = view.leader
+    setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
+    if not setup_owns_state and (state, view.paused) != (cluster.state, cluster.maintenance):
+        changes.update(state=state, maintenance=view.paused)
+        cluster.state, cluster.maintenance = state, view.paused
+    if changes:
+        writes.cluster_changes[cluster.pk] = {**changes, "last_checked": now}
+    else:
+        writes.quiet_clusters.append(cluster.pk)
     if reasons:
         logger.debug("cluster %s is %s: %s", cluster.name, state, "; ".join(reasons))
     return state
@@ -177,7 +314,7 @@ def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
 
 def _primary_changed(
     cluster: Cluster, old: str, new: str, before: dict[str, NodeStatus], now: datetime
-) -> None:
+) -> ClusterEvent:
     """A new leader: a switchover when a switchover job runs, else a failover. Timings that are
     not known yet (promotion in Patroni's history, HAProxy's first route) are filled in by
     later passes."""
@@ -188,7 +325,7 @@ def _primary_changed(
     ).exists()
     old_status = before.get(old)
     last_healthy = old_status.last_seen if old_status else None
-    event_record(
+    return event_record(
         cluster,
         Kind.SWITCHOVER if planned else Kind.FAILOVER,
         f"{'switchover' if planned else 'failover'} from {old} to {new}",
@@ -246,12 +383,20 @@ def _complete_failover_timings(
         pending.save(update_fields=["details", *changed])
 
 
-def _rejoins(cluster: Cluster, last: ClusterEvent, view: health.ClusterView, now: datetime) -> None:
-    """The old primary of the last hand-over streams again: record when, once."""
+def _rejoins(
+    cluster: Cluster,
+    last: ClusterEvent,
+    view: health.ClusterView,
+    now: datetime,
+    rejoins: list[tuple[str, datetime]],
+) -> None:
+    """The old primary of the last hand-over streams again: record when, once. `rejoins` holds
+    the cluster's rejoin events since its latest hand-over (Context), and gets the new one."""
     member = next((m for m in view.members if m.name == last.old_primary), None)
     if not (member and member.patroni_state == "streaming" and member.writable is False):
         return
-    if not cluster.events.filter(kind=Kind.REJOIN, at__gte=last.at, node=member.name).exists():
+    if not any(node == member.name and at >= last.at for node, at in rejoins):
+        rejoins.append((member.name, now))
         event_record(
             cluster,
             Kind.REJOIN,
@@ -261,12 +406,14 @@ def _rejoins(cluster: Cluster, last: ClusterEvent, view: health.ClusterView, now
         )
 
 
-def _alarms(cluster: Cluster, found: dict[str, str], now: datetime) -> None:
-    """Raise new alarm codes, clear those that went away; each transition is an event."""
-    active = {a.code: a for a in cluster.alarms.filter(cleared__isnull=True)}
-    for code, message in found.items():
+def _alarms(
+    cluster: Cluster, found: dict[str, str], now: datetime, active: dict[str, ClusterAlarm]
+) -> None:
+    """Raise new alarm codes, clear those that went away; each transition is an event. `active`
+    is the cluster's active alarms by code (Context), kept up to date here."""
+    for code, message in list(found.items()):
         if code not in active:
-            ClusterAlarm.objects.create(
+            active[code] = ClusterAlarm.objects.create(
                 cluster=cluster, code=code, message=message[:300], raised=now
             )
             event_record(
@@ -276,8 +423,9 @@ def _alarms(cluster: Cluster, found: dict[str, str], now: datetime) -> None:
                 severity=Severity.CRITICAL,
                 details={"code": code},
             )
-    for code, alarm in active.items():
+    for code, alarm in list(active.items()):
         if code not in found:
+            del active[code]
             ClusterAlarm.objects.filter(pk=alarm.pk).update(cleared=now)
             event_record(
                 cluster,
