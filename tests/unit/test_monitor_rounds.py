@@ -1,0 +1,154 @@
+"""The monitor's rounds without the network: the fan-out's claim, batches, and what a wave of
+readings writes (built by hand, as the readers would return them)."""
+
+from datetime import timedelta
+from itertools import count
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
+from clusters.monitor import NodeReading, Reading, load_inventories, to_view
+from clusters.monitor_batch import monitor_claim_due, split
+from clusters.observe import Pass, context_load, record
+
+pytestmark = pytest.mark.django_db
+_numbers = count(1)
+
+
+def make_cluster(state: str = Cluster.State.HEALTHY) -> Cluster:
+    cred, _ = Credential.objects.get_or_create(
+        name="lab", defaults={"username": "root", "password": "pw-123456"}
+    )
+    n = next(_numbers)
+    cluster = Cluster.objects.create(name=f"c{n}", state=state, last_leader="node1")
+    for host, name, kind in (
+        (11, "node1", "database"),
+        (12, "node2", "database"),
+        (10, "proxy", "proxy"),
+    ):
+        Node.objects.create(
+            cluster=cluster,
+            name=name,
+            kind=kind,
+            address=f"10.{n // 250}.{n % 250}.{host}",
+            credential=cred,
+            host_key_type="ssh-ed25519",
+            host_key_base64="AAAA",
+            host_key_fingerprint="SHA256:" + "A" * 43,
+        )
+    return cluster
+
+
+def healthy_reading(position: int = 1000, lag: int = 0) -> Reading:
+    members = [
+        {"name": "node1", "role": "leader", "state": "running", "timeline": 1},
+        {"name": "node2", "role": "replica", "state": "streaming", "timeline": 1},
+    ]
+    standby = {"state": "streaming", "lag_bytes": lag, "replay_lag_s": 0.0}
+    return Reading(
+        patroni={"members": members},
+        history=[],
+        nodes={
+            "node1": NodeReading(True, position, {"node2": standby}),
+            "node2": NodeReading(False, position - lag),
+        },
+        proxy={"primary": {"node1": "UP", "node2": "DOWN"}, "be_replicas": {"node2": "UP"}},
+    )
+
+
+def one_wave(clusters: list[Cluster], reading: Reading) -> dict[int, str]:
+    """Claim the clusters and record `reading` for each, as one batch and one wave."""
+    lease, batches = monitor_claim_due()
+    inventories = load_inventories([pk for batch in batches for pk in batch], lease)
+    passes = [Pass(i, reading, to_view(i, reading)) for i in inventories]
+    return record(passes, context_load([c.pk for c in clusters]), lease)
+
+
+def test_batches_are_as_equal_as_possible_and_never_above_the_size():
+    assert split(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert [len(b) for b in split(list(range(200)), 25)] == [25] * 8
+    assert [len(b) for b in split(list(range(51)), 25)] == [17, 17, 17]
+    assert split([], 25) == []
+
+
+def test_a_claimed_cluster_is_not_queued_again_until_its_pass_frees_it_or_the_lease_ends(
+    settings,
+):
+    settings.MONITOR_BATCH_SIZE = 2
+    settings.MONITOR_LEASE_S = 20
+    stale, fresh = make_cluster(), make_cluster()
+    Cluster.objects.filter(pk=fresh.pk).update(last_checked=timezone.now())
+    make_cluster(state=Cluster.State.NEW)  # setup owns it: never monitored
+    assert monitor_claim_due()[1] == [[stale.pk, fresh.pk]]  # the longest unobserved first
+    assert monitor_claim_due()[1] == []  # queued or being read: not claimed twice
+    Cluster.objects.filter(pk=fresh.pk).update(monitor_lease=None)  # its pass ended
+    assert monitor_claim_due()[1] == [[fresh.pk]]
+    later = timezone.now() + timedelta(seconds=21)  # a lost batch: its lease runs out
+    assert monitor_claim_due(now=later)[1] == [[stale.pk, fresh.pk]]
+
+
+def test_a_batch_whose_lease_was_taken_over_reads_nothing():
+    cluster = make_cluster()
+    lease, _ = monitor_claim_due()
+    later = timezone.now() + timedelta(seconds=3600)
+    monitor_claim_due(now=later)  # another fan-out took it after the lease ran out
+    assert load_inventories([cluster.pk], lease) == []
+
+
+def test_a_wave_writes_statuses_samples_and_state_and_frees_the_leases():
+    clusters = [make_cluster() for _ in range(3)]
+    states = one_wave(clusters, healthy_reading())
+    assert set(states.values()) == {"healthy"}
+    for cluster in Cluster.objects.filter(pk__in=[c.pk for c in clusters]):
+        assert cluster.state == "healthy" and cluster.last_checked is not None
+        assert cluster.monitor_lease is None
+    primary = NodeStatus.objects.get(node__cluster=clusters[0], node__name="node1")
+    assert (primary.role, primary.writable, primary.proxy_status) == ("primary", True, "UP")
+    standby = NodeStatus.objects.get(node__cluster=clusters[0], node__name="node2")
+    assert (standby.role, standby.lag_bytes, standby.lag_seconds) == ("replica", 0, 0.0)
+    assert StatusSample.objects.count() == 6
+
+
+def test_an_unchanged_status_only_gets_last_seen_and_a_changed_one_all_its_fields():
+    clusters = [make_cluster(), make_cluster()]
+    one_wave(clusters, healthy_reading(position=1000))
+    before = {s.pk: s for s in NodeStatus.objects.all()}
+    one_wave(clusters, healthy_reading(position=1000))
+    for status in NodeStatus.objects.all():
+        assert status.last_seen > before[status.pk].last_seen
+        assert status.wal_position == 1000
+    one_wave(clusters, healthy_reading(position=5000, lag=100))
+    standby = NodeStatus.objects.get(node__cluster=clusters[1], node__name="node2")
+    assert (standby.wal_position, standby.lag_bytes) == (4900, 100)
+
+
+def test_queries_of_a_wave_do_not_grow_with_its_clusters():
+    def queries(n: int) -> int:
+        clusters = [make_cluster() for _ in range(n)]
+        one_wave(clusters, healthy_reading())  # first pass: statuses created
+        Cluster.objects.update(monitor_lease=None)
+        with CaptureQueriesContext(connection) as captured:
+            one_wave(clusters, healthy_reading(position=2000, lag=10))
+        Cluster.objects.all().delete()
+        return len(captured)
+
+    assert queries(2) == queries(20)
+
+
+def test_a_new_leader_is_a_failover_event_and_an_alarm_is_raised_once():
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    flipped = healthy_reading()
+    flipped.patroni["members"][0]["role"] = "replica"
+    flipped.patroni["members"][1]["role"] = "leader"
+    # Both accept writes: node1 has not noticed that it lost the leader key.
+    flipped.nodes["node2"] = NodeReading(True, 2000)
+    one_wave([cluster], flipped)
+    one_wave([cluster], flipped)
+    failover = ClusterEvent.objects.get(cluster=cluster, kind="failover")
+    assert (failover.old_primary, failover.new_primary) == ("node1", "node2")
+    assert cluster.alarms.filter(code="split_brain", cleared__isnull=True).count() == 1
+    assert Cluster.objects.get(pk=cluster.pk).last_leader == "node2"
