@@ -1,18 +1,18 @@
 """What the monitor concludes from a reading: statuses, history, state, alarms and events.
 
 Pure judgement lives in clusters.health; this module compares with what the database held
-before (the previous pass) and writes the differences. Fencing is delegated to jobs.fencing
+before (the previous pass, and a batch's Context) and decides what to write: events and alarms
+at once (they are rare), statuses, samples and the cluster row into the wave's Writes
+(clusters.observe_writes), which are flushed together. Fencing is delegated to jobs.fencing
 (it needs SSH), imported lazily because clusters never imports jobs at module level.
 """
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -20,25 +20,12 @@ from . import health
 from .alerts import alerts_enqueue
 from .models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from .monitor import Inventory, Reading
+from .observe_writes import STATUS_FIELDS, Context, Writes, context_load
+
+__all__ = ["Context", "Pass", "context_load", "event_record", "record"]
 
 logger = logging.getLogger(__name__)
 Kind, Severity = ClusterEvent.Kind, ClusterEvent.Severity
-HANDOVERS = [Kind.FAILOVER, Kind.SWITCHOVER]
-
-
-STATUS_FIELDS = [
-    "role",
-    "state",
-    "timeline",
-    "writable",
-    "lag_bytes",
-    "lag_seconds",
-    "proxy_status",
-    "wal_position",
-    "postmaster_started",
-    "last_seen",
-    "lag_high_since",
-]
 
 
 def event_record(
@@ -82,99 +69,6 @@ class Pass:
         return self.inventory.cluster
 
 
-@dataclass
-class Context:
-    """What judging a batch of clusters needs from earlier passes, loaded once per batch instead
-    of once per cluster and pass: active alarms, the latest hand-over and the rejoins after it."""
-
-    alarms: dict[int, dict[str, ClusterAlarm]]
-    handovers: dict[int, ClusterEvent]
-    rejoins: dict[int, list[tuple[str, datetime]]]  # (node, at) per cluster
-
-
-def context_load(cluster_ids: list[int]) -> Context:
-    """Two or three queries for the whole batch."""
-    alarms: dict[int, dict[str, ClusterAlarm]] = {pk: {} for pk in cluster_ids}
-    for alarm in ClusterAlarm.objects.filter(cluster_id__in=cluster_ids, cleared__isnull=True):
-        alarms[alarm.cluster_id][alarm.code] = alarm
-    latest = ClusterEvent.objects.filter(cluster=OuterRef("pk"), kind__in=HANDOVERS).order_by("-at")
-    handovers = {
-        e.cluster_id: e
-        for e in ClusterEvent.objects.filter(
-            pk__in=Cluster.objects.filter(pk__in=cluster_ids)
-            .annotate(handover=Subquery(latest.values("pk")[:1]))
-            .values("handover")
-        )
-    }
-    rejoins: dict[int, list[tuple[str, datetime]]] = {pk: [] for pk in cluster_ids}
-    if handovers:
-        since = min(e.at for e in handovers.values())
-        for cluster_id, node, at in ClusterEvent.objects.filter(
-            cluster_id__in=list(handovers), kind=Kind.REJOIN, at__gte=since
-        ).values_list("cluster_id", "node", "at"):
-            rejoins[cluster_id].append((node, at))
-    return Context(alarms, handovers, rejoins)
-
-
-@dataclass
-class Writes:
-    """The rows a wave of passes writes, gathered so that a wave costs a few statements and one
-    commit whatever its number of clusters."""
-
-    new_statuses: list[NodeStatus] = field(default_factory=list)
-    changed_statuses: list[NodeStatus] = field(default_factory=list)
-    # Answered, nothing but last_seen changed: one UPDATE for all of them.
-    seen_statuses: list[int] = field(default_factory=list)
-    samples: list[StatusSample] = field(default_factory=list)
-    quiet_clusters: list[int] = field(default_factory=list)  # only last_checked changes
-    cluster_changes: dict[int, dict] = field(default_factory=dict)
-    failed_clusters: list[int] = field(default_factory=list)  # lease freed, nothing written
-
-    def add(self, other: "Writes") -> None:
-        for name in ("new_statuses", "changed_statuses", "seen_statuses", "samples"):
-            getattr(self, name).extend(getattr(other, name))
-        self.quiet_clusters += other.quiet_clusters
-        self.cluster_changes |= other.cluster_changes
-
-    def flush(self, now: datetime, lease: datetime | None) -> None:
-        """Write everything in one transaction and free the clusters' leases (only where the
-        lease is still ours: a pass that outlived its lease writes no cluster row)."""
-        owned = Cluster.objects.filter(monitor_lease=lease)
-        with transaction.atomic():
-            NodeStatus.objects.bulk_create(self.new_statuses)
-            _statuses_update(self.changed_statuses)
-            if self.seen_statuses:
-                NodeStatus.objects.filter(pk__in=self.seen_statuses).update(last_seen=now)
-            StatusSample.objects.bulk_create(self.samples)
-            if self.quiet_clusters:
-                owned.filter(pk__in=self.quiet_clusters).update(
-                    last_checked=now, monitor_lease=None
-                )
-            for pk, changes in self.cluster_changes.items():
-                owned.filter(pk=pk).update(**changes, monitor_lease=None)
-            if self.failed_clusters:
-                owned.filter(pk__in=self.failed_clusters).update(monitor_lease=None)
-
-
-def _statuses_update(statuses: list[NodeStatus]) -> None:
-    """One prepared UPDATE per row through executemany. bulk_update builds a CASE expression per
-    field and row, and at a few dozen rows that cost more CPU than the whole rest of the pass.
-    `fenced` and `fence_reason` are the sentinel's: never written here."""
-    if not statuses:
-        return
-    meta, quote = NodeStatus._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in STATUS_FIELDS]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    # Only the model's own table and column names are formatted in; every value is a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
-    rows = [
-        [f.get_db_prep_save(getattr(s, f.attname), connection) for f in fields] + [s.pk]
-        for s in statuses
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 def record(
     passes: list[Pass], context: Context, lease: datetime | None, *, failed: Sequence[int] = ()
 ) -> dict[int, str]:
@@ -183,15 +77,28 @@ def record(
     skipped, so it cannot cost the others their write."""
     now = timezone.now()
     writes, states = Writes(failed_clusters=list(failed)), {}
+    each: dict[int, Writes] = {}
     for one in passes:
         try:
             mine = Writes()
             states[one.cluster.pk] = _judge(one, context, mine, now)
             writes.add(mine)
+            each[one.cluster.pk] = mine
         except Exception:
             logger.exception("monitor pass over cluster %s failed", one.cluster.name)
             writes.failed_clusters.append(one.cluster.pk)
-    writes.flush(now, lease)
+    try:
+        writes.flush(now, lease)
+    except Exception:
+        # One cluster's bad row must not cost the wave its write: each cluster on its own.
+        logger.exception("a monitor wave's write failed; writing its clusters one by one")
+        for pk, mine in [*each.items(), (None, Writes(failed_clusters=writes.failed_clusters))]:
+            try:
+                mine.flush(now, lease)
+            except Exception:
+                logger.exception("monitor write of cluster %s failed", pk)
+                Cluster.objects.filter(pk=pk, monitor_lease=lease).update(monitor_lease=None)
+                states.pop(pk, None)
     return states
 
 

@@ -140,6 +140,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     "compact-samples": {"task": "clusters.tasks.compact_samples", "schedule": 60.0},
 }
+# Production gives the monitor a queue and workers of its own (deploy/hacenter-monitor.service):
+# jobs hold worker threads for minutes over SSH, and a pool full of them must not leave the
+# monitor's batches waiting, which is when statuses matter most. Unset: the default queue.
+MONITOR_QUEUE = env.str("HACENTER_MONITOR_QUEUE", default="")
+if MONITOR_QUEUE:
+    CELERY_TASK_ROUTES = {
+        "clusters.tasks.monitor_all": {"queue": MONITOR_QUEUE},
+        "clusters.tasks.monitor_batch": {"queue": MONITOR_QUEUE},
+    }
 
 # --- Jobs -------------------------------------------------------------------------------------
 # A running job whose worker has not beaten for this long is marked lost (reaper: every 10 s).

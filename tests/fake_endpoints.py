@@ -77,7 +77,8 @@ def _rows(columns: list[tuple[str, int]], rows: list[list[str | None]], tag: byt
     return out + _msg(b"C", tag + b"\0") + _msg(b"Z", b"I")
 
 
-BOOL, INT8, TEXT, NUMERIC = 16, 20, 25, 1700
+BOOL, INT8, TEXT, NUMERIC, TIMESTAMPTZ = 16, 20, 25, 1700, 1184
+STARTED = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime())  # pg_postmaster_start_time()
 STARTUP_REPLY = (
     _msg(b"R", struct.pack("!i", 0))  # AuthenticationOk: trust
     + b"".join(
@@ -101,8 +102,8 @@ def _answer(query: str, primary: bool) -> bytes:
     if "pg_is_in_recovery" in query:
         position = lsn if primary else lsn - 4096
         return _rows(
-            [("in_recovery", BOOL), ("position", NUMERIC)],
-            [["f" if primary else "t", str(position)]],
+            [("in_recovery", BOOL), ("position", NUMERIC), ("started", TIMESTAMPTZ)],
+            [["f" if primary else "t", str(position), STARTED]],
             b"SELECT 1",
         )
     if "pg_stat_replication" in query:

@@ -52,8 +52,10 @@ def healthy_reading(position: int = 1000, lag: int = 0) -> Reading:
         patroni={"members": members},
         history=[],
         nodes={
-            "node1": NodeReading(True, position, {"node2": standby}),
-            "node2": NodeReading(False, position - lag),
+            "node1": NodeReading(
+                writable=True, wal_position=position, replication={"node2": standby}
+            ),
+            "node2": NodeReading(writable=False, wal_position=position - lag),
         },
         proxy={"primary": {"node1": "UP", "node2": "DOWN"}, "be_replicas": {"node2": "UP"}},
     )
@@ -145,10 +147,24 @@ def test_a_new_leader_is_a_failover_event_and_an_alarm_is_raised_once():
     flipped.patroni["members"][0]["role"] = "replica"
     flipped.patroni["members"][1]["role"] = "leader"
     # Both accept writes: node1 has not noticed that it lost the leader key.
-    flipped.nodes["node2"] = NodeReading(True, 2000)
+    flipped.nodes["node2"] = NodeReading(writable=True, wal_position=2000)
     one_wave([cluster], flipped)
     one_wave([cluster], flipped)
     failover = ClusterEvent.objects.get(cluster=cluster, kind="failover")
     assert (failover.old_primary, failover.new_primary) == ("node1", "node2")
     assert cluster.alarms.filter(code="split_brain", cleared__isnull=True).count() == 1
     assert Cluster.objects.get(pk=cluster.pk).last_leader == "node2"
+
+
+def test_a_cluster_whose_row_cannot_be_written_does_not_cost_the_others_theirs():
+    good, bad = make_cluster(), make_cluster()
+    lease, batches = monitor_claim_due()
+    inventories = {i.cluster.pk: i for i in load_inventories(batches[0], lease)}
+    readings = {good.pk: healthy_reading(), bad.pk: healthy_reading(lag=2**64)}  # not a bigint
+    passes = [Pass(i, readings[pk], to_view(i, readings[pk])) for pk, i in inventories.items()]
+    states = record(passes, context_load([good.pk, bad.pk]), lease)
+    assert states == {good.pk: "healthy"}
+    good, bad = Cluster.objects.get(pk=good.pk), Cluster.objects.get(pk=bad.pk)
+    assert good.last_checked is not None and good.monitor_lease is None
+    assert NodeStatus.objects.filter(node__cluster=good).count() == 2
+    assert bad.last_checked is None and bad.monitor_lease is None  # tried again next round
