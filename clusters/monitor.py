@@ -73,13 +73,25 @@ def _get_json(address: str, port: int, path: str, timeout: float) -> object | No
         return None
 
 
-def read_patroni(nodes: list[Node], timeout: float) -> tuple[dict | None, list]:
-    """/cluster and /history from the first database node that answers."""
+LEADER_ROLES = ("leader", "primary", "master")
+
+
+def read_patroni(
+    nodes: list[Node], timeout: float, *, known_leader: str | None = None, history: bool = True
+) -> tuple[dict | None, list]:
+    """/cluster from the first database node that answers, and /history from the same node when
+    `history` is asked for or the leader is not `known_leader` any more (a hand-over: its
+    promotion time is in the history). Otherwise the history is not needed and not read."""
     for node in nodes:
         found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
         if isinstance(found, dict) and "members" in found:
-            history = _get_json(node.address, PATRONI_PORT, "/history", timeout)
-            return found, history if isinstance(history, list) else []
+            leader = next(
+                (m.get("name") for m in found["members"] if m.get("role") in LEADER_ROLES), None
+            )
+            if not history and leader == known_leader:
+                return found, []
+            entries = _get_json(node.address, PATRONI_PORT, "/history", timeout)
+            return found, entries if isinstance(entries, list) else []
     return None, []
 
 
@@ -170,6 +182,9 @@ class Inventory:
     proxy: Node | None
     secrets: dict[str, str]
     statuses: dict[str, NodeStatus]  # by node name; absent before the first pass
+    # Read Patroni's /history even if the leader did not change: a hand-over's timings are not
+    # complete yet (see clusters.observe_writes.Context.history_wanted).
+    history_wanted: bool = True
 
     @property
     def fenced(self) -> set[str]:
@@ -255,7 +270,13 @@ class PendingReading:
         self._on_complete = on_complete
         self._left = len(db_nodes) + 2
         self._lock = threading.Lock()
-        self._patroni = pool.submit(read_patroni, db_nodes, timeout)
+        self._patroni = pool.submit(
+            read_patroni,
+            db_nodes,
+            timeout,
+            known_leader=inventory.cluster.last_leader or None,
+            history=inventory.history_wanted,
+        )
         self._proxy = pool.submit(
             read_proxy, inventory.proxy, secrets.get("haproxy_stats", ""), timeout
         )
@@ -291,9 +312,7 @@ def read_cluster(inventory: Inventory) -> Reading:
 def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     """The judgement-ready view of a reading (see clusters.health)."""
     members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
-    leader = next(
-        (n for n, m in members.items() if m.get("role") in ("leader", "primary", "master")), None
-    )
+    leader = next((n for n, m in members.items() if m.get("role") in LEADER_ROLES), None)
     leader_reading = reading.nodes.get(leader or "", NodeReading())
     rw = (reading.proxy or {}).get("primary", {})
     ro = (reading.proxy or {}).get("be_replicas", {})

@@ -81,6 +81,7 @@ def monitor_batch_run(*, cluster_ids: list[int], lease: datetime) -> dict[int, s
     context = context_load([i.cluster.pk for i in inventories])
     complete: queue.SimpleQueue[PendingReading] = queue.SimpleQueue()
     for inventory in inventories:
+        inventory.history_wanted = context.history_wanted(inventory.cluster.pk)
         PendingReading(inventory, on_complete=complete.put)
     states: dict[int, str] = {}
     left = len(inventories)

@@ -41,6 +41,12 @@ class Context:
     handovers: dict[int, ClusterEvent]
     rejoins: dict[int, list[tuple[str, datetime]]]  # (node, at) per cluster
 
+    def history_wanted(self, cluster_id: int) -> bool:
+        """Whether the cluster's latest hand-over still waits for its promotion time, which only
+        Patroni's /history has (the reader also fetches it whenever the leader changes)."""
+        handover = self.handovers.get(cluster_id)
+        return handover is not None and not handover.details.get("promoted_at")
+
 
 def context_load(cluster_ids: list[int]) -> Context:
     """Two or three queries for the whole batch."""

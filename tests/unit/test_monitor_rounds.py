@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
-from clusters.monitor import NodeReading, Reading, load_inventories, to_view
+from clusters.monitor import NodeReading, Reading, load_inventories, read_patroni, to_view
 from clusters.monitor_batch import monitor_claim_due, split
 from clusters.observe import Pass, context_load, record
 
@@ -168,3 +168,48 @@ def test_a_cluster_whose_row_cannot_be_written_does_not_cost_the_others_theirs()
     assert good.last_checked is not None and good.monitor_lease is None
     assert NodeStatus.objects.filter(node__cluster=good).count() == 2
     assert bad.last_checked is None and bad.monitor_lease is None  # tried again next round
+
+
+@pytest.mark.parametrize(
+    ("known_leader", "history", "reads_history"),
+    [
+        ("node1", False, False),  # nothing changed, no hand-over pending: /cluster only
+        ("node2", False, True),  # the leader changed: the promotion time is in /history
+        (None, False, True),  # first pass
+        ("node1", True, True),  # a hand-over still waits for its promotion time
+    ],
+)
+def test_patronis_history_is_read_only_when_a_hand_over_needs_it(
+    monkeypatch, known_leader, history, reads_history
+):
+    asked = []
+
+    def fake_get_json(address: str, port: int, path: str, timeout: float) -> object:
+        asked.append(path)
+        if path == "/cluster":
+            return healthy_reading().patroni
+        return [[1, 100, "no recovery target specified", "2026-01-01T00:00:00+00:00", "node1"]]
+
+    monkeypatch.setattr("clusters.monitor._get_json", fake_get_json)
+    found, entries = read_patroni(
+        [Node(name="node1", address="10.0.0.1")], 1.0, known_leader=known_leader, history=history
+    )
+    assert found["members"][0]["name"] == "node1"
+    assert asked == (["/cluster", "/history"] if reads_history else ["/cluster"])
+    assert bool(entries) == reads_history
+
+
+def test_history_is_wanted_while_the_latest_hand_over_lacks_its_promotion_time():
+    cluster = make_cluster()
+    assert not context_load([cluster.pk]).history_wanted(cluster.pk)
+    event = ClusterEvent.objects.create(
+        cluster=cluster,
+        kind="failover",
+        at=timezone.now(),
+        summary="failover from node1 to node2",
+        details={"promoted_at": None},
+    )
+    assert context_load([cluster.pk]).history_wanted(cluster.pk)
+    event.details["promoted_at"] = "2026-01-01T00:00:00+00:00"
+    event.save()
+    assert not context_load([cluster.pk]).history_wanted(cluster.pk)
