@@ -262,8 +262,9 @@ def _promotion(history: list, new: str) -> tuple[str | None, int | None]:
 def _complete_failover_timings(
     pending: ClusterEvent, reading: Reading, view: health.ClusterView, now: datetime
 ) -> None:
-    """Fill in the latest hand-over's promotion time, the writes it may have lost, and, once
-    HAProxy routes writes to the new primary, the downtime."""
+    """Fill in the latest hand-over's promotion time, the writes it may have lost, when HAProxy
+    first routes writes to the new primary, and then the downtime, which marks the timings
+    complete: Patroni writes its history a loop after promoting, and HAProxy may route first."""
     details = pending.details
     if details.get("promoted_at") and details.get("proxy_routed_at"):
         return  # complete
@@ -282,12 +283,29 @@ def _complete_failover_timings(
     routed = [m.name for m in view.members if (m.proxy_rw or "").startswith("UP")]
     if details.get("proxy_routed_at") is None and routed == [pending.new_primary]:
         details["proxy_routed_at"] = now.isoformat()
-        start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
-        pending.downtime_s = round((now - start).total_seconds(), 1)
-        changed.append("downtime_s")
     if details != pending.details:
         pending.details = details
         pending.save(update_fields=["details", *changed])
+    if details.get("proxy_routed_at") and pending.downtime_s is None:
+        _downtime(pending, now)
+
+
+# Without Patroni's promotion time this long after HAProxy routed writes, the downtime is
+# recorded anyway (Patroni's history unreadable, say): the timings stay incomplete, not unknown.
+PROMOTION_WAIT_S = 30.0
+
+
+def _downtime(pending: ClusterEvent, now: datetime) -> None:
+    """Writes were down from the old primary's last healthy reading until HAProxy routed them
+    to the new one; recorded once the promotion time is known, or PROMOTION_WAIT_S later."""
+    details = pending.details
+    routed_at = parse_datetime(details["proxy_routed_at"])
+    waited = (now - routed_at).total_seconds() >= PROMOTION_WAIT_S
+    if not (details.get("promoted_at") or waited):
+        return
+    start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
+    pending.downtime_s = round((routed_at - start).total_seconds(), 1)
+    pending.save(update_fields=["downtime_s"])
 
 
 def _rejoins(

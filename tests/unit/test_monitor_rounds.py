@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
 from clusters.monitor import NodeReading, Reading, load_inventories, read_patroni, to_view
@@ -59,6 +60,16 @@ def healthy_reading(position: int = 1000, lag: int = 0) -> Reading:
         },
         proxy={"primary": {"node1": "UP", "node2": "DOWN"}, "be_replicas": {"node2": "UP"}},
     )
+
+
+def failed_over_reading() -> Reading:
+    """node1 is gone, node2 holds the leader key and HAProxy already routes writes to it."""
+    reading = healthy_reading()
+    reading.patroni["members"][0].update(role="replica", state="stopped")
+    reading.patroni["members"][1].update(role="leader", state="running")
+    reading.nodes = {"node1": NodeReading(), "node2": NodeReading(writable=True, wal_position=9)}
+    reading.proxy = {"primary": {"node1": "DOWN", "node2": "UP"}, "be_replicas": {}}
+    return reading
 
 
 def one_wave(clusters: list[Cluster], reading: Reading) -> dict[int, str]:
@@ -213,3 +224,34 @@ def test_history_is_wanted_while_the_latest_hand_over_lacks_its_promotion_time()
     event.details["promoted_at"] = "2026-01-01T00:00:00+00:00"
     event.save()
     assert not context_load([cluster.pk]).history_wanted(cluster.pk)
+
+
+def test_the_downtime_waits_for_the_promotion_time_when_haproxy_routes_first():
+    """Patroni writes its history a loop after promoting; HAProxy may route writes before."""
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    promoted = failed_over_reading()
+    one_wave([cluster], promoted)  # new leader, routed, but no promotion in the history yet
+    event = ClusterEvent.objects.get(cluster=cluster, kind="failover")
+    assert event.details["proxy_routed_at"] and event.downtime_s is None
+    promoted.history = [[1, 5, "no recovery target specified", "2026-01-01T00:00:00Z", "node2"]]
+    one_wave([cluster], promoted)
+    event.refresh_from_db()
+    assert event.details["promoted_at"] == "2026-01-01T00:00:00Z"
+    routed_at = parse_datetime(event.details["proxy_routed_at"])
+    healthy = parse_datetime(event.details["old_last_healthy"])
+    assert event.downtime_s == round((routed_at - healthy).total_seconds(), 1)
+
+
+def test_the_downtime_is_recorded_without_a_promotion_time_after_a_wait(settings):
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    promoted = failed_over_reading()
+    one_wave([cluster], promoted)
+    event = ClusterEvent.objects.get(cluster=cluster, kind="failover")
+    routed_at = timezone.now() - timedelta(seconds=31)  # Patroni's history never showed it
+    event.details["proxy_routed_at"] = routed_at.isoformat()
+    event.save()
+    one_wave([cluster], promoted)
+    event.refresh_from_db()
+    assert event.details["promoted_at"] is None and event.downtime_s is not None
