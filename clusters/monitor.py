@@ -304,11 +304,6 @@ class PendingReading:
         )
 
 
-def read_cluster(inventory: Inventory) -> Reading:
-    """One cluster's Patroni, every node's SQL and HAProxy, in parallel; waits for all."""
-    return PendingReading(inventory, on_complete=lambda _: None).result()
-
-
 def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     """The judgement-ready view of a reading (see clusters.health)."""
     members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
