@@ -1,11 +1,15 @@
 """What the monitor concludes from a reading: statuses, history, state, alarms and events.
 
 Pure judgement lives in clusters.health; this module compares with what the database held
-before (the previous pass) and writes the differences. Fencing is delegated to jobs.fencing
+before (the previous pass, and a batch's Context) and decides what to write: events and alarms
+at once (they are rare), statuses, samples and the cluster row into the wave's Writes
+(clusters.observe_writes), which are flushed together. Fencing is delegated to jobs.fencing
 (it needs SSH), imported lazily because clusters never imports jobs at module level.
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,24 +20,12 @@ from . import health
 from .alerts import alerts_enqueue
 from .models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from .monitor import Inventory, Reading
+from .observe_writes import STATUS_FIELDS, Context, Writes, context_load
+
+__all__ = ["Context", "Pass", "context_load", "event_record", "record"]
 
 logger = logging.getLogger(__name__)
 Kind, Severity = ClusterEvent.Kind, ClusterEvent.Severity
-
-
-STATUS_FIELDS = [
-    "role",
-    "state",
-    "timeline",
-    "writable",
-    "lag_bytes",
-    "lag_seconds",
-    "proxy_status",
-    "wal_position",
-    "postmaster_started",
-    "last_seen",
-    "lag_high_since",
-]
 
 
 def event_record(
@@ -64,18 +56,67 @@ def _is_up(member: health.MemberView) -> bool:
     return member.writable is not None
 
 
+@dataclass
+class Pass:
+    """One cluster's pass: what was known before, what was read, and its judgement-ready view."""
+
+    inventory: Inventory
+    reading: Reading
+    view: health.ClusterView
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.inventory.cluster
+
+
 def record(
-    cluster: Cluster, inventory: Inventory, reading: Reading, view: health.ClusterView
-) -> str:
-    """Write one pass's results; returns the cluster's derived state."""
+    passes: list[Pass], context: Context, lease: datetime | None, *, failed: Sequence[int] = ()
+) -> dict[int, str]:
+    """Write a wave of passes' results and free their leases; returns each cluster's derived
+    state. A cluster whose judgement fails (or whose reading failed: `failed`) is logged and
+    skipped, so it cannot cost the others their write."""
     now = timezone.now()
+    writes, states = Writes(failed_clusters=list(failed)), {}
+    each: dict[int, Writes] = {}
+    for one in passes:
+        try:
+            mine = Writes()
+            states[one.cluster.pk] = _judge(one, context, mine, now)
+            writes.add(mine)
+            each[one.cluster.pk] = mine
+        except Exception:
+            logger.exception("monitor pass over cluster %s failed", one.cluster.name)
+            writes.failed_clusters.append(one.cluster.pk)
+    try:
+        writes.flush(now, lease)
+    except Exception:
+        # One cluster's bad row must not cost the wave its write: each cluster on its own.
+        logger.exception("a monitor wave's write failed; writing its clusters one by one")
+        for pk, mine in [*each.items(), (None, Writes(failed_clusters=writes.failed_clusters))]:
+            try:
+                mine.flush(now, lease)
+            except Exception:
+                logger.exception("monitor write of cluster %s failed", pk)
+                Cluster.objects.filter(pk=pk, monitor_lease=lease).update(monitor_lease=None)
+                states.pop(pk, None)
+    return states
+
+
+def _status_values(status: NodeStatus) -> tuple:
+    return tuple(getattr(status, name) for name in STATUS_FIELDS if name != "last_seen")
+
+
+def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
+    """One cluster: compare with the previous pass, record events and alarms at once (they are
+    rare), and put the status, sample and cluster rows into `writes`."""
+    cluster, inventory, reading, view = one.cluster, one.inventory, one.reading, one.view
     nodes = {n.name: n for n in inventory.db_nodes}
     before = inventory.statuses
     old_primary = cluster.last_leader or None
     state, reasons = health.derive_state(view)
-    samples, changed_statuses, new_statuses = [], [], []
     for member in view.members:
         status = before.get(member.name) or NodeStatus(node=nodes[member.name])
+        previous = _status_values(status)
         up = _is_up(member)
         if up and status.state == "down":
             event_record(cluster, Kind.NODE_UP, f"{member.name} is back", node=member.name)
@@ -109,8 +150,13 @@ def record(
         if up:
             status.last_seen = now
         _track_lag(cluster, status, now)
-        (changed_statuses if status.pk else new_statuses).append(status)
-        samples.append(
+        if not status.pk:
+            writes.new_statuses.append(status)
+        elif _status_values(status) != previous:
+            writes.changed_statuses.append(status)
+        elif up:
+            writes.seen_statuses.append(status.pk)
+        writes.samples.append(
             StatusSample(
                 node=nodes[member.name],
                 at=now,
@@ -121,27 +167,25 @@ def record(
                 lag_seconds=member.lag_seconds,
             )
         )
-    # Plain UPDATEs of the observed fields: bulk_update's CASE expressions cost more CPU than
-    # they save for two or three rows, and `fenced` (the sentinel's) is never overwritten.
-    NodeStatus.objects.bulk_create(new_statuses)
-    for status in changed_statuses:
-        status.save(update_fields=STATUS_FIELDS)
-    StatusSample.objects.bulk_create(samples)
+    handover = context.handovers.get(cluster.pk)
     if view.leader and old_primary and view.leader != old_primary:
-        _primary_changed(cluster, old_primary, view.leader, before, now)
-    handover = (
-        cluster.events.filter(kind__in=[Kind.FAILOVER, Kind.SWITCHOVER]).order_by("-at").first()
-    )
+        handover = _primary_changed(cluster, old_primary, view.leader, before, now)
+        context.handovers[cluster.pk] = handover
     if handover is not None:
         _complete_failover_timings(handover, reading, view, now)
-        _rejoins(cluster, handover, view, now)
-    _alarms(cluster, health.find_alarms(view), now)
-    changes: dict = {"last_checked": now}
-    if view.leader:
-        changes["last_leader"] = view.leader
-    if cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING):
-        changes.update(state=state, maintenance=view.paused)  # setup owns the state until done
-    Cluster.objects.filter(pk=cluster.pk).update(**changes)
+        _rejoins(cluster, handover, view, now, context.rejoins.setdefault(cluster.pk, []))
+    _alarms(cluster, health.find_alarms(view), now, context.alarms.setdefault(cluster.pk, {}))
+    changes: dict = {}
+    if view.leader and view.leader != cluster.last_leader:
+        changes["last_leader"] = cluster.last_leader = view.leader
+    setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
+    if not setup_owns_state and (state, view.paused) != (cluster.state, cluster.maintenance):
+        changes.update(state=state, maintenance=view.paused)
+        cluster.state, cluster.maintenance = state, view.paused
+    if changes:
+        writes.cluster_changes[cluster.pk] = {**changes, "last_checked": now}
+    else:
+        writes.quiet_clusters.append(cluster.pk)
     if reasons:
         logger.debug("cluster %s is %s: %s", cluster.name, state, "; ".join(reasons))
     return state
@@ -177,7 +221,7 @@ def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
 
 def _primary_changed(
     cluster: Cluster, old: str, new: str, before: dict[str, NodeStatus], now: datetime
-) -> None:
+) -> ClusterEvent:
     """A new leader: a switchover when a switchover job runs, else a failover. Timings that are
     not known yet (promotion in Patroni's history, HAProxy's first route) are filled in by
     later passes."""
@@ -188,7 +232,7 @@ def _primary_changed(
     ).exists()
     old_status = before.get(old)
     last_healthy = old_status.last_seen if old_status else None
-    event_record(
+    return event_record(
         cluster,
         Kind.SWITCHOVER if planned else Kind.FAILOVER,
         f"{'switchover' if planned else 'failover'} from {old} to {new}",
@@ -218,8 +262,9 @@ def _promotion(history: list, new: str) -> tuple[str | None, int | None]:
 def _complete_failover_timings(
     pending: ClusterEvent, reading: Reading, view: health.ClusterView, now: datetime
 ) -> None:
-    """Fill in the latest hand-over's promotion time, the writes it may have lost, and, once
-    HAProxy routes writes to the new primary, the downtime."""
+    """Fill in the latest hand-over's promotion time, the writes it may have lost, when HAProxy
+    first routes writes to the new primary, and then the downtime, which marks the timings
+    complete: Patroni writes its history a loop after promoting, and HAProxy may route first."""
     details = pending.details
     if details.get("promoted_at") and details.get("proxy_routed_at"):
         return  # complete
@@ -238,20 +283,45 @@ def _complete_failover_timings(
     routed = [m.name for m in view.members if (m.proxy_rw or "").startswith("UP")]
     if details.get("proxy_routed_at") is None and routed == [pending.new_primary]:
         details["proxy_routed_at"] = now.isoformat()
-        start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
-        pending.downtime_s = round((now - start).total_seconds(), 1)
-        changed.append("downtime_s")
     if details != pending.details:
         pending.details = details
         pending.save(update_fields=["details", *changed])
+    if details.get("proxy_routed_at") and pending.downtime_s is None:
+        _downtime(pending, now)
 
 
-def _rejoins(cluster: Cluster, last: ClusterEvent, view: health.ClusterView, now: datetime) -> None:
-    """The old primary of the last hand-over streams again: record when, once."""
+# Without Patroni's promotion time this long after HAProxy routed writes, the downtime is
+# recorded anyway (Patroni's history unreadable, say): the timings stay incomplete, not unknown.
+PROMOTION_WAIT_S = 30.0
+
+
+def _downtime(pending: ClusterEvent, now: datetime) -> None:
+    """Writes were down from the old primary's last healthy reading until HAProxy routed them
+    to the new one; recorded once the promotion time is known, or PROMOTION_WAIT_S later."""
+    details = pending.details
+    routed_at = parse_datetime(details["proxy_routed_at"])
+    waited = (now - routed_at).total_seconds() >= PROMOTION_WAIT_S
+    if not (details.get("promoted_at") or waited):
+        return
+    start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
+    pending.downtime_s = round((routed_at - start).total_seconds(), 1)
+    pending.save(update_fields=["downtime_s"])
+
+
+def _rejoins(
+    cluster: Cluster,
+    last: ClusterEvent,
+    view: health.ClusterView,
+    now: datetime,
+    rejoins: list[tuple[str, datetime]],
+) -> None:
+    """The old primary of the last hand-over streams again: record when, once. `rejoins` holds
+    the cluster's rejoin events since its latest hand-over (Context), and gets the new one."""
     member = next((m for m in view.members if m.name == last.old_primary), None)
     if not (member and member.patroni_state == "streaming" and member.writable is False):
         return
-    if not cluster.events.filter(kind=Kind.REJOIN, at__gte=last.at, node=member.name).exists():
+    if not any(node == member.name and at >= last.at for node, at in rejoins):
+        rejoins.append((member.name, now))
         event_record(
             cluster,
             Kind.REJOIN,
@@ -261,12 +331,14 @@ def _rejoins(cluster: Cluster, last: ClusterEvent, view: health.ClusterView, now
         )
 
 
-def _alarms(cluster: Cluster, found: dict[str, str], now: datetime) -> None:
-    """Raise new alarm codes, clear those that went away; each transition is an event."""
-    active = {a.code: a for a in cluster.alarms.filter(cleared__isnull=True)}
-    for code, message in found.items():
+def _alarms(
+    cluster: Cluster, found: dict[str, str], now: datetime, active: dict[str, ClusterAlarm]
+) -> None:
+    """Raise new alarm codes, clear those that went away; each transition is an event. `active`
+    is the cluster's active alarms by code (Context), kept up to date here."""
+    for code, message in list(found.items()):
         if code not in active:
-            ClusterAlarm.objects.create(
+            active[code] = ClusterAlarm.objects.create(
                 cluster=cluster, code=code, message=message[:300], raised=now
             )
             event_record(
@@ -276,8 +348,9 @@ def _alarms(cluster: Cluster, found: dict[str, str], now: datetime) -> None:
                 severity=Severity.CRITICAL,
                 details={"code": code},
             )
-    for code, alarm in active.items():
+    for code, alarm in list(active.items()):
         if code not in found:
+            del active[code]
             ClusterAlarm.objects.filter(pk=alarm.pk).update(cleared=now)
             event_record(
                 cluster,

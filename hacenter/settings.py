@@ -135,9 +135,20 @@ CELERY_BEAT_SCHEDULE = {
     "monitor-all": {
         "task": "clusters.tasks.monitor_all",
         "schedule": env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0),
+        # A fan-out still queued when the next is due is useless: drop it, never pile them up.
+        "options": {"expires": env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0)},
     },
     "compact-samples": {"task": "clusters.tasks.compact_samples", "schedule": 60.0},
 }
+# Production gives the monitor a queue and workers of its own (deploy/hacenter-monitor.service):
+# jobs hold worker threads for minutes over SSH, and a pool full of them must not leave the
+# monitor's batches waiting, which is when statuses matter most. Unset: the default queue.
+MONITOR_QUEUE = env.str("HACENTER_MONITOR_QUEUE", default="")
+if MONITOR_QUEUE:
+    CELERY_TASK_ROUTES = {
+        "clusters.tasks.monitor_all": {"queue": MONITOR_QUEUE},
+        "clusters.tasks.monitor_batch": {"queue": MONITOR_QUEUE},
+    }
 
 # --- Jobs -------------------------------------------------------------------------------------
 # A running job whose worker has not beaten for this long is marked lost (reaper: every 10 s).
@@ -165,6 +176,14 @@ REBUILD_KEEP_OLD_DATA = env.int("HACENTER_REBUILD_KEEP_OLD_DATA", default=1)
 # --- Monitoring -----------------------------------------------------------------------------
 MONITOR_INTERVAL_S = env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0)
 MONITOR_TIMEOUT_S = env.float("HACENTER_MONITOR_TIMEOUT_S", default=1.0)  # per request
+# Clusters per monitor task: Celery's cost is paid per task, the reads of a batch run at once.
+MONITOR_BATCH_SIZE = env.int("HACENTER_MONITOR_BATCH_SIZE", default=25)
+# How long a claimed cluster stays claimed (queued or being read) before a fan-out may claim it
+# again: longer than a batch's wait in the queue plus its slowest cluster's reads (timeouts).
+MONITOR_LEASE_S = env.float("HACENTER_MONITOR_LEASE_S", default=20.0)
+# Reader threads per worker process, shared by its batches: reads only wait on sockets, and
+# every unreachable node holds one for a full timeout.
+MONITOR_READ_THREADS = env.int("HACENTER_MONITOR_READ_THREADS", default=64)
 LAG_ALERT_BYTES = env.int("HACENTER_LAG_ALERT_BYTES", default=16 * 1024 * 1024)
 LAG_ALERT_AFTER_S = env.float("HACENTER_LAG_ALERT_AFTER_S", default=30.0)
 SAMPLES_RAW_KEEP_H = 24

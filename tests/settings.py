@@ -10,6 +10,8 @@ os.environ.setdefault("HACENTER_SECRET_KEY", "test-secret-key-not-for-production
 os.environ.setdefault("HACENTER_FIELD_KEYS", "mHXwKJvS1bq0m4ibt5Vw6Vp1Fz0V8mLQ2Kj3r9o2b3E=")
 os.environ.setdefault("HACENTER_QUEUE", f"hacenter-test-{os.getpid()}")
 os.environ.setdefault("HACENTER_SECURE_COOKIES", "false")
+# The workers a test starts consume the test queue only: the monitor's tasks must go there too.
+os.environ["HACENTER_MONITOR_QUEUE"] = ""
 
 from hacenter.settings import *  # noqa: F403
 from hacenter.settings import DATABASES
