@@ -137,7 +137,7 @@ def test_bad_timing_is_refused_with_the_rule(timing: Timing, message: str) -> No
 
 
 def test_unknown_profile_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="balanced, fast, safe"):
+    with pytest.raises(ValueError, match="balanced, defaults, fast, safe"):
         timing_for("turbo")
 
 
