@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit lint format lab lab-down system-deps bench-setup bench-monitor
+.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -24,6 +24,12 @@ system-deps:
 ## test: the whole suite, lab and browser included
 test: $(VENV)/.installed system-deps
 	bash tests/run.sh
+
+## chaos: every fault 5 rounds on an async and a sync cluster; regenerates docs/reliability.md
+chaos: $(VENV)/.installed system-deps
+	rm -f var/chaos/results.jsonl
+	HACENTER_CHAOS_ROUNDS=$${HACENTER_CHAOS_ROUNDS:-5} bash tests/run.sh tests/chaos
+	$(PY) -m tests.chaos.report var/chaos/results.jsonl docs/reliability.md
 
 ## test-unit: only the tests that need no network, no root
 test-unit: $(VENV)/.installed

@@ -1,0 +1,150 @@
+"""The chaos suite's faults: each breaks one thing in a running lab cluster, then heals it.
+
+A fault knows whether it must move the primary (`failover`: True, False, or None for "either
+is right", as a killed postmaster that Patroni restarts in place or not). Healing means putting
+the hardware back (power, cable, SIGCONT); bringing a lost old primary back as a standby is HA
+Center's job, which the round does with one Rebuild.
+"""
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests.lab import Lab
+
+DATA = "/var/lib/postgresql/15/{name}"
+#: The console's side of the lab: traffic the worker and the monitor send; the writer only
+#: talks to the proxy's PostgreSQL port, which stays open.
+CONSOLE_CUT_RULES = (
+    ["-d", "198.18.0.11/32"],
+    ["-d", "198.18.0.12/32"],
+    ["-d", "198.18.0.10/32", "-p", "tcp", "-m", "multiport", "--dports", "22,2379,7000,8008"],
+)
+
+
+@dataclass
+class Target:
+    """The cluster under fault: its lab, name, and which node is primary right now."""
+
+    lab: Lab
+    cluster_name: str
+    primary: str
+    standby: str
+    _timers: list[threading.Thread] = field(default_factory=list)
+
+    def postmaster(self, host: str) -> list[str]:
+        data = DATA.format(name=self.cluster_name)
+        return ["sh", "-c", f"kill -KILL $(head -n 1 {data}/postmaster.pid)"]
+
+    def later(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run `action` after `seconds` in the background (heal waits for it)."""
+        timer = threading.Timer(seconds, action)
+        timer.start()
+        self._timers.append(timer)
+
+    def wait_timers(self) -> None:
+        for timer in self._timers:
+            timer.join()
+        self._timers.clear()
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+    inject: Callable[[Target], None]
+    heal: Callable[[Target], None]
+    failover: bool | None  # must the primary move?
+    heal_after_s: float = 0  # hold the fault this long (or until the failover, if sooner)
+
+
+def _iptables(action: str) -> Callable[[Target], None]:
+    def apply(target: Target) -> None:
+        import subprocess
+
+        for rule in CONSOLE_CUT_RULES:
+            command = ["iptables", action, "OUTPUT", *rule, "-m", "comment"]
+            command += ["--comment", "hclab-console-cut", "-j", "DROP"]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if action == "-I" and result.returncode != 0:
+                raise RuntimeError(result.stderr)
+
+    return apply
+
+
+def _freeze(target: Target) -> None:
+    target.lab.exec(target.primary, ["pkill", "-STOP", "-u", "postgres"])
+    target.later(30, lambda: target.lab.exec(target.primary, ["pkill", "-CONT", "-u", "postgres"]))
+
+
+def _nothing(target: Target) -> None:
+    return None
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault(
+        "kill",
+        "kill -9 of the primary's postmaster",
+        lambda t: t.lab.exec(t.primary, t.postmaster(t.primary)),
+        _nothing,
+        failover=None,
+    ),
+    Fault(
+        "poweroff",
+        "power-off of the primary host",
+        lambda t: t.lab.power_off(t.primary),
+        lambda t: t.lab.power_on(t.primary),
+        failover=True,
+        heal_after_s=90,
+    ),
+    Fault(
+        "netcut",
+        "the primary's network cut",
+        lambda t: t.lab.cut_network(t.primary),
+        lambda t: t.lab.restore_network(t.primary),
+        failover=True,
+        heal_after_s=90,
+    ),
+    Fault(
+        "freeze",
+        "the primary frozen 30 s (SIGSTOP of PostgreSQL and Patroni, then SIGCONT)",
+        _freeze,
+        Target.wait_timers,
+        failover=True,
+        heal_after_s=90,
+    ),
+    Fault(
+        "standby_kill",
+        "kill -9 of the standby's postmaster",
+        lambda t: t.lab.exec(t.standby, t.postmaster(t.standby)),
+        _nothing,
+        failover=False,
+    ),
+    Fault(
+        "haproxy_kill",
+        "HAProxy killed (kill -9), restarted 5 s later",
+        lambda t: t.lab.exec("proxy", ["pkill", "-KILL", "-x", "haproxy"]),
+        _nothing,  # the round restarts it through HA Center (a setup run), see test_chaos
+        failover=False,
+        heal_after_s=5,
+    ),
+    Fault(
+        "console_cut",
+        "the console cut off from the cluster for 20 s (SSH, Patroni, etcd, stats, PostgreSQL)",
+        _iptables("-I"),
+        _iptables("-D"),
+        failover=False,
+        heal_after_s=20,
+    ),
+)
+
+
+def hold(fault: Fault, moved: Callable[[], bool]) -> None:
+    """Keep the fault for `heal_after_s`, ending early once the primary moved (a failover
+    fault has done its work then)."""
+    deadline = time.monotonic() + fault.heal_after_s
+    while time.monotonic() < deadline:
+        if fault.failover and moved():
+            return
+        time.sleep(0.5)

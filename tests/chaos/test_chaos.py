@@ -1,0 +1,158 @@
+"""The chaos suite: every fault in `faults.FAULTS`, `HACENTER_CHAOS_ROUNDS` rounds each (1 in
+`make test`, 5 in `make chaos`), on an async and on a sync cluster, with the monitor running and
+a writer through the proxy that records every acknowledged commit and the node that took it.
+
+After each round: the cluster is healthy again with at most one Rebuild; on sync no
+acknowledged write is missing (on async the loss is counted); writes never went back to a node
+after another one took them (no two writable nodes behind the proxy); every job ended; a
+failover is recorded as an event with its timings. Each round's figures go to
+`var/chaos/results.jsonl`; `python -m tests.chaos.report` turns them into docs/reliability.md.
+"""
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from clusters.models import Cluster, ClusterEvent
+from jobs import services
+from jobs.models import Job, JobStatus
+from tests.chaos.faults import FAULTS, Fault, Target, hold
+from tests.conftest import wait_for
+from tests.integration.conftest import wait_for_job
+from tests.integration.test_freeze_lab import leader_name
+from tests.integration.test_operations_lab import streaming_standby
+from tests.integration.test_setup_lab import define_cluster
+from tests.workers import start_beat
+from tests.writer import ProxyWriter
+
+pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+ROUNDS = int(os.environ.get("HACENTER_CHAOS_ROUNDS", "1"))
+RESULTS = Path(os.environ.get("HACENTER_CHAOS_RESULTS", "var/chaos/results.jsonl"))
+ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
+NODE_OF = {a: n for n, a in ADDRESS.items()}
+
+
+def run_job(cluster: Cluster, kind: str, node: str | None = None) -> Job:
+    cluster.refresh_from_db()
+    job = services.job_start(
+        cluster=cluster, kind=kind, node=cluster.nodes.get(name=node) if node else None
+    )
+    return wait_for_job(job, timeout=600)
+
+
+def healthy(cluster: Cluster) -> None:
+    wait_for(lambda: streaming_standby(*ADDRESS.values()), 180, "a streaming standby")
+    wait_for(
+        lambda: Cluster.objects.get(pk=cluster.pk).state == Cluster.State.HEALTHY,
+        90,
+        "the monitor to see the cluster healthy",
+    )
+
+
+def longest_gap(writer: ProxyWriter, start: float, end: float) -> float:
+    """The longest time without an acknowledged write between `start` and `end`."""
+    times = [start, *(a.at for a in writer.acks if start < a.at < end), end]
+    return max(b - a for a, b in itertools.pairwise(times))
+
+
+def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
+    """Inject, hold, heal, repair with at most one Rebuild, and measure."""
+    primary = leader_name(*ADDRESS.values())
+    target = Target(lab, cluster.name, primary, next(n for n in ADDRESS if n != primary))
+    jobs_before = set(Job.objects.values_list("pk", flat=True))
+    time.sleep(2)  # a steady stream of writes before the fault
+    started = time.monotonic()
+    fault.inject(target)
+    hold(fault, lambda: leader_name(ADDRESS[target.standby]) == target.standby)
+    fault.heal(target)
+    if fault.name == "haproxy_kill":  # the admin's answer: run setup again, it restarts HAProxy
+        assert run_job(cluster, "setup").status == JobStatus.SUCCEEDED
+    wait_for(lambda: leader_name(*ADDRESS.values()), 120, "a leader")
+    new_primary = leader_name(*ADDRESS.values())
+    moved = new_primary != primary
+    rebuilds = 0
+    if moved:
+        rebuild = run_job(cluster, "rebuild", primary)
+        rebuilds = 1
+        assert rebuild.status == JobStatus.SUCCEEDED, [
+            (s.name, s.summary) for s in rebuild.steps.all()
+        ]
+    healthy(cluster)
+    ended = time.monotonic()
+    round_acks = [a for a in writer.acks if a.at > started - 2]
+    servers = []
+    for ack in round_acks:
+        if not servers or servers[-1] != ack.server:
+            servers.append(ack.server)
+    event = None
+    if moved:
+        event = wait_for(
+            lambda: (
+                ClusterEvent.objects.filter(
+                    cluster=cluster,
+                    kind="failover",
+                    new_primary=new_primary,
+                    downtime_s__isnull=False,
+                )
+                .order_by("-at")
+                .first()
+            ),
+            60,
+            "the failover event with its timings",
+        )
+    unfinished = Job.objects.exclude(pk__in=jobs_before).filter(status__in=JobStatus.active())
+    missing = {a.id for a in round_acks} - writer.stored_ids()
+    return {
+        "fault": fault.name,
+        "replication": cluster.replication,
+        "outage_s": round(longest_gap(writer, started, ended), 2),
+        "failover": moved,
+        "old_primary": primary,
+        "new_primary": new_primary,
+        "event_downtime_s": event.downtime_s if event else None,
+        "event_lost_bytes": event.lost_bytes if event else None,
+        "missing_rows": len(missing),
+        "acknowledged": len(round_acks),
+        "rebuilds": rebuilds,
+        "writers": [NODE_OF.get(s, s) for s in servers],
+        "unfinished_jobs": unfinished.count(),
+    }
+
+
+def check(result: dict, fault: Fault) -> None:
+    """The suite's promises for one round."""
+    if fault.failover is not None:
+        assert result["failover"] == fault.failover, result
+    # Writes went to the old primary, then (after a failover) the new one; never back.
+    assert len(result["writers"]) == len(set(result["writers"])) <= 2, result
+    if result["replication"] == "sync":
+        assert result["missing_rows"] == 0, result
+    assert result["unfinished_jobs"] == 0 and result["rebuilds"] <= 1, result
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("replication", ["async", "sync"])
+def test_chaos(fresh_lab, worker, replication):
+    cluster = define_cluster(fresh_lab, f"chaos{replication[0]}", replication=replication)
+    assert run_job(cluster, "setup").status == JobStatus.SUCCEEDED
+    secret = cluster.secrets.get(name="superuser").value
+    writer = ProxyWriter(f"postgresql://postgres:{secret}@198.18.0.10:5432/postgres")
+    beat = start_beat()
+    writer.start()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        healthy(cluster)
+        for fault in FAULTS:
+            for i in range(ROUNDS):
+                result = {**one_round(cluster, writer, fault, fresh_lab), "round": i + 1}
+                print(json.dumps(result))
+                with RESULTS.open("a") as out:
+                    out.write(json.dumps(result) + "\n")
+                check(result, fault)
+    finally:
+        writer.stop()
+        beat.stop()
