@@ -9,6 +9,13 @@ A superuser is an admin. A user in no group has no role and sees nothing but the
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)  # weakest first: each role includes the ones before it
 
@@ -19,11 +26,12 @@ def role_of(user) -> str | None:
         return None
     if user.is_superuser:
         return ADMIN
-    names = set(user.groups.values_list("name", flat=True))
-    for role in reversed(ROLES):
-        if role in names:
-            return role
-    return None
+    # One query per request, however many checks a page makes (decorator, template flags);
+    # a user object lives for one request, and assign_role forgets the cached answer.
+    if not hasattr(user, "_hacenter_role"):
+        names = set(user.groups.values_list("name", flat=True))
+        user._hacenter_role = next((r for r in reversed(ROLES) if r in names), None)
+    return user._hacenter_role
 
 
 def has_role(user, role: str) -> bool:
@@ -53,3 +61,60 @@ def role_flags(request) -> dict:
         "can_operate": has_role(user, OPERATOR) if role else False,
         "can_admin": role == ADMIN,
     }
+
+
+# Jobs that change the inventory's footprint rather than run it: removing a cluster from its
+# servers is an admin's decision, every other job is an operator's.
+ADMIN_JOB_KINDS = frozenset({"remove_cluster"})
+
+
+def role_for_job(kind: str) -> str:
+    """The role needed to start (or cancel, or retry) a job of ``kind``."""
+    return ADMIN if kind in ADMIN_JOB_KINDS else OPERATOR
+
+
+def refusal(user, role: str) -> str:
+    """The sentence shown to a user who lacks ``role``."""
+    held = role_of(user)
+    if held is None:
+        return (
+            f"Your account has no role in HA Center; this needs the {role} role. "
+            "Ask an administrator to give you one."
+        )
+    return f"This needs the {role} role; you are a {held}. Ask an administrator."
+
+
+def role_required(role: str, *, post: str | None = None) -> Callable:
+    """Page decorator: GET and HEAD need ``role``; any other method needs ``post`` (or ``role``).
+
+    Anonymous users go to the login page; a logged-in user without the role gets a 403 page
+    that says which role is needed, and a refused change is audited.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            needed = role if request.method in ("GET", "HEAD") else (post or role)
+            if not has_role(user, needed):
+                raise PermissionDenied(refusal(user, needed))
+            return view(request, *args, **kwargs)
+
+        wrapper.required_roles = (role, post or role)  # read by the authorisation test
+        return wrapper
+
+    return decorate
+
+
+def assign_role(user, role: str | None) -> None:
+    """Give ``user`` exactly ``role`` (or no role with ``None``), creating the group if needed."""
+    from django.contrib.auth.models import Group
+
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    if role is not None:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    user.__dict__.pop("_hacenter_role", None)

@@ -149,16 +149,29 @@ def audit_record(
     source_address: str | None = None,
     result: str = "ok",
 ) -> AuditEntry:
-    """Record a mutating action. `params` must never contain secrets: callers pass ids and names."""
+    """Record a mutating action. `params` must never contain secrets: callers pass ids and names,
+    and any key that names a secret is masked here as a second line of defence."""
     return AuditEntry.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
         username=getattr(user, "username", "") or "",
-        action=action,
+        action=action[:60],
         target=target[:200],
-        params=params or {},
+        params=_without_secrets(params or {}),
         source_address=source_address,
         result=result[:200],
     )
+
+
+SECRET_PARAM_WORDS = ("password", "passphrase", "private_key", "secret", "token")
+
+
+def _without_secrets(params: dict) -> dict:
+    return {
+        key: "[hidden]"
+        if any(word in str(key).lower() for word in SECRET_PARAM_WORDS)
+        else (_without_secrets(value) if isinstance(value, dict) else value)
+        for key, value in params.items()
+    }
 
 
 def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:
@@ -208,9 +221,10 @@ def cluster_connection_read(*, cluster: Cluster, user, source_address: str | Non
     """
     from django.core.exceptions import PermissionDenied
 
+    from .roles import can_admin
     from .selectors import cluster_connection_strings
 
-    allowed = bool(user.is_superuser or user.is_staff)
+    allowed = can_admin(user)
     audit_record(
         user=user,
         action="cluster.connection.read",

@@ -60,8 +60,16 @@ def _json_body(request: HttpRequest) -> dict:
     return data
 
 
-def api_view(*methods: str) -> Callable:
-    """Token-authenticated JSON endpoint accepting `methods`; the view gets `request.data`."""
+def api_view(*methods: str, write: str | None = None) -> Callable:
+    """Token-authenticated JSON endpoint accepting `methods`; the view gets `request.data`.
+
+    GET needs the viewer role; any other method needs the role `write`, which an endpoint
+    accepting one must name (so no endpoint is left unguarded by omission).
+    """
+    from clusters import roles
+
+    if any(m != "GET" for m in methods) and write not in roles.ROLES:
+        raise TypeError(f"api_view{methods}: name the role that may write, e.g. write=ADMIN")
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt  # token-authenticated: no cookies, so no cross-site request to forge
@@ -73,6 +81,9 @@ def api_view(*methods: str) -> Callable:
                         405, f"Method {request.method} not allowed; use {', '.join(methods)}."
                     )
                 request.user = _authenticate(request)
+                needed = roles.VIEWER if request.method == "GET" else write
+                if not roles.has_role(request.user, needed):
+                    raise ApiError(403, roles.refusal(request.user, needed))
                 request.data = _json_body(request) if request.method == "POST" else {}
                 return view(request, *args, **kwargs)
             except ApiError as exc:
@@ -80,6 +91,7 @@ def api_view(*methods: str) -> Callable:
             except Http404 as exc:
                 return error_response(404, str(exc) or "Not found.")
 
+        wrapper.required_roles = (roles.VIEWER, write or roles.VIEWER)  # for the role test
         return wrapper
 
     return decorate
