@@ -95,12 +95,21 @@ def role_required(role: str, *, post: str | None = None) -> Callable:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             user = request.user
+            reading = request.method in ("GET", "HEAD")
+            needed = role if reading else (post or role)
+            if user.is_authenticated and has_role(user, needed):
+                return view(request, *args, **kwargs)
+            message = refusal(user, needed) if user.is_authenticated else "not logged in"
+            if not reading:
+                from .audit import audit  # audit -> services -> forms: keep roles light
+
+                match = request.resolver_match
+                name = match.url_name if match and match.url_name else "unknown"
+                action = f"{request.method.lower()} {name}"
+                audit(request, action=action, target=request.path, result=f"refused: {message}")
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            needed = role if request.method in ("GET", "HEAD") else (post or role)
-            if not has_role(user, needed):
-                raise PermissionDenied(refusal(user, needed))
-            return view(request, *args, **kwargs)
+            raise PermissionDenied(message)
 
         wrapper.required_roles = (role, post or role)  # read by the authorisation test
         return wrapper
