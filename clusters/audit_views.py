@@ -1,13 +1,12 @@
 """The audit page: who did what, filtered; read-only (there is no way to change an entry)."""
 
 import ipaddress
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from .models import AuditEntry
@@ -23,7 +22,7 @@ def _day(value: str, *, end: bool) -> datetime | None:
         day = datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         return None
-    return datetime.combine(day, time.max if end else time.min, tzinfo=timezone.UTC)
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
 
 def audit_entries(params) -> tuple:
