@@ -1,5 +1,6 @@
 """Pages for clusters and credentials. They read the database; host-key scans go to a worker."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -39,7 +40,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _posted_nodes(request: HttpRequest) -> list[dict]:
     """Node rows of the cluster form, as the API's node objects."""
     rows = []
-    for i in range(int(request.POST.get("rows", len(DEFAULT_ROWS)))):
+    count = request.POST.get("rows", "")
+    # A tampered row count must neither crash the page nor make it loop a million times.
+    count = int(count) if count.isdigit() else len(DEFAULT_ROWS)
+    for i in range(min(count, settings.HACENTER_MAX_NODES + 1)):
         get = lambda field, i=i: request.POST.get(f"nodes-{i}-{field}", "").strip()  # noqa: E731
         if not any(get(f) for f in ("name", "address")):
             continue
@@ -88,7 +92,14 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
                 row["scan_error"] = result.get("error", "")
                 if row["host_key_fingerprint"]:
                     scanned[f"{row['address']}:{port}"] = row["host_key_fingerprint"]
-            audit(request, action="host_key.scan", target="new cluster form", params=scanned)
+            failed = [row["address"] for row in rows if row.get("scan_error")]
+            audit(
+                request,
+                action="host_key.scan",
+                target="new cluster form",
+                params=scanned,
+                result=f"refused: {len(failed)} of {len(rows)} scans" if failed else "ok",
+            )
             context["scanned"] = True
         else:
             try:

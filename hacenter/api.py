@@ -52,12 +52,33 @@ def _json_body(request: HttpRequest) -> dict:
     if not request.body:
         return {}
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(
+            400, "The body is not UTF-8 text: send JSON encoded as UTF-8 (a key file is ASCII)."
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
         raise ApiError(400, f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "The body is not valid JSON: nested too deeply.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
+    if _has_lone_surrogate(data):
+        # "\ud800" is valid JSON but no valid text: it cannot be stored or encrypted.
+        raise ApiError(400, "The body holds a broken Unicode escape (a lone \\ud800–\\udfff).")
     return data
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def api_view(*methods: str, write: str | None = None) -> Callable:
