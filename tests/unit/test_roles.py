@@ -54,6 +54,15 @@ ENDPOINTS = [
         {"name": "new", "username": "root", "password": "pw-123456"},
     ),
     Endpoint("audit-log", "GET", "/audit/", ADMIN),
+    Endpoint("user-list", "GET", "/users/", ADMIN),
+    Endpoint(
+        "user-list",
+        "POST",
+        "/users/",
+        ADMIN,
+        {"username": "newbie", "password": "a-long-password-1", "role": "viewer"},
+    ),
+    Endpoint("user-role", "POST", "/users/{target}/role/", ADMIN, {"role": "admin"}),
     Endpoint("alert-channels", "GET", "/alerts/", VIEWER),
     Endpoint(
         "alert-channels", "POST", "/alerts/", ADMIN, {"kind": "email", "target": "b@example.com"}
@@ -139,7 +148,7 @@ def test_the_matrix_covers_every_url_of_the_console():
 
 
 @pytest.fixture
-def world():
+def world(django_user_model):
     cred = Credential.objects.create(name="lab", username="root", password="pw-123456")
     cluster = Cluster.objects.create(
         name="pg1", state="healthy", database_name="app", database_user="app"
@@ -160,7 +169,9 @@ def world():
     job = Job.objects.create(kind="preflight", cluster=cluster, status=JobStatus.FAILED)
     Step.objects.create(job=job, position=1, name="ssh", title="SSH login", status="failed")
     channel = AlertChannel.objects.create(kind="email", target="a@example.com")
-    return {"cluster": cluster.pk, "job": job.pk, "channel": channel.pk}
+    target = django_user_model.objects.create_user("target", password="pw-target-12345")
+    assign_role(target, VIEWER)
+    return {"cluster": cluster.pk, "job": job.pk, "channel": channel.pk, "target": target.pk}
 
 
 def _user(django_user_model, role: str):
@@ -174,9 +185,14 @@ def _user(django_user_model, role: str):
 
 
 def _snapshot() -> dict:
-    return {
-        m.__name__: m.objects.count() for m in (Cluster, Node, Credential, AlertChannel, Job)
-    } | {"enabled": list(AlertChannel.objects.values_list("enabled", flat=True))}
+    from django.contrib.auth.models import User
+
+    users = list(User.objects.order_by("username").values_list("username", "groups__name"))
+    return (
+        {"users": users}
+        | {m.__name__: m.objects.count() for m in (Cluster, Node, Credential, AlertChannel, Job)}
+        | {"enabled": list(AlertChannel.objects.values_list("enabled", flat=True))}
+    )
 
 
 def _call(client, endpoint: Endpoint, user, world: dict):
