@@ -6,6 +6,7 @@ and that no view recorded: a refusal by role or CSRF, a crash, the Django admin.
 mutating request leaves a row, with its result, and never its body (bodies carry secrets).
 """
 
+import ipaddress
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
@@ -18,8 +19,13 @@ _MARK = "_hacenter_audited"
 
 
 def source_address(request: HttpRequest) -> str | None:
-    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR);
+    None when it is not an IP address (a Unix socket), which the audit column could not hold."""
+    value = request.META.get("REMOTE_ADDR") or ""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def audit(

@@ -31,11 +31,12 @@ def login_blocked(*, username: str, address: str | None) -> bool:
     since = timezone.now() - timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_S)
     recent = AuditEntry.objects.filter(action=FAILED, at__gte=since)
     target = _target(username)
-    if (
-        target != "unknown user"
-        and recent.filter(target=target).count() >= settings.LOGIN_MAX_FAILURES_PER_USER
-    ):
-        return True
+    if target != "unknown user":
+        # Failures before the user's last successful login do not count against them.
+        last_ok = AuditEntry.objects.filter(action=OK, target=target).values_list("at").first()
+        mine = recent.filter(target=target, at__gt=last_ok[0]) if last_ok else recent
+        if mine.filter(target=target).count() >= settings.LOGIN_MAX_FAILURES_PER_USER:
+            return True
     return (
         address is not None
         and recent.filter(source_address=address).count() >= settings.LOGIN_MAX_FAILURES_PER_ADDRESS

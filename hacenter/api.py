@@ -119,5 +119,7 @@ def api_view(*methods: str, write: str | None = None) -> Callable:
 
 
 def source_address(request: HttpRequest) -> str | None:
-    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR")
+    """The client's address as the web server saw it (see clusters.audit.source_address)."""
+    from clusters.audit import source_address as address
+
+    return address(request)

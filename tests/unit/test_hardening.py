@@ -55,6 +55,22 @@ def test_failures_from_one_address_block_that_address_for_every_user_name(
     assert _login(Client(), "ann", "ann-password-123", "10.4.4.4").status_code == 302
 
 
+def test_a_successful_login_clears_the_users_earlier_failures(client, django_user_model):
+    make_user(django_user_model, "ann", "viewer")
+    for _ in range(settings.LOGIN_MAX_FAILURES_PER_USER - 1):
+        _login(client, "ann", "wrong-password")
+    assert _login(client, "ann", "ann-password-123").status_code == 302
+    client.logout()
+    _login(client, "ann", "wrong-password")  # one more: counted from the success on
+    assert _login(client, "ann", "ann-password-123").status_code == 302
+
+
+def test_an_address_that_is_not_an_ip_is_audited_as_unknown(client, user):
+    client.force_login(user)
+    client.post("/alerts/", {"kind": "email", "target": "x"}, REMOTE_ADDR="unix:/run/gunicorn")
+    assert AuditEntry.objects.get(action="alert_channel.create").source_address is None
+
+
 def test_a_failed_login_with_an_unknown_name_does_not_record_the_name(client):
     _login(client, "correct horse battery staple", "x")
     entry = AuditEntry.objects.get(action="login.failed")
