@@ -63,9 +63,10 @@ def role_flags(request) -> dict:
     }
 
 
-# Jobs that change the inventory's footprint rather than run it: removing a cluster from its
-# servers is an admin's decision, every other job is an operator's.
-ADMIN_JOB_KINDS = frozenset({"remove_cluster"})
+# Jobs that change the inventory rather than run it: removing a cluster from its servers, and
+# adding, replacing or removing a server, are an admin's decisions; every other job is an
+# operator's.
+ADMIN_JOB_KINDS = frozenset({"remove_cluster", "add_node", "replace_node", "remove_node"})
 
 
 def role_for_job(kind: str) -> str:

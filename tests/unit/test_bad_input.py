@@ -93,6 +93,7 @@ class Bad:
 
 CREDS, CLUSTERS, SCAN = "/api/v1/credentials/", "/api/v1/clusters/", "/api/v1/host-keys/scan/"
 JOBS = "/api/v1/clusters/EXISTING/jobs/"
+NODES = "/api/v1/clusters/EXISTING/nodes/"
 LETTERS = "Use 1–100 letters"
 NAME_RULE = "Use 1–63 lower-case letters"
 TEN_MB = "A" * (10 * 1024 * 1024)
@@ -397,6 +398,34 @@ CASES = [
     Bad("json-nested-too-deep", CLUSTERS, "[" * 100_000 + "]" * 100_000, "nested too deeply"),
     Bad("json-not-an-object", CLUSTERS, "[1, 2]", "must be a JSON object"),
     Bad("json-broken", CLUSTERS, '{"name": "pg1",', "not valid JSON"),
+    # --- adding and replacing servers ------------------------------------------------------
+    Bad(
+        "node-add-address-subshell",
+        NODES,
+        {"name": "node3", "address": "$(reboot)", "credential": "CRED", "host_key_fingerprint": FP},
+        "Enter an IP address or a host name",
+        "address",
+    ),
+    Bad(
+        "node-add-same-server-other-port",
+        NODES,
+        {
+            "name": "node3",
+            "address": "198.18.0.21",
+            "ssh_port": 2222,
+            "credential": "CRED",
+            "host_key_fingerprint": FP,
+        },
+        "already belongs to a cluster",
+        "address",
+    ),
+    Bad(
+        "node-replace-name-in-url-injected",
+        NODES + "node1;reboot/replace/",
+        {"address": "198.18.0.31", "credential": "CRED", "host_key_fingerprint": FP},
+        "No Node matches the given query",
+        status=404,
+    ),
     # --- host-key scans: validated before a worker is asked ---------------------------------
     Bad(
         "scan-address-subshell",
@@ -536,13 +565,14 @@ def test_the_catalogue_is_large_and_covers_the_issue():
 @pytest.fixture
 def world(user):
     cred = Credential.objects.create(name="lab", username="root", password="pw-123456")
-    for last in (11, 12, 13):
+    # Scanned keys for every address a case uses, so each case reaches the check it is about.
+    wheres = [(f"198.18.0.{last}", 22) for last in (11, 12, 13, 21)] + [
+        ("198.18.0.11", 2222),
+        ("198.18.0.21", 2222),
+    ]
+    for address, port in wheres:
         ScannedHostKey.objects.create(
-            address=f"198.18.0.{last}",
-            port=22,
-            key_type="ssh-ed25519",
-            base64="AAAA",
-            fingerprint=FP,
+            address=address, port=port, key_type="ssh-ed25519", base64="AAAA", fingerprint=FP
         )
     existing = Cluster.objects.create(name="pg0")
     for i, kind in enumerate(("database", "database", "proxy")):
