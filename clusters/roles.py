@@ -112,7 +112,6 @@ def role_required(role: str, *, post: str | None = None) -> Callable:
                 return redirect_to_login(request.get_full_path())
             raise PermissionDenied(message)
 
-        wrapper.required_roles = (role, post or role)  # read by the authorisation test
         return wrapper
 
     return decorate

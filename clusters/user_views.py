@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from .audit import audit, refused
@@ -12,6 +13,7 @@ from .services import InvalidInput
 from .users import user_create, user_role_set, user_rows
 
 
+@sensitive_post_parameters("password")  # out of error reports
 @role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def user_list(request: HttpRequest) -> HttpResponse:

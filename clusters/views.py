@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from . import selectors, services
@@ -150,6 +151,7 @@ def _scan(address: str, port: int) -> dict:
     return scan_via_worker(address, port)
 
 
+@sensitive_post_parameters("private_key", "passphrase", "password")  # out of error reports
 @role_required(VIEWER, post=ADMIN)
 @require_http_methods(["GET", "POST"])
 def credential_list(request: HttpRequest) -> HttpResponse:

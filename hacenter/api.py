@@ -112,7 +112,6 @@ def api_view(*methods: str, write: str | None = None) -> Callable:
             except Http404 as exc:
                 return error_response(404, str(exc) or "Not found.")
 
-        wrapper.required_roles = (roles.VIEWER, write or roles.VIEWER)  # for the role test
         return wrapper
 
     return decorate
