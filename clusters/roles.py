@@ -70,7 +70,7 @@ ADMIN_JOB_KINDS = frozenset({"remove_cluster", "add_node", "replace_node", "remo
 
 
 def role_for_job(kind: str) -> str:
-    """The role needed to start (or cancel, or retry) a job of ``kind``."""
+    """The role needed to start or retry a job of ``kind`` (any operator may cancel one)."""
     return ADMIN if kind in ADMIN_JOB_KINDS else OPERATOR
 
 
