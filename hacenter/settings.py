@@ -37,6 +37,18 @@ if not DEBUG and not [k for k in FIELD_KEYS if k.strip()]:
         "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
         "), or set HACENTER_DEBUG=true on a development machine."
     )
+if not DEBUG:
+    from cryptography.fernet import Fernet
+
+    for _position, _key in enumerate([k.strip() for k in FIELD_KEYS if k.strip()], start=1):
+        try:
+            Fernet(_key.encode())
+        except ValueError:
+            # The position, never the key: this message lands in service logs.
+            raise ImproperlyConfigured(
+                f"HACENTER_FIELD_KEYS: key number {_position} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes, as Fernet.generate_key() makes)."
+            ) from None
 
 ALLOWED_HOSTS = env.list("HACENTER_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("HACENTER_CSRF_TRUSTED_ORIGINS", default=[])

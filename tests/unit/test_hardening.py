@@ -243,6 +243,16 @@ def test_production_refuses_to_start_without_field_keys():
     assert "HACENTER_FIELD_KEYS is not set" in result.stderr
 
 
+def test_production_refuses_a_malformed_field_key_without_printing_it():
+    good = settings.FIELD_KEYS[0]
+    result = _settings_in_a_fresh_process(
+        HACENTER_SECRET_KEY="x" * 50, HACENTER_FIELD_KEYS=f"{good},not-a-real-key-zzz"
+    )
+    assert result.returncode != 0
+    assert "key number 2 is not a Fernet key" in result.stderr
+    assert "not-a-real-key-zzz" not in result.stderr and good not in result.stderr
+
+
 def test_production_cookies_are_secure_with_hsts():
     result = _settings_in_a_fresh_process(
         HACENTER_SECRET_KEY="x" * 50, HACENTER_FIELD_KEYS=settings.FIELD_KEYS[0]
