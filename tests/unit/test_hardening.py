@@ -77,6 +77,14 @@ def test_a_failed_login_with_an_unknown_name_does_not_record_the_name(client):
     assert entry.target == "unknown user" and "horse" not in str(entry.params)
 
 
+def test_the_admin_site_login_goes_through_the_rate_limited_login(client, django_user_model):
+    django_user_model.objects.create_superuser("root", password="root-password-123")
+    response = client.post("/admin/login/?next=/admin/", {"username": "root", "password": "x"})
+    assert response.status_code == 302 and response["Location"] == "/login/?next=/admin/"
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
 def test_a_successful_login_is_audited(client, django_user_model):
     make_user(django_user_model, "ann", "viewer")
     assert _login(client, "ann", "ann-password-123").status_code == 302
