@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from .health import is_up
 from .models import ApiToken, Cluster, Node, NodeStatus
+from .role_gate import guarded
 from .roles import ROLES
 
 # A node is up when the monitor heard from it within this many monitor periods: one missed
@@ -31,6 +32,7 @@ UP_WITHIN_PERIODS = 3
 UNAUTHORIZED = "Authentication required: send 'Authorization: Bearer <token>'.\n"
 
 
+@guarded  # its own token check: any user with a role
 @require_safe
 @never_cache  # a scrape must always see the latest write, never a proxy's copy
 def metrics(request: HttpRequest) -> HttpResponse:

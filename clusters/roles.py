@@ -82,7 +82,8 @@ def refusal(user, role: str) -> str:
             f"Your account has no role in HA Center; this needs the {role} role. "
             "Ask an administrator to give you one."
         )
-    return f"This needs the {role} role; you are a {held}. Ask an administrator."
+    article = "an" if held[0] in "aeiou" else "a"
+    return f"This needs the {role} role; you are {article} {held}. Ask an administrator."
 
 
 def role_required(role: str, *, post: str | None = None) -> Callable:
@@ -112,6 +113,7 @@ def role_required(role: str, *, post: str | None = None) -> Callable:
                 return redirect_to_login(request.get_full_path())
             raise PermissionDenied(message)
 
+        wrapper.hacenter_guarded = True  # the role gate middleware leaves it to this check
         return wrapper
 
     return decorate

@@ -112,6 +112,7 @@ def api_view(*methods: str, write: str | None = None) -> Callable:
             except Http404 as exc:
                 return error_response(404, str(exc) or "Not found.")
 
+        wrapper.hacenter_guarded = True  # checks roles itself (clusters.role_gate)
         return wrapper
 
     return decorate

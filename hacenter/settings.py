@@ -76,6 +76,8 @@ MIDDLEWARE = [
     # After authentication (it records the user), before anything that may refuse a request.
     "clusters.audit.AuditMiddleware",
     "hacenter.security.RequestSizeLimitMiddleware",
+    # Deny by default: a view that checks no role needs viewer to read, admin to write.
+    "clusters.role_gate.RoleGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
