@@ -15,7 +15,7 @@ def create_groups(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
-        ("clusters", "0006_postmaster_started"),
+        ("clusters", "0007_defaults_profile"),
     ]
 
     operations = [
