@@ -2,21 +2,19 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from hacenter.api import source_address
-
-from . import services
 from .alerts import Severity, alert_channel_create, send_test_alert, target_display
+from .audit import audit, refused
 from .models import AlertChannel, AlertDelivery, Cluster
+from .roles import ADMIN, VIEWER, role_required
 
 
-@login_required
+@role_required(VIEWER, post=ADMIN)
 @require_http_methods(["GET", "POST"])
 def alert_channels(request: HttpRequest) -> HttpResponse:
     """The alert channels, a form to add one, and the latest deliveries."""
@@ -35,14 +33,14 @@ def alert_channels(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             errors = exc.message_dict
+            audit(request, action="alert_channel.create", result=refused(errors))
         else:
-            services.audit_record(
-                user=request.user,
+            audit(
+                request,
                 action="alert_channel.create",
                 target=f"alert channel {channel.pk}",
                 # The target is left out: a webhook URL often carries a token.
                 params={"kind": channel.kind, "cluster": cluster.name if cluster else None},
-                source_address=source_address(request),
             )
             messages.success(request, f"Alert channel {target_display(channel)} added.")
             return redirect("alert-channels")
@@ -66,47 +64,46 @@ def alert_channels(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["POST"])
 def alert_channel_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a test alert: the worker sends it (no network I/O in a web request)."""
     channel = get_object_or_404(AlertChannel, pk=pk)
     transaction.on_commit(lambda: send_test_alert.delay(channel.pk))
+    audit(request, action="alert_channel.test", target=f"alert channel {channel.pk}")
     messages.info(
         request, f"Test alert queued for {target_display(channel)}; its result appears below."
     )
     return redirect("alert-channels")
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["POST"])
 def alert_channel_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause or resume a channel without losing its history."""
     channel = get_object_or_404(AlertChannel, pk=pk)
     # Conditional: a second click from a stale page must not flip the channel back.
     AlertChannel.objects.filter(pk=pk, enabled=channel.enabled).update(enabled=not channel.enabled)
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="alert_channel.disable" if channel.enabled else "alert_channel.enable",
         target=f"alert channel {channel.pk}",
-        source_address=source_address(request),
     )
     return redirect("alert-channels")
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["POST"])
 def alert_channel_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove a channel and its delivery history."""
     channel = get_object_or_404(AlertChannel, pk=pk)
     shown = target_display(channel)
     channel.delete()
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="alert_channel.delete",
         target=f"alert channel {pk}",
         params={"kind": channel.kind},
-        source_address=source_address(request),
     )
     messages.success(request, f"Alert channel {shown} removed.")
     return redirect("alert-channels")

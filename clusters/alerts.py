@@ -36,7 +36,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import AlertChannel, AlertDelivery, Cluster, ClusterEvent
-from .validators import validate_address
+from .validators import validate_address, validate_no_shell_metacharacters
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,8 @@ def validate_channel(kind: str, target: str) -> None:
         validate_address(host)
     except ValidationError:
         raise ValidationError("The URL's host is not a valid host name or IP address.") from None
+    # Query strings need ? & and fragments #; nothing else a shell would act on.
+    validate_no_shell_metacharacters(target, allowed="?&#~")
 
 
 def target_display(channel: AlertChannel) -> str:

@@ -7,32 +7,34 @@ from django.shortcuts import get_object_or_404
 from hacenter.api import ApiError, api_view, source_address
 
 from . import selectors, services
+from .audit import audit, refused
 from .models import Cluster, Credential
+from .roles import ADMIN
 
 
-@api_view("GET", "POST")
+@api_view("GET", "POST", write=ADMIN)
 def credentials(request: HttpRequest) -> JsonResponse:
-    """GET: list credentials (never their secrets). POST: create one."""
+    """GET: list credentials (never their secrets). POST: create one (admins)."""
     if request.method == "GET":
         data = [selectors.credential_summary(c) for c in Credential.objects.all()]
         return JsonResponse(data, safe=False)
     try:
         cred = services.credential_create(data=request.data)
     except services.InvalidInput as exc:
+        audit(request, action="credential.create", result=refused(exc.field_errors))
         raise ApiError(400, "The credential is not valid.", exc.field_errors) from None
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="credential.create",
         target=f"credential {cred.name}",
         params={"name": cred.name, "username": cred.username, "kind": cred.kind},
-        source_address=source_address(request),
     )
     return JsonResponse(selectors.credential_summary(cred), status=201)
 
 
-@api_view("GET", "POST")
+@api_view("GET", "POST", write=ADMIN)
 def clusters(request: HttpRequest) -> JsonResponse:
-    """GET: every cluster with its state and primary. POST: define a new cluster."""
+    """GET: every cluster with its state and primary. POST: define a new cluster (admins)."""
     if request.method == "GET":
         return JsonResponse(
             [selectors.cluster_summary(c) for c in Cluster.objects.all()], safe=False
@@ -40,13 +42,19 @@ def clusters(request: HttpRequest) -> JsonResponse:
     try:
         cluster = services.cluster_create(data=request.data, created_by=request.user)
     except services.InvalidInput as exc:
+        name = request.data.get("name")
+        audit(
+            request,
+            action="cluster.create",
+            target=f"cluster {name}" if isinstance(name, str) else "",
+            result=refused(exc.field_errors),
+        )
         raise ApiError(400, "The cluster is not valid.", exc.field_errors) from None
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="cluster.create",
         target=f"cluster {cluster.name}",
         params={"name": cluster.name, "nodes": [n.name for n in cluster.nodes.all()]},
-        source_address=source_address(request),
     )
     return JsonResponse(selectors.cluster_detail(cluster), status=201)
 
@@ -58,7 +66,8 @@ def cluster(request: HttpRequest, pk: int) -> JsonResponse:
 
 @api_view("GET")
 def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
-    """The application's connection strings, password included: admins only, always audited."""
+    """The application's connection strings, password included: admins only, always audited
+    (the service audits refusals too, which is why viewers get this far)."""
     cluster = get_object_or_404(Cluster, pk=pk)
     try:
         strings = services.cluster_connection_read(

@@ -1,5 +1,7 @@
 """Forms that validate what admins type, used by the pages and the API alike."""
 
+import ipaddress
+
 from django import forms
 from django.conf import settings
 
@@ -12,11 +14,21 @@ MAX_KEY_BYTES = 16 * 1024  # an RSA-8192 key in PEM is about 6.5 KB
 class CredentialForm(forms.Form):
     """An SSH login: user and either a private key (optionally with passphrase) or a password."""
 
-    name = forms.CharField(max_length=100, validators=[validators.validate_no_control_characters])
+    name = forms.CharField(max_length=100, validators=[validators.validate_label])
     username = forms.CharField(max_length=32, validators=[validators.validate_unix_user])
     private_key = forms.CharField(required=False, strip=False, widget=forms.Textarea)
-    passphrase = forms.CharField(required=False, strip=False, widget=forms.PasswordInput)
-    password = forms.CharField(required=False, strip=False, widget=forms.PasswordInput)
+    passphrase = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput,
+        validators=[validators.validate_secret_text],
+    )
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput,
+        validators=[validators.validate_secret_text],
+    )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -74,7 +86,7 @@ class NodeForm(forms.Form):
     """One server: where to reach it, how to log in, the host key the admin confirmed."""
 
     name = forms.CharField(max_length=63, validators=[validators.validate_name])
-    address = forms.CharField(max_length=253, validators=[validators.validate_address])
+    address = forms.CharField(max_length=253, validators=[validators.validate_server_address])
     ssh_port = forms.IntegerField(min_value=1, max_value=65535, initial=22, required=False)
     credential = forms.ModelChoiceField(
         queryset=Credential.objects.all(),
@@ -83,6 +95,16 @@ class NodeForm(forms.Form):
     host_key_fingerprint = forms.CharField(validators=[validators.validate_fingerprint])
     kind = forms.ChoiceField(choices=Node.Kind.choices)
     master = forms.BooleanField(required=False)  # bootstrap this database node as the primary
+
+    def clean_address(self) -> str:
+        return validators.normalize_address(self.cleaned_data["address"])
+
+
+# Roles HA Center creates on every cluster: the application may not take one of their names.
+RESERVED_DATABASE_ROLES = frozenset(
+    {"postgres", "replicator", "rewind_user", "hacenter", "hacenter_monitor", "public"}
+)
+RESERVED_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
 def validate_database(data: object, errors: dict[str, list[str]]) -> dict[str, str]:
@@ -99,6 +121,11 @@ def validate_database(data: object, errors: dict[str, list[str]]) -> dict[str, s
             if not isinstance(value, str):
                 raise forms.ValidationError("This field is required.")
             validators.validate_sql_identifier(value)
+            reserved = RESERVED_DATABASE_ROLES if key == "user" else RESERVED_DATABASES
+            if value in reserved:
+                raise forms.ValidationError(
+                    f"{value} is a name PostgreSQL or HA Center uses itself; choose another."
+                )
             result[key] = value
         except forms.ValidationError as exc:
             errors[f"database.{key}"] = list(exc.messages)
@@ -111,12 +138,20 @@ def validate_client_networks(data: object, errors: dict[str, list[str]]) -> list
     if not isinstance(data, list) or len(data) > 50:
         errors["client_networks"] = ["Expected a list of at most 50 networks in CIDR form."]
         return []
-    networks = []
+    networks: list[str] = []
     for i, value in enumerate(data):
         try:
             if not isinstance(value, str):
                 raise forms.ValidationError("Expected text such as 10.0.0.0/24.")
             validators.validate_cidr(value)
+            validators.validate_open_network(value)
+            network = ipaddress.ip_network(value)
+            for earlier in networks:
+                other = ipaddress.ip_network(earlier)
+                if network.version == other.version and network.overlaps(other):
+                    raise forms.ValidationError(
+                        f"{value} overlaps {earlier}, given before it; give each network once."
+                    )
             networks.append(value)
         except forms.ValidationError as exc:
             errors[f"client_networks[{i}]"] = list(exc.messages)
@@ -176,18 +211,21 @@ def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
         if first_db is not None:
             first_db["master"] = True
     seen_names: set[str] = set()
-    seen_addresses: set[tuple[str, int]] = set()
+    seen_addresses: set[str] = set()
     for i, node in enumerate(nodes):
         if node["name"] in seen_names:
             errors.setdefault(f"nodes[{i}].name", []).append("Two nodes have this name.")
-        where = (node["address"].lower(), node["ssh_port"])
-        if where in seen_addresses:
+        # By address alone (addresses arrive normalised by NodeForm): two nodes on one server,
+        # even with two SSH ports, would fight over PostgreSQL's, Patroni's and etcd's ports.
+        address = node["address"]
+        if address in seen_addresses:
             errors.setdefault(f"nodes[{i}].address", []).append(
-                "Two nodes have this address and port."
+                "Two nodes have this address: each node needs a server of its own "
+                "(PostgreSQL, Patroni and etcd ports would collide)."
             )
-        elif Node.objects.filter(address__iexact=where[0], ssh_port=where[1]).exists():
+        elif Node.objects.filter(address__iexact=address).exists():
             errors.setdefault(f"nodes[{i}].address", []).append(
                 "This server already belongs to another cluster."
             )
         seen_names.add(node["name"])
-        seen_addresses.add(where)
+        seen_addresses.add(address)

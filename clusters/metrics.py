@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,8 @@ from prometheus_client.registry import Collector
 
 from .health import is_up
 from .models import ApiToken, Cluster, Node, NodeStatus
+from .role_gate import guarded
+from .roles import ROLES
 
 # A node is up when the monitor heard from it within this many monitor periods: one missed
 # pass is a blip, three are an outage.
@@ -30,6 +32,7 @@ UP_WITHIN_PERIODS = 3
 UNAUTHORIZED = "Authentication required: send 'Authorization: Bearer <token>'.\n"
 
 
+@guarded  # its own token check: any user with a role
 @require_safe
 @never_cache  # a scrape must always see the latest write, never a proxy's copy
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -129,14 +132,17 @@ def _status(node: Node) -> NodeStatus | None:
 
 
 def _token_is_valid(request: HttpRequest) -> bool:
-    """Whether the request carries an active user's API token, as "Bearer" (what Prometheus'
-    `authorization` setting sends) or "Token" (what the REST API takes)."""
+    """Whether the request carries the API token of an active user with a role (a viewer at
+    least), as "Bearer" (what Prometheus' `authorization` setting sends) or "Token" (what the
+    REST API takes)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() not in ("bearer", "token") or not token:
         return False
+    # One query: the token, its user active and holding a role (any role may read metrics).
     found = (
         ApiToken.objects.filter(digest=ApiToken.digest_of(token), user__is_active=True)
+        .filter(Q(user__is_superuser=True) | Q(user__groups__name__in=ROLES))
         .values_list("pk", flat=True)
         .first()
     )

@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from .models import (
     NodeStatus,
     ScannedHostKey,
 )
+from .validators import normalize_address
 
 
 class InvalidInput(Exception):
@@ -103,6 +105,10 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     if not isinstance(raw_nodes, list) or not raw_nodes:
         errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
         raw_nodes = []
+    elif len(raw_nodes) > settings.HACENTER_MAX_NODES:
+        # Before looking at each: ten thousand nodes must not cost ten thousand queries.
+        errors["nodes"] = [f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."]
+        raw_nodes = []
     nodes = [
         node
         for i, raw in enumerate(raw_nodes)
@@ -149,16 +155,29 @@ def audit_record(
     source_address: str | None = None,
     result: str = "ok",
 ) -> AuditEntry:
-    """Record a mutating action. `params` must never contain secrets: callers pass ids and names."""
+    """Record a mutating action. `params` must never contain secrets: callers pass ids and names,
+    and any key that names a secret is masked here as a second line of defence."""
     return AuditEntry.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
         username=getattr(user, "username", "") or "",
-        action=action,
+        action=action[:60],
         target=target[:200],
-        params=params or {},
+        params=_without_secrets(params or {}),
         source_address=source_address,
         result=result[:200],
     )
+
+
+SECRET_PARAM_WORDS = ("password", "passphrase", "private_key", "secret", "token")
+
+
+def _without_secrets(params: dict) -> dict:
+    return {
+        key: "[hidden]"
+        if any(word in str(key).lower() for word in SECRET_PARAM_WORDS)
+        else (_without_secrets(value) if isinstance(value, dict) else value)
+        for key, value in params.items()
+    }
 
 
 def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:
@@ -208,9 +227,10 @@ def cluster_connection_read(*, cluster: Cluster, user, source_address: str | Non
     """
     from django.core.exceptions import PermissionDenied
 
+    from .roles import can_admin
     from .selectors import cluster_connection_strings
 
-    allowed = bool(user.is_superuser or user.is_staff)
+    allowed = can_admin(user)
     audit_record(
         user=user,
         action="cluster.connection.read",
@@ -223,8 +243,10 @@ def cluster_connection_read(*, cluster: Cluster, user, source_address: str | Non
     return cluster_connection_strings(cluster)
 
 
-def _server_taken(address: str, port: int, *, exclude: Node | None = None) -> bool:
-    taken = Node.objects.filter(address__iexact=address, ssh_port=port)
+def _server_taken(address: str, *, exclude: Node | None = None) -> bool:
+    # By address alone: one server serves one node, whatever SSH port reaches it (PostgreSQL,
+    # Patroni and etcd ports would collide).
+    taken = Node.objects.filter(address__iexact=address)
     return taken.exclude(pk=exclude.pk).exists() if exclude else taken.exists()
 
 
@@ -239,7 +261,7 @@ def node_add(*, cluster: Cluster, data: dict, requested_by=None):
     if node is not None:
         if cluster.nodes.filter(name=node["name"]).exists():
             errors["name"] = [f"{cluster.name} has a node called {node['name']} already."]
-        if _server_taken(node["address"], node["ssh_port"]):
+        if _server_taken(node["address"]):
             errors["address"] = ["This server already belongs to a cluster."]
     if errors:
         raise InvalidInput(errors)
@@ -265,12 +287,12 @@ def node_replace(*, node: Node, data: dict, requested_by=None):
     errors: dict[str, list[str]] = {}
     new = _node_input({**data, "name": node.name, "kind": node.kind}, errors)
     if new is not None:
-        if (new["address"].lower(), new["ssh_port"]) == (node.address.lower(), node.ssh_port):
+        if new["address"] == normalize_address(node.address):
             errors["address"] = [
                 "This is the node's current server; a replacement is a new server. To rebuild "
                 "the same server, run Rebuild."
             ]
-        elif _server_taken(new["address"], new["ssh_port"], exclude=node):
+        elif _server_taken(new["address"], exclude=node):
             errors["address"] = ["This server already belongs to a cluster."]
     if errors:
         raise InvalidInput(errors)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import alert_views, views
+from . import alert_views, audit_views, user_views, views
 
 urlpatterns = [
     path("", views.cluster_list, name="cluster-list"),
@@ -8,6 +8,9 @@ urlpatterns = [
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
     path("credentials/", views.credential_list, name="credential-list"),
+    path("audit/", audit_views.audit_log, name="audit-log"),
+    path("users/", user_views.user_list, name="user-list"),
+    path("users/<int:pk>/role/", user_views.user_role, name="user-role"),
     path("alerts/", alert_views.alert_channels, name="alert-channels"),
     path("alerts/<int:pk>/test/", alert_views.alert_channel_test, name="alert-channel-test"),
     path("alerts/<int:pk>/toggle/", alert_views.alert_channel_toggle, name="alert-channel-toggle"),

@@ -10,6 +10,10 @@ SQL_IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 UNIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+# Display names (credentials): words, not code. Nothing a shell, YAML or HTML would act on.
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,99}$")
+SHELL_METACHARACTERS = frozenset("`$;&|<>()'\"\\{}*?!#~\n\r\t")
+MAX_SECRET_CHARS = 1024
 
 
 def validate_name(value: str) -> None:
@@ -65,3 +69,73 @@ def validate_fingerprint(value: str) -> None:
 def validate_no_control_characters(value: str) -> None:
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValidationError("Control characters are not allowed here.")
+
+
+def validate_label(value: str) -> None:
+    """A display name such as a credential's: letters, digits, spaces and . _ @ + -."""
+    if not LABEL_RE.match(value) or value != value.strip():
+        raise ValidationError(
+            "Use 1–100 letters, digits, spaces and . _ @ + - (starting with a letter or digit); "
+            "no shell or control characters."
+        )
+
+
+def validate_no_shell_metacharacters(value: str, *, allowed: str = "") -> None:
+    """Free text that ends up near a command line (or looks like it wants to): refuse the
+    characters a shell would act on, and say which were found. ``allowed`` lifts some (a URL
+    needs ? & and #)."""
+    found = sorted({c for c in value if c in SHELL_METACHARACTERS and c not in allowed})
+    if found:
+        shown = " ".join(repr(c)[1:-1] for c in found)
+        raise ValidationError(f"These characters are not allowed here: {shown}")
+
+
+def validate_secret_text(value: str) -> None:
+    """A password or passphrase: any printable text up to 1024 characters. Control characters
+    (a NUL, a line break) are refused: no SSH server or keyboard would produce them."""
+    if len(value) > MAX_SECRET_CHARS:
+        raise ValidationError(f"At most {MAX_SECRET_CHARS} characters.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError("Control characters (line breaks, tabs, NUL) are not allowed.")
+
+
+def normalize_address(value: str) -> str:
+    """One spelling per server: IP addresses compressed (an IPv4-mapped IPv6 address becomes
+    IPv4), host names lower-case without the final dot. Two spellings of one server must
+    compare equal, or "duplicate address" checks are blind."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return value.rstrip(".").lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.compressed
+
+
+def validate_server_address(value: str) -> None:
+    """A node's address: as validate_address, and one other servers can reach it by (not
+    loopback, not link-local: every node and the proxy connect to it by this address)."""
+    validate_address(value)
+    try:
+        ip = ipaddress.ip_address(normalize_address(value))
+    except ValueError:
+        if value.rstrip(".").lower() in ("localhost", "localhost.localdomain"):
+            raise ValidationError(
+                f"{value} is this machine's own name; give the server's address on the "
+                "network the other nodes share."
+            ) from None
+        return
+    if ip.is_loopback or ip.is_link_local:
+        raise ValidationError(
+            f"{value} is a {'loopback' if ip.is_loopback else 'link-local'} address: the other "
+            "nodes could not reach this server by it. Give its address on the shared network."
+        )
+
+
+def validate_open_network(value: str) -> None:
+    """Refuse a network that admits every address (0.0.0.0/0, ::/0) to pg_hba."""
+    if ipaddress.ip_network(value, strict=False).prefixlen == 0:
+        raise ValidationError(
+            f"{value} would let every address on the internet try to log in to PostgreSQL; "
+            "name your application servers' networks instead."
+        )

@@ -1,27 +1,28 @@
 """Pages for clusters and credentials. They read the database; host-key scans go to a worker."""
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from hacenter.api import source_address
-
 from . import selectors, services
-from .forms import CredentialForm
+from .audit import audit, mark_audited, refused, source_address
+from .forms import MAX_KEY_BYTES, CredentialForm
 from .models import Cluster, Credential, Node
+from .roles import ADMIN, VIEWER, role_required
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
 
 
-@login_required
+@role_required(VIEWER)
 def cluster_list(request: HttpRequest) -> HttpResponse:
     return render(request, "clusters/cluster_list.html", {"clusters": selectors.dashboard_rows()})
 
 
-@login_required
+@role_required(VIEWER)
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(Cluster, pk=pk)
     return render(
@@ -40,7 +41,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _posted_nodes(request: HttpRequest) -> list[dict]:
     """Node rows of the cluster form, as the API's node objects."""
     rows = []
-    for i in range(int(request.POST.get("rows", len(DEFAULT_ROWS)))):
+    count = request.POST.get("rows", "")
+    # A tampered row count must neither crash the page nor make it loop a million times.
+    count = int(count) if count.isdigit() else len(DEFAULT_ROWS)
+    for i in range(min(count, settings.HACENTER_MAX_NODES + 1)):
         get = lambda field, i=i: request.POST.get(f"nodes-{i}-{field}", "").strip()  # noqa: E731
         if not any(get(f) for f in ("name", "address")):
             continue
@@ -58,7 +62,7 @@ def _posted_nodes(request: HttpRequest) -> list[dict]:
     return rows
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def cluster_new(request: HttpRequest) -> HttpResponse:
     """Define a cluster in two steps: enter the servers, then confirm each scanned host key."""
@@ -81,13 +85,22 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
         }
         rows = data["nodes"] or rows
         if request.POST.get("action") == "scan":
-            from jobs.api import scan_via_worker  # clusters never imports jobs at import time
-
+            scanned = {}
             for row in rows:
                 port = row["ssh_port"] if isinstance(row["ssh_port"], int) else 22
-                result = scan_via_worker(row["address"], port) if row["address"] else {}
+                result = _scan(row["address"], port)
                 row["host_key_fingerprint"] = result.get("fingerprint", "")
                 row["scan_error"] = result.get("error", "")
+                if row["host_key_fingerprint"]:
+                    scanned[f"{row['address']}:{port}"] = row["host_key_fingerprint"]
+            failed = [row["address"] for row in rows if row.get("scan_error")]
+            audit(
+                request,
+                action="host_key.scan",
+                target="new cluster form",
+                params=scanned,
+                result=f"refused: {len(failed)} of {len(rows)} scans" if failed else "ok",
+            )
             context["scanned"] = True
         else:
             try:
@@ -95,13 +108,13 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
             except services.InvalidInput as exc:
                 context["errors"] = exc.field_errors
                 context["scanned"] = True
+                audit(request, action="cluster.create", result=refused(exc.field_errors))
             else:
-                services.audit_record(
-                    user=request.user,
+                audit(
+                    request,
                     action="cluster.create",
                     target=f"cluster {cluster.name}",
-                    params={"name": cluster.name},
-                    source_address=source_address(request),
+                    params={"name": cluster.name, "nodes": [n["name"] for n in data["nodes"]]},
                 )
                 messages.success(request, f"Cluster {cluster.name} created. Run preflight next.")
                 return redirect("cluster-detail", pk=cluster.pk)
@@ -114,32 +127,67 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
             if key.startswith(f"nodes[{i}].")
         }
     context["rows"] = rows
-    return render(request, "clusters/cluster_new.html", context)
+    status = 400 if context["errors"] else 200
+    return render(request, "clusters/cluster_new.html", context, status=status)
 
 
-@login_required
+def _scan(address: str, port: int) -> dict:
+    """A host-key scan through a worker, for a syntactically valid address only: the form must
+    not make a worker connect to `$(reboot)` or a 10 KB string."""
+    from django.core.exceptions import ValidationError
+
+    from jobs.api import scan_via_worker  # clusters never imports jobs at import time
+
+    from .validators import validate_address
+
+    if not address:
+        return {}
+    try:
+        validate_address(address)
+    except ValidationError as exc:
+        return {"error": " ".join(exc.messages)}
+    if not 1 <= port <= 65535:
+        return {"error": "Expected a port number from 1 to 65535."}
+    return scan_via_worker(address, port)
+
+
+@sensitive_post_parameters("private_key", "passphrase", "password")  # out of error reports
+@role_required(VIEWER, post=ADMIN)
 @require_http_methods(["GET", "POST"])
 def credential_list(request: HttpRequest) -> HttpResponse:
     """The credentials (never their secrets) and a form to add one."""
-    form = CredentialForm()
+    form, status = CredentialForm(), 200
     if request.method == "POST":
         data = request.POST.copy()
         upload = request.FILES.get("private_key_file")
+        upload_error = None
         if upload is not None and not data.get("private_key"):
-            raw = upload.read(64 * 1024 + 1)
-            data["private_key"] = raw.decode("utf-8", errors="replace")
+            raw = upload.read(MAX_KEY_BYTES + 1)
+            try:
+                data["private_key"] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                # Never decode "with replacement": a damaged key would then be a puzzle.
+                upload_error = (
+                    "The key file is not UTF-8 text: upload the OpenSSH or PEM private key "
+                    "(not a PuTTY .ppk or a binary DER file)."
+                )
         try:
+            if upload_error:
+                raise services.InvalidInput({"private_key": [upload_error]})
             cred = services.credential_create(data=data)
-        except services.InvalidInput:
+        except services.InvalidInput as exc:
             form = CredentialForm(data=data)
             form.is_valid()
+            if upload_error:
+                form.add_error("private_key", upload_error)
+            audit(request, action="credential.create", result=refused(exc.field_errors))
+            status = 400
         else:
-            services.audit_record(
-                user=request.user,
+            audit(
+                request,
                 action="credential.create",
                 target=f"credential {cred.name}",
                 params={"name": cred.name, "username": cred.username, "kind": cred.kind},
-                source_address=source_address(request),
             )
             messages.success(request, f"Credential {cred.name} saved (encrypted).")
             return redirect("credential-list")
@@ -147,10 +195,11 @@ def credential_list(request: HttpRequest) -> HttpResponse:
         request,
         "clusters/credential_list.html",
         {"credentials": Credential.objects.all(), "form": form},
+        status=status,
     )
 
 
-@login_required
+@role_required(VIEWER)  # the service lets admins only, and audits every refusal
 @require_http_methods(["POST"])
 def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
     """Reveal the application's connection strings on click: admins only, audited."""
@@ -162,5 +211,7 @@ def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
         allowed = True
     except PermissionDenied:
         strings, allowed = None, False
+    mark_audited(request)  # the service recorded the read or the refusal
     template = "clusters/htmx/connection.html" if request.htmx else "clusters/connection_page.html"
-    return render(request, template, {"cluster": cluster, "strings": strings, "allowed": allowed})
+    context = {"cluster": cluster, "strings": strings, "allowed": allowed}
+    return render(request, template, context, status=200 if allowed else 403)

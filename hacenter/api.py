@@ -52,16 +52,45 @@ def _json_body(request: HttpRequest) -> dict:
     if not request.body:
         return {}
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(
+            400, "The body is not UTF-8 text: send JSON encoded as UTF-8 (a key file is ASCII)."
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
         raise ApiError(400, f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "The body is not valid JSON: nested too deeply.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The body must be a JSON object.")
+    if _has_lone_surrogate(data):
+        # "\ud800" is valid JSON but no valid text: it cannot be stored or encrypted.
+        raise ApiError(400, "The body holds a broken Unicode escape (a lone \\ud800–\\udfff).")
     return data
 
 
-def api_view(*methods: str) -> Callable:
-    """Token-authenticated JSON endpoint accepting `methods`; the view gets `request.data`."""
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def api_view(*methods: str, write: str | None = None) -> Callable:
+    """Token-authenticated JSON endpoint accepting `methods`; the view gets `request.data`.
+
+    GET needs the viewer role; any other method needs the role `write`, which an endpoint
+    accepting one must name (so no endpoint is left unguarded by omission).
+    """
+    from clusters import roles
+
+    if any(m != "GET" for m in methods) and write not in roles.ROLES:
+        raise TypeError(f"api_view{methods}: name the role that may write, e.g. write=ADMIN")
 
     def decorate(view: Callable) -> Callable:
         @csrf_exempt  # token-authenticated: no cookies, so no cross-site request to forge
@@ -73,6 +102,9 @@ def api_view(*methods: str) -> Callable:
                         405, f"Method {request.method} not allowed; use {', '.join(methods)}."
                     )
                 request.user = _authenticate(request)
+                needed = roles.VIEWER if request.method == "GET" else write
+                if not roles.has_role(request.user, needed):
+                    raise ApiError(403, roles.refusal(request.user, needed))
                 request.data = _json_body(request) if request.method == "POST" else {}
                 return view(request, *args, **kwargs)
             except ApiError as exc:
@@ -80,11 +112,14 @@ def api_view(*methods: str) -> Callable:
             except Http404 as exc:
                 return error_response(404, str(exc) or "Not found.")
 
+        wrapper.hacenter_guarded = True  # checks roles itself (clusters.role_gate)
         return wrapper
 
     return decorate
 
 
 def source_address(request: HttpRequest) -> str | None:
-    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR)."""
-    return request.META.get("REMOTE_ADDR")
+    """The client's address as the web server saw it (see clusters.audit.source_address)."""
+    from clusters.audit import source_address as address
+
+    return address(request)

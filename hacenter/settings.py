@@ -27,9 +27,28 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - DEBUG only, never production
 
-# Comma-separated Fernet keys, newest first. Read lazily by clusters.crypto, which raises a clear
-# error when it is empty, so management commands that touch no secret still work without it.
+# Comma-separated Fernet keys, newest first, read by clusters.crypto at each use. Production must
+# set them: a console that cannot read its credentials is broken, so say so at start, not at the
+# first job. Debug mode may run without (clusters.crypto then raises a clear error on first use).
 FIELD_KEYS = env.list("HACENTER_FIELD_KEYS", default=[])
+if not DEBUG and not [k for k in FIELD_KEYS if k.strip()]:
+    raise ImproperlyConfigured(
+        "HACENTER_FIELD_KEYS is not set. Set it to one or more Fernet keys, newest first "
+        "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        "), or set HACENTER_DEBUG=true on a development machine."
+    )
+if not DEBUG:
+    from cryptography.fernet import Fernet
+
+    for _position, _key in enumerate([k.strip() for k in FIELD_KEYS if k.strip()], start=1):
+        try:
+            Fernet(_key.encode())
+        except ValueError:
+            # The position, never the key: this message lands in service logs.
+            raise ImproperlyConfigured(
+                f"HACENTER_FIELD_KEYS: key number {_position} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes, as Fernet.generate_key() makes)."
+            ) from None
 
 ALLOWED_HOSTS = env.list("HACENTER_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("HACENTER_CSRF_TRUSTED_ORIGINS", default=[])
@@ -48,11 +67,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hacenter.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication (it records the user), before anything that may refuse a request.
+    "clusters.audit.AuditMiddleware",
+    "hacenter.security.RequestSizeLimitMiddleware",
+    # Deny by default: a view that checks no role needs viewer to read, admin to write.
+    "clusters.role_gate.RoleGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -114,12 +139,43 @@ STORAGES = {
     },
 }
 
+# --- Hardening -------------------------------------------------------------------------------
 if not DEBUG:
+    # Behind the TLS proxy the README asks for; HACENTER_SECURE_COOKIES=false only for tests
+    # and plain-HTTP trials.
     SESSION_COOKIE_SECURE = env.bool("HACENTER_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Sent on HTTPS answers only (SecurityMiddleware); a year, as browsers' preload lists ask.
+    SECURE_HSTS_SECONDS = env.int("HACENTER_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HACENTER_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_SSL_REDIRECT = env.bool("HACENTER_SSL_REDIRECT", default=False)
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("HACENTER_SESSION_AGE_S", default=8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# No script reads the CSRF cookie: pages carry the token in forms and in hx-headers on <body>.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Scripts and styles from our own origin only: no inline script, no inline style element,
+# no eval (htmx is told so in base.html). Nothing is framed, nothing posts elsewhere.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Request bodies: the largest honest one is a credential with a 16 KB key. Larger ones are
+# refused before anything reads them, with a sentence saying so.
+HACENTER_MAX_REQUEST_BYTES = env.int("HACENTER_MAX_REQUEST_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HACENTER_MAX_REQUEST_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = HACENTER_MAX_REQUEST_BYTES
+# Failed logins per user name and per source address within the window; then HTTP 429.
+LOGIN_MAX_FAILURES_PER_USER = env.int("HACENTER_LOGIN_MAX_FAILURES_PER_USER", default=5)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("HACENTER_LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURE_WINDOW_S = env.int("HACENTER_LOGIN_FAILURE_WINDOW_S", default=15 * 60)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clusters.models import Cluster, Node, ScannedHostKey
+from clusters.validators import normalize_address
 
 from . import ssh
 from .errors import JobConflict, JobRefused
@@ -162,7 +163,7 @@ def host_key_scan(*, address: str, port: int) -> dict:
     except ssh.SSHError as exc:
         return {"error": str(exc)}
     ScannedHostKey.objects.update_or_create(
-        address=address,
+        address=normalize_address(address),  # as NodeForm stores it, so the two match
         port=port,
         fingerprint=key.fingerprint,
         defaults={"key_type": key.key_type, "base64": key.base64},

@@ -6,14 +6,29 @@ from collections.abc import Callable
 import pytest
 
 
+def make_user(django_user_model, username: str, role: str | None):
+    """A real user in the group of `role` (None: in no group)."""
+    from clusters.roles import assign_role
+
+    user = django_user_model.objects.create_user(username, password=f"{username}-password-123")
+    assign_role(user, role)
+    return user
+
+
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user("ops", password="ops-password-123")
+    """An admin (the admin group): may do everything, as the tests before roles assumed."""
+    return make_user(django_user_model, "ops", "admin")
 
 
 @pytest.fixture
 def api(client, user):
-    """A Django test client that sends a real API token."""
+    """A Django test client that sends a real API token (the `user` fixture's: an admin)."""
+    return api_client(client, user)
+
+
+def api_client(client, user):
+    """A Django test client sending `user`'s API token."""
     from clusters.models import ApiToken
 
     token = ApiToken.issue(user)

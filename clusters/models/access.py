@@ -33,8 +33,27 @@ class ApiToken(models.Model):
         return token
 
 
+class AuditEntryQuerySet(models.QuerySet):
+    """Audit rows are written once: the console's code cannot update or delete them in bulk."""
+
+    def update(self, **kwargs):
+        raise AuditEntryImmutable("audit entries cannot be changed")
+
+    def delete(self):
+        raise AuditEntryImmutable("audit entries cannot be deleted")
+
+
+class AuditEntryImmutable(Exception):
+    """Raised on any attempt to change or remove an audit entry through the ORM."""
+
+
 class AuditEntry(models.Model):
-    """Who did what to which target, from where, and how it ended. Never holds secrets."""
+    """Who did what to which target, from where, and how it ended. Never holds secrets.
+
+    Append-only: ``save`` refuses an existing row and the default manager refuses ``update``
+    and ``delete``. Django's own bookkeeping (``SET_NULL`` when a user is deleted) goes through
+    the base manager, which stays plain, so removing a user keeps their entries and name.
+    """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
@@ -45,9 +64,22 @@ class AuditEntry(models.Model):
     source_address = models.GenericIPAddressField(null=True, blank=True)
     result = models.CharField(max_length=200, blank=True)
 
+    objects = AuditEntryQuerySet.as_manager()
+    # The base manager, for Django's SET_NULL when a user is deleted.
+    plain = models.Manager()  # noqa: DJ012 - a manager, not a field
+
     class Meta:
         ordering = ["-at"]
         verbose_name_plural = "audit entries"
+        base_manager_name = "plain"
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise AuditEntryImmutable(f"audit entry {self.pk} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditEntryImmutable(f"audit entry {self.pk} cannot be deleted")

@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from clusters.roles import assign_role
 from tests.integration.conftest import worker  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]
@@ -18,7 +19,8 @@ def test_login_create_cluster_run_preflight_and_watch_the_log(
     fresh_lab,
     worker,  # noqa: F811
 ):
-    django_user_model.objects.create_user("admin", password="browser-test-pw-1")
+    admin = django_user_model.objects.create_user("admin", password="browser-test-pw-1")
+    assign_role(admin, "admin")
     page.goto(f"{live_server.url}/")
     expect(page).to_have_url(re.compile(r"/login/"))
     page.get_by_label("User name").fill("admin")

@@ -4,6 +4,7 @@ import psycopg2
 import pytest
 
 from clusters.models import ApiToken, AuditEntry, Cluster
+from clusters.roles import assign_role
 from jobs import services
 from jobs.models import JobStatus, StepStatus
 from tests.conftest import wait_for
@@ -49,7 +50,8 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
     cluster.refresh_from_db()
     assert cluster.state == Cluster.State.HEALTHY
 
-    admin = django_user_model.objects.create_user("admin", password="pw-admin-1", is_staff=True)
+    admin = django_user_model.objects.create_user("admin", password="pw-admin-1")
+    assign_role(admin, "admin")
     token = ApiToken.issue(admin)
     auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
     detail = client.get(f"/api/v1/clusters/{cluster.pk}/", **auth).json()

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from clusters.models import AuditEntry, Cluster, Credential, Node
 from jobs.models import Job, JobStatus, LogLine
+from tests.conftest import api_client, make_user
 from tests.unit.conftest import FP
 
 pytestmark = pytest.mark.django_db
@@ -257,9 +258,12 @@ def test_remove_cluster_needs_the_name_repeated(api, cred, scanned):
     assert "repeat the cluster's name" in response.json()["error"]
 
 
-def test_connection_strings_are_for_admins_only_and_every_read_is_audited(api, cred, scanned):
+def test_connection_strings_are_for_admins_only_and_every_read_is_audited(
+    api, cred, scanned, client, django_user_model
+):
     cluster_id = api.post("/api/v1/clusters/", _cluster_body(cred.pk)).json()["id"]
-    response = api.get(f"/api/v1/clusters/{cluster_id}/connection/")
+    operator = api_client(client, make_user(django_user_model, "op", "operator"))
+    response = operator.get(f"/api/v1/clusters/{cluster_id}/connection/")
     assert response.status_code == 403
     entry = AuditEntry.objects.get(action="cluster.connection.read")
     assert entry.result.startswith("refused")

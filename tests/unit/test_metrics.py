@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clusters.metrics import metrics
 from clusters.models import ApiToken, Cluster, Credential, Node, NodeStatus
+from clusters.roles import assign_role
 from jobs.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,7 @@ _addresses = count(1)
 @pytest.fixture
 def token(django_user_model) -> str:
     user = django_user_model.objects.create_user("prometheus", password="scrape-pw-123")
+    assign_role(user, "viewer")  # reading metrics needs a role; viewer is the least
     return ApiToken.issue(user)
 
 

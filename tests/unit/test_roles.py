@@ -1,0 +1,301 @@
+"""Authorisation: every endpoint (page, API, /metrics) against every role.
+
+Real users in real groups: anonymous, a user in no group, a viewer, an operator, an admin and a
+superuser. Each endpoint names the weakest role that may use it; below it a page says 403 (or
+sends an anonymous visitor to the login page), the API says 401/403, and a refused change
+leaves the database as it was and an audit entry saying "refused".
+"""
+
+import re
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from clusters.models import AlertChannel, AuditEntry, Cluster, Credential, Node
+from clusters.roles import ADMIN, OPERATOR, VIEWER, assign_role
+from jobs.models import Job, JobStatus, Step
+
+pytestmark = pytest.mark.django_db
+
+ROLE_NAMES = ("anonymous", "none", VIEWER, OPERATOR, ADMIN, "superuser")
+RANK = {"anonymous": -2, "none": -1, VIEWER: 0, OPERATOR: 1, ADMIN: 2, "superuser": 2}
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # the URL name
+    method: str
+    path: str  # with {cluster}, {job}, {channel} filled in from the world fixture
+    needs: str  # the weakest role allowed, or PUBLIC
+    body: dict | None = None
+    kind: str = "page"  # page, api or metrics
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+ENDPOINTS = [
+    # Pages
+    Endpoint("login", "GET", "/login/", PUBLIC),
+    Endpoint("logout", "POST", "/logout/", PUBLIC),
+    Endpoint("cluster-list", "GET", "/", VIEWER),
+    Endpoint("cluster-detail", "GET", "/clusters/{cluster}/", VIEWER),
+    Endpoint("cluster-new", "GET", "/clusters/new/", ADMIN),
+    Endpoint("cluster-new", "POST", "/clusters/new/", ADMIN, {"name": "pg9"}),
+    Endpoint("cluster-connection", "POST", "/clusters/{cluster}/connection/", ADMIN),
+    Endpoint("credential-list", "GET", "/credentials/", VIEWER),
+    Endpoint(
+        "credential-list",
+        "POST",
+        "/credentials/",
+        ADMIN,
+        {"name": "new", "username": "root", "password": "pw-123456"},
+    ),
+    Endpoint("audit-log", "GET", "/audit/", ADMIN),
+    Endpoint("user-list", "GET", "/users/", ADMIN),
+    Endpoint(
+        "user-list",
+        "POST",
+        "/users/",
+        ADMIN,
+        {"username": "newbie", "password": "a-long-password-1", "role": "viewer"},
+    ),
+    Endpoint("user-role", "POST", "/users/{target}/role/", ADMIN, {"role": "admin"}),
+    Endpoint("alert-channels", "GET", "/alerts/", VIEWER),
+    Endpoint(
+        "alert-channels", "POST", "/alerts/", ADMIN, {"kind": "email", "target": "b@example.com"}
+    ),
+    Endpoint("alert-channel-test", "POST", "/alerts/{channel}/test/", ADMIN),
+    Endpoint("alert-channel-toggle", "POST", "/alerts/{channel}/toggle/", ADMIN),
+    Endpoint("alert-channel-delete", "POST", "/alerts/{channel}/delete/", ADMIN),
+    Endpoint("job-list", "GET", "/jobs/", VIEWER),
+    Endpoint("job-detail", "GET", "/jobs/{job}/", VIEWER),
+    Endpoint("job-steps", "GET", "/jobs/{job}/steps/", VIEWER),
+    Endpoint("job-log", "GET", "/jobs/{job}/log/", VIEWER),
+    Endpoint("job-cancel", "POST", "/jobs/{job}/cancel/", OPERATOR),
+    Endpoint("job-retry", "POST", "/jobs/{job}/retry/", OPERATOR),
+    Endpoint("job-start", "POST", "/clusters/{cluster}/jobs/", OPERATOR, {"kind": "preflight"}),
+    Endpoint(
+        "job-start",
+        "POST",
+        "/clusters/{cluster}/jobs/",
+        ADMIN,
+        {"kind": "remove_cluster", "confirm": "pg1"},
+    ),
+    # API
+    Endpoint("api-credentials", "GET", "/api/v1/credentials/", VIEWER, kind="api"),
+    Endpoint(
+        "api-credentials",
+        "POST",
+        "/api/v1/credentials/",
+        ADMIN,
+        {"name": "new", "username": "root", "password": "pw-123456"},
+        kind="api",
+    ),
+    Endpoint(
+        "api-host-key-scan",
+        "POST",
+        "/api/v1/host-keys/scan/",
+        ADMIN,
+        {"address": "$(reboot)", "port": 22},  # refused by validation: no worker is asked
+        kind="api",
+    ),
+    Endpoint("api-clusters", "GET", "/api/v1/clusters/", VIEWER, kind="api"),
+    Endpoint("api-clusters", "POST", "/api/v1/clusters/", ADMIN, {"name": "pg9"}, kind="api"),
+    Endpoint("api-cluster", "GET", "/api/v1/clusters/{cluster}/", VIEWER, kind="api"),
+    Endpoint(
+        "api-cluster-jobs",
+        "POST",
+        "/api/v1/clusters/{cluster}/jobs/",
+        OPERATOR,
+        {"kind": "preflight"},
+        kind="api",
+    ),
+    Endpoint(
+        "api-cluster-jobs",
+        "POST",
+        "/api/v1/clusters/{cluster}/jobs/",
+        ADMIN,
+        {"kind": "remove_cluster", "confirm": "pg1"},
+        kind="api",
+    ),
+    Endpoint("api-connection", "GET", "/api/v1/clusters/{cluster}/connection/", ADMIN, kind="api"),
+    Endpoint(
+        "api-cluster-nodes",
+        "POST",
+        "/api/v1/clusters/{cluster}/nodes/",
+        ADMIN,
+        {"name": "node3", "address": "$(reboot)"},  # refused by validation for an admin
+        kind="api",
+    ),
+    Endpoint(
+        "api-node-replace",
+        "POST",
+        "/api/v1/clusters/{cluster}/nodes/node2/replace/",
+        ADMIN,
+        {"address": "$(reboot)"},
+        kind="api",
+    ),
+    Endpoint(
+        "api-cluster-jobs",
+        "POST",
+        "/api/v1/clusters/{cluster}/jobs/",
+        ADMIN,
+        {"kind": "remove_node", "node": "node2"},
+        kind="api",
+    ),
+    Endpoint("api-job", "GET", "/api/v1/jobs/{job}/", VIEWER, kind="api"),
+    Endpoint("api-job-log", "GET", "/api/v1/jobs/{job}/log/", VIEWER, kind="api"),
+    Endpoint("api-job-cancel", "POST", "/api/v1/jobs/{job}/cancel/", OPERATOR, kind="api"),
+    Endpoint("api-job-retry", "POST", "/api/v1/jobs/{job}/retry/", OPERATOR, kind="api"),
+    Endpoint("metrics", "GET", "/metrics", VIEWER, kind="metrics"),
+]
+
+
+def _url_names(patterns, namespace: str = "") -> set[str]:
+    names = set()
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace == "admin":  # Django's admin: staff users and its own permissions
+                continue
+            names |= _url_names(p.url_patterns)
+        elif isinstance(p, URLPattern) and p.name:
+            names.add(p.name)
+    return names
+
+
+def test_the_matrix_covers_every_url_of_the_console():
+    """A new page or API endpoint fails here until it has a row above."""
+    assert _url_names(get_resolver().url_patterns) == {e.name for e in ENDPOINTS}
+
+
+@pytest.fixture
+def world(django_user_model):
+    cred = Credential.objects.create(name="lab", username="root", password="pw-123456")
+    cluster = Cluster.objects.create(
+        name="pg1", state="healthy", database_name="app", database_user="app"
+    )
+    for i, (name, kind) in enumerate(
+        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
+    ):
+        Node.objects.create(
+            cluster=cluster,
+            name=name,
+            address=f"198.18.0.{11 + i}",
+            credential=cred,
+            kind=kind,
+            host_key_type="ssh-ed25519",
+            host_key_base64="AAAA",
+            host_key_fingerprint=f"SHA256:{i}",
+        )
+    job = Job.objects.create(kind="preflight", cluster=cluster, status=JobStatus.FAILED)
+    Step.objects.create(job=job, position=1, name="ssh", title="SSH login", status="failed")
+    channel = AlertChannel.objects.create(kind="email", target="a@example.com")
+    target = django_user_model.objects.create_user("target", password="pw-target-12345")
+    assign_role(target, VIEWER)
+    return {"cluster": cluster.pk, "job": job.pk, "channel": channel.pk, "target": target.pk}
+
+
+def _user(django_user_model, role: str):
+    if role == "anonymous":
+        return None
+    if role == "superuser":
+        return django_user_model.objects.create_superuser("root-user", password="pw-root-12345")
+    user = django_user_model.objects.create_user(f"u-{role}", password="pw-user-12345")
+    assign_role(user, None if role == "none" else role)
+    return user
+
+
+def _snapshot() -> dict:
+    from django.contrib.auth.models import User
+
+    users = list(User.objects.order_by("username").values_list("username", "groups__name"))
+    return (
+        {"users": users}
+        | {m.__name__: m.objects.count() for m in (Cluster, Node, Credential, AlertChannel, Job)}
+        | {"enabled": list(AlertChannel.objects.values_list("enabled", flat=True))}
+    )
+
+
+def _call(client, endpoint: Endpoint, user, world: dict):
+    from clusters.models import ApiToken
+
+    path = endpoint.path.format(**world)
+    headers = {}
+    if endpoint.kind in ("api", "metrics") and user is not None:
+        scheme = "Bearer" if endpoint.kind == "metrics" else "Token"
+        headers["HTTP_AUTHORIZATION"] = f"{scheme} {ApiToken.issue(user)}"
+    elif user is not None:
+        client.force_login(user)
+    if endpoint.method == "GET":
+        return client.get(path, **headers)
+    if endpoint.kind == "api":
+        return client.post(path, endpoint.body or {}, content_type="application/json", **headers)
+    return client.post(path, endpoint.body or {}, **headers)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+def test_each_endpoint_admits_exactly_the_roles_it_names(
+    client, django_user_model, world, endpoint: Endpoint, role: str
+):
+    user = _user(django_user_model, role)
+    before = _snapshot()
+    response = _call(client, endpoint, user, world)
+    status = response.status_code
+    allowed = endpoint.needs == PUBLIC or RANK[role] >= RANK[endpoint.needs]
+    if allowed:
+        assert status not in (401, 403), (status, response.content[:300])
+        if endpoint.kind == "page" and endpoint.needs != PUBLIC:
+            assert "/login/" not in response.get("Location", ""), response["Location"]
+        return
+    if endpoint.kind == "page" and role == "anonymous":
+        assert status == 302 and response["Location"].startswith("/login/")
+    elif endpoint.kind == "metrics" or (endpoint.kind == "api" and role == "anonymous"):
+        assert status == 401
+    else:
+        assert status == 403, (status, response.content[:300])
+        text = response.content.decode()
+        if endpoint.name not in ("api-connection", "cluster-connection"):
+            # Names the role the first gate needs (operator for any job, admin for a removal).
+            assert re.search(r"needs the (viewer|operator|admin) role", text), text[-400:]
+    assert _snapshot() == before
+    if endpoint.method == "POST":
+        assert AuditEntry.objects.filter(result__startswith="refused").exists()
+
+
+def test_a_refused_viewer_is_told_which_role_is_needed(client, django_user_model, world):
+    viewer = _user(django_user_model, VIEWER)
+    client.force_login(viewer)
+    response = client.post(f"/clusters/{world['cluster']}/jobs/", {"kind": "switchover"})
+    assert response.status_code == 403
+    assert "This needs the operator role; you are a viewer" in response.content.decode()
+    entry = AuditEntry.objects.get(action="post job-start")
+    assert entry.username == "u-viewer" and entry.result.startswith("refused: This needs")
+    assert entry.target == f"/clusters/{world['cluster']}/jobs/"
+    assert not Job.objects.filter(kind="switchover").exists()
+
+
+def test_a_user_without_a_role_sees_no_page(client, django_user_model, world):
+    client.force_login(_user(django_user_model, "none"))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert "no role in HA Center" in response.content.decode()
+
+
+def test_template_flags_follow_the_role(client, django_user_model, world):
+    for role, operate, admin in (
+        (VIEWER, False, False),
+        (OPERATOR, True, False),
+        (ADMIN, True, True),
+    ):
+        client.force_login(_user(django_user_model, role))
+        context = client.get("/").context
+        assert (context["role"], context["can_operate"], context["can_admin"]) == (
+            role,
+            operate,
+            admin,
+        )
+        client.logout()
