@@ -44,6 +44,7 @@ from clusters.models import Cluster, ClusterEvent  # noqa: E402
 from jobs import patroni_api, services  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from tests.integration.conftest import lab_credential, make_lab_cluster  # noqa: E402
+from tests.integration.test_freeze_lab import leader_name  # noqa: E402
 from tests.lab import Lab  # noqa: E402
 from tests.lab_fixtures import lab_lock  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
@@ -55,14 +56,7 @@ PG = "/usr/lib/postgresql/15/bin"
 
 
 def leader() -> str | None:
-    for address in ADDRESS.values():
-        try:
-            found = patroni_api.leader(patroni_api.cluster(address, timeout=1)["members"])
-        except patroni_api.PatroniUnavailable:
-            continue
-        if found:
-            return found["name"]
-    return None
+    return leader_name(*ADDRESS.values())
 
 
 def streaming_standby() -> bool:

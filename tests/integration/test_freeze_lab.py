@@ -18,14 +18,16 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 
 
 def leader_name(*addresses: str) -> str | None:
+    """The leader every answering member agrees on; None while they disagree. A member whose
+    network just came back still shows its old view (itself as leader) until it reaches etcd."""
+    seen = set()
     for address in addresses:
         try:
             found = patroni_api.leader(patroni_api.cluster(address, timeout=1)["members"])
-            if found:
-                return found["name"]
         except patroni_api.PatroniUnavailable:
             continue
-    return None
+        seen.add(found["name"] if found else None)
+    return seen.pop() if len(seen) == 1 else None
 
 
 def test_frozen_primary_loses_no_acknowledged_write_on_a_sync_cluster(fresh_lab, worker):
