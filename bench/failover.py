@@ -43,8 +43,11 @@ from django.core.management import call_command  # noqa: E402
 from clusters.models import Cluster, ClusterEvent  # noqa: E402
 from jobs import patroni_api, services  # noqa: E402
 from jobs.models import Job  # noqa: E402
-from tests.integration.conftest import lab_credential, make_lab_cluster  # noqa: E402
-from tests.integration.test_freeze_lab import leader_name  # noqa: E402
+from tests.integration.conftest import (  # noqa: E402
+    lab_credential,
+    leader_name,
+    make_lab_cluster,
+)
 from tests.lab import Lab  # noqa: E402
 from tests.lab_fixtures import lab_lock  # noqa: E402
 from tests.workers import start_worker  # noqa: E402

@@ -22,8 +22,7 @@ from jobs import services
 from jobs.models import Job, JobStatus
 from tests.chaos.faults import FAULTS, Fault, Target, hold
 from tests.conftest import wait_for
-from tests.integration.conftest import wait_for_job
-from tests.integration.test_freeze_lab import leader_name
+from tests.integration.conftest import leader_name, wait_for_job
 from tests.integration.test_operations_lab import streaming_standby
 from tests.integration.test_setup_lab import define_cluster
 from tests.workers import start_beat

@@ -4,6 +4,7 @@ import pytest
 
 from clusters import services as cluster_services
 from clusters.models import Cluster, Credential
+from jobs import patroni_api
 from jobs import services as job_services
 from jobs.models import Job
 from tests.conftest import wait_for
@@ -79,3 +80,16 @@ def _workers_idle_before_flush(transactional_db):
         if not any(active.values()):
             return
         time.sleep(0.2)
+
+
+def leader_name(*addresses: str) -> str | None:
+    """The leader every answering member agrees on; None while they disagree. A member whose
+    network just came back still shows its old view (itself as leader) until it reaches etcd."""
+    seen = set()
+    for address in addresses:
+        try:
+            found = patroni_api.leader(patroni_api.cluster(address, timeout=1)["members"])
+        except patroni_api.PatroniUnavailable:
+            continue
+        seen.add(found["name"] if found else None)
+    return seen.pop() if len(seen) == 1 else None

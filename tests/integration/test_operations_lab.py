@@ -13,8 +13,7 @@ from jobs import patroni_api, services
 from jobs.errors import JobRefused
 from jobs.models import JobStatus
 from tests.conftest import wait_for
-from tests.integration.conftest import wait_for_job
-from tests.integration.test_freeze_lab import leader_name
+from tests.integration.conftest import leader_name, wait_for_job
 from tests.integration.test_setup_lab import define_cluster
 from tests.writer import ProxyWriter
 
