@@ -126,7 +126,8 @@ def new_cluster(lab: Lab, profile: str) -> tuple[Cluster, ProxyWriter]:
     lab.down(keep_data=False)
     lab.up(fresh=True)
     Cluster.objects.all().delete()
-    cluster = make_lab_cluster(lab, lab_credential(lab, name=f"cred-{profile}"), name="bench")
+    credential = lab_credential(lab, name=f"cred-{time.monotonic_ns()}")  # names are unique
+    cluster = make_lab_cluster(lab, credential, name="bench")
     Cluster.objects.filter(pk=cluster.pk).update(failover_profile=profile)
     run_job(cluster, "setup")
     secret = cluster.secrets.get(name="superuser").value
