@@ -13,7 +13,9 @@ from clusters.observe import event_record
 from .. import patroni_api
 from ..configs import spec as paths
 from ..errors import JobRefused
+from ..ssh import SSHError
 from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from .fence import haproxy_runtime
 from .probe import WriteProbe
 from .setup import with_spec
 from .setup_finish import routed_writes
@@ -90,6 +92,20 @@ def switchover_check(ctx: StepContext) -> Verdict | str:
     return f"{best['name']} streams on timeline {leader.get('timeline')}, lag {best['lag']} bytes"
 
 
+def _route_now(ctx: StepContext, candidate: str, old: str) -> None:
+    """Tell HAProxy at once what Patroni just confirmed (the candidate holds the leader key),
+    instead of waiting for its checks (rise 2 at 1 s): about 2 s less without writes. Its own
+    checks go on and agree; if the runtime API fails, they route writes a little later."""
+    commands = [
+        f"set server primary/{candidate} health up",
+        f"set server primary/{old} health down",
+    ]
+    try:
+        haproxy_runtime(ctx, ctx.cluster.proxy_node, commands)
+    except (StepFailed, SSHError) as exc:
+        ctx.log(f"HAProxy's runtime API did not answer ({exc}); its checks will route writes")
+
+
 def switchover(ctx: StepContext) -> Verdict | str:
     """POST /switchover, wait until the candidate leads and HAProxy routes writes to it only;
     a probe writer through the proxy measures how long writes stopped."""
@@ -113,6 +129,7 @@ def switchover(ctx: StepContext) -> Verdict | str:
         if status != 200:
             raise StepFailed(f"Patroni refused the switchover: {status} {body}")
         ctx.log(f"Patroni: {body}")
+        _route_now(ctx, candidate, old)
 
         def routed() -> bool:
             leader = patroni_api.leader(members(ctx))
