@@ -73,11 +73,20 @@ class ProxyWriter(threading.Thread):
                 order.append(ack.server)
         return order
 
-    def stored_ids(self) -> set[int]:
-        conn = psycopg2.connect(self.dsn, connect_timeout=5)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(f"SELECT id FROM {self.table}")  # noqa: S608
-                return {row[0] for row in cur.fetchall()}
-        finally:
-            conn.close()
+    def stored_ids(self, timeout: float = 60) -> set[int]:
+        """Every id in the table, read through the proxy; retried while the primary is still
+        starting up or moving (a round may end right after a restart)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn = psycopg2.connect(self.dsn, connect_timeout=5)
+                try:
+                    with conn, conn.cursor() as cur:
+                        cur.execute(f"SELECT id FROM {self.table}")  # noqa: S608
+                        return {row[0] for row in cur.fetchall()}
+                finally:
+                    conn.close()
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)

@@ -81,6 +81,8 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
             (s.name, s.summary) for s in rebuild.steps.all()
         ]
     healthy(cluster)
+    healed = time.monotonic()
+    wait_for(lambda: writer.acks[-1].at > healed, 60, "writes through the proxy after the round")
     ended = time.monotonic()
     round_acks = [a for a in writer.acks if a.at > started - 2]
     servers = []
