@@ -229,3 +229,10 @@ def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
             )
         seen_names.add(node["name"])
         seen_addresses.add(address)
+
+
+class ServerForm(NodeForm):
+    """A server as the wizard's second step takes it: everything but the host key, which the
+    third step scans and the admin confirms."""
+
+    host_key_fingerprint = None

@@ -1,10 +1,14 @@
 from django.urls import path
 
-from . import alert_views, audit_views, user_views, views
+from . import alert_views, audit_views, user_views, views, wizard_views
 
 urlpatterns = [
     path("", views.cluster_list, name="cluster-list"),
     path("clusters/new/", views.cluster_new, name="cluster-new"),
+    path("wizard/", wizard_views.wizard_resume, name="wizard"),
+    path("wizard/<int:step>/", wizard_views.wizard_step, name="wizard-step"),
+    path("wizard/preflight/", wizard_views.wizard_preflight, name="wizard-preflight"),
+    path("wizard/discard/", wizard_views.wizard_discard, name="wizard-discard"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
     path("credentials/", views.credential_list, name="credential-list"),

@@ -4,6 +4,7 @@ from .access import ApiToken, AuditEntry
 from .alerts import AlertChannel, AlertDelivery
 from .inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from .observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
+from .wizard import WizardDraft
 
 __all__ = [
     "AlertChannel",
@@ -19,4 +20,5 @@ __all__ = [
     "NodeStatus",
     "ScannedHostKey",
     "StatusSample",
+    "WizardDraft",
 ]

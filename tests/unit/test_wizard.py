@@ -1,0 +1,168 @@
+"""The setup wizard over its draft: each step validates with the shared forms, keeps what was
+typed, and creates the cluster only from confirmed host keys. Scans are faked here (unit tests
+never touch the network); the browser test drives the real thing against the lab."""
+
+import pytest
+
+from clusters import wizard
+from clusters.models import Cluster, Credential, ScannedHostKey, WizardDraft
+
+pytestmark = pytest.mark.django_db
+
+FP = {
+    "198.18.0.11": "SHA256:" + "a" * 43,
+    "198.18.0.12": "SHA256:" + "b" * 43,
+    "198.18.0.10": "SHA256:" + "c" * 43,
+}
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("boss", password="boss-password-123")
+
+
+@pytest.fixture
+def cred():
+    return Credential.objects.create(name="lab", username="root", password="pw-123456")
+
+
+def fake_scan(address: str, port: int) -> dict:
+    """What the worker's scan returns, recorded as a real scan records it."""
+    if address not in FP:
+        return {"error": f"cannot connect to {address}:{port}: connection refused"}
+    ScannedHostKey.objects.update_or_create(
+        address=address,
+        port=port,
+        fingerprint=FP[address],
+        defaults={"key_type": "ssh-ed25519", "base64": "AAAA"},
+    )
+    return {"key_type": "ssh-ed25519", "fingerprint": FP[address]}
+
+
+STEP1 = {
+    "name": "pg1",
+    "postgres_version": "15",
+    "replication": "async",
+    "failover_profile": "balanced",
+    "client_networks": "10.0.0.0/24",
+    "database_name": "app",
+    "database_user": "app",
+}
+
+
+def servers_post(cred: Credential, **overrides) -> dict:
+    rows = [
+        ("node1", "198.18.0.11", "master"),
+        ("node2", "198.18.0.12", "standby"),
+        ("proxy", "198.18.0.10", "proxy"),
+    ]
+    data = {"rows": "3", "action": "next"}
+    for i, (name, address, role) in enumerate(rows):
+        data.update(
+            {
+                f"servers-{i}-name": name,
+                f"servers-{i}-address": address,
+                f"servers-{i}-ssh_port": "22",
+                f"servers-{i}-credential": str(cred.pk),
+                f"servers-{i}-role": role,
+            }
+        )
+    data.update(overrides)
+    return data
+
+
+def test_step1_bad_input_shows_errors_next_to_fields_and_keeps_what_was_typed(client, admin):
+    client.force_login(admin)
+    bad = dict(STEP1, name="Bad Name!", client_networks="10.0.0.1/24", database_user="pg_x")
+    html = client.post("/wizard/1/", bad).content.decode()
+    assert 'id="f-name-err"' in html and "lower-case letters" in html
+    assert "not a network in CIDR form" in html
+    assert "not starting with pg_" in html
+    assert 'value="Bad Name!"' in html  # kept as typed
+    draft = WizardDraft.objects.get(user=admin)
+    assert draft.reached == 1 and not Cluster.objects.exists()
+    assert client.get("/wizard/2/").url == "/wizard/1/"  # cannot skip ahead
+
+
+def test_step2_validates_rows_together_and_back_keeps_them(client, admin, cred):
+    client.force_login(admin)
+    assert client.post("/wizard/1/", STEP1).url == "/wizard/2/"
+    data = servers_post(cred, **{"servers-1-role": "proxy", "servers-0-address": "not an ip!"})
+    html = client.post("/wizard/2/", data).content.decode()
+    assert "Enter an IP address or a host name" in html
+    assert client.post("/wizard/2/", dict(data, action="back")).url == "/wizard/1/"
+    html = client.get("/wizard/2/").content.decode()
+    assert 'value="not an ip!"' in html  # going back kept what was typed
+    data = servers_post(cred, **{"servers-1-role": "proxy"})
+    html = client.post("/wizard/2/", data).content.decode()
+    assert "exactly one proxy node" in html
+    assert WizardDraft.objects.get(user=admin).reached == 2
+
+
+def test_inline_credential_is_stored_encrypted_and_bad_one_shows_its_error(client, admin):
+    client.force_login(admin)
+    client.post("/wizard/1/", STEP1)
+    data = servers_post(Credential(pk=0), action="credential")
+    for i in range(3):
+        data[f"servers-{i}-credential"] = ""
+    bad = dict(data, **{"credential-name": "k", "credential-username": "root"})
+    bad["credential-private_key"] = "not a key"
+    html = client.post("/wizard/2/", bad).content.decode()
+    assert "field-error" in html and not Credential.objects.exists()
+    ok = dict(data, **{"credential-name": "pw", "credential-username": "root"})
+    ok["credential-password"] = "s3cret-password-xyz"
+    assert client.post("/wizard/2/", ok).url == "/wizard/2/"
+    cred = Credential.objects.get(name="pw")
+    draft = WizardDraft.objects.get(user=admin)
+    assert {r["credential"] for r in draft.servers} == {str(cred.pk)}
+    assert "s3cret-password-xyz" not in str(draft.servers) + str(draft.cluster_fields)
+    assert "s3cret-password-xyz" not in client.get("/wizard/2/").content.decode()
+
+
+def test_host_keys_must_each_be_confirmed_before_the_cluster_exists(admin, cred):
+    draft = wizard.draft_get(user=admin)
+    wizard.wizard_cluster_save(draft=draft, fields=STEP1)
+    rows = [
+        {"name": "node1", "address": "198.18.0.11", "role": "master", "credential": cred.pk},
+        {"name": "node2", "address": "198.18.0.12", "role": "standby", "credential": cred.pk},
+        {"name": "proxy", "address": "198.18.0.10", "role": "proxy", "credential": cred.pk},
+    ]
+    wizard.wizard_servers_save(draft=draft, rows=rows)
+    wizard.wizard_host_keys_scan(draft=draft, scan=fake_scan)
+    with pytest.raises(wizard.InvalidInput) as exc:
+        wizard.wizard_host_keys_confirm(draft=draft, confirmed={0, 1}, user=admin)
+    assert list(exc.value.field_errors) == ["nodes[2].host_key_fingerprint"]
+    assert not Cluster.objects.exists()
+    cluster = wizard.wizard_host_keys_confirm(draft=draft, confirmed={0, 1, 2}, user=admin)
+    assert cluster.state == "new" and cluster.database_name == "app"
+    assert cluster.client_networks == ["10.0.0.0/24"]
+    pinned = dict(cluster.nodes.values_list("address", "host_key_fingerprint"))
+    assert pinned == FP
+    assert cluster.nodes.get(name="node1").bootstrap_primary
+    # An edit of step 2 drops the not-yet-set-up cluster: its nodes pinned the old servers.
+    rows[1] = dict(rows[1], address="198.18.0.13")
+    wizard.wizard_servers_save(draft=draft, rows=rows)
+    assert not Cluster.objects.exists() and draft.reached == 3
+    wizard.wizard_host_keys_scan(draft=draft, scan=fake_scan)
+    assert "connection refused" in wizard.host_key_of(draft, rows[1])["error"]
+
+
+def test_launch_needs_a_passed_preflight(admin):
+    draft = wizard.draft_get(user=admin)
+    with pytest.raises(wizard.InvalidInput):
+        wizard.wizard_launch(draft=draft, user=admin)
+    with pytest.raises(wizard.InvalidInput, match="invalid input"):
+        wizard.wizard_preflight_accept(draft=draft, acknowledged=True)
+
+
+def test_wizard_is_for_admins_only(client, user):
+    client.force_login(user)
+    assert client.get("/wizard/1/").status_code == 403
+    assert not WizardDraft.objects.exists()
+
+
+def test_discard_removes_the_draft(client, admin):
+    client.force_login(admin)
+    client.post("/wizard/1/", STEP1)
+    assert client.post("/wizard/discard/").url == "/"
+    assert not WizardDraft.objects.exists()
