@@ -94,10 +94,14 @@ def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
+SPARK_MINUTES = 20  # the dashboard's sparklines: worst lag per minute over the last 20
+
+
 def dashboard_rows() -> list[dict]:
-    """Every cluster as one row for the list page: state, primary, standbys with lag, the last
-    event. Three queries and plain dicts, whatever the number of clusters (no model instances:
-    building them was most of the page's time at 200 clusters)."""
+    """Every cluster as one card of the dashboard: state, primary, standbys with lag and a
+    sparkline, where the proxy sends writes, the last event. Four queries and plain dicts,
+    whatever the number of clusters (no model instances: building them was most of the page's
+    time at 200 clusters)."""
     from django.db.models import OuterRef, Subquery
     from django.urls import reverse
 
@@ -110,6 +114,7 @@ def dashboard_rows() -> list[dict]:
         .annotate(
             event=Subquery(last_event.values("summary")[:1]),
             event_at=Subquery(last_event.values("at")[:1]),
+            event_severity=Subquery(last_event.values("severity")[:1]),
         )
     )
     labels = dict(Cluster.State.choices)
@@ -118,15 +123,59 @@ def dashboard_rows() -> list[dict]:
     for status in (
         NodeStatus.objects.filter(node__kind=Node.Kind.DATABASE)
         .values(
-            "node__cluster_id", "node__name", "role", "state", "lag_bytes", "lag_seconds", "fenced"
+            "node_id",
+            "node__cluster_id",
+            "node__name",
+            "role",
+            "state",
+            "lag_bytes",
+            "lag_seconds",
+            "fenced",
+            "proxy_status",
+            "last_seen",
         )
         .order_by("node__name")
     ):
         by_cluster.setdefault(status["node__cluster_id"], []).append(status)
+    history = lag_history_by_node()
     for row in rows:
         statuses = by_cluster.get(row["pk"], [])
         row["url"] = link.format(row["pk"])
-        row["state_label"] = labels.get(row["state"], row["state"])
+        row["state_label"] = labels.get(row["state"], row["state"]).replace("_", " ").capitalize()
         row["primary"] = next((s["node__name"] for s in statuses if s["role"] == "primary"), None)
         row["standbys"] = [s for s in statuses if s["role"] != "primary"]
+        for standby in row["standbys"]:
+            standby["history"] = history.get(standby["node_id"], [])
+        row["proxy_writes_to"] = [
+            s["node__name"] for s in statuses if (s["proxy_status"] or "").startswith("UP")
+        ]
+        row["proxy_known"] = any(s["proxy_status"] for s in statuses)
     return rows
+
+
+def lag_history_by_node(minutes: int = SPARK_MINUTES) -> dict[int, list[int | None]]:
+    """Worst replay lag in bytes per minute over the last ``minutes``, per database node, in
+    one grouped query; a minute without samples is ``None`` (a gap in the sparkline)."""
+    from datetime import timedelta
+
+    from django.db.models import Max
+    from django.db.models.functions import TruncMinute
+    from django.utils import timezone
+
+    from .models import StatusSample
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    start = now - timedelta(minutes=minutes - 1)
+    result: dict[int, list[int | None]] = {}
+    grouped = (
+        StatusSample.objects.filter(resolution=StatusSample.Resolution.RAW, at__gte=start)
+        .annotate(minute=TruncMinute("at"))
+        .values("node_id", "minute")
+        .annotate(worst=Max("lag_bytes"))
+    )
+    for item in grouped:
+        slot = int((item["minute"] - start).total_seconds() // 60)
+        if 0 <= slot < minutes:
+            series = result.setdefault(item["node_id"], [None] * minutes)
+            series[slot] = item["worst"]
+    return result

@@ -10,6 +10,12 @@ urlpatterns = [
     path("wizard/preflight/", wizard_views.wizard_preflight, name="wizard-preflight"),
     path("wizard/discard/", wizard_views.wizard_discard, name="wizard-discard"),
     path("clusters/<int:pk>/", views.cluster_detail, name="cluster-detail"),
+    path(
+        "clusters/<int:pk>/confirm/<str:kind>/",
+        views.cluster_action_confirm,
+        name="cluster-action-confirm",
+    ),
+    path("clusters/<int:pk>/lag/", views.cluster_lag, name="cluster-lag"),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
     path("credentials/", views.credential_list, name="credential-list"),
     path("audit/", audit_views.audit_log, name="audit-log"),

@@ -3,39 +3,104 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
-from . import selectors, services
+from . import actions, charts, selectors, services
 from .audit import audit, mark_audited, refused, source_address
 from .forms import MAX_KEY_BYTES, CredentialForm
-from .models import Cluster, Credential, Node
+from .models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from .roles import ADMIN, VIEWER, role_required
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
 
 
 @role_required(VIEWER)
+@vary_on_headers("HX-Request")
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "clusters/cluster_list.html", {"clusters": selectors.dashboard_rows()})
+    """The dashboard; its htmx poll gets the cards alone. Reads the database only."""
+    context = {"clusters": selectors.dashboard_rows()}
+    if request.htmx:
+        return render(request, "clusters/htmx/dashboard.html", context)
+    context["draft"] = WizardDraft.objects.filter(user=request.user).first()
+    return render(request, "clusters/cluster_list.html", context)
 
 
 @role_required(VIEWER)
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The cluster page: topology, nodes, lag chart, events, jobs and the actions the user's
+    role may run."""
     cluster = get_object_or_404(Cluster, pk=pk)
+    nodes = list(cluster.nodes.select_related("credential", "status"))
+    database = [n for n in nodes if n.kind == Node.Kind.DATABASE]
+    primary = next((n for n in database if _status(n).role == "primary"), None)
+    standbys = [n for n in database if n is not primary]
+    allowed = actions.available(request.user)
     return render(
         request,
         "clusters/cluster_detail.html",
         {
             "cluster": cluster,
-            "nodes": cluster.nodes.select_related("credential", "status"),
+            "nodes": nodes,
+            "primary": primary,
+            "standbys": standbys,
+            "proxy": next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
+            "readers": [n for n in standbys if _status(n).state == "streaming"],
+            "allowed": allowed,
+            "set_up": cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING),
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "events": cluster.events.all()[:30],
         },
     )
+
+
+def _status(node: Node):
+    """The node's latest status, or an unsaved "unknown" one before the first observation."""
+    try:
+        return node.status
+    except NodeStatus.DoesNotExist:
+        return NodeStatus(node=node)
+
+
+@role_required(VIEWER)
+def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """Name the consequence of an operation before it starts; the form posts to job-start."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    action = actions.ACTIONS.get(kind)
+    if action is None or kind not in actions.available(request.user):
+        raise PermissionDenied("This action is not available to you on this console.")
+    node = None
+    if request.GET.get("node"):
+        node = get_object_or_404(Node, cluster=cluster, name=request.GET["node"])
+    candidates = []
+    if kind == "switchover" and node is None:
+        candidates = [
+            n
+            for n in cluster.database_nodes.select_related("status")
+            if _status(n).role != "primary"
+        ]
+    return render(
+        request,
+        "clusters/action_confirm.html",
+        {
+            "cluster": cluster,
+            "action": action,
+            "node": node,
+            "candidates": candidates,
+            "consequence": actions.consequence(cluster, kind, node),
+        },
+    )
+
+
+@role_required(VIEWER)
+def cluster_lag(request: HttpRequest, pk: int) -> JsonResponse:
+    """Lag history for the chart (``?range=1h`` or ``1d``), read from the database."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return JsonResponse(charts.lag_series(cluster, request.GET.get("range", "1h")))
 
 
 def _posted_nodes(request: HttpRequest) -> list[dict]:

@@ -47,7 +47,7 @@ INITIAL_SERVERS = [
 
 def draft_get(*, user) -> WizardDraft:
     """The user's unfinished wizard, or a new one with sensible defaults."""
-    draft, created = WizardDraft.objects.get_or_create(
+    draft, _created = WizardDraft.objects.get_or_create(
         user=user,
         defaults={"cluster_fields": dict(INITIAL_CLUSTER), "servers": _initial_servers()},
     )

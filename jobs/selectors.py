@@ -37,6 +37,23 @@ def job_detail(job: Job) -> dict:
     }
 
 
+def job_progress(steps) -> int:
+    """How far the job is, in percent: finished steps count whole, the running one by the
+    percentage it reports (a base backup does), else as half done."""
+    from .models import StepStatus
+
+    steps = list(steps)
+    if not steps:
+        return 0
+    done = 0.0
+    for step in steps:
+        if step.status in StepStatus.done():
+            done += 1
+        elif step.status == StepStatus.RUNNING:
+            done += (step.progress / 100) if step.progress is not None else 0.5
+    return int(100 * done / len(steps))
+
+
 def job_log_after(
     job: Job, after: int, limit: int = LOG_PAGE_LINES
 ) -> tuple[list[LogLine], int, bool]:

@@ -26,12 +26,14 @@ def job_list(request: HttpRequest) -> HttpResponse:
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("cluster"), pk=pk)
     lines, cursor, done = selectors.job_log_after(job, 0)
+    steps = list(job.steps.select_related("node"))
     return render(
         request,
         "jobs/job_detail.html",
         {
             "job": job,
-            "steps": job.steps.select_related("node"),
+            "steps": steps,
+            "progress": selectors.job_progress(steps),
             "lines": lines,
             "cursor": cursor,
             "done": done,
@@ -44,8 +46,11 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def job_steps(request: HttpRequest, pk: int) -> HttpResponse:
     """The step table and status; it stops polling itself once the job has ended."""
     job = get_object_or_404(Job, pk=pk)
-    template = "jobs/htmx/steps.html" if request.htmx else "jobs/job_detail.html"
-    return render(request, template, {"job": job, "steps": job.steps.select_related("node")})
+    if not request.htmx:
+        return redirect("job-detail", pk=job.pk)
+    steps = list(job.steps.select_related("node"))
+    context = {"job": job, "steps": steps, "progress": selectors.job_progress(steps)}
+    return render(request, "jobs/htmx/steps.html", context)
 
 
 @role_required(VIEWER)

