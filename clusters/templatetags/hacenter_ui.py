@@ -28,7 +28,7 @@ STATE_SYMBOLS = {
 @register.simple_tag
 def ago(when: datetime | None) -> str:
     """A relative time ("3 minutes ago") with the absolute UTC time on hover."""
-    if when is None:
+    if not isinstance(when, datetime):
         return "—"
     absolute = timezone.localtime(when).strftime("%Y-%m-%d %H:%M:%S %Z")
     seconds = (timezone.now() - when).total_seconds()
@@ -54,7 +54,7 @@ def state_badge(state: str, label: str = "") -> str:
 @register.filter
 def lsn(position: int | None) -> str:
     """A WAL position as PostgreSQL prints it (16/B374D848)."""
-    if position is None:
+    if not isinstance(position, int):  # None, or "" for a node never observed
         return "—"
     return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
 
@@ -62,6 +62,8 @@ def lsn(position: int | None) -> str:
 @register.simple_tag
 def lag(lag_bytes: int | None, lag_seconds: float | None) -> str:
     """Lag in bytes and seconds, or a dash when unknown."""
+    lag_bytes = lag_bytes if isinstance(lag_bytes, int) else None
+    lag_seconds = lag_seconds if isinstance(lag_seconds, int | float) else None
     if lag_bytes is None and lag_seconds is None:
         return "—"
     parts = []

@@ -1,0 +1,147 @@
+"""The dashboard, the cluster page and its confirmations: what each role sees, what the
+dashboard's refresh returns, sparklines and the lag chart's data. Pages only read the database."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
+from clusters.sparkline import sparkline_path
+from clusters.templatetags.hacenter_ui import lsn
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster():
+    cred = Credential.objects.create(name="c", username="root", password="pw-123456")
+    cluster = Cluster.objects.create(name="pg1", state="healthy", last_checked=timezone.now())
+    now = timezone.now()
+    for i, (name, kind) in enumerate(
+        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
+    ):
+        node = Node.objects.create(
+            cluster=cluster,
+            name=name,
+            address=f"198.18.0.{11 + i}",
+            credential=cred,
+            kind=kind,
+            host_key_type="ssh-ed25519",
+            host_key_base64="AAAA",
+            host_key_fingerprint=f"SHA256:{i}",
+        )
+        if kind == "database":
+            NodeStatus.objects.create(
+                node=node,
+                role="primary" if i == 0 else "replica",
+                state="running" if i == 0 else "streaming",
+                timeline=3,
+                wal_position=(0x16 << 32) + 0xB374D848,
+                lag_bytes=None if i == 0 else 2048,
+                lag_seconds=None if i == 0 else 0.4,
+                proxy_status="UP" if i == 0 else "DOWN",
+                last_seen=now,
+            )
+            for minutes in (15, 10, 5, 1):
+                StatusSample.objects.create(
+                    node=node,
+                    at=now - timedelta(minutes=minutes),
+                    up=True,
+                    role="primary" if i == 0 else "replica",
+                    lag_bytes=0 if i == 0 else minutes * 1000,
+                    lag_seconds=0.1 * minutes,
+                )
+    ClusterEvent.objects.create(
+        cluster=cluster, kind="switchover", at=now, summary="switchover from node2 to node1"
+    )
+    return cluster
+
+
+def user_with(django_user_model, role: str | None):
+    user = django_user_model.objects.create_user(f"u-{role}", password="pw-123456789")
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def test_dashboard_card_shows_state_in_words_lag_sparkline_proxy_and_event(
+    client, django_user_model, cluster
+):
+    client.force_login(user_with(django_user_model, "viewer"))
+    html = client.get("/").content.decode()
+    assert 'data-state="healthy"' in html and "Healthy" in html
+    assert "2.0 KB · 0.4 s" in html
+    assert '<svg class="spark"' in html and "lag of node2, last 20 minutes" in html
+    assert "writes → node1" in html
+    assert "switchover from node2 to node1" in html
+    assert 'hx-trigger="every 3s"' in html
+
+
+def test_dashboard_refresh_returns_the_cards_alone_and_follows_the_database(
+    client, django_user_model, cluster
+):
+    client.force_login(user_with(django_user_model, "viewer"))
+    NodeStatus.objects.filter(node__name="node2").update(role="unknown", state="down")
+    Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
+    response = client.get("/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="dashboard"') and "<html" not in html
+    assert 'data-state="degraded"' in html and "✖ down" in html
+    assert "HX-Request" in response["Vary"]
+
+
+def test_empty_dashboard_says_what_to_do_next(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("a", password="pw-123456789")
+    client.force_login(admin)
+    assert "setup wizard" in client.get("/").content.decode()
+
+
+def test_cluster_page_topology_lsn_and_role_gated_actions(client, django_user_model, cluster):
+    client.force_login(user_with(django_user_model, "viewer"))
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "16/B374D848" in html and "streams from node1" in html
+    assert "Switch over" not in html and "Rebuild as standby" not in html
+    assert "Remove the cluster" not in html and "Reveal connection" not in html
+    assert client.get(f"/clusters/{cluster.pk}/confirm/switchover/").status_code == 403
+
+    client.force_login(user_with(django_user_model, "operator"))
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "Switch over" in html and "Rebuild as standby" in html and "Safe restart" in html
+    assert "Remove the cluster" not in html and "Run setup again" not in html
+
+
+def test_a_node_that_needs_it_gets_a_prominent_rebuild(client, django_user_model, cluster):
+    NodeStatus.objects.filter(node__name="node2").update(role="unknown", state="stopped")
+    client.force_login(user_with(django_user_model, "operator"))
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert (
+        'class="button danger" href="/clusters/%d/confirm/rebuild/?node=node2"' % cluster.pk in html
+    )
+    assert "needs a rebuild" in html and "not streaming" in html
+
+
+def test_confirmation_names_the_consequence_and_posts_the_job(client, django_user_model, cluster):
+    client.force_login(user_with(django_user_model, "operator"))
+    html = client.get(f"/clusters/{cluster.pk}/confirm/switchover/?node=node2").content.decode()
+    assert "node1 hands the primary role to node2" in html and "Writes stop" in html
+    assert 'name="kind" value="switchover"' in html and 'name="node" value="node2"' in html
+    html = client.get(f"/clusters/{cluster.pk}/confirm/failover/?node=node2").content.decode()
+    assert "are lost" in html and 'name="confirm"' in html
+
+
+def test_lag_series_for_the_chart(client, django_user_model, cluster):
+    client.force_login(user_with(django_user_model, "viewer"))
+    data = client.get(f"/clusters/{cluster.pk}/lag/?range=1h").json()
+    assert data["nodes"] == ["node1", "node2"] and len(data["t"]) == 4
+    assert data["bytes"][1] == [15000, 10000, 5000, 1000]
+    day = client.get(f"/clusters/{cluster.pk}/lag/?range=1d").json()
+    assert day["range"] == "1d" and len(day["t"]) == 4
+
+
+def test_sparkline_breaks_at_gaps_and_lsn_prints_as_postgres_does():
+    path = sparkline_path([0, 10, None, 5])
+    assert path.count("M") == 2 and path.startswith("M0.0 27.0")
+    assert sparkline_path([None, None]) == ""
+    assert lsn(0x16_B374D848) == "16/B374D848" and lsn(None) == "—"
