@@ -117,7 +117,7 @@ def test_a_node_that_needs_it_gets_a_prominent_rebuild(client, django_user_model
     client.force_login(user_with(django_user_model, "operator"))
     html = client.get(f"/clusters/{cluster.pk}/").content.decode()
     assert (
-        'class="button danger" href="/clusters/%d/confirm/rebuild/?node=node2"' % cluster.pk in html
+        f'class="button danger" href="/clusters/{cluster.pk}/confirm/rebuild/?node=node2"' in html
     )
     assert "needs a rebuild" in html and "not streaming" in html
 
