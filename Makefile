@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor
+.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-setup: $(VENV)/.installed system-deps
 ## bench-monitor: 200 simulated clusters watched by 2 workers (Redis, PostgreSQL)
 bench-monitor: $(VENV)/.installed
 	$(PY) -m bench.monitor --clusters 200 --seconds 60
+
+## screenshots: regenerate docs/screenshots/*.png with the browser scenario on the lab (root, Redis)
+screenshots: $(VENV)/.installed system-deps
+	HACENTER_SCREENSHOTS=$(CURDIR)/docs/screenshots bash tests/run.sh tests/e2e/test_wizard_browser.py
 
 lab-down:
 	$(PY) -m tests.lab down

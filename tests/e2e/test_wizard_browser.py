@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from clusters.models import Cluster
+from clusters.models import Cluster, NodeStatus
+from tests.conftest import wait_for
 from tests.integration.conftest import worker  # noqa: F401 - the fixture
+from tests.workers import start_beat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 SETUP_TIMEOUT_MS = 600_000
@@ -125,3 +127,93 @@ def test_wizard_to_a_healthy_cluster_then_dashboard_rebuild_and_switchover(
     shot(page, "job-setup-done")
     summary.get_by_role("link", name="Open the cluster").click()
     expect(page.locator(".state-healthy").first).to_contain_text("Healthy")
+
+    # The monitor (a real beat + the worker) observes the cluster from here on.
+    beat = start_beat()
+    try:
+        day_two(page, live_server, fresh_lab)
+    finally:
+        beat.stop()
+
+
+def role_of(node: str) -> tuple[str, str] | None:
+    status = NodeStatus.objects.filter(node__cluster__name="webc", node__name=node).first()
+    return (status.role, status.state) if status else None
+
+
+def day_two(page: Page, live_server, lab) -> None:
+    cluster = Cluster.objects.get(name="webc")
+    wait_for(
+        lambda: role_of("node2") == ("replica", "streaming"), 60, "the monitor to see node2 stream"
+    )
+
+    # Dashboard: the card, then a switchover from the cluster page.
+    page.goto(f"{live_server.url}/")
+    card = page.locator('[data-cluster="webc"]')
+    expect(card.locator("[data-state]")).to_have_attribute("data-state", "healthy")
+    expect(card.locator(".primary")).to_contain_text("node1")
+    expect(card.locator('li[data-node="node2"] .lag')).to_contain_text(re.compile(r"\d"))
+    expect(card.locator('li[data-node="node2"] svg.spark')).to_be_visible(timeout=90_000)
+    shot(page, "dashboard")
+    check_phone_width(page, f"{live_server.url}/")
+
+    page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
+    expect(page.locator(".topo-primary")).to_contain_text("node1")
+    expect(page.locator("#lag-chart canvas").first).to_be_visible(timeout=30_000)
+    shot(page, "cluster")
+    check_phone_width(page, f"{live_server.url}/clusters/{cluster.pk}/")
+    page.get_by_role("link", name="Switch over", exact=True).click()
+    expect(page.get_by_text("Writes stop for a few seconds")).to_be_visible()
+    page.get_by_label("New primary").select_option("node2")
+    page.get_by_role("button", name="Yes, switch over").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
+    expect(page.locator("[data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=180_000
+    )
+    wait_for(lambda: role_of("node2") == ("primary", "running"), 60, "node2 observed as primary")
+    page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
+    expect(page.locator(".topo-primary")).to_contain_text("node2")
+    expect(page.get_by_text("switchover", exact=False).first).to_be_visible()
+
+    # The dashboard follows a power-off of the primary without a reload.
+    wait_for(lambda: role_of("node1") == ("replica", "streaming"), 90, "node1 to stream again")
+    page.goto(f"{live_server.url}/")
+    page.evaluate("window.noReload = true")
+    card = page.locator('[data-cluster="webc"]')
+    expect(card.locator("[data-state]")).to_have_attribute("data-state", "healthy", timeout=30_000)
+    lab.power_off("node2")
+    expect(card.locator("[data-state]")).not_to_have_attribute(
+        "data-state", "healthy", timeout=60_000
+    )
+    expect(card.locator(".primary")).to_contain_text("node1", timeout=120_000)
+    expect(card.locator('li[data-node="node2"]')).to_contain_text("✖", timeout=30_000)
+    shot(page, "dashboard-failover")
+    assert page.evaluate("window.noReload") is True
+
+    # Rebuild on the failed-over old master, from its row on the cluster page.
+    lab.power_on("node2")  # its services stay down: nothing starts them after a power-on
+    page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
+    row = page.locator('tr[data-node="node2"]')
+    expect(row.get_by_text("needs a rebuild")).to_be_visible()
+    row.get_by_role("link", name="Rebuild as standby").click()
+    expect(page.get_by_text("moved aside (kept, not deleted)")).to_be_visible()
+    page.get_by_role("button", name="Yes, rebuild").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+/$"))
+    shot(page, "job-rebuild")
+    expect(page.locator("[data-status]")).to_have_attribute(
+        "data-status", "succeeded", timeout=SETUP_TIMEOUT_MS
+    )
+    wait_for(lambda: role_of("node2") == ("replica", "streaming"), 90, "node2 as a standby")
+    page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
+    expect(page.locator(".topo-standby")).to_contain_text("node2")
+    expect(page.locator(".topo-standby")).to_contain_text("streams from node1")
+
+
+def check_phone_width(page: Page, url: str) -> None:
+    """At a phone's width the page fits: nothing makes the whole page scroll sideways."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(url)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    assert width <= 390, f"{url} is {width} px wide at a 390 px viewport"
+    page.goto(url)
