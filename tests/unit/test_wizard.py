@@ -166,3 +166,64 @@ def test_discard_removes_the_draft(client, admin):
     client.post("/wizard/1/", STEP1)
     assert client.post("/wizard/discard/").url == "/"
     assert not WizardDraft.objects.exists()
+
+
+def defined_draft(admin, cred) -> WizardDraft:
+    """A draft whose cluster exists (host keys confirmed), as before preflight."""
+    draft = wizard.draft_get(user=admin)
+    wizard.wizard_cluster_save(draft=draft, fields=STEP1)
+    rows = [
+        {"name": "node1", "address": "198.18.0.11", "role": "master", "credential": cred.pk},
+        {"name": "node2", "address": "198.18.0.12", "role": "standby", "credential": cred.pk},
+        {"name": "proxy", "address": "198.18.0.10", "role": "proxy", "credential": cred.pk},
+    ]
+    wizard.wizard_servers_save(draft=draft, rows=rows)
+    wizard.wizard_host_keys_scan(draft=draft, scan=fake_scan)
+    wizard.wizard_host_keys_confirm(draft=draft, confirmed={0, 1, 2}, user=admin)
+    return draft
+
+
+def finished_preflight(draft: WizardDraft, job_status: str, step_statuses: list[str]):
+    """A preflight job as a worker leaves it (no worker here: unit tests run none)."""
+    from jobs.models import Job, Step
+
+    job = Job.objects.create(
+        kind="preflight", cluster=draft.cluster, mutating=False, status=job_status
+    )
+    for i, status in enumerate(step_statuses, start=1):
+        Step.objects.create(job=job, position=i, name=f"s{i}", title=f"check {i}", status=status)
+    draft.preflight_job_id = job.pk
+    draft.save()
+    return job
+
+
+def test_preflight_errors_stop_the_wizard(admin, cred):
+    draft = defined_draft(admin, cred)
+    finished_preflight(draft, "failed", ["succeeded", "failed", "pending"])
+    assert wizard.preflight_outcome(draft)["verdict"] == "errors"
+    with pytest.raises(wizard.InvalidInput, match="invalid input") as exc:
+        wizard.wizard_preflight_accept(draft=draft, acknowledged=True)
+    assert "fix them" in exc.value.field_errors["non_field_errors"][0]
+    with pytest.raises(wizard.InvalidInput):
+        wizard.wizard_launch(draft=draft, user=admin)
+    assert draft.cluster.jobs.filter(kind="setup").count() == 0
+
+
+def test_preflight_warnings_must_be_acknowledged_then_launch_starts_setup(
+    client, admin, cred, django_capture_on_commit_callbacks
+):
+    draft = defined_draft(admin, cred)
+    finished_preflight(draft, "succeeded", ["succeeded", "warning"])
+    client.force_login(admin)
+    html = client.post("/wizard/4/", {"action": "next"}).content.decode()
+    assert "tick the box to go on" in html and "! warning" in html
+    assert client.post("/wizard/4/", {"action": "next", "acknowledge": "1"}).url == "/wizard/5/"
+    html = client.get("/wizard/5/").content.decode()
+    assert "passed with 1 warning" in html
+    cluster = draft.cluster
+    # The queued task is not run: unit tests have no worker (the browser test has one).
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post("/wizard/5/", {"action": "launch"})
+    job = cluster.jobs.get(kind="setup")
+    assert response.url == f"/jobs/{job.pk}/"
+    assert not WizardDraft.objects.filter(user=admin).exists()
