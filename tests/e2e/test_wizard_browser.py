@@ -212,7 +212,8 @@ def day_two(page: Page, live_server, lab) -> None:
 # The elements that stick out on the right, to name the culprit when the check fails.
 WIDEST = """[...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > 391)
-  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+  .slice(0, 5)
+  .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
 
 
 def check_phone_width(page: Page, url: str) -> None:
