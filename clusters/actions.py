@@ -19,7 +19,7 @@ class Action:
     confirm: str  # the confirmation's button, a verb naming the act
     role: str  # roles.OPERATOR for operations, roles.ADMIN for inventory changes
     needs_node: bool = False
-    typed_name: bool = False  # the admin must type the cluster's name (data may be lost)
+    typed: str = ""  # "cluster" or "node": the admin types that name (data may be lost)
 
 
 ACTIONS = {
@@ -31,13 +31,12 @@ ACTIONS = {
         Action(
             "maintenance_on", "Maintenance mode", "Yes, pause automatic failover", roles.OPERATOR
         ),
-        Action(
-            "failover", "Fail over to here", "Yes, promote", roles.OPERATOR, True, typed_name=True
-        ),
-        # Jobs the lead adds: shown only once the console knows their kind (see available()).
+        Action("failover", "Fail over to here", "Yes, promote", roles.OPERATOR, True, "cluster"),
+        # Node changes, shown only while the console knows their kind (see available()). Add
+        # and replace have their own pages (a new server to scan); remove confirms here.
         Action("add_node", "Add a node", "Yes, add the node", roles.ADMIN),
         Action("replace_node", "Replace node", "Yes, replace it", roles.ADMIN, needs_node=True),
-        Action("remove_node", "Remove node", "Yes, remove it", roles.ADMIN, True, typed_name=True),
+        Action("remove_node", "Remove node", "Yes, remove it", roles.ADMIN, True, "node"),
     )
 }
 

@@ -63,9 +63,7 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
                             cluster=cluster, data=data, requested_by=request.user
                         )
                     else:
-                        job = services.node_replace(
-                            node=node, data=data, requested_by=request.user
-                        )
+                        job = services.node_replace(node=node, data=data, requested_by=request.user)
                 except InvalidInput as exc:
                     errors = exc.field_errors
                 except JobRefused as exc:  # another job runs, maintenance...: nothing changed

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import alert_views, audit_views, user_views, views, wizard_views
+from . import alert_views, audit_views, node_views, user_views, views, wizard_views
 
 urlpatterns = [
     path("", views.cluster_list, name="cluster-list"),
@@ -16,6 +16,12 @@ urlpatterns = [
         name="cluster-action-confirm",
     ),
     path("clusters/<int:pk>/lag/", views.cluster_lag, name="cluster-lag"),
+    path("clusters/<int:pk>/nodes/new/", node_views.node_add_page, name="node-add"),
+    path(
+        "clusters/<int:pk>/nodes/<str:name>/replace/",
+        node_views.node_replace_page,
+        name="node-replace",
+    ),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
     path("credentials/", views.credential_list, name="credential-list"),
     path("audit/", audit_views.audit_log, name="audit-log"),

@@ -76,6 +76,10 @@ def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResp
     node = None
     if request.GET.get("node"):
         node = get_object_or_404(Node, cluster=cluster, name=request.GET["node"])
+    if kind == "add_node":  # a new server to enter and scan first: its own page
+        return redirect("node-add", pk=cluster.pk)
+    if kind == "replace_node" and node is not None:
+        return redirect("node-replace", pk=cluster.pk, name=node.name)
     candidates = []
     if kind == "switchover" and node is None:
         candidates = [

@@ -145,3 +145,53 @@ def test_sparkline_breaks_at_gaps_and_lsn_prints_as_postgres_does():
     assert path.count("M") == 2 and path.startswith("M0.0 27.0")
     assert sparkline_path([None, None]) == ""
     assert lsn(0x16_B374D848) == "16/B374D848" and lsn(None) == "—"
+
+
+def test_node_changes_show_for_admins_and_remove_asks_for_the_node_name(
+    client, django_user_model, cluster
+):
+    client.force_login(user_with(django_user_model, "operator"))
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "Add a node" not in html and "/replace/" not in html
+    assert client.get(f"/clusters/{cluster.pk}/nodes/new/").status_code == 403
+
+    client.force_login(user_with(django_user_model, "admin"))
+    html = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "Add a node" in html and f"/clusters/{cluster.pk}/nodes/node2/replace/" in html
+    confirm = client.get(f"/clusters/{cluster.pk}/confirm/remove_node/?node=node2")
+    assert "Type the node's name, <code>node2</code>" in confirm.content.decode()
+
+
+def test_add_node_needs_the_fingerprint_ticked_then_starts_the_job(
+    client, django_user_model, cluster, django_capture_on_commit_callbacks
+):
+    from clusters.models import ScannedHostKey
+
+    fingerprint = "SHA256:" + "d" * 43
+    ScannedHostKey.objects.create(
+        address="198.18.0.20",
+        port=22,
+        key_type="ssh-ed25519",
+        base64="AAAA",
+        fingerprint=fingerprint,
+    )
+    client.force_login(user_with(django_user_model, "admin"))
+    typed = {
+        "name": "node3",
+        "address": "198.18.0.20",
+        "ssh_port": "22",
+        "credential": str(Credential.objects.get().pk),
+        "fingerprint": fingerprint,
+        "action": "confirm",
+    }
+    html = client.post(f"/clusters/{cluster.pk}/nodes/new/", typed).content.decode()
+    assert "then tick" in html and 'value="198.18.0.20"' in html
+    assert not cluster.nodes.filter(name="node3").exists()
+    bad = dict(typed, confirm="1", name="Node 3")
+    html = client.post(f"/clusters/{cluster.pk}/nodes/new/", bad).content.decode()
+    assert "lower-case letters" in html and not cluster.nodes.filter(address="198.18.0.20")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(f"/clusters/{cluster.pk}/nodes/new/", dict(typed, confirm="1"))
+    job = cluster.jobs.get(kind="add_node")
+    assert response.url == f"/jobs/{job.pk}/" and job.node.name == "node3"
+    assert job.node.host_key_fingerprint == fingerprint

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0004_monitoring'),
+        ('clusters', '0006_postmaster_started'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
