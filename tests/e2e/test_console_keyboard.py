@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_wizard_browser import check_phone_width
+from tests.e2e.pages import check_phone_width
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

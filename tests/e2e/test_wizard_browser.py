@@ -6,28 +6,19 @@ One test, one cluster: a setup costs ~30 s and transactional tests empty the dat
 tests. With HACENTER_SCREENSHOTS=<dir> (``make screenshots``) it also saves the README's PNGs.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from clusters.models import Cluster, NodeStatus
 from tests.conftest import wait_for
+from tests.e2e.pages import check_phone_width, shot
 from tests.integration.conftest import worker  # noqa: F401 - the fixture
 from tests.workers import start_beat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]
 SETUP_TIMEOUT_MS = 600_000
-
-
-def shot(page: Page, name: str) -> None:
-    """Save a full-page PNG for the README when screenshots were asked for."""
-    folder = os.environ.get("HACENTER_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def log_in(page: Page, live_server, django_user_model) -> None:
@@ -207,21 +198,3 @@ def day_two(page: Page, live_server, lab) -> None:
     page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
     expect(page.locator(".topo-standby")).to_contain_text("node2")
     expect(page.locator(".topo-standby")).to_contain_text("streams from node1")
-
-
-# The elements that stick out on the right, to name the culprit when the check fails.
-WIDEST = """[...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > 391)
-  .slice(0, 5)
-  .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)"""
-
-
-def check_phone_width(page: Page, url: str) -> None:
-    """At a phone's width the page fits: nothing makes the whole page scroll sideways."""
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(url)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    wide = page.evaluate(WIDEST)
-    page.set_viewport_size({"width": 1280, "height": 800})
-    assert width <= 390, f"{url} is {width} px wide at a 390 px viewport: {wide}"
-    page.goto(url)
