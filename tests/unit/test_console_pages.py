@@ -195,3 +195,28 @@ def test_add_node_needs_the_fingerprint_ticked_then_starts_the_job(
     job = cluster.jobs.get(kind="add_node")
     assert response.url == f"/jobs/{job.pk}/" and job.node.name == "node3"
     assert job.node.host_key_fingerprint == fingerprint
+
+
+def test_job_page_shows_overall_progress_and_the_base_backup_percentage(
+    client, django_user_model, cluster
+):
+    from jobs.models import Job, Step
+
+    job = Job.objects.create(kind="rebuild", cluster=cluster, status="running")
+    for position, (status, progress) in enumerate(
+        [("succeeded", None), ("running", 40), ("pending", None), ("pending", None)], start=1
+    ):
+        Step.objects.create(
+            job=job,
+            position=position,
+            name=f"s{position}",
+            title="Copy the primary" if progress else f"step {position}",
+            status=status,
+            progress=progress,
+        )
+    client.force_login(user_with(django_user_model, "viewer"))
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'aria-label="Copy the primary: 40 percent"' in html
+    assert 'max="100" value="35"' in html  # (1 + 0.4) of 4 steps
+    partial = client.get(f"/jobs/{job.pk}/steps/", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.startswith('<section id="job-steps"') and "every 1s" in partial
