@@ -17,7 +17,14 @@ from tests.e2e.pages import check_phone_width, shot
 from tests.integration.conftest import worker  # noqa: F401 - the fixture
 from tests.workers import start_beat
 
-pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.lab,
+    pytest.mark.django_db(transaction=True),
+    # Setup, a switchover, a failover and a rebuild take ~2 min; the lab fixture may first wait
+    # minutes for another session's lab (its lock wait counts against the test's timeout).
+    pytest.mark.timeout(1500),
+]
 SETUP_TIMEOUT_MS = 600_000
 
 
