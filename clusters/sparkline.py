@@ -16,15 +16,21 @@ def sparkline_path(values: list[float | None], width: int = WIDTH, height: int =
         return ""
     top = max(known) or 1  # all zero: a flat line at the bottom, not a division by zero
     step = width / max(len(values) - 1, 1)
-    parts, pen_down = [], False
+    segments: list[list[str]] = []
+    pen_down = False
     for i, value in enumerate(values):
         if value is None:
             pen_down = False
             continue
         x = round(i * step, 1)
-        y = round(height - 1 - (value / top) * (height - 2), 1)
-        parts.append(f"{'L' if pen_down else 'M'}{x} {y}")
+        # 2 px of margin: a line on the very edge would be half clipped.
+        y = round(height - 2 - (value / top) * (height - 4), 1)
+        if not pen_down:
+            segments.append([])
+        segments[-1].append(f"{'L' if pen_down else 'M'}{x} {y}")
         pen_down = True
+    # A lone point (one minute of history so far) is drawn as a short dash to be seen at all.
+    parts = [" ".join(seg) + (" h3" if len(seg) == 1 else "") for seg in segments]
     return " ".join(parts)
 
 
