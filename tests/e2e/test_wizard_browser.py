@@ -118,11 +118,12 @@ def test_wizard_to_a_healthy_cluster_then_dashboard_rebuild_and_switchover(
     )
     summary = page.locator("#setup-summary")
     expect(summary).to_contain_text("webc is set up")
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)  # the job ended
+    shot(page, "job-setup-done")  # before the reveal: no password in a committed picture
     summary.get_by_role("button", name="Reveal connection strings").click()
     expect(
         page.get_by_text(re.compile(r"postgresql://app:[^@]+@198\.18\.0\.10:5432/app"))
     ).to_be_visible()
-    shot(page, "job-setup-done")
     summary.get_by_role("link", name="Open the cluster").click()
     expect(page.locator(".state-healthy").first).to_contain_text("Healthy")
 
