@@ -221,3 +221,17 @@ def test_job_page_shows_overall_progress_and_the_base_backup_percentage(
     assert 'max="100" value="35"' in html  # (1 + 0.4) of 4 steps
     partial = client.get(f"/jobs/{job.pk}/steps/", HTTP_HX_REQUEST="true").content.decode()
     assert partial.startswith('<section id="job-steps"') and "every 1s" in partial
+
+
+def test_job_actions_follow_the_status_and_the_role(client, django_user_model, cluster):
+    from jobs.models import Job
+
+    job = Job.objects.create(kind="switchover", cluster=cluster, status="running")
+    client.force_login(user_with(django_user_model, "operator"))
+    steps = f"/jobs/{job.pk}/steps/"
+    assert "Cancel job" in client.get(steps, HTTP_HX_REQUEST="true").content.decode()
+    Job.objects.filter(pk=job.pk).update(status="failed")
+    html = client.get(steps, HTTP_HX_REQUEST="true").content.decode()
+    assert "Cancel job" not in html and "Retry from the failed step" in html
+    client.force_login(user_with(django_user_model, "viewer"))
+    assert "Retry" not in client.get(f"/jobs/{job.pk}/").content.decode()
