@@ -206,3 +206,7 @@ def day_two(page: Page, live_server, lab) -> None:
     page.goto(f"{live_server.url}/clusters/{cluster.pk}/")
     expect(page.locator(".topo-standby")).to_contain_text("node2")
     expect(page.locator(".topo-standby")).to_contain_text("streams from node1")
+    events = page.locator("table tr.event-critical, table tr.event-warning, table tr.event-info")
+    expect(events.filter(has_text="switchover").first).to_be_visible()
+    expect(page.locator("#lag-chart canvas").first).to_be_visible(timeout=30_000)
+    shot(page, "cluster-after-failover")
