@@ -94,9 +94,6 @@ def _host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-SPARK_MINUTES = 20  # the dashboard's sparklines: worst lag per minute over the last 20
-
-
 def dashboard_rows() -> list[dict]:
     """Every cluster as one card of the dashboard: state, primary, standbys with lag and a
     sparkline, where the proxy sends writes, the last event. Four queries and plain dicts,
@@ -137,7 +134,11 @@ def dashboard_rows() -> list[dict]:
         .order_by("node__name")
     ):
         by_cluster.setdefault(status["node__cluster_id"], []).append(status)
-    history = lag_history_by_node()
+    from .charts import lag_history_by_node
+
+    history = lag_history_by_node(
+        [s["node_id"] for statuses in by_cluster.values() for s in statuses]
+    )
     for row in rows:
         statuses = by_cluster.get(row["pk"], [])
         row["url"] = link.format(row["pk"])
@@ -151,31 +152,3 @@ def dashboard_rows() -> list[dict]:
         ]
         row["proxy_known"] = any(s["proxy_status"] for s in statuses)
     return rows
-
-
-def lag_history_by_node(minutes: int = SPARK_MINUTES) -> dict[int, list[int | None]]:
-    """Worst replay lag in bytes per minute over the last ``minutes``, per database node, in
-    one grouped query; a minute without samples is ``None`` (a gap in the sparkline)."""
-    from datetime import timedelta
-
-    from django.db.models import Max
-    from django.db.models.functions import TruncMinute
-    from django.utils import timezone
-
-    from .models import StatusSample
-
-    now = timezone.now().replace(second=0, microsecond=0)
-    start = now - timedelta(minutes=minutes - 1)
-    result: dict[int, list[int | None]] = {}
-    grouped = (
-        StatusSample.objects.filter(resolution=StatusSample.Resolution.RAW, at__gte=start)
-        .annotate(minute=TruncMinute("at"))
-        .values("node_id", "minute")
-        .annotate(worst=Max("lag_bytes"))
-    )
-    for item in grouped:
-        slot = int((item["minute"] - start).total_seconds() // 60)
-        if 0 <= slot < minutes:
-            series = result.setdefault(item["node_id"], [None] * minutes)
-            series[slot] = item["worst"]
-    return result

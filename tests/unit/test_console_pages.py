@@ -235,3 +235,33 @@ def test_job_actions_follow_the_status_and_the_role(client, django_user_model, c
     assert "Cancel job" not in html and "Retry from the failed step" in html
     client.force_login(user_with(django_user_model, "viewer"))
     assert "Retry" not in client.get(f"/jobs/{job.pk}/").content.decode()
+
+
+def test_sparkline_minutes_are_read_once_then_come_from_the_cache(cluster):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from clusters.charts import lag_history_by_node
+
+    cache.clear()
+    ids = list(NodeStatus.objects.values_list("node_id", flat=True))
+    cold = lag_history_by_node(ids)
+    before = timezone.now().replace(second=0, microsecond=0)
+    with CaptureQueriesContext(connection) as queries:
+        warm = lag_history_by_node(ids)
+    after = timezone.now().replace(second=0, microsecond=0)
+    assert warm == cold
+    node2 = Node.objects.get(name="node2").pk
+    assert [v for v in warm[node2] if v is not None] == [15000, 10000, 5000, 1000]
+    # Only the current minute is read again: every finished one came from the cache.
+    assert len(queries) == 1
+    assert any(m.strftime("%H:%M:00") in queries[0]["sql"] for m in (before, after))
+
+
+def test_relative_times_read_naturally():
+    from clusters.templatetags.hacenter_ui import relative
+
+    assert relative(2) == "just now" and relative(42) == "42 s ago"
+    assert relative(3 * 60 + 5) == "3 min ago" and relative(5 * 3600) == "5 h ago"
+    assert relative(2 * 86400) == "2 days ago" and relative(-120) == "in 2 min"
