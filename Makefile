@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor screenshots
+.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor bench-dashboard screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-monitor: $(VENV)/.installed
 ## screenshots: regenerate docs/screenshots/*.png with the browser scenario on the lab (root, Redis)
 screenshots: $(VENV)/.installed system-deps
 	HACENTER_SCREENSHOTS=$(CURDIR)/docs/screenshots bash tests/run.sh tests/e2e/test_wizard_browser.py
+
+## bench-dashboard: the dashboard's refresh and the lag chart with 200 clusters of history (PostgreSQL)
+bench-dashboard: $(VENV)/.installed
+	$(PY) -m bench.dashboard --clusters 200 --hours 2
 
 lab-down:
 	$(PY) -m tests.lab down
