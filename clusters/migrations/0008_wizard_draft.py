@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0006_postmaster_started'),
+        ('clusters', '0007_defaults_profile'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
