@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0007_defaults_profile'),
+        ('clusters', '0008_roles_and_audit'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
