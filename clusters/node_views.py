@@ -5,22 +5,33 @@ fingerprint, then the service (``node_add`` / ``node_replace``) validates everyt
 pins the key and starts the job. Admins only: these change the inventory.
 """
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from hacenter.api import source_address
-
-from . import roles, services
+from . import services, validators
+from .audit import audit
 from .models import Cluster, Credential, Node
+from .roles import ADMIN, role_required
 from .services import InvalidInput
 
 
 def _typed(request: HttpRequest, with_name: bool) -> dict:
     fields = ("address", "ssh_port", "credential") + (("name",) if with_name else ())
     return {f: request.POST.get(f, "").strip() for f in fields}
+
+
+def _where_errors(typed: dict) -> dict[str, list[str]]:
+    """The address and port checked as the forms check them, before anything is scanned."""
+    errors: dict[str, list[str]] = {}
+    try:
+        validators.validate_address(typed["address"])
+    except validators.ValidationError as exc:
+        errors["address"] = list(exc.messages)
+    port = typed.get("ssh_port") or "22"
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        errors["ssh_port"] = ["Expected a port number from 1 to 65535."]
+    return errors
 
 
 def _data(typed: dict, fingerprint: str) -> dict:
@@ -34,8 +45,6 @@ def _data(typed: dict, fingerprint: str) -> dict:
 
 def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> HttpResponse:
     """Shared by add (node None) and replace (the node whose server is replaced)."""
-    if not roles.can_admin(request.user):
-        raise PermissionDenied("Only administrators change a cluster's servers.")
     typed = {"ssh_port": "22", "credential": str(node.credential_id) if node else ""}
     errors: dict[str, list[str]] = {}
     key: dict = {}
@@ -45,10 +54,9 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
         if request.POST.get("action") == "scan" or not request.POST.get("fingerprint"):
             from jobs.api import scan_via_worker  # clusters never imports jobs at import time
 
-            if typed["address"]:
+            errors = _where_errors(typed)
+            if not errors:  # a worker is asked only about a well-formed address and port
                 key = scan_via_worker(typed["address"], int(port))
-            else:
-                errors["address"] = ["This field is required."]
         else:
             key = {"fingerprint": request.POST["fingerprint"]}
             if not request.POST.get("confirm"):
@@ -69,12 +77,11 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
                 except JobRefused as exc:  # another job runs, maintenance...: nothing changed
                     errors = {"non_field_errors": [str(exc)]}
                 else:
-                    services.audit_record(
-                        user=request.user,
+                    audit(
+                        request,
                         action="node.add" if node is None else "node.replace",
                         target=f"cluster {cluster.name}",
                         params={"node": job.node.name if job.node else "", "job": job.pk},
-                        source_address=source_address(request),
                     )
                     return redirect("job-detail", pk=job.pk)
     return render(
@@ -91,13 +98,13 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
     )
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def node_add_page(request: HttpRequest, pk: int) -> HttpResponse:
     return _change_page(request, get_object_or_404(Cluster, pk=pk), None)
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def node_replace_page(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     cluster = get_object_or_404(Cluster, pk=pk)

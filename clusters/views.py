@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
@@ -13,7 +13,7 @@ from . import actions, charts, selectors, services
 from .audit import audit, mark_audited, refused, source_address
 from .forms import MAX_KEY_BYTES, CredentialForm
 from .models import Cluster, Credential, Node, NodeStatus, WizardDraft
-from .roles import ADMIN, VIEWER, role_required
+from .roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
 
@@ -66,13 +66,17 @@ def _status(node: Node):
         return NodeStatus(node=node)
 
 
-@role_required(VIEWER)
+@role_required(OPERATOR)
 def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     """Name the consequence of an operation before it starts; the form posts to job-start."""
     cluster = get_object_or_404(Cluster, pk=pk)
     action = actions.ACTIONS.get(kind)
-    if action is None or kind not in actions.available(request.user):
-        raise PermissionDenied("This action is not available to you on this console.")
+    if action is None:
+        raise Http404(f"No action {kind!r} here.")
+    if not has_role(request.user, action.role):
+        raise PermissionDenied(refusal(request.user, action.role))
+    if kind not in actions.available(request.user):
+        raise Http404(f"This console does not run {kind!r} jobs.")
     node = None
     if request.GET.get("node"):
         node = get_object_or_404(Node, cluster=cluster, name=request.GET["node"])

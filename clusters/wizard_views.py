@@ -5,17 +5,15 @@ results poll with htmx. Only admins define clusters.
 """
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from hacenter.api import source_address
-
-from . import roles, services, wizard
+from . import wizard
+from .audit import audit
 from .models import Cluster, Credential, WizardDraft
+from .roles import ADMIN, role_required
 from .services import InvalidInput
 
 CREDENTIAL_FIELDS = ("name", "username", "private_key", "passphrase", "password")
@@ -23,8 +21,7 @@ MAX_KEY_UPLOAD = 64 * 1024
 
 
 def _admin_draft(request: HttpRequest) -> WizardDraft:
-    if not roles.can_admin(request.user):
-        raise PermissionDenied("Only administrators define clusters.")
+    """The user's draft; every view here is for admins only (role_required(ADMIN))."""
     return wizard.draft_get(user=request.user)
 
 
@@ -32,13 +29,13 @@ def _to(step: int) -> HttpResponse:
     return redirect("wizard-step", step=step)
 
 
-@login_required
+@role_required(ADMIN)
 def wizard_resume(request: HttpRequest) -> HttpResponse:
     """Open the wizard where the admin left it."""
     return _to(_admin_draft(request).reached)
 
 
-@login_required
+@role_required(ADMIN)
 @require_POST
 def wizard_discard(request: HttpRequest) -> HttpResponse:
     draft = _admin_draft(request)
@@ -82,7 +79,7 @@ def _step1_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     return result
 
 
-@login_required
+@role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def wizard_step(request: HttpRequest, step: int) -> HttpResponse:
     """Show or submit one step; a step beyond the furthest one reached is not open yet."""
@@ -173,12 +170,11 @@ def _credential_create(request, draft, rows):
     if upload is not None and not data["private_key"]:
         data["private_key"] = upload.read(MAX_KEY_UPLOAD + 1).decode("utf-8", errors="replace")
     credential = wizard.wizard_credential_create(draft=draft, data=data, rows=rows)
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="credential.create",
         target=f"credential {credential.name}",
         params={"name": credential.name, "username": credential.username, "kind": credential.kind},
-        source_address=source_address(request),
     )
     messages.success(request, f"Credential {credential.name} saved (encrypted).")
     return _to(2)
@@ -194,12 +190,11 @@ def _host_keys_step(request, draft, action):
         return _to(3)
     confirmed = {i for i in range(len(draft.servers)) if request.POST.get(f"confirm-{i}")}
     cluster = wizard.wizard_host_keys_confirm(draft=draft, confirmed=confirmed, user=request.user)
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="cluster.create",
         target=f"cluster {cluster.name}",
         params={"name": cluster.name, "wizard": True},
-        source_address=source_address(request),
     )
     return _start_preflight(request, draft)
 
@@ -211,12 +206,11 @@ def _start_preflight(request, draft):
         job = wizard.wizard_preflight_start(draft=draft, user=request.user)
     except JobRefused as exc:
         raise InvalidInput({"non_field_errors": [str(exc)]}) from exc
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="job.start.preflight",
         target=f"cluster {draft.cluster.name}",
         params={"kind": "preflight", "job": job.pk},
-        source_address=source_address(request),
     )
     return _to(4)
 
@@ -240,12 +234,11 @@ def _review_step(request, draft, action):
         job = wizard.wizard_launch(draft=draft, user=request.user)
     except JobRefused as exc:
         raise InvalidInput({"non_field_errors": [str(exc)]}) from exc
-    services.audit_record(
-        user=request.user,
+    audit(
+        request,
         action="job.start.setup",
         target=f"cluster {cluster.name}",
         params={"kind": "setup", "job": job.pk, "wizard": True},
-        source_address=source_address(request),
     )
     return redirect("job-detail", pk=job.pk)
 
@@ -259,7 +252,7 @@ STEP_HANDLERS = {
 }
 
 
-@login_required
+@role_required(ADMIN)
 @vary_on_headers("HX-Request")
 def wizard_preflight(request: HttpRequest) -> HttpResponse:
     """Preflight's checks as they finish; the fragment stops polling once the job has ended."""

@@ -106,6 +106,14 @@ def test_wizard_to_a_healthy_cluster_then_dashboard_rebuild_and_switchover(
     worker,  # noqa: F811
 ):
     page.set_viewport_size({"width": 1280, "height": 800})
+    # The whole scenario runs under the console's Content Security Policy: the lag chart, the
+    # polls and every form must work without one refusal or script error.
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.on("pageerror", lambda e: violations.append(f"page error: {e}"))
     log_in(page, live_server, django_user_model)
     run_wizard(page, fresh_lab)
 
@@ -133,6 +141,7 @@ def test_wizard_to_a_healthy_cluster_then_dashboard_rebuild_and_switchover(
         day_two(page, live_server, fresh_lab)
     finally:
         beat.stop()
+    assert violations == []
 
 
 def role_of(node: str) -> tuple[str, str] | None:

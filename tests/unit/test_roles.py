@@ -84,6 +84,23 @@ ENDPOINTS = [
         ADMIN,
         {"kind": "remove_cluster", "confirm": "pg1"},
     ),
+    # Setup wizard, confirmations, lag history, node changes (web console)
+    Endpoint("wizard", "GET", "/wizard/", ADMIN),
+    Endpoint("wizard-step", "GET", "/wizard/1/", ADMIN),
+    Endpoint("wizard-step", "POST", "/wizard/1/", ADMIN, {"name": "Bad Name!"}),
+    Endpoint("wizard-preflight", "GET", "/wizard/preflight/", ADMIN),
+    Endpoint("wizard-discard", "POST", "/wizard/discard/", ADMIN),
+    Endpoint("cluster-action-confirm", "GET", "/clusters/{cluster}/confirm/switchover/", OPERATOR),
+    Endpoint(
+        "cluster-action-confirm",
+        "GET",
+        "/clusters/{cluster}/confirm/remove_node/?node=node2",
+        ADMIN,
+    ),
+    Endpoint("cluster-lag", "GET", "/clusters/{cluster}/lag/?range=1d", VIEWER),
+    Endpoint("node-add", "GET", "/clusters/{cluster}/nodes/new/", ADMIN),
+    Endpoint("node-add", "POST", "/clusters/{cluster}/nodes/new/", ADMIN, {"address": "$(reboot)"}),
+    Endpoint("node-replace", "GET", "/clusters/{cluster}/nodes/node2/replace/", ADMIN),
     # API
     Endpoint("api-credentials", "GET", "/api/v1/credentials/", VIEWER, kind="api"),
     Endpoint(

@@ -155,9 +155,12 @@ def test_launch_needs_a_passed_preflight(admin):
         wizard.wizard_preflight_accept(draft=draft, acknowledged=True)
 
 
-def test_wizard_is_for_admins_only(client, user):
-    client.force_login(user)
-    assert client.get("/wizard/1/").status_code == 403
+def test_wizard_is_for_admins_only(client, django_user_model):
+    from tests.conftest import make_user
+
+    client.force_login(make_user(django_user_model, "op", "operator"))
+    response = client.get("/wizard/1/")
+    assert response.status_code == 403 and "needs the admin role" in response.content.decode()
     assert not WizardDraft.objects.exists()
 
 
