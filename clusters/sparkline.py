@@ -29,8 +29,9 @@ def sparkline_path(values: list[float | None], width: int = WIDTH, height: int =
             segments.append([])
         segments[-1].append(f"{'L' if pen_down else 'M'}{x} {y}")
         pen_down = True
-    # A lone point (one minute of history so far) is drawn as a short dash to be seen at all.
-    parts = [" ".join(seg) + (" h3" if len(seg) == 1 else "") for seg in segments]
+    # A lone point (one minute of history so far) is drawn as a short dash to be seen at all,
+    # leftwards: the newest minute sits on the right edge, where a rightward dash is clipped.
+    parts = [" ".join(seg) + (" h-4" if len(seg) == 1 else "") for seg in segments]
     return " ".join(parts)
 
 

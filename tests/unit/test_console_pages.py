@@ -143,7 +143,7 @@ def test_lag_series_for_the_chart(client, django_user_model, cluster):
 def test_sparkline_breaks_at_gaps_and_lsn_prints_as_postgres_does():
     path = sparkline_path([0, 10, None, 5])
     assert path.count("M") == 2 and path.startswith("M0.0 26.0 L40.0 2.0")
-    assert path.endswith("M120.0 14.0 h3")  # a lone point is a short dash, not invisible
+    assert path.endswith("M120.0 14.0 h-4")  # a lone point is a short dash, not invisible
     assert sparkline_path([None, None]) == ""
     assert lsn(0x16_B374D848) == "16/B374D848" and lsn(None) == "—"
 
