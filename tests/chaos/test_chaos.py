@@ -156,10 +156,16 @@ def test_chaos(fresh_lab, worker, replication):
             faults = [f for f in faults if f.quick_on == replication]
         for fault in faults:
             for i in range(ROUNDS or 1):
-                result = {**one_round(cluster, writer, fault, fresh_lab), "round": i + 1}
-                print(json.dumps(result))
-                with RESULTS.open("a") as out:
-                    out.write(json.dumps(result) + "\n")
+                try:
+                    result = {**one_round(cluster, writer, fault, fresh_lab), "round": i + 1}
+                except Exception as exc:  # recorded as a failed round, then the test fails
+                    result = {"fault": fault.name, "replication": replication, "round": i + 1}
+                    result["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+                    raise
+                finally:
+                    print(json.dumps(result))
+                    with RESULTS.open("a") as out:
+                        out.write(json.dumps(result) + "\n")
                 check(result, fault)
     finally:
         writer.stop()

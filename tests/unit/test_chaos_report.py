@@ -40,3 +40,9 @@ def test_async_loss_is_reported_but_not_a_failed_round():
         "the primary's network cut",
     )
     assert (cells[6], cells[8]) == ("7", "1/1")
+
+
+def test_a_round_that_failed_early_counts_as_a_round_without_figures():
+    failed = {"fault": "kill", "replication": "async", "round": 2, "error": "AssertionError: x"}
+    cells = row_of(render([round_(fault="kill", replication="async"), failed]), "kill -9")
+    assert (cells[2], cells[8]) == ("2", "1/2")
