@@ -4,37 +4,20 @@ import pytest
 from django.utils import timezone
 
 from clusters.models import (
-    Cluster,
     ClusterAlarm,
     ClusterEvent,
-    Credential,
-    Node,
     NodeStatus,
 )
+from tests.unit.conftest import three_node_cluster
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def cluster():
-    cred = Credential.objects.create(name="c", username="root", password="pw-123456")
-    cluster = Cluster.objects.create(
-        name="pg1", state="degraded", database_name="app", database_user="app"
-    )
-    for i, (name, kind) in enumerate(
-        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
-    ):
-        node = Node.objects.create(
-            cluster=cluster,
-            name=name,
-            address=f"198.18.0.{11 + i}",
-            credential=cred,
-            kind=kind,
-            host_key_type="ssh-ed25519",
-            host_key_base64="AAAA",
-            host_key_fingerprint=f"SHA256:{i}",
-        )
-        if kind == "database":
+    cluster, nodes = three_node_cluster(state="degraded", database_name="app", database_user="app")
+    for i, node in enumerate(nodes):
+        if node.kind == "database":
             NodeStatus.objects.create(
                 node=node,
                 role="primary" if i == 0 else "unknown",
