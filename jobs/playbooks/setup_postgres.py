@@ -193,8 +193,11 @@ def current_primary(ctx: StepContext) -> Node:
 
 
 def start_standby(ctx: StepContext) -> Verdict | str:
-    """Start Patroni on a standby and wait until it provably streams."""
-    start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    """Start Patroni on a standby and wait until it provably streams. After a failover the
+    node setup planned as a standby may be the primary: then there is nothing to wait for."""
+    started = start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
     primary = current_primary(ctx)
+    if primary == ctx.node:
+        return f"{started}; {ctx.node.name} is the primary now (since a failover)"
     wait_streaming_member(ctx, ctx.node, settings.SETUP_STANDBY_TIMEOUT_S)
     return verify_streaming(ctx, ctx.node, primary)
