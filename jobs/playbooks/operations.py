@@ -154,7 +154,18 @@ def switchover(ctx: StepContext) -> Verdict | str:
         probe.stop()
     downtime = probe.longest_gap()
     _record_switchover(ctx, old, candidate, downtime)
-    return f"{candidate} is primary; writes through the proxy stopped for {downtime:.1f} s"
+    done = f"{candidate} is primary; writes through the proxy stopped for {downtime:.1f} s"
+    # The job ends with a cluster that can switch over again: the old primary streams.
+    try:
+        ctx.wait_until(
+            lambda: any(m["name"] == old and m.get("state") == "streaming" for m in members(ctx)),
+            timeout=60,
+            interval=0.5,
+            what=f"{old} to stream from {candidate}",
+        )
+    except StepFailed as exc:
+        return Verdict.warn(f"{done}; but {exc}: rebuild {old} if it does not come back")
+    return f"{done}; {old} streams from it"
 
 
 def _record_switchover(ctx: StepContext, old: str, new: str, downtime: float) -> None:
