@@ -194,6 +194,14 @@ def pgbench(secret: str, *args: str) -> None:
     subprocess.run([f"{PG}/pgbench", *args, *base], env=env, check=True, capture_output=True)
 
 
+def pgbench_ok(secret: str, *args: str) -> bool:
+    try:
+        pgbench(secret, *args)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
 def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
     """At each pgbench scale: power off the primary, fail over, power it on, and time Rebuild
     (rejoin by pg_rewind); then time Rebuild with a full copy of the same node."""
@@ -209,7 +217,8 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         host = leader()
         lab.power_off(host)
         wait(lambda old=host: leader() not in (None, old), 120, "the failover")
-        pgbench(secret, "-T", "10", "-c", "2")  # the new primary moves on
+        # The new primary moves on, once HAProxy routes writes to it.
+        wait(lambda s=secret: pgbench_ok(s, "-T", "10", "-c", "2"), 90, "pgbench on the new one")
         lab.power_on(host)
         Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
         seconds, job = run_job(cluster, "rebuild", node=host)
