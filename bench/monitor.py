@@ -44,8 +44,7 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from clusters.models import Cluster, Credential, Node  # noqa: E402
-from clusters.services import cluster_secrets_ensure  # noqa: E402
+from clusters.models import Cluster  # noqa: E402
 from tests import fake_endpoints  # noqa: E402
 from tests.workers import start_beat, start_worker  # noqa: E402
 
@@ -55,24 +54,7 @@ def address(cluster: int, host: int) -> str:
 
 
 def make_clusters(n: int) -> list[int]:
-    cred = Credential.objects.create(name="bench", username="root", password="bench-pw-1234")
-    ids = []
-    for c in range(n):
-        cluster = Cluster.objects.create(name=f"bench{c:03}", state=Cluster.State.HEALTHY)
-        for name, host in fake_endpoints.HOSTS.items():
-            Node.objects.create(
-                cluster=cluster,
-                name=name,
-                address=address(c, host),
-                credential=cred,
-                kind="proxy" if name == "proxy" else "database",
-                host_key_type="ssh-ed25519",
-                host_key_base64="AAAA",
-                host_key_fingerprint=f"SHA256:{c}",
-            )
-        cluster_secrets_ensure(cluster=cluster)
-        ids.append(cluster.pk)
-    return ids
+    return [c.pk for c in fake_endpoints.make_clusters(address, n, "bench")]
 
 
 def proc_stat(pid: int) -> tuple[float, float]:

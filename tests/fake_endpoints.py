@@ -178,3 +178,29 @@ def start(address: Address, clusters: int, hung: Iterable[int] = ()) -> multipro
         process.kill()
         raise RuntimeError("the fake endpoints did not start within 60 s")
     return process
+
+
+def make_clusters(address: Address, n: int, prefix: str) -> list:
+    """`n` healthy clusters in the console's database whose nodes live at the fake endpoints
+    (`address(c, host)`), with generated passwords; the Cluster rows, in order."""
+    from clusters.models import Cluster, Credential, Node
+    from clusters.services import cluster_secrets_ensure
+
+    cred = Credential.objects.create(name=prefix, username="root", password=f"{prefix}-pw-1234")
+    made = []
+    for c in range(n):
+        cluster = Cluster.objects.create(name=f"{prefix}{c:03}", state=Cluster.State.HEALTHY)
+        for name, host in HOSTS.items():
+            Node.objects.create(
+                cluster=cluster,
+                name=name,
+                address=address(c, host),
+                credential=cred,
+                kind="proxy" if name == "proxy" else "database",
+                host_key_type="ssh-ed25519",
+                host_key_base64="AAAA",
+                host_key_fingerprint=f"SHA256:{prefix}{c}",
+            )
+        cluster_secrets_ensure(cluster=cluster)
+        made.append(cluster)
+    return made

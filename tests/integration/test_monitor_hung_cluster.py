@@ -8,9 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from clusters.models import Cluster, Credential, Node
+from clusters.models import Cluster
 from clusters.monitor_batch import monitor_batch_run, monitor_claim_due
-from clusters.services import cluster_secrets_ensure
 from tests import fake_endpoints
 from tests.conftest import wait_for
 from tests.workers import start_beat
@@ -32,24 +31,7 @@ def endpoints():
 
 @pytest.fixture
 def clusters(endpoints) -> list[Cluster]:
-    cred = Credential.objects.create(name="fake", username="root", password="fake-pw-1234")
-    made = []
-    for c in range(CLUSTERS):
-        cluster = Cluster.objects.create(name=f"fake{c}", state=Cluster.State.HEALTHY)
-        for name, host in fake_endpoints.HOSTS.items():
-            Node.objects.create(
-                cluster=cluster,
-                name=name,
-                address=address(c, host),
-                credential=cred,
-                kind="proxy" if name == "proxy" else "database",
-                host_key_type="ssh-ed25519",
-                host_key_base64="AAAA",
-                host_key_fingerprint=f"SHA256:fake{c}",
-            )
-        cluster_secrets_ensure(cluster=cluster)
-        made.append(cluster)
-    return made
+    return fake_endpoints.make_clusters(address, CLUSTERS, "fake")
 
 
 def test_a_hung_cluster_in_the_same_batch_is_written_after_the_others(clusters, settings):
@@ -59,8 +41,8 @@ def test_a_hung_cluster_in_the_same_batch_is_written_after_the_others(clusters, 
     assert len(batches) == 1
     states = monitor_batch_run(cluster_ids=batches[0], lease=lease)
     checked = {c.name: c for c in Cluster.objects.all()}
-    answering = [checked[f"fake{c}"] for c in range(CLUSTERS) if c != HUNG]
-    hung = checked[f"fake{HUNG}"]
+    answering = [checked[f"fake{c:03}"] for c in range(CLUSTERS) if c != HUNG]
+    hung = checked[f"fake{HUNG:03}"]
     for cluster in answering:
         assert cluster.state == "healthy", states
         # Written as soon as its own reads returned, not after the hung cluster's timeouts.

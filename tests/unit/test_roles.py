@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from clusters.models import AlertChannel, AuditEntry, Cluster, Credential, Node
 from clusters.roles import ADMIN, OPERATOR, VIEWER, assign_role
 from jobs.models import Job, JobStatus, Step
+from tests.unit.conftest import three_node_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -190,23 +191,7 @@ def test_the_matrix_covers_every_url_of_the_console():
 
 @pytest.fixture
 def world(django_user_model):
-    cred = Credential.objects.create(name="lab", username="root", password="pw-123456")
-    cluster = Cluster.objects.create(
-        name="pg1", state="healthy", database_name="app", database_user="app"
-    )
-    for i, (name, kind) in enumerate(
-        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
-    ):
-        Node.objects.create(
-            cluster=cluster,
-            name=name,
-            address=f"198.18.0.{11 + i}",
-            credential=cred,
-            kind=kind,
-            host_key_type="ssh-ed25519",
-            host_key_base64="AAAA",
-            host_key_fingerprint=f"SHA256:{i}",
-        )
+    cluster, _ = three_node_cluster(state="healthy", database_name="app", database_user="app")
     job = Job.objects.create(kind="preflight", cluster=cluster, status=JobStatus.FAILED)
     Step.objects.create(job=job, position=1, name="ssh", title="SSH login", status="failed")
     channel = AlertChannel.objects.create(kind="email", target="a@example.com")
