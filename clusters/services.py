@@ -39,6 +39,23 @@ def form_errors(form, prefix: str = "") -> dict[str, list[str]]:
     return result
 
 
+def key_from_upload(upload) -> str:
+    """The text of an uploaded private key file; InvalidInput unless it is UTF-8. Never decoded
+    "with replacement": a damaged key would then be a puzzle."""
+    raw = upload.read(forms.MAX_KEY_BYTES + 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            {
+                "private_key": [
+                    "The key file is not UTF-8 text: upload the OpenSSH or PEM private key "
+                    "(not a PuTTY .ppk or a binary DER file)."
+                ]
+            }
+        ) from None
+
+
 def credential_create(*, data: dict) -> Credential:
     """Store a new SSH credential, encrypted, after checking that a private key parses."""
     form = forms.CredentialForm(data=data)

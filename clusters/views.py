@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from . import actions, charts, selectors, services
 from .audit import audit, mark_audited, refused, source_address
-from .forms import MAX_KEY_BYTES, CredentialForm
+from .forms import CredentialForm
 from .models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from .roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
 
@@ -233,26 +233,16 @@ def credential_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         data = request.POST.copy()
         upload = request.FILES.get("private_key_file")
-        upload_error = None
-        if upload is not None and not data.get("private_key"):
-            raw = upload.read(MAX_KEY_BYTES + 1)
-            try:
-                data["private_key"] = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                # Never decode "with replacement": a damaged key would then be a puzzle.
-                upload_error = (
-                    "The key file is not UTF-8 text: upload the OpenSSH or PEM private key "
-                    "(not a PuTTY .ppk or a binary DER file)."
-                )
         try:
-            if upload_error:
-                raise services.InvalidInput({"private_key": [upload_error]})
+            if upload is not None and not data.get("private_key"):
+                data["private_key"] = services.key_from_upload(upload)
             cred = services.credential_create(data=data)
         except services.InvalidInput as exc:
             form = CredentialForm(data=data)
             form.is_valid()
-            if upload_error:
-                form.add_error("private_key", upload_error)
+            for message in exc.field_errors.get("private_key", []):  # an unreadable upload
+                if message not in form.errors.get("private_key", []):
+                    form.add_error("private_key", message)
             audit(request, action="credential.create", result=refused(exc.field_errors))
             status = 400
         else:

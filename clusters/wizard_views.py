@@ -14,10 +14,9 @@ from . import wizard
 from .audit import audit
 from .models import Cluster, Credential, WizardDraft
 from .roles import ADMIN, role_required
-from .services import InvalidInput
+from .services import InvalidInput, key_from_upload
 
 CREDENTIAL_FIELDS = ("name", "username", "private_key", "passphrase", "password")
-MAX_KEY_UPLOAD = 64 * 1024
 
 
 def _admin_draft(request: HttpRequest) -> WizardDraft:
@@ -168,7 +167,7 @@ def _credential_create(request, draft, rows):
     data = {k: request.POST.get(f"credential-{k}", "") for k in CREDENTIAL_FIELDS}
     upload = request.FILES.get("credential-private_key_file")
     if upload is not None and not data["private_key"]:
-        data["private_key"] = upload.read(MAX_KEY_UPLOAD + 1).decode("utf-8", errors="replace")
+        data["private_key"] = key_from_upload(upload)
     credential = wizard.wizard_credential_create(draft=draft, data=data, rows=rows)
     audit(
         request,

@@ -191,4 +191,4 @@ def test_a_non_utf8_key_file_in_the_wizard_is_refused(client, user, world, worke
         "credential-private_key_file": SimpleUploadedFile("id_ed25519", b"\xff\xfe\x00key"),
     }
     page = html.unescape(client.post("/wizard/2/", form).content.decode())
-    assert "private key" in page.lower() and _state() == before
+    assert "The key file is not UTF-8 text" in page and _state() == before
