@@ -9,17 +9,16 @@ workers, no network. Run: `.venv/bin/python -m bench.dashboard --clusters 200 --
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = f"hacenter_bench_dashboard_{os.getpid()}"
-PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc"]
+from bench.database import use_fresh_database  # noqa: E402
+
+use_fresh_database(f"hacenter_bench_dashboard_{os.getpid()}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 
 import django  # noqa: E402
 
@@ -43,14 +42,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=200)
     parser.add_argument("--hours", type=float, default=24)
     args = parser.parse_args()
-    subprocess.run([*PSQL, f"CREATE DATABASE {DB_NAME}"], check=True)
-    try:
-        run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        subprocess.run([*PSQL, f"DROP DATABASE IF EXISTS {DB_NAME}"], check=True)
+    run(args)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -22,17 +22,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.database import use_fresh_database  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-DB = Path(tempfile.gettempdir()) / f"hacenter-bench-failover-{os.getpid()}.sqlite3"
-os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-os.environ["HACENTER_TEST_DB_NAME"] = str(DB)
+use_fresh_database(f"hacenter_bench_failover_{os.getpid()}")
 
 import django  # noqa: E402
 
@@ -288,7 +287,6 @@ def main() -> None:
         finally:
             worker.stop()
             lab.down(keep_data=False)
-            DB.unlink(missing_ok=True)
     if table:
         print("\nfault -> first write through the proxy (s)")
         print("| fault | profile | rounds | p50 | p95 | min | max |")

@@ -24,14 +24,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = "hacenter_bench_monitor"
 WEB_PORT = 8765
 WORKER_CONCURRENCY = 8  # as in deploy/hacenter-monitor.service
-for sql in (f"DROP DATABASE IF EXISTS {DB_NAME}", f"CREATE DATABASE {DB_NAME}"):
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+from bench.database import use_fresh_database  # noqa: E402
+
+use_fresh_database(f"hacenter_bench_monitor_{os.getpid()}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-os.environ["HACENTER_TEST_DB_NAME"] = DB_NAME
 os.environ["HACENTER_QUEUE"] = f"hacenter-bench-{os.getpid()}"
 
 import django  # noqa: E402

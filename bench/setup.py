@@ -10,17 +10,15 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.database import use_fresh_database  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-DB = Path(tempfile.gettempdir()) / "hacenter-bench.sqlite3"
-DB.unlink(missing_ok=True)  # every run starts from an empty console database
-os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-os.environ["HACENTER_TEST_DB_NAME"] = str(DB)
+use_fresh_database(f"hacenter_bench_setup_{os.getpid()}")
 
 import django  # noqa: E402
 
