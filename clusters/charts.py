@@ -1,10 +1,8 @@
 """Lag history: the cluster page's chart (in the column layout uPlot draws directly) and the
 dashboard's sparklines."""
 
-import hashlib
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.db.models import F, Max
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -57,48 +55,32 @@ def lag_series(cluster: Cluster, range_key: str) -> dict:
 SPARK_MINUTES = 20  # the dashboard's sparklines: worst lag per minute over the last 20
 
 
-def lag_history_by_node(
-    node_ids: list[int], minutes: int = SPARK_MINUTES
-) -> dict[int, list[int | None]]:
-    """Worst replay lag in bytes per minute over the last ``minutes``, per node; a minute
-    without samples is ``None`` (a gap in the sparkline).
+def lag_minutes_add(
+    history: list[list[int]], now: datetime, lag_bytes: int | None
+) -> list[list[int]]:
+    """``history`` (``[[minute, worst lag in bytes], ...]``, minutes as Unix seconds, oldest
+    first) with one more observation: the current minute's worst grows, a new minute starts
+    a new pair, and minutes older than the sparkline's window fall off.
 
-    The dashboard asks every 3 s, and 20 minutes of raw samples of 400 nodes are ~240,000 rows
-    (bench/dashboard.py: ~0.5 s). A finished minute never changes, so each is read once and
-    kept in the cache; a refresh reads only the minutes it has not seen, in steady state the
-    current one. The key names the node set: a new cluster's nodes read afresh.
+    The monitor keeps this on NodeStatus, so the dashboard's 3-second refresh draws every
+    sparkline from the status rows it reads anyway. Reading the raw samples for 400 nodes
+    cost ~30 ms a refresh even with finished minutes cached (bench/dashboard.py).
+    An unknown lag (the node did not answer) adds nothing: that minute stays a gap.
     """
-    now = timezone.now().replace(second=0, microsecond=0)
-    slots = [now - timedelta(minutes=minutes - 1 - i) for i in range(minutes)]
-    digest = hashlib.sha256(",".join(map(str, sorted(set(node_ids)))).encode()).hexdigest()[:16]
-    keys = {slot: f"lag-minute:{digest}:{int(slot.timestamp())}" for slot in slots[:-1]}
-    cached = cache.get_many(list(keys.values()))
-    missing = [slot for slot in slots[:-1] if keys[slot] not in cached]
-    read_from = missing[0] if missing else slots[-1]
-    fresh = _worst_lag_per_minute(node_ids, read_from)
-    cache.set_many(
-        {keys[slot]: fresh.get(slot, {}) for slot in missing}, timeout=(minutes + 1) * 60
-    )
-    result: dict[int, list[int | None]] = {}
-    for i, slot in enumerate(slots):
-        per_node = fresh.get(slot) if slot >= read_from else cached.get(keys[slot], {})
-        for node_id, worst in (per_node or {}).items():
-            result.setdefault(node_id, [None] * minutes)[i] = worst
-    return result
+    minute = int(now.timestamp()) // 60 * 60
+    kept = [pair for pair in history if pair[0] > minute - SPARK_MINUTES * 60]
+    if lag_bytes is None:
+        return kept
+    if kept and kept[-1][0] == minute:
+        kept[-1] = [minute, max(kept[-1][1], lag_bytes)]
+    else:
+        kept.append([minute, lag_bytes])
+    return kept
 
 
-def _worst_lag_per_minute(node_ids: list[int], since: datetime) -> dict[datetime, dict]:
-    """{minute: {node_id: worst lag_bytes}} from the raw samples since ``since``. Naming the
-    nodes lets PostgreSQL use the (node, resolution, at) index instead of scanning the day."""
-    rows = (
-        StatusSample.objects.filter(
-            node_id__in=node_ids, resolution=StatusSample.Resolution.RAW, at__gte=since
-        )
-        .annotate(minute=TruncMinute("at"))
-        .values("node_id", "minute")
-        .annotate(worst=Max("lag_bytes"))
-    )
-    result: dict[datetime, dict] = {}
-    for row in rows:
-        result.setdefault(row["minute"], {})[row["node_id"]] = row["worst"]
-    return result
+def lag_minutes_series(history: list[list[int]], now: datetime) -> list[int | None]:
+    """The sparkline's values: one per minute of the window ending now, ``None`` where the
+    node has no observation (a gap in the line, not zero lag)."""
+    last = int(now.timestamp()) // 60 * 60
+    worst = {minute: value for minute, value in history or []}
+    return [worst.get(last - (SPARK_MINUTES - 1 - i) * 60) for i in range(SPARK_MINUTES)]

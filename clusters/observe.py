@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from . import health
 from .alerts import alerts_enqueue
+from .charts import lag_minutes_add
 from .models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from .monitor import Inventory, Reading
 from .observe_writes import STATUS_FIELDS, Context, Writes, context_load
@@ -133,6 +134,10 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
         status.state = (member.patroni_state or ("running" if up else "")) if up else "down"
         status.timeline, status.writable = member.timeline, member.writable
         status.lag_bytes, status.lag_seconds = member.lag_bytes, member.lag_seconds
+        lag_known = up and status.role != NodeStatus.Role.PRIMARY
+        status.lag_minutes = lag_minutes_add(
+            status.lag_minutes, now, member.lag_bytes if lag_known else None
+        )
         status.proxy_status = member.proxy_rw or ""
         status.wal_position = reading.nodes[member.name].wal_position or status.wal_position
         started = reading.nodes[member.name].started

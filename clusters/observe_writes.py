@@ -29,6 +29,7 @@ STATUS_FIELDS = [
     "postmaster_started",
     "last_seen",
     "lag_high_since",
+    "lag_minutes",
 ]
 
 

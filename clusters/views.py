@@ -11,6 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from . import actions, charts, selectors, services
 from .audit import audit, mark_audited, refused, source_address
+from .dashboard_cards import cluster_cards
 from .forms import CredentialForm
 from .models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from .roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
@@ -22,7 +23,8 @@ DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")
 @vary_on_headers("HX-Request")
 def cluster_list(request: HttpRequest) -> HttpResponse:
     """The dashboard; its htmx poll gets the cards alone. Reads the database only."""
-    context = {"clusters": selectors.dashboard_rows()}
+    rows = selectors.dashboard_rows()
+    context = {"clusters": rows, "cards": cluster_cards(rows)}
     if request.htmx:
         return render(request, "clusters/htmx/dashboard.html", context)
     context["draft"] = WizardDraft.objects.filter(user=request.user).first()

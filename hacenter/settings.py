@@ -226,7 +226,10 @@ SETUP_STANDBY_TIMEOUT_S = env.float("HACENTER_SETUP_STANDBY_TIMEOUT_S", default=
 
 # --- Operations -----------------------------------------------------------------------------
 SWITCHOVER_MAX_LAG_BYTES = env.int("HACENTER_SWITCHOVER_MAX_LAG_BYTES", default=1024 * 1024)
+# Rebuild gives up a rejoin after this long without progress (no WAL replayed, no pg_rewind
+# running), and after REBUILD_REJOIN_MAX_S in any case; then it makes a full copy.
 REBUILD_REJOIN_TIMEOUT_S = env.float("HACENTER_REBUILD_REJOIN_TIMEOUT_S", default=60.0)
+REBUILD_REJOIN_MAX_S = env.float("HACENTER_REBUILD_REJOIN_MAX_S", default=3600.0)
 REBUILD_KEEP_OLD_DATA = env.int("HACENTER_REBUILD_KEEP_OLD_DATA", default=1)
 
 # --- Monitoring -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ Patroni copy the primary afresh, with progress in percent. A fenced node is let 
 HAProxy only after the standby is verified.
 """
 
+import re
 import shlex
+import time
 
 from django.conf import settings
 
@@ -83,7 +85,9 @@ def diagnose(ctx: StepContext) -> Verdict | str:
 
 
 def rejoin(ctx: StepContext) -> Verdict | str:
-    """Start Patroni (configuration re-applied); it rewinds and follows the new primary."""
+    """Start Patroni (configuration re-applied); it rewinds and follows the new primary. The
+    wait lasts as long as the node makes progress (crash recovery, pg_rewind, replay), so a
+    large database is not given up on and copied afresh merely for being large."""
     ctx.facts["rejoined"] = False
     if ctx.job.params.get("full_copy"):
         return "skipped: a full copy was asked for"
@@ -92,10 +96,22 @@ def rejoin(ctx: StepContext) -> Verdict | str:
         return "already streaming: Patroni rejoined it by itself"
     patroni_configure(ctx)
     daemons.start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    progress = RejoinProgress(settings.REBUILD_REJOIN_TIMEOUT_S)
+
+    def streams_or_stalls() -> bool:
+        if _streams(ctx):
+            return True
+        activity = _rejoin_activity(ctx)
+        if progress.observe(activity):
+            ctx.log(f"rejoining: {activity or 'waiting for Patroni'}", host=ctx.node.name)
+        if progress.stalled():
+            raise StepFailed(f"no progress for {progress.limit_s:g} s")
+        return False
+
     try:
         ctx.wait_until(
-            lambda: _streams(ctx),
-            timeout=settings.REBUILD_REJOIN_TIMEOUT_S,
+            streams_or_stalls,
+            timeout=settings.REBUILD_REJOIN_MAX_S,
             interval=1,
             what=f"{ctx.node.name} to stream from the primary",
         )
@@ -105,6 +121,56 @@ def rejoin(ctx: StepContext) -> Verdict | str:
     if not ctx.facts.get("had_data", True):
         return "rejoined: the data directory was empty, so Patroni copied the primary afresh"
     return "rejoined: Patroni rewound it (pg_rewind) and it streams"
+
+
+def _rejoin_activity(ctx: StepContext) -> str:
+    """What the node does towards rejoining, as its processes show it: pg_rewind or
+    single-user crash recovery on this data directory, and the postmaster's startup process
+    (the WAL segment it replays) and WAL receiver (the position it received)."""
+    data = paths.data_dir(ctx.facts["spec"])
+    # [p]/[-]: the pattern must not match this very shell's command line.
+    tools = shlex.quote(f"[p]g_rewind.*{data}|[-]-single.*{data}")
+    script = (
+        f"pm=$(head -n 1 {shlex.quote(data)}/postmaster.pid 2>/dev/null); "
+        'if [ -n "$pm" ]; then ps --ppid "$pm" -o args= | grep -E "startup|walreceiver"; fi; '
+        f"pgrep -a -f -- {tools}; true"
+    )
+    lines = ctx.output(script, sudo=True, echo=False)
+    # pgrep prints "<pid> <command line>": the pid says nothing about progress.
+    return "; ".join(line.split(" ", 1)[-1][:160] for line in lines if line.strip())
+
+
+WAL_SEGMENT = re.compile(r"\b[0-9A-F]{24}\b")
+LSN = re.compile(r"\b([0-9A-F]{1,8})/([0-9A-F]{1,8})\b")
+
+
+class RejoinProgress:
+    """Whether a rejoin still moves: pg_rewind or single-user crash recovery running (they say
+    nothing until done, and while they run they work), or the startup process or the WAL
+    receiver further along than ever before. A WAL receiver that connects, fails and
+    reconnects changes what ps shows without moving: that is not progress."""
+
+    def __init__(self, limit_s: float, clock=time.monotonic) -> None:
+        self.limit_s, self._clock = limit_s, clock
+        self._since = clock()
+        self._furthest = (-1, -1)  # (WAL segment, LSN) as numbers
+        self._kind = ""
+
+    def observe(self, activity: str) -> bool:
+        """Record what ps showed; True when the kind of activity changed (worth a log line)."""
+        segments = [int(s, 16) for s in WAL_SEGMENT.findall(activity)]
+        lsns = [(int(hi, 16) << 32) + int(lo, 16) for hi, lo in LSN.findall(activity)]
+        furthest = (max(segments, default=-1), max(lsns, default=-1))
+        working = "pg_rewind" in activity or "--single" in activity
+        if working or furthest[0] > self._furthest[0] or furthest[1] > self._furthest[1]:
+            self._since = self._clock()
+        self._furthest = max(self._furthest[0], furthest[0]), max(self._furthest[1], furthest[1])
+        kind = LSN.sub("", WAL_SEGMENT.sub("", activity))
+        changed, self._kind = kind != self._kind, kind
+        return changed
+
+    def stalled(self) -> bool:
+        return self._clock() - self._since >= self.limit_s
 
 
 def reinitialise(ctx: StepContext) -> Verdict | str:

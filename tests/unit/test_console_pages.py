@@ -7,7 +7,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
+from clusters.charts import SPARK_MINUTES, lag_minutes_add, lag_minutes_series
+from clusters.models import Cluster, ClusterEvent, Credential, NodeStatus, StatusSample
 from clusters.sparkline import sparkline_path
 from clusters.templatetags.hacenter_ui import lsn
 from tests.unit.conftest import three_node_cluster
@@ -31,6 +32,7 @@ def cluster():
                 lag_seconds=None if i == 0 else 0.4,
                 proxy_status="UP" if i == 0 else "DOWN",
                 last_seen=now,
+                lag_minutes=[] if i == 0 else history_of(now, {15: 15000, 10: 10000, 1: 1000}),
             )
             for minutes in (15, 10, 5, 1):
                 StatusSample.objects.create(
@@ -45,6 +47,14 @@ def cluster():
         cluster=cluster, kind="switchover", at=now, summary="switchover from node2 to node1"
     )
     return cluster
+
+
+def history_of(now, worst_by_minutes_ago: dict[int, int]) -> list[list[int]]:
+    """A status row's sparkline minutes, as the monitor would have kept them."""
+    history: list[list[int]] = []
+    for minutes_ago, worst in sorted(worst_by_minutes_ago.items(), reverse=True):
+        history = lag_minutes_add(history, now - timedelta(minutes=minutes_ago), worst)
+    return history
 
 
 def user_with(django_user_model, role: str | None):
@@ -225,26 +235,33 @@ def test_job_actions_follow_the_status_and_the_role(client, django_user_model, c
     assert "Retry" not in client.get(f"/jobs/{job.pk}/").content.decode()
 
 
-def test_sparkline_minutes_are_read_once_then_come_from_the_cache(cluster):
-    from django.core.cache import cache
+def test_sparkline_minutes_keep_each_minutes_worst_and_gaps_and_drop_old_ones():
+    now = timezone.now().replace(second=30, microsecond=0)
+    history = lag_minutes_add([], now - timedelta(minutes=30), 999)  # outside the window
+    history = lag_minutes_add(history, now - timedelta(minutes=2), 500)
+    history = lag_minutes_add(history, now, 300)
+    history = lag_minutes_add(history, now + timedelta(seconds=10), 700)  # same minute: worst
+    history = lag_minutes_add(history, now + timedelta(seconds=20), 100)
+    assert [worst for _minute, worst in history] == [500, 700]
+    assert lag_minutes_add(history, now, None) == history  # not answering: nothing to add
+    series = lag_minutes_series(history, now)
+    assert len(series) == SPARK_MINUTES
+    assert series[-3:] == [500, None, 700]  # the silent minute is a gap, not zero
+    later = now + timedelta(minutes=SPARK_MINUTES)
+    assert lag_minutes_add(history, later, 5) == [[int(later.timestamp()) // 60 * 60, 5]]
+
+
+def test_the_dashboard_refresh_draws_sparklines_without_reading_samples(
+    client, django_user_model, cluster
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from clusters.charts import lag_history_by_node
-
-    cache.clear()
-    ids = list(NodeStatus.objects.values_list("node_id", flat=True))
-    cold = lag_history_by_node(ids)
-    before = timezone.now().replace(second=0, microsecond=0)
+    client.force_login(user_with(django_user_model, "viewer"))
     with CaptureQueriesContext(connection) as queries:
-        warm = lag_history_by_node(ids)
-    after = timezone.now().replace(second=0, microsecond=0)
-    assert warm == cold
-    node2 = Node.objects.get(name="node2").pk
-    assert [v for v in warm[node2] if v is not None] == [15000, 10000, 5000, 1000]
-    # Only the current minute is read again: every finished one came from the cache.
-    assert len(queries) == 1
-    assert any(m.strftime("%H:%M:00") in queries[0]["sql"] for m in (before, after))
+        html = client.get("/", HTTP_HX_REQUEST="true").content.decode()
+    assert "lag of node2, last 20 minutes" in html and 'class="spark"' in html
+    assert not [q for q in queries if "statussample" in q["sql"]]
 
 
 def test_relative_times_read_naturally():

@@ -122,6 +122,8 @@ def test_a_wave_writes_statuses_samples_and_state_and_frees_the_leases():
     assert (primary.role, primary.writable, primary.proxy_status) == ("primary", True, "UP")
     standby = NodeStatus.objects.get(node__cluster=clusters[0], node__name="node2")
     assert (standby.role, standby.lag_bytes, standby.lag_seconds) == ("replica", 0, 0.0)
+    assert [worst for _minute, worst in standby.lag_minutes] == [0]  # the sparkline's minute
+    assert primary.lag_minutes == []
     assert StatusSample.objects.count() == 6
 
 
@@ -136,6 +138,7 @@ def test_an_unchanged_status_only_gets_last_seen_and_a_changed_one_all_its_field
     one_wave(clusters, healthy_reading(position=5000, lag=100))
     standby = NodeStatus.objects.get(node__cluster=clusters[1], node__name="node2")
     assert (standby.wal_position, standby.lag_bytes) == (4900, 100)
+    assert standby.lag_minutes[-1][1] == 100  # the minute's worst, for the sparkline
 
 
 def test_queries_of_a_wave_do_not_grow_with_its_clusters():
