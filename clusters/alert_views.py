@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from .alerts import Severity, alert_channel_create, send_test_alert, target_display
+from .alert_targets import target_display
+from .alerts import Severity, alert_channel_create, send_test_alert
 from .audit import audit, refused
 from .models import AlertChannel, AlertDelivery, Cluster
 from .roles import ADMIN, VIEWER, role_required

@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from clusters import alerts
-from clusters.alerts import alert_test_send, alert_text, alerts_dispatch
+from clusters import alert_delivery
+from clusters.alert_text import alert_text
+from clusters.alerts import alert_test_send, alerts_dispatch
 from clusters.models import AlertChannel, Cluster, ClusterEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -146,7 +147,7 @@ def test_redirects_are_not_followed(receiver, channel, cluster):
 def test_a_receiver_that_never_answers_fails_after_the_timeout(
     receiver, channel, cluster, monkeypatch
 ):
-    monkeypatch.setattr(alerts, "WEBHOOK_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(alert_delivery, "WEBHOOK_TIMEOUT_S", 0.5)
     receiver.hang = threading.Event()
     [delivery] = alerts_dispatch(event_id=failover(cluster).pk)
     assert (delivery.status, delivery.error) == ("failed", "no answer within 0.5 s")

@@ -13,15 +13,14 @@ from django.urls import include, path
 from django.utils import timezone
 
 from clusters import alert_views
+from clusters.alert_targets import target_display, validate_channel
+from clusters.alert_text import alert_text
 from clusters.alerts import (
     alert_channel_create,
     alert_test_send,
-    alert_text,
     alerts_dispatch,
     channels_for,
     rate_allows,
-    target_display,
-    validate_channel,
 )
 from clusters.models import (
     AlertChannel,
