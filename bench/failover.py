@@ -230,13 +230,26 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         lab.power_on(host)
         Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
         seconds, job = run_job(cluster, "rebuild", node=host)
+        step = job.steps.get(name="rejoin")
         results[f"rejoin, scale {scale}"] = seconds
-        print(f"  rejoin at scale {scale}: {seconds:.1f} s; {job.steps.get(name='rejoin').summary}")
+        results[f"  of which the rejoin step, scale {scale}"] = step_seconds(step)
+        print(
+            f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
+            f"{step.summary}"
+        )
         seconds, job = run_job(cluster, "rebuild", node=host, full_copy=True)
+        step = job.steps.get(name="reinitialise")
         results[f"full copy, scale {scale}"] = seconds
-        copy = job.steps.get(name="reinitialise").summary
-        print(f"  full copy at scale {scale}: {seconds:.1f} s; {copy}")
+        results[f"  of which the copy step, scale {scale}"] = step_seconds(step)
+        print(
+            f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
+            f"{step.summary}"
+        )
     return results
+
+
+def step_seconds(step) -> float:
+    return (step.finished - step.started).total_seconds()
 
 
 def history_length(node: str) -> int:
