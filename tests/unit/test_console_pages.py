@@ -270,3 +270,19 @@ def test_relative_times_read_naturally():
     assert relative(2) == "just now" and relative(42) == "42 s ago"
     assert relative(3 * 60 + 5) == "3 min ago" and relative(5 * 3600) == "5 h ago"
     assert relative(2 * 86400) == "2 days ago" and relative(-120) == "in 2 min"
+
+
+def test_dashboard_cards_escape_what_they_show(client, django_user_model, cluster):
+    """The cards are drawn in Python (clusters/dashboard_cards.py): every value is escaped."""
+    ClusterEvent.objects.create(
+        cluster=cluster,
+        kind="alarm",
+        at=timezone.now() + timedelta(seconds=1),
+        summary='<img src=x onerror="alert(1)"> & more',
+    )
+    NodeStatus.objects.filter(node__name="node2").update(state="<b>streaming</b>")
+    client.force_login(user_with(django_user_model, "viewer"))
+    html = client.get("/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<img" not in html and "<b>" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in html
+    assert "&lt;b&gt;streaming&lt;/b&gt;" in html
