@@ -126,6 +126,13 @@ def job_failed_event(job: Job, status: str, error: str) -> None:
     )
 
 
+def failure_line(step: Step, summary: str) -> str:
+    """The job's error for a failed step: several steps share a title (one per node), so it
+    names the node too."""
+    where = f" on {step.node.name}" if step.node else ""
+    return f"{step.title}{where}: {summary}"
+
+
 def claim(job_id: int, worker: str) -> bool:
     """Take a pending job; False when another worker got there first or it was canceled."""
     now = timezone.now()
@@ -209,7 +216,7 @@ class JobRunner:
                 self._cancel_rest(job)
                 return JobStatus.CANCELED, "canceled by an operator"
             if status in (StepStatus.FAILED, StepStatus.ERRORED):
-                failures.append(f"{step.title}: {summary}")
+                failures.append(failure_line(step, summary))
                 errored = errored or status == StepStatus.ERRORED
                 if not playbook.keep_going:
                     break

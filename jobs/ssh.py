@@ -81,6 +81,10 @@ class CommandCancelled(SSHError):
     """should_cancel() said stop; the command's process group was killed."""
 
 
+class ConnectionLost(SSHError):
+    """The connection dropped under a running command (its sshd died, the host went away)."""
+
+
 class CommandFailed(SSHError):
     """`run(check=True)` saw a non-zero exit status; the result stays available for a verdict."""
 
@@ -211,6 +215,18 @@ def build_kill_script(pgid: int) -> str:
     )
 
 
+def lost_message(hostport: str, pgid: int | None, killed: bool) -> str:
+    """What the admin reads when the connection dropped under a command: which host, and whether
+    the command may still run there (it has its own session, so sshd's death does not end it)."""
+    if killed:
+        after = f"its process group {pgid} was killed over a new connection"
+    elif pgid is not None:
+        after = f"it may still run there (process group {pgid}; killing it failed)"
+    else:
+        after = "it may still run there (it had not reported its process group)"
+    return f"SSH connection to {hostport} lost while a command ran; {after}"
+
+
 def _connect_error(exc: BaseException, hostport: str, timeout: float) -> SSHError:
     """Map what socket and paramiko raise while connecting to a one-line ConnectFailed."""
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
@@ -307,6 +323,7 @@ class Connection:
         self.hostport = _hostport(address, port)
         self._client: paramiko.SSHClient | None = None
         self._is_root = False
+        self._may_reconnect = True  # only ever to kill what a lost connection left running
 
     def __enter__(self) -> Connection:
         self.open()
@@ -396,10 +413,14 @@ class Connection:
     def _channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None
         if transport is None or not transport.is_active():
-            raise SSHError(f"not connected to {self.hostport}")
+            raise ConnectionLost(f"not connected to {self.hostport}: the SSH connection was lost")
         try:
             return transport.open_session(timeout=self.connect_timeout)
         except _NET_ERRORS as exc:
+            if not transport.is_active():
+                raise ConnectionLost(
+                    f"SSH connection to {self.hostport} lost: cannot open a channel"
+                ) from None
             raise SSHError(f"{self.hostport}: cannot open a channel: {_one_line(exc)}") from None
 
     def run(
@@ -482,13 +503,15 @@ class Connection:
             if stop is not None:
                 raise stop
             status = chan.recv_exit_status()  # only now: both streams are drained
-            if status == -1 and not chan.get_transport().is_active():
-                raise SSHError(f"connection to {self.hostport} lost while the command ran")
+            if status == -1 and not self._alive():
+                raise ConnectionLost(self.hostport)
         except BaseException as exc:
             killed = pgid is not None and self._kill(pgid, use_sudo)
             if isinstance(exc, CommandTimeout | CommandCancelled):
                 note = f"remote process group {pgid} killed" if killed else "remote kill unsure"
                 raise type(exc)(f"{exc}; {note}") from None
+            if isinstance(exc, (ConnectionLost, *_NET_ERRORS)) and not self._alive():
+                raise ConnectionLost(lost_message(self.hostport, pgid, killed)) from None
             if isinstance(exc, _NET_ERRORS):
                 raise SSHError(f"{self.hostport}: command failed: {_one_line(exc)}") from exc
             raise
@@ -500,12 +523,33 @@ class Connection:
             raise CommandFailed(f"{self.hostport}: exit status {status}: {last}", result)
         return result
 
+    def _alive(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return transport is not None and transport.is_active()
+
     def _kill(self, pgid: int, sudo: bool) -> bool:
-        try:  # a second channel; the first one is busy with the command being killed
-            return self.run(build_kill_script(pgid), sudo=sudo, timeout=15).ok
+        """Kill the command's process group over a second channel; over a new connection
+        (pinned key as always, closed at once) when this one was lost, because the command
+        outlives the sshd that started it and would race a retry of its step."""
+        conn = self
+        if not self._alive() and self._may_reconnect:
+            conn = Connection(
+                self.address,
+                self.port,
+                self.host_key,
+                self.auth,
+                connect_timeout=self.connect_timeout,
+            )
+            conn._may_reconnect = False  # if that one drops too, give up rather than loop
+        try:
+            conn.open()  # nothing to do when it is this, still open
+            return conn.run(build_kill_script(pgid), sudo=sudo, timeout=15).ok
         except SSHError as exc:
             logger.warning("could not kill process group %s on %s: %s", pgid, self.hostport, exc)
             return False
+        finally:
+            if conn is not self:
+                conn.close()
 
     def upload(
         self,

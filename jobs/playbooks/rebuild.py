@@ -178,11 +178,24 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     if not ctx.job.params.get("full_copy") and ctx.facts.get("rejoined", _streams(ctx)):
         return "not needed: the node rejoined"
     spec = ctx.facts["spec"]
-    daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
     data = paths.data_dir(spec)
     aside = f"{data}.rebuild-{ctx.job.created:%Y%m%dT%H%M%SZ}"
-    ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
-    ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
+    # A retry of this job (its worker died, its connection dropped) finds the old data already
+    # aside: the data directory then holds the copy the earlier attempt started, not old data.
+    resumed = ctx.run(f"[ -e {shlex.quote(aside)} ]", echo=False).ok
+    if resumed and _streams(ctx):
+        ctx.progress(100)
+        return f"the copy an earlier attempt started is done and streams; old data in {aside}"
+    daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
+    if resumed:
+        ctx.run(f"rm -rf {data}", check=True)
+        ctx.log(
+            f"removed the unfinished copy of an earlier attempt; old data stays in {aside}",
+            host=ctx.node.name,
+        )
+    else:
+        ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
+        ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
     primary = ctx.cluster.nodes.get(pk=ctx.facts.get("primary") or current_primary(ctx).pk)
     total = int(
         psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]

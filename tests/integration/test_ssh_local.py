@@ -246,10 +246,37 @@ def test_lost_connection_raises_instead_of_hanging(sshd: Sshd) -> None:
     transport = conn._client.get_transport()  # type: ignore[union-attr]
     threading.Timer(0.5, transport.close).start()
     started = time.monotonic()
-    with pytest.raises(ssh.SSHError, match="lost"):
-        conn.run("sleep 3.5")  # ends by itself: nothing is left behind to clean up
-    assert time.monotonic() - started < 3
+    with pytest.raises(ssh.ConnectionLost, match="lost"):
+        conn.run("sleep 13.5")  # killed over a new connection, see the test below
+    assert time.monotonic() - started < 10
     with pytest.raises(ssh.SSHError, match="not connected"):
+        conn.run("true")
+    conn.close()
+
+
+def session_pids(sshd: Sshd) -> list[int]:
+    """This sshd's per-connection processes (`sshd: root@notty` in OpenSSH 9.2)."""
+    master = int((sshd.dir / f"sshd.{sshd.port}.pid").read_text())
+    found = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_sshd_killed_mid_command_is_connection_lost_and_the_command_is_killed(
+    sshd: Sshd,
+) -> None:
+    conn = sshd.connect()
+    conn.open()
+    before = set(session_pids(sshd))
+    threading.Timer(1.0, lambda: [os.kill(pid, signal.SIGKILL) for pid in before]).start()
+    started = time.monotonic()
+    with pytest.raises(ssh.ConnectionLost) as lost:
+        conn.run("sleep 37.25; echo done")
+    assert time.monotonic() - started < 10
+    message = str(lost.value)
+    assert message.startswith(f"SSH connection to 127.0.0.1:{sshd.port} lost while a command ran")
+    assert "was killed over a new connection" in message, message
+    wait_until(lambda: not remote_alive("sleep 37.25"), 5, "the orphaned command to be gone")
+    with pytest.raises(ssh.ConnectionLost, match="not connected"):
         conn.run("true")
     conn.close()
 
