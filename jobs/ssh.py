@@ -413,7 +413,7 @@ class Connection:
     def _channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None
         if transport is None or not transport.is_active():
-            raise ConnectionLost(f"not connected to {self.hostport}: the SSH connection was lost")
+            raise ConnectionLost(f"SSH connection to {self.hostport} lost; not connected any more")
         try:
             return transport.open_session(timeout=self.connect_timeout)
         except _NET_ERRORS as exc:

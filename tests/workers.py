@@ -94,3 +94,23 @@ def start_beat() -> CeleryProcess:
         f"/tmp/hacenter-test-beat-{os.getpid()}",
         log_name="hacenter-test-beat.log",
     )
+
+
+class WorkerSlot:
+    """The single worker of a test that kills workers mid-job: `replace` kills it (SIGKILL, as
+    when its machine dies) and starts the next one. Being the only consumer of the test queue,
+    no other worker can pick a job up while the killed one is gone; the reaper (a beat task)
+    runs on the replacement."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.generation = name, 0
+        self.process = start_worker(name=f"{name}{self.generation}")
+
+    def replace(self) -> None:
+        self.process.kill()
+        self.process.stop()  # closes its log
+        self.generation += 1
+        self.process = start_worker(name=f"{self.name}{self.generation}")
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -1,3 +1,16 @@
-"""The chaos suite uses the integration tests' worker and their wait-for-idle-workers flush."""
+"""The chaos suite owns its worker (some faults kill it) and uses the integration tests'
+wait-for-idle-workers flush."""
 
-from tests.integration.conftest import _workers_idle_before_flush, worker  # noqa: F401
+import pytest
+
+from tests.integration.conftest import _workers_idle_before_flush  # noqa: F401
+from tests.workers import WorkerSlot
+
+
+@pytest.fixture(scope="module")
+def workers(django_db_setup, django_db_blocker):
+    """The module's one Celery worker, which a fault may kill and replace."""
+    with django_db_blocker.unblock():
+        slot = WorkerSlot("chaos")
+    yield slot
+    slot.stop()

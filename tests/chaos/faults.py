@@ -10,8 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tests.lab import Lab
+
+if TYPE_CHECKING:
+    from clusters.models import Cluster
+    from tests.workers import WorkerSlot
 
 DATA = "/var/lib/postgresql/15/{name}"
 #: The console's side of the lab: traffic the worker and the monitor send; the writer only
@@ -25,12 +30,18 @@ CONSOLE_CUT_RULES = (
 
 @dataclass
 class Target:
-    """The cluster under fault: its lab, name, and which node is primary right now."""
+    """The cluster under fault: its lab, name, and which node is primary right now; for the
+    faults that hit jobs also the cluster, the worker they may kill, and the round's number.
+    A fault records what it saw in `findings`."""
 
     lab: Lab
     cluster_name: str
     primary: str
     standby: str
+    cluster: "Cluster | None" = None
+    workers: "WorkerSlot | None" = None
+    round: int = 1
+    findings: dict = field(default_factory=dict)
     _timers: list[threading.Thread] = field(default_factory=list)
 
     def postmaster(self, host: str) -> list[str]:
@@ -60,6 +71,7 @@ class Fault:
     # `make test` runs each fault once, on the cluster where it tells most: faults that can
     # lose writes on the sync cluster (no acknowledged write may go missing there).
     quick_on: str = "async"
+    hits_a_job: bool = False  # it breaks one of HA Center's jobs (see job_faults)
 
 
 def _iptables(action: str) -> Callable[[Target], None]:
@@ -83,6 +95,18 @@ def _freeze(target: Target) -> None:
 
 def _nothing(target: Target) -> None:
     return None
+
+
+def _job_fault(name: str) -> Callable[[Target], None]:
+    """A fault from job_faults, imported when it runs: that module needs Django, and the report
+    reads FAULTS without it."""
+
+    def inject(target: Target) -> None:
+        from tests.chaos import job_faults
+
+        getattr(job_faults, name)(target)
+
+    return inject
 
 
 FAULTS: tuple[Fault, ...] = (
@@ -142,6 +166,32 @@ FAULTS: tuple[Fault, ...] = (
         _iptables("-D"),
         failover=False,
         heal_after_s=20,
+    ),
+    Fault(
+        "worker_kill_setup",
+        "the Celery worker killed (SIGKILL) during a setup run, then the job retried",
+        _job_fault("worker_kill_setup"),
+        _nothing,
+        failover=False,
+        hits_a_job=True,
+    ),
+    Fault(
+        "worker_kill_rebuild",
+        "the Celery worker killed during a full-copy Rebuild of the standby, then retried",
+        _job_fault("worker_kill_rebuild"),
+        _nothing,
+        failover=False,
+        # On sync the standby's copy must not cost an acknowledged write.
+        quick_on="sync",
+        hits_a_job=True,
+    ),
+    Fault(
+        "ssh_drop",
+        "an SSH connection dropped mid-step (its sshd killed) during a setup run, then retried",
+        _job_fault("ssh_drop"),
+        _nothing,
+        failover=False,
+        hits_a_job=True,
     ),
 )
 

@@ -6,7 +6,7 @@ Run by `make chaos` after the suite; `python -m tests.chaos.report [results] [ou
 import json
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tests.chaos.faults import FAULTS
@@ -61,20 +61,63 @@ def render(rows: list[dict]) -> str:
                 continue
             outages = [r["outage_s"] for r in group]
             split = sum(len(r["writers"]) != len(set(r["writers"])) for r in group)
-            ok = sum(
-                r["unfinished_jobs"] == 0
-                and r["rebuilds"] <= 1
-                and len(r["writers"]) == len(set(r["writers"]))
-                and (replication == "async" or r["missing_rows"] == 0)
-                for r in group
-            )
+            ok = sum(kept(r) for r in group)
             lines.append(
                 f"| {fault.description} | {replication} | {len(rounds)} | "
                 f"{sum(r['failover'] for r in group)} | {statistics.median(outages):.1f} | "
                 f"{percentile(outages, 0.95):.1f} | {sum(r['missing_rows'] for r in group)} | "
                 f"{split} | {ok}/{len(rounds)} | {REFERENCE.get(fault.name, '')} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + job_table(groups)) + "\n"
+
+
+def kept(row: dict) -> bool:
+    """Every promise of the round held (a job fault's own ones included)."""
+    return (
+        row["unfinished_jobs"] == 0
+        and row["rebuilds"] <= 1
+        and len(row["writers"]) == len(set(row["writers"]))
+        and (row["replication"] == "async" or row["missing_rows"] == 0)
+        and not row.get("broken")
+    )
+
+
+def job_table(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
+    """The faults that hit HA Center's own jobs: where the job was hit, how it ended, whether
+    one retry finished it without running finished steps again."""
+    lines = [
+        "",
+        "Faults that hit a job: the step it was in, how the job ended (and how long after the",
+        "fault), whether one retry finished it, and steps that had finished before the fault",
+        "but ran again.",
+        "",
+        "| fault | replication | rounds | interrupted in | ended as (p50 s after the fault) | "
+        "retry succeeded (p50 s) | steps run twice | OK |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    found = False
+    for fault in FAULTS:
+        for replication in ("async", "sync"):
+            rounds = groups.get((fault.name, replication), [])
+            group = [r["job"] for r in rounds if "job" in r]
+            if not group:
+                continue
+            found = True
+            where = "; ".join(sorted({j.get("interrupted", "?") for j in group}))
+            ended = ", ".join(
+                f"{k} ×{n}" for k, n in Counter(j.get("ended_as") for j in group).items()
+            )
+            after = statistics.median(j.get("ended_after_s", 0) for j in group)
+            retried = [j for j in group if j.get("retry_status") == "succeeded"]
+            retry_s = statistics.median(j["retry_s"] for j in retried) if retried else 0
+            twice = sum(len(j.get("rerun_steps", [])) for j in group)
+            ok = sum(kept(r) for r in rounds if "error" not in r)
+            lines.append(
+                f"| {fault.description} | {replication} | {len(rounds)} | {where} | {ended} "
+                f"({after:.1f}) | {len(retried)}/{len(group)} ({retry_s:.1f}) | {twice} | "
+                f"{ok}/{len(rounds)} |"
+            )
+    return lines if found else []
 
 
 def main() -> None:

@@ -22,11 +22,12 @@ from clusters.models import Cluster, ClusterEvent
 from jobs import services
 from jobs.models import Job, JobStatus
 from tests.chaos.faults import FAULTS, Fault, Target, hold
+from tests.chaos.job_faults import broken_promises
 from tests.conftest import wait_for
 from tests.integration.conftest import leader_name, wait_for_job
 from tests.integration.test_operations_lab import streaming_standby
 from tests.integration.test_setup_lab import define_cluster
-from tests.workers import start_beat
+from tests.workers import WorkerSlot, start_beat
 from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -65,10 +66,13 @@ def longest_gap(writer: ProxyWriter, start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(times))
 
 
-def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
+def one_round(
+    cluster: Cluster, writer: ProxyWriter, fault: Fault, lab, workers: WorkerSlot, number: int
+) -> dict:
     """Inject, hold, heal, repair with at most one Rebuild, and measure."""
     primary = leader_name(*ADDRESS.values())
-    target = Target(lab, cluster.name, primary, next(n for n in ADDRESS if n != primary))
+    standby = next(n for n in ADDRESS if n != primary)
+    target = Target(lab, cluster.name, primary, standby, cluster, workers, number)
     jobs_before = set(Job.objects.values_list("pk", flat=True))
     time.sleep(2)  # a steady stream of writes before the fault
     started = time.monotonic()
@@ -80,10 +84,8 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
     wait_for(lambda: leader_name(*ADDRESS.values()), 120, "a leader")
     new_primary = leader_name(*ADDRESS.values())
     moved = new_primary != primary
-    rebuilds = 0
     if moved:
         run_job(cluster, "rebuild", primary)
-        rebuilds = 1
     healthy(cluster)
     healed = time.monotonic()
     wait_for(lambda: writer.acks[-1].at > healed, 60, "writes through the proxy after the round")
@@ -109,7 +111,8 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
             60,
             "the failover event with its timings",
         )
-    unfinished = Job.objects.exclude(pk__in=jobs_before).filter(status__in=JobStatus.active())
+    round_jobs = Job.objects.exclude(pk__in=jobs_before)
+    unfinished = round_jobs.filter(status__in=JobStatus.active())
     missing = {a.id for a in round_acks} - writer.stored_ids()
     return {
         "fault": fault.name,
@@ -122,9 +125,14 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, lab) -> dict:
         "event_lost_bytes": event.lost_bytes if event else None,
         "missing_rows": len(missing),
         "acknowledged": len(round_acks),
-        "rebuilds": rebuilds,
+        "rebuilds": round_jobs.filter(kind="rebuild").count(),
         "writers": [NODE_OF.get(s, s) for s in servers],
         "unfinished_jobs": unfinished.count(),
+        **(
+            {"job": target.findings, "broken": broken_promises(fault.name, target.findings)}
+            if fault.hits_a_job
+            else {}
+        ),
     }
 
 
@@ -137,11 +145,12 @@ def check(result: dict, fault: Fault) -> None:
     if result["replication"] == "sync":
         assert result["missing_rows"] == 0, result
     assert result["unfinished_jobs"] == 0 and result["rebuilds"] <= 1, result
+    assert not result.get("broken"), result  # a job fault's own promises
 
 
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("replication", ["async", "sync"])
-def test_chaos(fresh_lab, worker, replication):
+def test_chaos(fresh_lab, workers, replication):
     cluster = define_cluster(fresh_lab, f"chaos{replication[0]}", replication=replication)
     run_job(cluster, "setup")
     secret = cluster.secrets.get(name="superuser").value
@@ -157,7 +166,8 @@ def test_chaos(fresh_lab, worker, replication):
         for fault in faults:
             for i in range(ROUNDS or 1):
                 try:
-                    result = {**one_round(cluster, writer, fault, fresh_lab), "round": i + 1}
+                    result = one_round(cluster, writer, fault, fresh_lab, workers, i + 1)
+                    result["round"] = i + 1
                 except Exception as exc:  # recorded as a failed round, then the test fails
                     result = {"fault": fault.name, "replication": replication, "round": i + 1}
                     result["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"

@@ -46,3 +46,56 @@ def test_a_round_that_failed_early_counts_as_a_round_without_figures():
     failed = {"fault": "kill", "replication": "async", "round": 2, "error": "AssertionError: x"}
     cells = row_of(render([round_(fault="kill", replication="async"), failed]), "kill -9")
     assert (cells[2], cells[8]) == ("2", "1/2")
+
+
+def job_round(broken=(), **job) -> dict:
+    findings = {
+        "interrupted": "Configure Patroni on node1",
+        "ended_as": "lost",
+        "ended_after_s": 34.0,
+        "retry_status": "succeeded",
+        "retry_s": 12.0,
+        "rerun_steps": [],
+        **job,
+    }
+    return round_(
+        fault="worker_kill_setup",
+        replication="async",
+        failover=False,
+        rebuilds=0,
+        writers=["node1"],
+        outage_s=0.2,
+        job=findings,
+        broken=list(broken),
+    )
+
+
+def test_a_job_faults_broken_promise_fails_the_round_in_both_tables():
+    text = render(
+        [
+            job_round(),
+            job_round(
+                broken=["steps finished before the fault ran again: [3]"],
+                interrupted="Start etcd on proxy",
+                ended_after_s=40.0,
+                rerun_steps=[3],
+            ),
+        ]
+    )
+    main, jobs = [
+        row_of(part, "the Celery worker killed") for part in text.split("Faults that hit a job")
+    ]
+    assert main[8] == "1/2"
+    assert jobs[1:] == [
+        "async",
+        "2",
+        "Configure Patroni on node1; Start etcd on proxy",
+        "lost ×2 (37.0)",
+        "2/2 (12.0)",
+        "1",
+        "1/2",
+    ]
+
+
+def test_no_job_table_without_job_faults():
+    assert "Faults that hit a job" not in render([round_()])

@@ -1,0 +1,213 @@
+"""Faults that hit HA Center's own jobs, not the database: the Celery worker killed during a
+setup and during a Rebuild, and the SSH connection of a running step dropped.
+
+Each one starts a job, breaks it at a point that moves from round to round, lets HA Center
+notice (the reaper marks a killed worker's job lost; a dropped connection fails its step),
+retries the job once and records what happened in `Target.findings`; `broken_promises` turns
+the findings into the round's verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from jobs import services
+from jobs.models import Job, JobStatus, Step, StepStatus
+from tests.conftest import wait_for
+from tests.integration.conftest import wait_for_job
+
+if TYPE_CHECKING:
+    from tests.chaos.faults import Target
+
+DATA = "/var/lib/postgresql/15/{name}"
+# Where a round interrupts a setup: the first step of this name that has started, cycling with
+# the round. They cover a package check, etcd, Patroni's config, the nodes and HAProxy.
+SETUP_KILL_AT = ("patroni_configure", "etcd_start", "start_standby", "install_patroni", "haproxy")
+SETUP_DROP_AT = ("install_patroni", "haproxy", "etcd_configure", "bootstrap_primary", "check_login")
+# Inside the node: kill the first per-connection sshd (OpenSSH 9.2 names it `sshd: USER@notty`;
+# 9.8+ would be `sshd-session`) that has a child, i.e. runs one of the job's commands right now.
+_DROP_BUSY_SESSION = r"""
+end=$(( $(date +%s) + 30 ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  for p in $(pgrep -f '^sshd: [a-z0-9_-]+@notty'); do
+    c=$(pgrep -P "$p" | head -n 1)
+    if [ -n "$c" ]; then
+      kill -KILL "$p" && echo "$(tr '\0' ' ' < /proc/$c/cmdline)"; exit 0
+    fi
+  done
+  sleep 0.05
+done
+exit 1
+"""
+
+
+def _start(target: Target, kind: str, node: str | None = None, **params: object) -> Job:
+    target.cluster.refresh_from_db()  # plans check the state the previous job left
+    return services.job_start(
+        cluster=target.cluster,
+        kind=kind,
+        node=target.cluster.nodes.get(name=node) if node else None,
+        params=params,
+    )
+
+
+def _reached(job: Job, name: str, timeout: float = 300) -> Step:
+    """Wait until the first step called `name` (or any later one) has started; return the
+    step running now (steps of a few milliseconds may already be over)."""
+
+    def started() -> Step | None:
+        steps = list(job.steps.order_by("position"))
+        first = next(s.position for s in steps if s.name == name)
+        if any(s.position >= first and s.status != StepStatus.PENDING for s in steps):
+            return next((s for s in steps if s.status == StepStatus.RUNNING), steps[-1])
+        return None
+
+    return wait_for(started, timeout, f"job #{job.pk} to reach {name}", interval=0.05)
+
+
+def _where(step: Step | None) -> str:
+    if step is None:
+        return "between two steps"
+    return f"{step.title}" + (f" on {step.node.name}" if step.node else "")
+
+
+def _interrupted(job: Job) -> Step | None:
+    """The step the fault stopped: the reaper marks it errored, a dropped connection failed."""
+    return job.steps.filter(status__in=(StepStatus.ERRORED, StepStatus.FAILED)).first()
+
+
+def _retry(target: Target, job: Job, done_before: list[int]) -> None:
+    """Retry once and record how the retry went and which finished steps ran again."""
+    started = time.monotonic()
+    job = wait_for_job(services.job_retry(job=job), timeout=600)
+    target.findings.update(
+        retry_status=job.status,
+        retry_error=job.error[:300],
+        retry_s=round(time.monotonic() - started, 1),
+        attempt=job.attempt,
+        resumed=job.log_lines.filter(text__startswith="attempt 2: resuming at step").exists(),
+        # A step that had finished before the fault logs "step N: title" once; twice means the
+        # retry ran it again.
+        rerun_steps=[
+            p
+            for p in done_before
+            if job.log_lines.filter(text__startswith=f"step {p}: ").count() > 1
+        ],
+    )
+
+
+def _kill_worker_then_retry(target: Target, job: Job, step: Step | None) -> None:
+    """Kill the worker now, start its replacement, wait for the reaper, retry once."""
+    killed = time.monotonic()
+    target.workers.replace()
+    job = wait_for_job(job, timeout=120, statuses=tuple(JobStatus.terminal()))
+    interrupted = _interrupted(job)
+    target.findings.update(
+        job=job.pk,
+        kind=job.kind,
+        interrupted=_where(interrupted or step),
+        ended_as=job.status,
+        ended_after_s=round(time.monotonic() - killed, 1),
+        error=job.error[:300],
+    )
+    done_before = list(
+        job.steps.filter(status__in=StepStatus.done()).values_list("position", flat=True)
+    )
+    _retry(target, job, done_before)
+
+
+def worker_kill_setup(target: Target) -> None:
+    """Re-run setup on the live cluster (it is idempotent) and kill its worker half-way."""
+    job = _start(target, "setup")
+    at = SETUP_KILL_AT[(target.round - 1) % len(SETUP_KILL_AT)]
+    _kill_worker_then_retry(target, job, _reached(job, at))
+
+
+def worker_kill_rebuild(target: Target) -> None:
+    """Rebuild the standby with a full copy and kill the worker inside the copy step: in odd
+    rounds just after the old data went aside, in even ones as the step starts (while Patroni
+    stops)."""
+    job = _start(target, "rebuild", target.standby, full_copy=True)
+    step = _reached(job, "reinitialise")
+    if target.round % 2:
+        wait_for(
+            lambda: job.log_lines.filter(text__startswith="old data kept in").exists(),
+            60,
+            "the old data to go aside",
+            interval=0.05,
+        )
+    _kill_worker_then_retry(target, job, step)
+    aside = f"{DATA.format(name=target.cluster.name)}.rebuild-{job.created:%Y%m%dT%H%M%SZ}"
+    kept = target.lab.exec(
+        target.standby, ["test", "-f", f"{aside}/PG_VERSION"], check=False
+    ).returncode
+    target.findings["old_data_kept"] = kept == 0
+
+
+def ssh_drop(target: Target) -> None:
+    """Re-run setup and drop the SSH connection of a step while one of its commands runs (the
+    per-connection sshd killed on that host); expect a clear failure, then retry."""
+    job = _start(target, "setup")
+    at = SETUP_DROP_AT[(target.round - 1) % len(SETUP_DROP_AT)]
+    step = _reached(job, at)
+    host = step.node.name if step.node else target.primary
+    dropped = time.monotonic()
+    found = target.lab.exec(host, ["sh", "-c", _DROP_BUSY_SESSION], check=False, timeout=40)
+    assert found.returncode == 0, f"no command of job #{job.pk} ran on {host} to drop"
+    job = wait_for_job(job, timeout=120)
+    interrupted = _interrupted(job)
+    secrets = [s for s in target.cluster.secret_values() if s]
+    target.findings.update(
+        job=job.pk,
+        kind=job.kind,
+        host=host,
+        command=found.stdout.strip()[:200],
+        interrupted=_where(interrupted),
+        ended_as=job.status,
+        ended_after_s=round(time.monotonic() - dropped, 1),
+        error=job.error[:300],
+        error_clear=bool(
+            interrupted
+            and interrupted.node
+            and f"{interrupted.title} on {interrupted.node.name}:" in job.error
+            and "SSH connection to" in job.error
+            and "\n" not in job.error
+            and "Traceback" not in job.error
+        ),
+        secrets_shown=any(
+            s in job.error or job.log_lines.filter(text__contains=s).exists() for s in secrets
+        ),
+    )
+    done_before = list(
+        job.steps.filter(status__in=StepStatus.done()).values_list("position", flat=True)
+    )
+    _retry(target, job, done_before)
+
+
+def broken_promises(fault: str, findings: dict) -> list[str]:
+    """What a job fault's round promised and did not keep (empty: all kept)."""
+    broken = []
+    if fault.startswith("worker_kill"):
+        if findings.get("ended_as") != JobStatus.LOST:
+            broken.append(f"the killed job ended {findings.get('ended_as')}, not lost")
+        elif "stopped sending heartbeats" not in findings.get("error", ""):
+            broken.append(f"the lost job does not say why: {findings.get('error')!r}")
+    if fault == "ssh_drop":
+        if findings.get("ended_as") != JobStatus.FAILED:
+            broken.append(f"the job ended {findings.get('ended_as')} after the drop, not failed")
+        if not findings.get("error_clear"):
+            broken.append(f"unclear error after the drop: {findings.get('error')!r}")
+        if findings.get("secrets_shown"):
+            broken.append("a secret is in the job's error or log")
+    if fault == "worker_kill_rebuild" and not findings.get("old_data_kept"):
+        broken.append("the old data directory is not kept aside")
+    if findings.get("retry_status") != JobStatus.SUCCEEDED:
+        broken.append(
+            f"the retry ended {findings.get('retry_status')}: {findings.get('retry_error')}"
+        )
+    if findings.get("attempt") != 2 or not findings.get("resumed"):
+        broken.append(f"the retry did not resume as attempt 2 (attempt {findings.get('attempt')})")
+    if findings.get("rerun_steps"):
+        broken.append(f"steps finished before the fault ran again: {findings['rerun_steps']}")
+    return broken
