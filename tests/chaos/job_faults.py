@@ -7,20 +7,14 @@ retries the job once and records what happened in `Target.findings`; `broken_pro
 the findings into the round's verdict.
 """
 
-from __future__ import annotations
-
 import time
-from typing import TYPE_CHECKING
 
 from jobs import services
 from jobs.models import Job, JobStatus, Step, StepStatus
+from tests.chaos.faults import DATA, Target
 from tests.conftest import wait_for
 from tests.integration.conftest import wait_for_job
 
-if TYPE_CHECKING:
-    from tests.chaos.faults import Target
-
-DATA = "/var/lib/postgresql/15/{name}"
 # Where a round interrupts a setup: the first step of this name that has started, cycling with
 # the round. They cover a package check, etcd, Patroni's config, the nodes and HAProxy.
 SETUP_KILL_AT = ("patroni_configure", "etcd_start", "start_standby", "install_patroni", "haproxy")
@@ -33,7 +27,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   for p in $(pgrep -f '^sshd: [a-z0-9_-]+@notty'); do
     c=$(pgrep -P "$p" | head -n 1)
     if [ -n "$c" ]; then
-      kill -KILL "$p" && echo "$(tr '\0' ' ' < /proc/$c/cmdline)"; exit 0
+      cmd=$(tr '\0' ' ' < "/proc/$c/cmdline"); kill -KILL "$p" && echo "$cmd"; exit 0
     fi
   done
   sleep 0.05

@@ -6,7 +6,9 @@ that records every acknowledged commit and the node that took it.
 After each round: the cluster is healthy again with at most one Rebuild; on sync no
 acknowledged write is missing (on async the loss is counted); writes never went back to a node
 after another one took them (no two writable nodes behind the proxy); every job ended; a
-failover is recorded as an event with its timings. Each round's figures go to
+failover is recorded as an event with its timings; a fault that hits one of HA Center's jobs
+(job_faults) also keeps its own promises (lost and resumed, or a clear failure, then one retry
+finishes it without re-running finished steps). Each round's figures go to
 `var/chaos/results.jsonl`; `python -m tests.chaos.report` turns them into docs/reliability.md.
 """
 
