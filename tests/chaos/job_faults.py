@@ -46,18 +46,17 @@ def _start(target: Target, kind: str, node: str | None = None, **params: object)
     )
 
 
-def _reached(job: Job, name: str, timeout: float = 300) -> Step:
+def _reached(job: Job, name: str, timeout: float = 300) -> Step | None:
     """Wait until the first step called `name` (or any later one) has started; return the
-    step running now (steps of a few milliseconds may already be over)."""
-
-    def started() -> Step | None:
-        steps = list(job.steps.order_by("position"))
-        first = next(s.position for s in steps if s.name == name)
-        if any(s.position >= first and s.status != StepStatus.PENDING for s in steps):
-            return next((s for s in steps if s.status == StepStatus.RUNNING), steps[-1])
-        return None
-
-    return wait_for(started, timeout, f"job #{job.pk} to reach {name}", interval=0.05)
+    step running now, if any (a step of a few milliseconds may already be over)."""
+    first = job.steps.filter(name=name).order_by("position").first().position
+    wait_for(
+        lambda: job.steps.filter(position__gte=first).exclude(status=StepStatus.PENDING).exists(),
+        timeout,
+        f"job #{job.pk} to reach {name}",
+        interval=0.05,
+    )
+    return job.steps.filter(status=StepStatus.RUNNING).select_related("node").first()
 
 
 def _where(step: Step | None) -> str:
@@ -145,7 +144,7 @@ def ssh_drop(target: Target) -> None:
     job = _start(target, "setup")
     at = SETUP_DROP_AT[(target.round - 1) % len(SETUP_DROP_AT)]
     step = _reached(job, at)
-    host = step.node.name if step.node else target.primary
+    host = step.node.name if step and step.node else target.primary
     dropped = time.monotonic()
     found = target.lab.exec(host, ["sh", "-c", _DROP_BUSY_SESSION], check=False, timeout=40)
     assert found.returncode == 0, f"no command of job #{job.pk} ran on {host} to drop"
