@@ -71,12 +71,16 @@ def _interrupted(job: Job) -> Step | None:
 
 
 def _retry(target: Target, job: Job, done_before: list[int]) -> None:
-    """Retry once and record how the retry went and which finished steps ran again."""
+    """Retry once and record how the retry went, what the interrupted step said the second
+    time, and which finished steps ran again."""
+    interrupted = _interrupted(job)
     started = time.monotonic()
     job = wait_for_job(services.job_retry(job=job), timeout=600)
+    again = job.steps.get(pk=interrupted.pk).summary if interrupted else ""
     target.findings.update(
         retry_status=job.status,
         retry_error=job.error[:300],
+        retry_verdict=again[:300],
         retry_s=round(time.monotonic() - started, 1),
         attempt=job.attempt,
         resumed=job.log_lines.filter(text__startswith="attempt 2: resuming at step").exists(),

@@ -72,6 +72,7 @@ def one_round(
     cluster: Cluster, writer: ProxyWriter, fault: Fault, lab, workers: WorkerSlot, number: int
 ) -> dict:
     """Inject, hold, heal, repair with at most one Rebuild, and measure."""
+    begun = time.monotonic()
     primary = leader_name(*ADDRESS.values())
     standby = next(n for n in ADDRESS if n != primary)
     target = Target(lab, cluster.name, primary, standby, cluster, workers, number)
@@ -130,6 +131,7 @@ def one_round(
         "rebuilds": round_jobs.filter(kind="rebuild").count(),
         "writers": [NODE_OF.get(s, s) for s in servers],
         "unfinished_jobs": unfinished.count(),
+        "round_s": round(time.monotonic() - begun, 1),
         **(
             {"job": target.findings, "broken": broken_promises(fault.name, target.findings)}
             if fault.hits_a_job
