@@ -7,6 +7,7 @@ retries the job once and records what happened in `Target.findings`; `broken_pro
 the findings into the round's verdict.
 """
 
+import re
 import time
 
 from jobs import services
@@ -70,10 +71,13 @@ def _interrupted(job: Job) -> Step | None:
     return job.steps.filter(status__in=(StepStatus.ERRORED, StepStatus.FAILED)).first()
 
 
-def _retry(target: Target, job: Job, done_before: list[int]) -> None:
+def _retry(target: Target, job: Job) -> None:
     """Retry once and record how the retry went, what the interrupted step said the second
-    time, and which finished steps ran again."""
+    time, and which steps that had finished before the fault ran again."""
     interrupted = _interrupted(job)
+    done_before = list(
+        job.steps.filter(status__in=StepStatus.done()).values_list("position", flat=True)
+    )
     started = time.monotonic()
     job = wait_for_job(services.job_retry(job=job), timeout=600)
     again = job.steps.get(pk=interrupted.pk).summary if interrupted else ""
@@ -108,10 +112,7 @@ def _kill_worker_then_retry(target: Target, job: Job, step: Step | None) -> None
         ended_after_s=round(time.monotonic() - killed, 1),
         error=job.error[:300],
     )
-    done_before = list(
-        job.steps.filter(status__in=StepStatus.done()).values_list("position", flat=True)
-    )
-    _retry(target, job, done_before)
+    _retry(target, job)
 
 
 def worker_kill_setup(target: Target) -> None:
@@ -149,11 +150,14 @@ def ssh_drop(target: Target) -> None:
     at = SETUP_DROP_AT[(target.round - 1) % len(SETUP_DROP_AT)]
     step = _reached(job, at)
     host = step.node.name if step and step.node else target.primary
-    dropped = time.monotonic()
     found = target.lab.exec(host, ["sh", "-c", _DROP_BUSY_SESSION], check=False, timeout=40)
+    dropped = time.monotonic()
     assert found.returncode == 0, f"no command of job #{job.pk} ran on {host} to drop"
     job = wait_for_job(job, timeout=120)
     interrupted = _interrupted(job)
+    # The dropped command outlives its sshd; HA Center says it killed its process group.
+    group = re.search(r"process group (\d+)", job.error)
+    left = group and target.lab.exec(host, ["pgrep", "-g", group[1]], check=False).returncode == 0
     secrets = [s for s in target.cluster.secret_values() if s]
     target.findings.update(
         job=job.pk,
@@ -172,14 +176,12 @@ def ssh_drop(target: Target) -> None:
             and "\n" not in job.error
             and "Traceback" not in job.error
         ),
+        orphan_left=bool(left),
         secrets_shown=any(
             s in job.error or job.log_lines.filter(text__contains=s).exists() for s in secrets
         ),
     )
-    done_before = list(
-        job.steps.filter(status__in=StepStatus.done()).values_list("position", flat=True)
-    )
-    _retry(target, job, done_before)
+    _retry(target, job)
 
 
 def broken_promises(fault: str, findings: dict) -> list[str]:
@@ -195,6 +197,8 @@ def broken_promises(fault: str, findings: dict) -> list[str]:
             broken.append(f"the job ended {findings.get('ended_as')} after the drop, not failed")
         if not findings.get("error_clear"):
             broken.append(f"unclear error after the drop: {findings.get('error')!r}")
+        if findings.get("orphan_left"):
+            broken.append("the dropped command still runs on the host")
         if findings.get("secrets_shown"):
             broken.append("a secret is in the job's error or log")
     if fault == "worker_kill_rebuild" and not findings.get("old_data_kept"):
