@@ -123,20 +123,32 @@ def worker_kill_setup(target: Target) -> None:
 
 
 def worker_kill_rebuild(target: Target) -> None:
-    """Rebuild the standby with a full copy and kill the worker inside the copy step: in odd
-    rounds just after the old data went aside, in even ones as the step starts (while Patroni
-    stops)."""
+    """Rebuild the standby with a full copy and kill the worker inside the copy step, cycling
+    with the round: while Patroni copies the primary into the emptied data directory, as the
+    step starts (Patroni being stopped), and just after the old data went aside."""
     job = _start(target, "rebuild", target.standby, full_copy=True)
     step = _reached(job, "reinitialise")
-    if target.round % 2:
+    data = DATA.format(name=target.cluster.name)
+    when = ("while copying", "as the step starts", "after the move aside")[(target.round - 1) % 3]
+    if when != "as the step starts":
         wait_for(
             lambda: job.log_lines.filter(text__startswith="old data kept in").exists(),
             60,
             "the old data to go aside",
             interval=0.05,
         )
+    if when == "while copying":  # Patroni's base backup re-creates the data directory
+        wait_for(
+            lambda: (
+                target.lab.exec(target.standby, ["test", "-d", data], check=False).returncode == 0
+            ),
+            60,
+            "Patroni to start the copy",
+            interval=0.05,
+        )
+    target.findings["killed"] = when
     _kill_worker_then_retry(target, job, step)
-    aside = f"{DATA.format(name=target.cluster.name)}.rebuild-{job.created:%Y%m%dT%H%M%SZ}"
+    aside = f"{data}.rebuild-{job.created:%Y%m%dT%H%M%SZ}"
     kept = target.lab.exec(
         target.standby, ["test", "-f", f"{aside}/PG_VERSION"], check=False
     ).returncode
