@@ -96,6 +96,8 @@ def _retry(target: Target, job: Job) -> None:
             if job.log_lines.filter(text__startswith=f"step {p}: ").count() > 1
         ],
     )
+    # Fail the round now, with the reason, rather than when the cluster does not recover.
+    assert job.status == JobStatus.SUCCEEDED, f"the retry of job #{job.pk} ended: {job.error}"
 
 
 def _kill_worker_then_retry(target: Target, job: Job, step: Step | None) -> None:

@@ -29,7 +29,7 @@ from tests.conftest import wait_for
 from tests.integration.conftest import leader_name, wait_for_job
 from tests.integration.test_operations_lab import streaming_standby
 from tests.integration.test_setup_lab import define_cluster
-from tests.workers import WorkerSlot, start_beat
+from tests.workers import start_beat
 from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -68,14 +68,12 @@ def longest_gap(writer: ProxyWriter, start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(times))
 
 
-def one_round(
-    cluster: Cluster, writer: ProxyWriter, fault: Fault, lab, workers: WorkerSlot, number: int
-) -> dict:
-    """Inject, hold, heal, repair with at most one Rebuild, and measure."""
+def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Target) -> dict:
+    """Inject, hold, heal, repair with at most one Rebuild, and measure. `target` comes with
+    the lab, the worker and the round's number; the rest is filled in here."""
     begun = time.monotonic()
     primary = leader_name(*ADDRESS.values())
-    standby = next(n for n in ADDRESS if n != primary)
-    target = Target(lab, cluster.name, primary, standby, cluster, workers, number)
+    target.primary, target.standby = primary, next(n for n in ADDRESS if n != primary)
     jobs_before = set(Job.objects.values_list("pk", flat=True))
     time.sleep(2)  # a steady stream of writes before the fault
     started = time.monotonic()
@@ -169,12 +167,15 @@ def test_chaos(fresh_lab, workers, replication):
             faults = [f for f in faults if f.quick_on == replication]
         for fault in faults:
             for i in range(ROUNDS or 1):
+                target = Target(fresh_lab, cluster.name, "", "", cluster, workers, i + 1)
                 try:
-                    result = one_round(cluster, writer, fault, fresh_lab, workers, i + 1)
-                    result["round"] = i + 1
-                except Exception as exc:  # recorded as a failed round, then the test fails
+                    result = {**one_round(cluster, writer, fault, target), "round": i + 1}
+                # BaseException: a wait_for deadline is pytest's Failed, which is not an Exception.
+                except BaseException as exc:  # recorded as a failed round, then the test fails
                     result = {"fault": fault.name, "replication": replication, "round": i + 1}
                     result["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+                    if fault.hits_a_job:
+                        result["job"] = target.findings
                     raise
                 finally:
                     print(json.dumps(result))
