@@ -82,6 +82,11 @@ def kept(row: dict) -> bool:
     )
 
 
+def _where(job: dict) -> str:
+    """The interrupted step, and when in it the fault struck where the fault says so."""
+    return job.get("interrupted", "?") + (f" ({job['killed']})" if job.get("killed") else "")
+
+
 def job_table(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     """The faults that hit HA Center's own jobs: where the job was hit, how it ended, whether
     one retry finished it without running finished steps again."""
@@ -103,7 +108,7 @@ def job_table(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
             if not group:
                 continue
             found = True
-            where = "; ".join(sorted({j.get("interrupted", "?") for j in group}))
+            where = "; ".join(sorted({_where(j) for j in group}))
             ended = ", ".join(
                 f"{k} ×{n}" for k, n in Counter(j.get("ended_as") for j in group).items()
             )

@@ -77,6 +77,7 @@ def test_a_job_faults_broken_promise_fails_the_round_in_both_tables():
             job_round(
                 broken=["steps finished before the fault ran again: [3]"],
                 interrupted="Start etcd on proxy",
+                killed="as the step starts",
                 ended_after_s=40.0,
                 rerun_steps=[3],
             ),
@@ -89,7 +90,7 @@ def test_a_job_faults_broken_promise_fails_the_round_in_both_tables():
     assert jobs[1:] == [
         "async",
         "2",
-        "Configure Patroni on node1; Start etcd on proxy",
+        "Configure Patroni on node1; Start etcd on proxy (as the step starts)",
         "lost ×2 (37.0)",
         "2/2 (12.0)",
         "1",
