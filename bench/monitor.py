@@ -82,7 +82,10 @@ def start_web() -> subprocess.Popen:
 
 
 def session_cookie() -> str:
+    from django.contrib.auth.models import Group
+
     user = get_user_model().objects.create_user("bench", password="bench-pw-1")
+    user.groups.add(Group.objects.get_or_create(name="viewer")[0])  # a role: else 403
     client = Client()
     client.force_login(user)
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
