@@ -188,7 +188,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
         return f"the copy an earlier attempt started is done and streams; old data in {aside}"
     daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
     if resumed:
-        ctx.run(f"rm -rf {data}", check=True)
+        ctx.run(f"rm -rf {shlex.quote(data)}", check=True)
         ctx.log(
             f"removed the unfinished copy of an earlier attempt; old data stays in {aside}",
             host=ctx.node.name,
