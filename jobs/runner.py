@@ -68,6 +68,7 @@ class ConnectionPool:
                 password=cred.password or None,
             ),
             connect_timeout=settings.SSH_CONNECT_TIMEOUT_S,
+            name=node.name,
         )
         try:
             conn.open()

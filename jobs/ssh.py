@@ -317,10 +317,15 @@ class Connection:
         auth: Auth,
         *,
         connect_timeout: float = 10.0,
+        name: str = "",
     ) -> None:
         self.address, self.port, self.host_key, self.auth = address, port, host_key, auth
         self.connect_timeout = connect_timeout
         self.hostport = _hostport(address, port)
+        # A lost connection's message names the node too: a step that runs on every node
+        # (its title names none) must still say which one dropped.
+        self.name = name
+        self.label = f"{name} ({self.hostport})" if name else self.hostport
         self._client: paramiko.SSHClient | None = None
         self._is_root = False
         self._may_reconnect = True  # only ever to kill what a lost connection left running
@@ -413,13 +418,13 @@ class Connection:
     def _channel(self) -> paramiko.Channel:
         transport = self._client.get_transport() if self._client else None
         if transport is None or not transport.is_active():
-            raise ConnectionLost(f"SSH connection to {self.hostport} lost; not connected any more")
+            raise ConnectionLost(f"SSH connection to {self.label} lost; not connected any more")
         try:
             return transport.open_session(timeout=self.connect_timeout)
         except _NET_ERRORS as exc:
             if not transport.is_active():
                 raise ConnectionLost(
-                    f"SSH connection to {self.hostport} lost: cannot open a channel"
+                    f"SSH connection to {self.label} lost: cannot open a channel"
                 ) from None
             raise SSHError(f"{self.hostport}: cannot open a channel: {_one_line(exc)}") from None
 
@@ -504,14 +509,14 @@ class Connection:
                 raise stop
             status = chan.recv_exit_status()  # only now: both streams are drained
             if status == -1 and not self._alive():
-                raise ConnectionLost(self.hostport)
+                raise ConnectionLost(self.label)
         except BaseException as exc:
             killed = pgid is not None and self._kill(pgid, use_sudo)
             if isinstance(exc, CommandTimeout | CommandCancelled):
                 note = f"remote process group {pgid} killed" if killed else "remote kill unsure"
                 raise type(exc)(f"{exc}; {note}") from None
             if isinstance(exc, (ConnectionLost, *_NET_ERRORS)) and not self._alive():
-                raise ConnectionLost(lost_message(self.hostport, pgid, killed)) from None
+                raise ConnectionLost(lost_message(self.label, pgid, killed)) from None
             if isinstance(exc, _NET_ERRORS):
                 raise SSHError(f"{self.hostport}: command failed: {_one_line(exc)}") from exc
             raise
@@ -539,6 +544,7 @@ class Connection:
                 self.host_key,
                 self.auth,
                 connect_timeout=self.connect_timeout,
+                name=self.name,
             )
             conn._may_reconnect = False  # if that one drops too, give up rather than loop
         try:

@@ -185,11 +185,41 @@ def wait_streaming_member(ctx: StepContext, node: Node, timeout: float) -> None:
     )
 
 
-def current_primary(ctx: StepContext) -> Node:
-    leader = patroni_api.leader(members(ctx))
-    if leader is None:
-        raise StepFailed("the cluster has no primary right now")
-    return ctx.cluster.nodes.get(name=leader["name"])
+def current_primary(ctx: StepContext, wait_s: float = 30) -> Node:
+    """The primary the database nodes' Patronis agree on. A node whose network just came back
+    may still show an old view, or no leader until its etcd link is back (the chaos suite's
+    network cut): wait up to `wait_s` for agreement rather than act on one node's word."""
+    verdict: list[str] = []
+
+    def agreed() -> str | None:
+        views = []
+        for node in ctx.cluster.database_nodes:
+            try:
+                views.append(patroni_api.cluster(node.address, timeout=2).get("members", []))
+            except patroni_api.PatroniUnavailable:
+                continue
+        name, why = agreed_leader(views)
+        verdict[:] = [why]
+        return name
+
+    try:
+        name = ctx.wait_until(agreed, timeout=wait_s, interval=1, what="one agreed primary")
+    except StepFailed:
+        raise StepFailed(f"the cluster has no primary right now ({verdict[0]})") from None
+    return ctx.cluster.nodes.get(name=name)
+
+
+def agreed_leader(views: list[list[dict]]) -> tuple[str | None, str]:
+    """The leader named by every member list that names one, or None and why not. A list
+    without a leader (its node cannot reach etcd) neither counts for nor against."""
+    named = {leader["name"] for view in views if (leader := patroni_api.leader(view))}
+    if not views:
+        return None, "no Patroni answers"
+    if not named:
+        return None, "no node reports a leader"
+    if len(named) > 1:
+        return None, f"the nodes disagree: {' and '.join(sorted(named))} each shown as leader"
+    return named.pop(), ""
 
 
 def start_standby(ctx: StepContext) -> Verdict | str:

@@ -184,9 +184,8 @@ def ssh_drop(target: Target) -> None:
         error=job.error[:300],
         error_clear=bool(
             interrupted
-            and interrupted.node
-            and f"{interrupted.title} on {interrupted.node.name}:" in job.error
-            and "SSH connection to" in job.error
+            and _failure_prefix(interrupted) in job.error
+            and f"SSH connection to {host} (" in job.error
             and "\n" not in job.error
             and "Traceback" not in job.error
         ),
@@ -196,6 +195,12 @@ def ssh_drop(target: Target) -> None:
         ),
     )
     _retry(target, job)
+
+
+def _failure_prefix(step: Step) -> str:
+    """How the job's error starts for a failed step (jobs.runner.failure_line): with the node
+    when the step has one; a step on every node leaves that to the SSH error."""
+    return f"{step.title} on {step.node.name}:" if step.node else f"{step.title}:"
 
 
 def broken_promises(fault: str, findings: dict) -> list[str]:
