@@ -196,7 +196,9 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     else:
         ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
         ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
-    primary = ctx.cluster.nodes.get(pk=ctx.facts.get("primary") or current_primary(ctx).pk)
+    # Asked again, not taken from diagnose: minutes may have passed, and the chaos suite saw
+    # the copy's first query fail on the node diagnose had named.
+    primary = current_primary(ctx)
     total = int(
         psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]
     )
