@@ -74,7 +74,6 @@ def diagnose(ctx: StepContext) -> Verdict | str:
     member = _member(ctx)
     data = paths.data_dir(ctx.facts["spec"])
     has_data = ctx.run(f"[ -f {data}/PG_VERSION ]", echo=False).ok
-    ctx.facts["primary"] = primary.pk
     ctx.facts["had_data"] = has_data
     return (
         f"reachable; Patroni {'running' if running else 'stopped'}; "
