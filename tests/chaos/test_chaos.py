@@ -138,6 +138,25 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
     }
 
 
+def failed_jobs_told(last: int = 2, lines: int = 30) -> list[dict]:
+    """The latest failed jobs' steps and log tails, kept with a failed round: the test database,
+    where they live, is gone once the run ends."""
+    told = []
+    failed = Job.objects.filter(status__in=[JobStatus.FAILED, JobStatus.ERRORED, JobStatus.LOST])
+    for job in failed.order_by("-pk")[:last]:
+        tail = job.log_lines.order_by("-seq")[:lines]
+        told.append(
+            {
+                "job": job.pk,
+                "kind": job.kind,
+                "error": job.error[:500],
+                "steps": [f"{s.name} {s.status}: {s.summary}"[:300] for s in job.steps.all()],
+                "log": [f"{line.host}: {line.text}"[:300] for line in reversed(tail)],
+            }
+        )
+    return told
+
+
 def check(result: dict, fault: Fault) -> None:
     """The suite's promises for one round."""
     if fault.failover is not None:
@@ -176,6 +195,7 @@ def test_chaos(fresh_lab, workers, replication):
                     result["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
                     if fault.hits_a_job:
                         result["job"] = target.findings
+                    result["failed_jobs"] = failed_jobs_told()
                     raise
                 finally:
                     print(json.dumps(result))
