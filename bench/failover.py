@@ -40,12 +40,13 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 
 from clusters.models import Cluster, ClusterEvent  # noqa: E402
-from jobs import patroni_api, services  # noqa: E402
+from jobs import services  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     lab_credential,
     leader_name,
     make_lab_cluster,
+    streaming_standby,
 )
 from tests.lab import Lab  # noqa: E402
 from tests.lab_fixtures import lab_lock  # noqa: E402
@@ -61,14 +62,8 @@ def leader() -> str | None:
     return leader_name(*ADDRESS.values())
 
 
-def streaming_standby() -> bool:
-    for address in ADDRESS.values():
-        try:
-            members = patroni_api.cluster(address, timeout=1)["members"]
-        except patroni_api.PatroniUnavailable:
-            continue
-        return any(m.get("state") == "streaming" for m in members)
-    return False
+def standby_streams() -> bool:
+    return streaming_standby(*ADDRESS.values())
 
 
 def wait(predicate, timeout: float, what: str):
@@ -146,7 +141,7 @@ def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
         seconds, job = run_job(cluster, "rebuild", node=host)
         rejoin = job.steps.get(name="rejoin").summary
         done = f"rebuilt in {seconds:.1f} s ({rejoin.split(':')[0]})"
-    wait(streaming_standby, 180, "a streaming standby")
+    wait(standby_streams, 180, "a streaming standby")
     return done
 
 
@@ -181,7 +176,7 @@ def switchovers(lab: Lab, rounds: int) -> list[float]:
             event = ClusterEvent.objects.filter(kind="switchover").order_by("-at").first()
             downtimes.append(event.downtime_s)
             print(f"  switchover to {event.new_primary}: writes stopped {event.downtime_s:.2f} s")
-            wait(streaming_standby, 120, "a streaming standby")
+            wait(standby_streams, 120, "a streaming standby")
     finally:
         writer.stop()
     return downtimes
@@ -218,7 +213,7 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         started = time.monotonic()
         pgbench(secret, "-i", "-q", "-s", str(scale))
         print(f"  pgbench scale {scale}: loaded in {time.monotonic() - started:.0f} s")
-        wait(streaming_standby, 300, "the standby to catch up")
+        wait(standby_streams, 300, "the standby to catch up")
         # As a checkpoint would have within minutes of the load: the rejoin then times the
         # rewind, not the crash recovery of a whole bulk load (up to max_wal_size of WAL).
         psql_as_superuser(secret, "CHECKPOINT")

@@ -53,11 +53,11 @@ class CredentialForm(forms.Form):
         if bool(key) == bool(password):
             raise forms.ValidationError("Give either a private key or a password, not both.")
         if key:
-            from jobs import ssh  # the only paramiko user parses keys
+            from jobs import ssh_keys  # the SSH side parses keys
 
             try:
-                ssh.parse_private_key(key, data.get("passphrase") or None)
-            except ssh.InvalidPrivateKey as exc:
+                ssh_keys.parse_private_key(key, data.get("passphrase") or None)
+            except ssh_keys.InvalidPrivateKey as exc:
                 self.add_error("private_key", str(exc))
         elif data.get("passphrase"):
             self.add_error("passphrase", "A passphrase only goes with a private key.")

@@ -74,7 +74,7 @@ def inventory_import(*, data: object, created_by=None) -> list[Cluster]:
 
     Errors are keyed like the API's, under ``clusters[i].`` (``clusters[0].nodes[1].address``).
     """
-    from jobs.ssh import fingerprint_of  # the SSH module owns fingerprints
+    from jobs.ssh_keys import fingerprint_of  # the SSH module owns fingerprints
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InvalidInput({"format": [f"This is not an HA Center inventory ({FORMAT})."]})

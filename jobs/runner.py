@@ -20,7 +20,7 @@ from clusters.crypto import FieldKeyError
 from clusters.models import ClusterEvent, Node
 from clusters.observe import event_record
 
-from . import ssh
+from . import ssh, ssh_keys
 from .logwriter import LogWriter, Redactor
 from .models import Job, JobStatus, Step, StepStatus
 from .playbooks import get_playbook
@@ -60,7 +60,7 @@ class ConnectionPool:
         conn = ssh.Connection(
             node.address,
             node.ssh_port,
-            ssh.HostKey(node.host_key_type, node.host_key_base64, node.host_key_fingerprint),
+            ssh_keys.HostKey(node.host_key_type, node.host_key_base64, node.host_key_fingerprint),
             ssh.Auth(
                 username=cred.username,
                 private_key=cred.private_key or None,

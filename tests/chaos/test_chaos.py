@@ -21,13 +21,17 @@ from pathlib import Path
 import pytest
 
 from clusters.models import Cluster, ClusterEvent
-from jobs import patroni_api, services
+from jobs import services
 from jobs.models import Job, JobStatus
 from tests.chaos.faults import FAULTS, Fault, Target, hold
 from tests.chaos.job_faults import broken_promises
 from tests.conftest import wait_for
-from tests.integration.conftest import leader_name, wait_for_job
-from tests.integration.test_operations_lab import streaming_standby
+from tests.integration.conftest import (
+    leader_name,
+    streaming_standby,
+    sync_standby_listed,
+    wait_for_job,
+)
 from tests.integration.test_setup_lab import define_cluster
 from tests.workers import start_beat
 from tests.writer import ProxyWriter
@@ -58,22 +62,16 @@ def healthy(cluster: Cluster) -> None:
     if cluster.replication == "sync":
         # Patroni promotes only the synchronous standby; one that streams but is not yet listed
         # as such (just rebuilt) cannot take over, and a freeze then ends without a failover.
-        wait_for(sync_standby_listed, 120, "the standby to be the synchronous one")
+        wait_for(
+            lambda: sync_standby_listed(*ADDRESS.values()),
+            120,
+            "the standby to be the synchronous one",
+        )
     wait_for(
         lambda: Cluster.objects.get(pk=cluster.pk).state == Cluster.State.HEALTHY,
         90,
         "the monitor to see the cluster healthy",
     )
-
-
-def sync_standby_listed() -> bool:
-    for address in ADDRESS.values():
-        try:
-            members = patroni_api.cluster(address, timeout=2)["members"]
-        except patroni_api.PatroniUnavailable:
-            continue
-        return any(m.get("role") in ("sync_standby", "quorum_standby") for m in members)
-    return False
 
 
 def longest_gap(writer: ProxyWriter, start: float, end: float) -> float:

@@ -82,6 +82,26 @@ def _workers_idle_before_flush(transactional_db):
         time.sleep(0.2)
 
 
+def any_member(addresses: tuple[str, ...], wanted, timeout: float = 1) -> bool:
+    """Whether the member list of the first Patroni that answers has a member `wanted` likes."""
+    for address in addresses:
+        try:
+            members = patroni_api.cluster(address, timeout=timeout)["members"]
+        except patroni_api.PatroniUnavailable:
+            continue
+        return any(wanted(m) for m in members)
+    return False
+
+
+def streaming_standby(*addresses: str) -> bool:
+    return any_member(addresses, lambda m: m.get("state") == "streaming")
+
+
+def sync_standby_listed(*addresses: str) -> bool:
+    """Patroni lists a synchronous standby: the only kind it promotes in synchronous mode."""
+    return any_member(addresses, lambda m: m.get("role") in ("sync_standby", "quorum_standby"))
+
+
 def leader_name(*addresses: str) -> str | None:
     """The leader every answering member agrees on; None while they disagree. A member whose
     network just came back still shows its old view (itself as leader) until it reaches etcd."""

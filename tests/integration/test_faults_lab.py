@@ -11,8 +11,8 @@ from clusters.models import Cluster, NodeStatus
 from jobs import services
 from jobs.models import JobStatus
 from tests.conftest import wait_for
-from tests.integration.conftest import leader_name, wait_for_job
-from tests.integration.test_operations_lab import run, streaming_standby
+from tests.integration.conftest import leader_name, streaming_standby, wait_for_job
+from tests.integration.test_operations_lab import run
 from tests.integration.test_setup_lab import define_cluster
 from tests.workers import start_beat
 from tests.writer import ProxyWriter

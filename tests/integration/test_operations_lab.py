@@ -9,26 +9,16 @@ import time
 import pytest
 
 from clusters.models import Cluster, ClusterEvent, NodeStatus
-from jobs import patroni_api, services
+from jobs import services
 from jobs.errors import JobRefused
 from jobs.models import JobStatus
 from tests.conftest import wait_for
-from tests.integration.conftest import leader_name, wait_for_job
+from tests.integration.conftest import leader_name, streaming_standby, wait_for_job
 from tests.integration.test_setup_lab import define_cluster
 from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ADDRESSES = ("198.18.0.11", "198.18.0.12")
-
-
-def streaming_standby(*addresses: str) -> bool:
-    for address in addresses:
-        try:
-            members = patroni_api.cluster(address, timeout=1)["members"]
-        except patroni_api.PatroniUnavailable:
-            continue
-        return any(m.get("state") == "streaming" for m in members)
-    return False
 
 
 def run(cluster, kind: str, node: str | None = None, timeout: float = 300, **params):

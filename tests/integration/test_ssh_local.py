@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import ssh
+from jobs import ssh, ssh_keys
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,7 +33,7 @@ SUDO_USER = os.environ.get("HC_SSH_SUDO_TEST_USER", "hcops")
 class Sshd:
     port: int
     dir: Path
-    host_key: ssh.HostKey
+    host_key: ssh_keys.HostKey
     client_key: str = field(repr=False)  # private key text authorised for every user
 
     def connect(self, username: str = "root", **kwargs: object) -> ssh.Connection:
@@ -54,9 +54,9 @@ def keygen_fingerprint(pub: Path) -> str:
     return out.stdout.split()[1]
 
 
-def host_key_of(pub: Path) -> ssh.HostKey:
+def host_key_of(pub: Path) -> ssh_keys.HostKey:
     key_type, blob = pub.read_text().split()[:2]
-    return ssh.HostKey(key_type, blob, keygen_fingerprint(pub))
+    return ssh_keys.HostKey(key_type, blob, keygen_fingerprint(pub))
 
 
 def free_port() -> int:

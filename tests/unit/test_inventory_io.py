@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from clusters.inventory_io import inventory_export
 from clusters.models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
-from jobs.ssh import fingerprint_of
+from jobs.ssh_keys import fingerprint_of
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "inventory-password-1"
