@@ -42,6 +42,10 @@ PATRONI_SILENT = "No Patroni member answered /cluster; who should be primary is 
 PROXY_SILENT = "HAProxy's stats could not be read; where writes are routed is unknown."
 PAUSED = "Patroni is paused (maintenance mode): it will not fail over or restart anything."
 NO_LEADER = "No member holds the leader key; Patroni is electing a new primary."
+NO_SYNC_STANDBY = (
+    "No standby is synchronous yet: in synchronous mode Patroni fails over only to the "
+    "synchronous standby, so it would not fail over now."
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class ClusterView:
     paused: bool  # Patroni maintenance mode (pause) is on
     proxy_answered: bool  # HAProxy stats were read
     lag_threshold_bytes: int = 16 * 1024 * 1024
+    synchronous: bool = False  # the cluster runs Patroni's synchronous_mode
 
 
 def role_of(member: MemberView) -> str:
@@ -101,7 +106,10 @@ def derive_state(view: ClusterView) -> tuple[str, list[str]]:
        - HAProxy routes writes to more than one server;
        - a standby that is fenced, not listed by Patroni, not streaming (Patroni state other
          than "streaming"), lagging more than the threshold, or streaming but not UP in
-         HAProxy's read-only backend (when that status is known).
+         HAProxy's read-only backend (when that status is known);
+       - a synchronous cluster with standbys of which Patroni names none synchronous (a
+         just-rebuilt standby streams a while before it is named): no automatic failover is
+         possible in that window.
     6. Healthy: the leader is writable and the only server UP in HAProxy's read-write backend,
        every other member streams at or below the lag threshold, both Patroni and HAProxy answered.
 
@@ -264,7 +272,11 @@ def _problem_reasons(view: ClusterView) -> list[str]:
         if len(routed) >= 2:
             reasons.append(f"HAProxy routes writes to more than one server: {_names(routed)}.")
     if view.patroni_answered:
-        reasons += [p for m in _standbys(view) if (p := _standby_problem(m, view))]
+        standbys = _standbys(view)
+        reasons += [p for m in standbys if (p := _standby_problem(m, view))]
+        synchronous = [m for m in standbys if role_of(m) == SYNC_REPLICA and not m.fenced]
+        if view.synchronous and leader is not None and standbys and not synchronous:
+            reasons.append(NO_SYNC_STANDBY)
     else:
         # Without Patroni only the sentinel's own record is known about the standbys.
         reasons += [_fenced(m) for m in view.members if m.fenced]

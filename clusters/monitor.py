@@ -343,4 +343,5 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         paused=bool((reading.patroni or {}).get("pause")),
         proxy_answered=reading.proxy is not None,
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
+        synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
     )

@@ -29,6 +29,7 @@ from .setup_postgres import (
     members,
     patroni_daemon,
     verify_streaming,
+    wait_for_sync_standby,
 )
 from .sql import psql
 
@@ -222,6 +223,8 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
 def verify(ctx: StepContext) -> Verdict | str:
     """Prove streaming, then delete moved-aside copies beyond the newest N."""
     verdict = verify_streaming(ctx, ctx.node, current_primary(ctx))
+    if sync := wait_for_sync_standby(ctx):
+        verdict += f"; {sync} is the synchronous standby"
     data = paths.data_dir(ctx.facts["spec"])
     keep = settings.REBUILD_KEEP_OLD_DATA
     old = ctx.output(f"ls -d {data}.rebuild-* 2>/dev/null | sort -r || true", sudo=True, echo=False)

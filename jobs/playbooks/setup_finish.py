@@ -15,7 +15,7 @@ from ..configs import spec as paths
 from ..configs.haproxy import haproxy_config
 from . import daemons
 from .base import StepContext, StepFailed, Verdict
-from .setup_postgres import current_primary, members
+from .setup_postgres import current_primary, members, wait_for_sync_standby
 from .sql import psql
 
 SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -189,15 +189,7 @@ def verify(ctx: StepContext) -> Verdict | str:
             interval=0.5,
             what=f"the row to reach {node.name}",
         )
-    if ctx.cluster.replication == Cluster.Replication.SYNC:
-        # Until Patroni names a synchronous standby, commits are not protected and Patroni
-        # would refuse to promote anyone (a freeze right after setup stalled the failover).
-        ctx.wait_until(
-            lambda: any(m.get("role") == "sync_standby" for m in members(ctx)),
-            timeout=60,
-            interval=0.5,
-            what="Patroni to name a synchronous standby",
-        )
+    wait_for_sync_standby(ctx)
     current = members(ctx)
     node_statuses_record(cluster=ctx.cluster, members=current)
     leader = patroni_api.leader(current)

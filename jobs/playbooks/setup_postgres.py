@@ -5,7 +5,8 @@ import shlex
 
 from django.conf import settings
 
-from clusters.models import Node
+from clusters.health import PATRONI_ROLES, SYNC_REPLICA
+from clusters.models import Cluster, Node
 
 from .. import patroni_api
 from ..configs import spec as paths
@@ -100,6 +101,23 @@ def members(ctx: StepContext) -> list[dict]:
         except patroni_api.PatroniUnavailable:
             continue
     return []
+
+
+def wait_for_sync_standby(ctx: StepContext, timeout: float = 60) -> str | None:
+    """On a synchronous cluster, wait until Patroni names a synchronous standby and return its
+    name (None on an async cluster). Until then commits are not protected and Patroni would
+    promote nobody: a freeze of the primary right after setup or a rebuild stalled with no
+    failover."""
+    if ctx.cluster.replication != Cluster.Replication.SYNC:
+        return None
+
+    def named() -> str | None:
+        synchronous = (m for m in members(ctx) if PATRONI_ROLES.get(m.get("role")) == SYNC_REPLICA)
+        return next((m["name"] for m in synchronous), None)
+
+    return ctx.wait_until(
+        named, timeout=timeout, interval=0.5, what="Patroni to name a synchronous standby"
+    )
 
 
 def bootstrap_primary(ctx: StepContext) -> Verdict | str:

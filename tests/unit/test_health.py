@@ -12,6 +12,7 @@ from clusters.health import (
     MAINTENANCE,
     MAX_ALARM_MESSAGE,
     NO_LEADER,
+    NO_SYNC_STANDBY,
     NOTHING_ANSWERED,
     PATRONI_ROLES,
     PATRONI_SILENT,
@@ -343,6 +344,36 @@ STATE_CASES = [
         DEGRADED,
         "Split brain",
     ),
+    (
+        "sync cluster whose standby is not yet synchronous",
+        view(primary(), standby(), synchronous=True),
+        DEGRADED,
+        NO_SYNC_STANDBY,
+    ),
+    (
+        "sync cluster whose only synchronous standby is fenced",
+        view(primary(), standby(patroni_role="sync_standby", fenced=True), synchronous=True),
+        DEGRADED,
+        NO_SYNC_STANDBY,
+    ),
+    (
+        "sync cluster with its synchronous standby",
+        view(primary(), standby(patroni_role="sync_standby"), synchronous=True),
+        HEALTHY,
+        None,
+    ),
+    (
+        "sync cluster with a quorum standby next to a plain one",
+        view(
+            primary(),
+            standby(),
+            standby("node3", patroni_role="quorum_standby"),
+            synchronous=True,
+        ),
+        HEALTHY,
+        None,
+    ),
+    ("sync cluster of one node", view(primary(), synchronous=True), HEALTHY, None),
 ]
 
 
