@@ -214,6 +214,9 @@ JOB_LOG_BATCH_LINES = 200
 JOB_LOG_FLUSH_INTERVAL_S = 0.5
 HACENTER_MAX_NODES = 9  # 2-8 database nodes and one proxy
 SSH_CONNECT_TIMEOUT_S = env.float("HACENTER_SSH_CONNECT_TIMEOUT_S", default=10.0)
+# A connection whose peer acknowledges nothing for this long is dropped (the step fails with
+# "connection lost"): a network blip shorter than it is ridden out, a dead host is noticed.
+SSH_DEAD_PEER_S = env.float("HACENTER_SSH_DEAD_PEER_S", default=60.0)
 HOST_KEY_SCAN_TIMEOUT_S = 10.0
 
 # --- Setup -----------------------------------------------------------------------------------

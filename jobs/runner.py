@@ -68,6 +68,7 @@ class ConnectionPool:
                 password=cred.password or None,
             ),
             connect_timeout=settings.SSH_CONNECT_TIMEOUT_S,
+            dead_peer_s=settings.SSH_DEAD_PEER_S,
             name=node.name,
         )
         try:

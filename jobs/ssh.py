@@ -220,10 +220,12 @@ class Connection:
         auth: Auth,
         *,
         connect_timeout: float = 10.0,
+        dead_peer_s: float = 60.0,
         name: str = "",
     ) -> None:
         self.address, self.port, self.host_key, self.auth = address, port, host_key, auth
         self.connect_timeout = connect_timeout
+        self.dead_peer_s = dead_peer_s
         self.hostport = _hostport(address, port)
         # A lost connection's message names the node too: a step that runs on every node
         # (its title names none) must still say which one dropped.
@@ -293,7 +295,7 @@ class Connection:
             if isinstance(exc, _NET_ERRORS):
                 raise _connect_error(exc, self.hostport, timeout) from None
             raise
-        client.get_transport().set_keepalive(15)  # so a dead peer eventually breaks the transport
+        self._watch_for_dead_peer(client.get_transport())
         self._client = client
         try:
             uid = self.run("id -u", sudo=False, timeout=timeout, check=True).stdout_tail
@@ -301,6 +303,20 @@ class Connection:
             self.close()
             raise
         self._is_root = uid[-1:] == ["0"]  # last line: a chatty .bashrc may print first
+
+    def _watch_for_dead_peer(self, transport: paramiko.Transport) -> None:
+        """Break the connection once the peer has acknowledged nothing for `dead_peer_s`.
+
+        A host that vanishes without a reset (cable cut, power-off behind a switch) would
+        otherwise leave a quiet command waiting until its own timeout, or forever without one:
+        TCP retransmits for ~15 minutes. SSH keepalives make sure something is always in
+        flight, and TCP_USER_TIMEOUT drops the socket when it stays unacknowledged; the
+        transport then dies and the command ends with ConnectionLost.
+        """
+        transport.set_keepalive(max(1, int(self.dead_peer_s / 4)))
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux; elsewhere only the keepalives
+            ms = int(self.dead_peer_s * 1000)
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ms)
 
     def _pin(self, client: paramiko.SSHClient, key: HostKey) -> None:
         try:
@@ -447,6 +463,7 @@ class Connection:
                 self.host_key,
                 self.auth,
                 connect_timeout=self.connect_timeout,
+                dead_peer_s=self.dead_peer_s,
                 name=self.name,
             )
             conn._may_reconnect = False  # if that one drops too, give up rather than loop

@@ -1,9 +1,12 @@
 """The job runner end to end: a real worker runs commands over SSH on a lab host."""
 
+import threading
+
 import pytest
 
-from jobs import services
+from jobs import services, ssh
 from jobs.models import JobStatus, StepStatus
+from jobs.runner import ConnectionPool
 from tests.conftest import wait_for
 from tests.integration.conftest import wait_for_job
 
@@ -73,3 +76,41 @@ def test_failed_command_fails_the_job_and_retry_resumes_at_the_failed_step(lab_c
     assert job.steps.get(position=1).finished == first_finished
     assert job.log_lines.filter(text="step-one").count() == 1
     assert job.log_lines.filter(text__startswith="attempt 2: resuming at step 2").exists()
+
+
+def test_a_host_that_vanishes_under_a_quiet_command_ends_it_as_connection_lost(
+    lab_cluster, lab_clean, settings
+):
+    """No reset and no output: without the dead-peer watch the command would wait forever (the
+    shell playbook's commands have no timeout) while TCP retransmits for ~15 minutes."""
+    settings.SSH_DEAD_PEER_S = 8
+    marker = "sleep 600.4343"
+    conn = ConnectionPool().connect(lab_cluster.nodes.get(name="node1"))
+    ended: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            conn.run(marker, timeout=None)
+        except ssh.SSHError as exc:
+            ended["error"] = exc
+
+    command = threading.Thread(target=run, daemon=True)
+    command.start()
+    wait_for(
+        lambda: lab_clean.exec("node1", ["pgrep", "-f", marker], check=False).returncode == 0,
+        30,
+        "the remote sleep to start",
+    )
+    lab_clean.cut_network("node1")
+    try:
+        command.join(120)  # generous: ~8 s unacknowledged, then a 10 s attempt to kill it
+        assert not command.is_alive(), "the command still waits on a host that is gone"
+        error = ended.get("error")
+        assert isinstance(error, ssh.ConnectionLost), ended
+        # The cut host could not be reached to kill it, and the message says so.
+        assert "SSH connection to node1 (198.18.0.11:22) lost" in str(error)
+        assert "may still run there" in str(error)
+    finally:
+        lab_clean.restore_network("node1")
+        conn.close()
+        lab_clean.exec("node1", ["pkill", "-f", marker], check=False)
