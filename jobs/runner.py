@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import traceback
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -22,7 +23,7 @@ from clusters.observe import event_record
 
 from . import ssh, ssh_keys
 from .logwriter import LogWriter, Redactor
-from .models import Job, JobStatus, Step, StepStatus
+from .models import Job, JobStatus, LogLine, Step, StepStatus
 from .playbooks import get_playbook
 from .playbooks.base import (
     CancelFlag,
@@ -41,9 +42,19 @@ def worker_identity() -> str:
 
 
 class ConnectionPool:
-    """One SSH connection per node per job run; a node that refused us is not retried in the run."""
+    """One SSH connection per node per job run; a node that refused us is not retried in the run.
 
-    def __init__(self) -> None:
+    Every command carries the job's tag. On a retry (`sweep`), each node's first connection
+    first kills what the earlier attempts left running there, telling `log` about it.
+    """
+
+    def __init__(
+        self,
+        tag: str = "",
+        sweep: bool = False,
+        log: Callable[[str, str], None] | None = None,  # (text, node name)
+    ) -> None:
+        self.tag, self.sweep, self.log = tag, sweep, log
         self._open: dict[int, ssh.Connection] = {}
         self._failed: dict[int, ssh.SSHError] = {}
 
@@ -70,13 +81,30 @@ class ConnectionPool:
             connect_timeout=settings.SSH_CONNECT_TIMEOUT_S,
             dead_peer_s=settings.SSH_DEAD_PEER_S,
             name=node.name,
+            tag=self.tag,
         )
         try:
             conn.open()
         except ssh.SSHError as exc:
             self._failed[node.pk] = exc
             raise
+        if self.sweep:
+            self._sweep(conn, node)
         return conn
+
+    def _sweep(self, conn: ssh.Connection, node: Node) -> None:
+        try:
+            groups = conn.sweep_leftovers()
+        except ssh.SSHError as exc:  # the step may still work; say that it was not checked
+            self._tell(f"could not check for commands an earlier attempt left running: {exc}", node)
+            return
+        if groups:
+            listed = ", ".join(map(str, groups))
+            self._tell(f"killed what an earlier attempt left running (groups {listed})", node)
+
+    def _tell(self, text: str, node: Node) -> None:
+        if self.log is not None:
+            self.log(text, node.name)
 
     def close(self) -> None:
         for conn in self._open.values():
@@ -165,7 +193,11 @@ class JobRunner:
         writer = LogWriter.for_job(job.pk, Redactor(job.cluster.secret_values()))
         heartbeat = Heartbeat(job.pk, self.worker, writer)
         heartbeat.start()
-        pool = ConnectionPool()
+        pool = ConnectionPool(
+            tag=f"job-{job.pk}",
+            sweep=job.attempt > 1,
+            log=lambda text, host: writer.write(text, stream=LogLine.Stream.CONSOLE, host=host),
+        )
         status, error = JobStatus.ERRORED, ""
         try:
             status, error = self._walk(job, writer, pool)

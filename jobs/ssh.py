@@ -36,7 +36,30 @@ _PID_LINE = re.compile(rf"^{PID_MARKER}(\d+)$")
 # started. setsid(1) forks when its caller already leads a group (sshd's login shell execs it and
 # does; sudo's child usually does not): -w then waits and passes the exit status through, and $$
 # is the child's pid. Either way $$ is the group to kill.
-_WRAPPER = f'echo "{PID_MARKER}$$" >&2; exec sh -c "$1"'
+# HACENTER_PGID names the group in the environment, which the command and all it starts inherit:
+# a process whose group is still that one belongs to the command (see SWEEP_SCRIPT).
+_WRAPPER = f'HACENTER_PGID=$$; export HACENTER_PGID; echo "{PID_MARKER}$$" >&2; exec sh -c "$1"'
+TAG_VARIABLE = "HACENTER_JOB"
+# Kills what commands tagged "$1" (an earlier attempt of the same job, whose worker died) left
+# running: every process group in which a process still carries the tag and is still in the
+# group its command started in. Daemons a command started (setsid: a group of their own) are
+# left alone, and so is the sweep's own group. Prints the groups it killed.
+SWEEP_SCRIPT = r"""
+found=""
+for d in /proc/[0-9]*; do
+  grep -qzxF "HACENTER_JOB=$1" "$d/environ" 2>/dev/null || continue
+  g=$(sed -zn 's/^HACENTER_PGID=//p' "$d/environ" 2>/dev/null | tr -d '\0')
+  [ -n "$g" ] && [ "$g" != "$HACENTER_PGID" ] || continue
+  [ "$(ps -o pgid= -p "${d#/proc/}" | tr -d ' ')" = "$g" ] || continue
+  case " $found " in *" $g "*) ;; *) found="$found $g" ;; esac
+done
+for g in $found; do kill -s TERM -- "-$g" 2>/dev/null; done
+if [ -n "$found" ]; then
+  sleep 2
+  for g in $found; do kill -s KILL -- "-$g" 2>/dev/null; done
+fi
+echo $found
+"""
 _NET_ERRORS = (paramiko.SSHException, EOFError, OSError)
 
 
@@ -99,13 +122,23 @@ def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def build_remote_command(command: str, sudo: bool) -> str:
-    """The line given to the remote login shell: own session, pid marker first, maybe sudo.
+def build_remote_command(command: str, sudo: bool, tag: str = "") -> str:
+    """The line given to the remote login shell: own session, pid marker first, maybe sudo,
+    and the tag (a job's) in the environment so that a later attempt can find what it left.
 
     `sudo -n` fails at once where a password would be asked instead of hanging on a prompt.
     """
     argv = ["setsid", "-w", "sh", "-c", _WRAPPER, "hc", command]
+    if tag:
+        argv = ["env", f"{TAG_VARIABLE}={tag}", *argv]
     return shlex.join(["sudo", "-n", "--", *argv] if sudo else argv)
+
+
+def build_sweep_command(tag: str) -> str:
+    """The command that kills what earlier commands tagged `tag` left running (SWEEP_SCRIPT)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
+        raise ValueError(f"a command tag is letters, digits, '.', '_' and '-': {tag!r}")
+    return shlex.join(["sh", "-c", SWEEP_SCRIPT, "sweep", tag])
 
 
 def build_kill_script(pgid: int) -> str:
@@ -222,6 +255,7 @@ class Connection:
         connect_timeout: float = 10.0,
         dead_peer_s: float = 60.0,
         name: str = "",
+        tag: str = "",
     ) -> None:
         self.address, self.port, self.host_key, self.auth = address, port, host_key, auth
         self.connect_timeout = connect_timeout
@@ -231,6 +265,7 @@ class Connection:
         # (its title names none) must still say which one dropped.
         self.name = name
         self.label = f"{name} ({self.hostport})" if name else self.hostport
+        self.tag = tag  # every command carries it in its environment (build_remote_command)
         self._client: paramiko.SSHClient | None = None
         self._is_root = False
         self._may_reconnect = True  # only ever to kill what a lost connection left running
@@ -375,7 +410,7 @@ class Connection:
         stop: BaseException | None = None
         start = stopped_at = last_poll = time.monotonic()
         try:
-            chan.exec_command(build_remote_command(command, use_sudo))
+            chan.exec_command(build_remote_command(command, use_sudo, self.tag))
             poller = select.poll()  # not select.select: a busy worker may hold fds above 1024
             poller.register(chan.fileno(), select.POLLIN)  # readable when either stream has data
             chan.setblocking(False)
@@ -465,6 +500,7 @@ class Connection:
                 connect_timeout=self.connect_timeout,
                 dead_peer_s=self.dead_peer_s,
                 name=self.name,
+                tag=self.tag,
             )
             conn._may_reconnect = False  # if that one drops too, give up rather than loop
         try:
@@ -476,6 +512,16 @@ class Connection:
         finally:
             if conn is not self:
                 conn.close()
+
+    def sweep_leftovers(self) -> list[int]:
+        """Kill what earlier commands with this connection's tag left running on the host and
+        return the process groups killed. A worker that died mid-step leaves its command
+        running (own session); a retry must not run the step beside it. Call it before this
+        connection runs commands of its own: they carry the tag too."""
+        if not self.tag:
+            return []
+        result = self.run(build_sweep_command(self.tag), sudo=True, timeout=60, check=True)
+        return [int(g) for g in " ".join(result.stdout_tail).split()]
 
     def upload(
         self,

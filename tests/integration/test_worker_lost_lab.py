@@ -13,6 +13,14 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 
 
 def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster, lab_clean):
+    """The killed worker's command keeps running on the node (it has a session of its own);
+    the retry kills it before it runs the step again."""
+    flag, leftover = "/tmp/hacenter-lost-flag", "sleep 600.5151"
+
+    def leftover_running() -> bool:
+        return lab_clean.exec("node1", ["pgrep", "-f", leftover], check=False).returncode == 0
+
+    lab_clean.exec("node1", ["rm", "-f", flag])
     processes = [start_beat()]
     try:
         doomed = start_worker(name="doomed")
@@ -21,13 +29,15 @@ def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster,
             cluster=lab_cluster,
             kind="test_shell",
             node=lab_cluster.nodes.get(name="node1"),
-            params={"commands": ["echo one", "sleep 6.5151; echo two"]},
+            # The first attempt waits; the second finds the flag and finishes at once.
+            params={
+                "commands": [
+                    "echo one",
+                    f"if [ -e {flag} ]; then echo two; else touch {flag}; {leftover}; fi",
+                ]
+            },
         )
-        wait_for(
-            lambda: job.steps.filter(position=2, status=StepStatus.RUNNING).exists(),
-            30,
-            "step 2 to run",
-        )
+        wait_for(leftover_running, 30, "step 2's sleep to run")
         doomed.kill()
         # Another worker, the one that will retry, runs the reaper that beat schedules.
         processes.append(start_worker(name="rescuer"))
@@ -42,6 +52,9 @@ def test_worker_killed_mid_job_leaves_it_lost_and_retry_finishes_it(lab_cluster,
         assert job.attempt == 2
         assert job.log_lines.filter(text="one").count() == 1
         assert job.log_lines.filter(text="two").exists()
+        assert not leftover_running()
+        swept = job.log_lines.get(text__startswith="killed what an earlier attempt left running")
+        assert swept.host == "node1"
     finally:
         for process in processes:
             process.stop()
