@@ -151,6 +151,39 @@ def build_kill_script(pgid: int) -> str:
     )
 
 
+def build_upload_script(
+    remote_path: str, digest: str, mode: int, owner: str | None, group: str | None
+) -> str:
+    """Shell that stores its stdin as remote_path if the bytes hash to `digest` (SHA-256): a
+    temp file beside it, checked, then renamed. Whatever stops it first (a short stdin after a
+    dropped connection, a failing command, TERM from the kill of a lost command) removes the
+    temp file and leaves the target as it was."""
+    if not remote_path.startswith("/") or remote_path.endswith("/"):
+        raise ValueError(f"remote path must be an absolute file path: {remote_path!r}")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"bad file mode {mode:o}")
+    q = shlex.quote
+    directory, name = posixpath.split(remote_path)
+    script = [
+        "set -e",
+        f"tmp=$(mktemp {q(posixpath.join(directory, f'.{name}.hc-XXXXXX'))})",
+        "trap 'rm -f -- \"$tmp\"' EXIT",  # any failure below leaves the target untouched
+        "trap 'exit 1' HUP INT TERM",  # a signal would end sh without the EXIT trap
+        'cat > "$tmp"',
+        f'[ "$(sha256sum < "$tmp")" = {q(digest + "  -")} ] '
+        '|| { echo "upload incomplete: checksum mismatch" >&2; exit 1; }',
+    ]
+    if owner or group:  # chown before chmod: chown clears setuid/setgid bits
+        script.append(f'chown {q((owner or "") + (f":{group}" if group else ""))} -- "$tmp"')
+    script += [
+        f'chmod {mode:o} -- "$tmp"',
+        'sync -- "$tmp"',
+        f'mv -f -T -- "$tmp" {q(remote_path)}',
+        "trap - EXIT",
+    ]
+    return "\n".join(script)
+
+
 def lost_message(hostport: str, pgid: int | None, killed: bool) -> str:
     """What the admin reads when the connection dropped under a command: which host, and whether
     the command may still run there (it has its own session, so sshd's death does not end it)."""
@@ -538,27 +571,7 @@ class Connection:
         The bytes stream into `cat` (works under sudo, unlike SFTP) and are checked against their
         SHA-256 before the rename, so a dropped connection never installs half a file.
         """
-        if not remote_path.startswith("/") or remote_path.endswith("/"):
-            raise ValueError(f"remote path must be an absolute file path: {remote_path!r}")
-        if not 0 <= mode <= 0o7777:
-            raise ValueError(f"bad file mode {mode:o}")
-        q = shlex.quote
-        directory, name = posixpath.split(remote_path)
-        digest = hashlib.sha256(data).hexdigest()
-        script = [
-            "set -e",
-            f"tmp=$(mktemp {q(posixpath.join(directory, f'.{name}.hc-XXXXXX'))})",
-            "trap 'rm -f -- \"$tmp\"' EXIT",  # any failure below leaves the target untouched
-            'cat > "$tmp"',
-            f'[ "$(sha256sum < "$tmp")" = {q(digest + "  -")} ] '
-            '|| { echo "upload incomplete: checksum mismatch" >&2; exit 1; }',
-        ]
-        if owner or group:  # chown before chmod: chown clears setuid/setgid bits
-            script.append(f'chown {q((owner or "") + (f":{group}" if group else ""))} -- "$tmp"')
-        script += [
-            f'chmod {mode:o} -- "$tmp"',
-            'sync -- "$tmp"',
-            f'mv -f -T -- "$tmp" {q(remote_path)}',
-            "trap - EXIT",
-        ]
-        self.run("\n".join(script), stdin=data, sudo=sudo, check=True, timeout=600)
+        script = build_upload_script(
+            remote_path, hashlib.sha256(data).hexdigest(), mode, owner, group
+        )
+        self.run(script, stdin=data, sudo=sudo, check=True, timeout=600)

@@ -1,13 +1,9 @@
 """Key handling and command-line building in jobs.ssh; no network (keys come from ssh-keygen)."""
 
-import contextlib
 import errno
-import os
 import shlex
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import paramiko
@@ -212,56 +208,3 @@ def test_network_errors_become_one_line_connect_failed(exc: BaseException, messa
 def test_ipv6_hostport_is_bracketed() -> None:
     assert ssh._hostport("fd00::1", 2222) == "[fd00::1]:2222"
     assert ssh._hostport("db1", 22) == "db1:22"
-
-
-def test_sweep_kills_an_earlier_attempts_command_but_not_its_daemon_nor_other_jobs(
-    tmp_path: Path,
-) -> None:
-    # An "earlier attempt" left a command running, with a child in its group and a daemon it
-    # started in a session of its own; another job's command runs too. Locally, as on a node.
-    tag = f"job-{os.getpid()}"
-    daemon_pid = tmp_path / "daemon.pid"
-    left = subprocess.Popen(
-        [
-            "bash",
-            "-c",
-            ssh.build_remote_command(
-                f"setsid sleep 300.1 & echo $! > {daemon_pid}; sleep 300.2 & wait", False, tag
-            ),
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    other = subprocess.Popen(
-        ["bash", "-c", ssh.build_remote_command("sleep 300.3", False, f"{tag}0")],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    groups = [int(p.stderr.readline().removeprefix(ssh.PID_MARKER)) for p in (left, other)]
-    try:
-        pgid = groups[0]
-        deadline = time.monotonic() + 10
-        while not daemon_pid.exists() or not daemon_pid.read_text().strip():
-            assert time.monotonic() < deadline, "the daemon did not start"
-            time.sleep(0.05)
-        daemon = int(daemon_pid.read_text())
-
-        sweep = ssh.build_remote_command(ssh.build_sweep_command(tag), False, tag)
-        out = subprocess.run(["bash", "-c", sweep], capture_output=True, text=True, check=True)
-
-        assert out.stdout.split() == [str(pgid)]
-        left.wait(timeout=10)  # the command's group is gone
-        os.kill(daemon, 0)  # still there: a daemon is not a leftover
-        assert other.poll() is None  # another job's command is not touched
-    finally:  # only what this test started, by process group
-        daemon_group = int(daemon_pid.read_text()) if daemon_pid.exists() else None
-        for group in [*groups, *([daemon_group] if daemon_group else [])]:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-        for proc in (left, other):
-            proc.wait(timeout=10)
-
-
-def test_sweep_refuses_a_tag_that_is_not_a_plain_word() -> None:
-    with pytest.raises(ValueError, match="command tag"):
-        ssh.build_sweep_command("job-1; rm -rf /")
