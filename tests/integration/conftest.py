@@ -97,11 +97,6 @@ def streaming_standby(*addresses: str) -> bool:
     return any_member(addresses, lambda m: m.get("state") == "streaming")
 
 
-def sync_standby_listed(*addresses: str) -> bool:
-    """Patroni lists a synchronous standby: the only kind it promotes in synchronous mode."""
-    return any_member(addresses, lambda m: m.get("role") in ("sync_standby", "quorum_standby"))
-
-
 def leader_name(*addresses: str) -> str | None:
     """The leader every answering member agrees on; None while they disagree. A member whose
     network just came back still shows its old view (itself as leader) until it reaches etcd."""
