@@ -23,6 +23,24 @@ REFERENCE = {
 }
 
 
+# What the two projects document for the faults that need a failover (power-off, network cut,
+# freeze); neither publishes measured failover times for them.
+PUBLISHED = [
+    "",
+    "**Published figures for the same faults.** Neither project publishes measured failover",
+    "times; both document the defaults that bound them. **Patroni**: the leader key's `ttl`",
+    '(30 s) is "the length of time before initiation of the automatic failover process", with',
+    "`loop_wait` 10 s, `retry_timeout` 10 s and `loop_wait + 2 * retry_timeout <= ttl`",
+    "(patroni.readthedocs.io, dynamic configuration). HA Center's `balanced` profile uses",
+    "`ttl` 20 s (Patroni's floor), `loop_wait` 2 s and `retry_timeout` 4 s.",
+    "**pg_auto_failover**: the monitor checks every node each `health_check_period` (5 s) and",
+    "considers it unhealthy after `node_considered_unhealthy_timeout` (20 s); when the old",
+    "primary does not answer, a promotion first waits `primary_demote_timeout` (30 s), so that",
+    "it has shut itself down (pg-auto-failover.readthedocs.io, configuration). A kill -9 of",
+    "PostgreSQL is repaired in place by both (restart, no failover).",
+]
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -39,13 +57,17 @@ def render(rows: list[dict]) -> str:
         "proxy, Patroni 4.1.5, `balanced` profile) with the monitor running and a writer through",
         "HAProxy every 50 ms. *Outage* is the longest time without an acknowledged write in the",
         "round (the fault, the failover, the heal and the Rebuild included). *Rows lost*: ",
-        "acknowledged writes missing afterwards. *Split*: rounds where writes went back to a node",
-        "after another took them. *OK*: rounds where every promise held (a round that failed",
-        "before it could be measured counts in *rounds*, not in the figures).",
+        "acknowledged writes missing afterwards. *WAL lost*: what HA Center's failover event",
+        "reports lost, the WAL the old primary had written (as the monitor last read it) past the",
+        "point where the new primary was promoted; it includes WAL of writes never acknowledged",
+        "and of checkpoints, so it can be above zero with no row lost. *Split*: rounds where",
+        "writes went back to a node after another took them. *OK*: rounds where every promise",
+        "held (a round that failed before it could be measured counts in *rounds*, not in the",
+        "figures).",
         "",
         "| fault | replication | rounds | failovers | outage p50 (s) | outage p95 (s) | rows lost "
-        "(total) | split | OK | reference (earlier lab measurements) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "(total) | WAL lost (bytes, total) | split | OK | reference (earlier lab measurements) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for fault in FAULTS:
         for replication in ("async", "sync"):
@@ -55,7 +77,7 @@ def render(rows: list[dict]) -> str:
             group = [r for r in rounds if "error" not in r]  # a failed round has no figures
             if not group:
                 lines.append(
-                    f"| {fault.description} | {replication} | {len(rounds)} | | | | | | "
+                    f"| {fault.description} | {replication} | {len(rounds)} | | | | | | | "
                     f"0/{len(rounds)} | {REFERENCE.get(fault.name, '')} |"
                 )
                 continue
@@ -66,9 +88,10 @@ def render(rows: list[dict]) -> str:
                 f"| {fault.description} | {replication} | {len(rounds)} | "
                 f"{sum(r['failover'] for r in group)} | {statistics.median(outages):.1f} | "
                 f"{percentile(outages, 0.95):.1f} | {sum(r['missing_rows'] for r in group)} | "
+                f"{sum(r.get('event_lost_bytes') or 0 for r in group):,} | "
                 f"{split} | {ok}/{len(rounds)} | {REFERENCE.get(fault.name, '')} |"
             )
-    return "\n".join(lines + job_table(groups)) + "\n"
+    return "\n".join(lines + PUBLISHED + job_table(groups)) + "\n"
 
 
 def kept(row: dict) -> bool:

@@ -31,21 +31,27 @@ def test_a_split_or_a_sync_loss_is_not_ok_and_is_counted():
         ]
     )
     cells = row_of(text, "power-off of the primary host")
-    assert cells[1:9] == ["sync", "3", "3", "24.0", "30.0", "3", "1", "1/3"]
+    assert cells[1:10] == ["sync", "3", "3", "24.0", "30.0", "3", "0", "1", "1/3"]
 
 
 def test_async_loss_is_reported_but_not_a_failed_round():
     cells = row_of(
-        render([round_(replication="async", missing_rows=7, fault="netcut")]),
+        render(
+            [
+                round_(replication="async", missing_rows=7, fault="netcut"),
+                round_(replication="async", event_lost_bytes=192952, fault="netcut"),
+                round_(replication="async", event_lost_bytes=None, fault="netcut"),
+            ]
+        ),
         "the primary's network cut",
     )
-    assert (cells[6], cells[8]) == ("7", "1/1")
+    assert (cells[6], cells[7], cells[9]) == ("7", "192,952", "3/3")
 
 
 def test_a_round_that_failed_early_counts_as_a_round_without_figures():
     failed = {"fault": "kill", "replication": "async", "round": 2, "error": "AssertionError: x"}
     cells = row_of(render([round_(fault="kill", replication="async"), failed]), "kill -9")
-    assert (cells[2], cells[8]) == ("2", "1/2")
+    assert (cells[2], cells[9]) == ("2", "1/2")
 
 
 def job_round(broken=(), **job) -> dict:
@@ -86,7 +92,7 @@ def test_a_job_faults_broken_promise_fails_the_round_in_both_tables():
     main, jobs = [
         row_of(part, "the Celery worker killed") for part in text.split("Faults that hit a job")
     ]
-    assert main[8] == "1/2"
+    assert main[9] == "1/2"
     assert jobs[1:] == [
         "async",
         "2",
