@@ -186,6 +186,12 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     if resumed and _streams(ctx):
         ctx.progress(100)
         return f"the copy an earlier attempt started is done and streams; old data in {aside}"
+    # Asked now, not taken from diagnose (minutes may have passed), and before the node is
+    # touched: without a primary to copy from, the step fails with the node as it was.
+    primary = current_primary(ctx, wait_s=60)
+    total = int(
+        psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]
+    )
     daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
     if resumed:
         ctx.run(f"rm -rf {shlex.quote(data)}", check=True)
@@ -196,12 +202,6 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     else:
         ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
         ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
-    # Asked again, not taken from diagnose: minutes may have passed, and the chaos suite saw
-    # the copy's first query fail on the node diagnose had named.
-    primary = current_primary(ctx)
-    total = int(
-        psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]
-    )
     daemons.start(ctx, ctx.node, patroni_daemon(spec))
 
     def copied() -> bool:

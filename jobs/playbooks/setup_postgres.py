@@ -210,14 +210,14 @@ def current_primary(ctx: StepContext, wait_s: float = 30) -> Node:
     verdict: list[str] = []
 
     def agreed() -> str | None:
-        views = []
+        views, silent = [], []
         for node in ctx.cluster.database_nodes:
             try:
                 views.append(patroni_api.cluster(node.address, timeout=2).get("members", []))
-            except patroni_api.PatroniUnavailable:
-                continue
+            except patroni_api.PatroniUnavailable as exc:
+                silent.append(f"{node.name}: {exc}")
         name, why = agreed_leader(views)
-        verdict[:] = [why]
+        verdict[:] = ["; ".join([why, *silent])]  # what each node answered, for the error
         return name
 
     try:

@@ -162,6 +162,18 @@ def failed_jobs_told(last: int = 2, lines: int = 30) -> list[dict]:
     return told
 
 
+def node_logs(lab, lines: int = 40) -> dict[str, list[str]]:
+    """The tail of every HA Center daemon log (Patroni, etcd, HAProxy) on every running lab
+    host, kept with a failed round: the next test wipes the hosts."""
+    script = f'for f in /var/log/hacenter/*.log; do echo "== $f"; tail -n {lines} "$f"; done'
+    told = {}
+    for host in lab.hosts:
+        if lab.is_powered(host.name):
+            out = lab.exec(host.name, ["sh", "-c", script], check=False)
+            told[host.name] = out.stdout.splitlines()
+    return told
+
+
 def check(result: dict, fault: Fault) -> None:
     """The suite's promises for one round."""
     if fault.failover is not None:
@@ -201,6 +213,7 @@ def test_chaos(fresh_lab, workers, replication):
                     if fault.hits_a_job:
                         result["job"] = target.findings
                     result["failed_jobs"] = failed_jobs_told()
+                    result["node_logs"] = node_logs(fresh_lab)
                     raise
                 finally:
                     print(json.dumps(result))
