@@ -22,8 +22,9 @@ SETUP_KILL_AT = ("patroni_configure", "etcd_start", "start_standby", "install_pa
 SETUP_DROP_AT = ("install_patroni", "haproxy", "etcd_configure", "bootstrap_primary", "check_login")
 # Inside the node: kill the first per-connection sshd (OpenSSH 9.2 names it `sshd: USER@notty`;
 # 9.8+ would be `sshd-session`) that has a child, i.e. runs one of the job's commands right now.
+# Looks for $1 seconds; exits 1 when no command ran meanwhile.
 _DROP_BUSY_SESSION = r"""
-end=$(( $(date +%s) + 30 ))
+end=$(( $(date +%s) + $1 ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for p in $(pgrep -f '^sshd: [a-z0-9_-]+@notty'); do
     c=$(pgrep -P "$p" | head -n 1)
@@ -162,11 +163,13 @@ def ssh_drop(target: Target) -> None:
     per-connection sshd killed on that host); expect a clear failure, then retry."""
     job = _start(target, "setup")
     at = SETUP_DROP_AT[(target.round - 1) % len(SETUP_DROP_AT)]
-    step = _reached(job, at)
-    host = step.node.name if step and step.node else target.primary
-    found = target.lab.exec(host, ["sh", "-c", _DROP_BUSY_SESSION], check=False, timeout=40)
+    dropped_on = _drop_a_command(target, job, at)
+    if dropped_on is None:  # the setup had nothing left to run from there on: once more
+        job = _start(target, "setup")
+        dropped_on = _drop_a_command(target, job, at)
     dropped = time.monotonic()
-    assert found.returncode == 0, f"no command of job #{job.pk} ran on {host} to drop"
+    assert dropped_on, f"no command of job #{job.pk} ran from {at} on to drop"
+    host, command = dropped_on
     job = wait_for_job(job, timeout=120)
     interrupted = _interrupted(job)
     # The dropped command outlives its sshd; HA Center says it killed its process group.
@@ -177,7 +180,7 @@ def ssh_drop(target: Target) -> None:
         job=job.pk,
         kind=job.kind,
         host=host,
-        command=found.stdout.strip()[:200],
+        command=command[:200],
         interrupted=_where(interrupted),
         ended_as=job.status,
         ended_after_s=round(time.monotonic() - dropped, 1),
@@ -195,6 +198,23 @@ def ssh_drop(target: Target) -> None:
         ),
     )
     _retry(target, job)
+
+
+def _drop_a_command(target: Target, job: Job, at: str) -> tuple[str, str] | None:
+    """From the step `at` on, drop the SSH connection of the first command of the job found
+    running, on the host of the step running at that moment: (host, command), or None when
+    the job ended first. A step's commands can be milliseconds apart, or all done already
+    (a re-run finds most things in place), so it looks a few seconds at a time."""
+    _reached(job, at)
+    while True:
+        job.refresh_from_db()
+        if job.is_terminal:
+            return None
+        step = job.steps.filter(status=StepStatus.RUNNING).select_related("node").first()
+        host = step.node.name if step and step.node else target.primary
+        found = target.lab.exec(host, ["sh", "-c", _DROP_BUSY_SESSION, "drop", "3"], check=False)
+        if found.returncode == 0:
+            return host, found.stdout.strip()
 
 
 def _failure_prefix(step: Step) -> str:
