@@ -56,6 +56,17 @@ def _what(event: ClusterEvent) -> str:
     return event.summary or event.kind.replace("_", " ")
 
 
+def lost_text(event: ClusterEvent) -> str:
+    """What the WAL the old primary had past the promotion point means. It is an upper bound
+    on lost writes: it also holds transactions never acknowledged and records such as
+    checkpoints. On a synchronous cluster Patroni promotes only the synchronous standby, so
+    no acknowledged commit is in it."""
+    size = _size(event.lost_bytes or 0)
+    if event.cluster.replication == event.cluster.Replication.SYNC:
+        return f"{size} of unacknowledged WAL discarded"
+    return f"up to {size} of writes lost"
+
+
 def alert_text(event: ClusterEvent) -> str:
     """One Slack-compatible line, e.g.
     ":rotating_light: pg1: failover from node1 to node2 (writes down 23.1 s)"."""
@@ -63,7 +74,7 @@ def alert_text(event: ClusterEvent) -> str:
     if event.downtime_s is not None:
         facts.append(f"writes down {event.downtime_s:.1f} s")
     if event.lost_bytes:
-        facts.append(f"{_size(event.lost_bytes)} of writes lost")
+        facts.append(lost_text(event))
     line = f"{event.cluster.name}: {_what(event)}"
     if facts:
         line += f" ({', '.join(facts)})"
@@ -99,7 +110,7 @@ def email_body(text: str, fields: dict[str, Any], summary: str = "") -> str:
         ("old_primary", "Old primary"),
         ("new_primary", "New primary"),
         ("downtime_s", "Writes down (s)"),
-        ("lost_bytes", "Writes lost (bytes)"),
+        ("lost_bytes", "WAL lost (bytes)"),
         ("at", "At"),
     ]
     lines = [text, ""]
