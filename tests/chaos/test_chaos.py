@@ -163,9 +163,14 @@ def failed_jobs_told(last: int = 2, lines: int = 30) -> list[dict]:
 
 
 def node_logs(lab, lines: int = 40) -> dict[str, list[str]]:
-    """The tail of every HA Center daemon log (Patroni, etcd, HAProxy) on every running lab
-    host, kept with a failed round: the next test wipes the hosts."""
-    script = f'for f in /var/log/hacenter/*.log; do echo "== $f"; tail -n {lines} "$f"; done'
+    """The tail of every HA Center daemon log (Patroni, etcd, HAProxy) and the Patroni and
+    PostgreSQL processes on every running lab host, kept with a failed round: the next test
+    wipes the hosts."""
+    script = (
+        f'for f in /var/log/hacenter/*.log; do echo "== $f"; tail -n {lines} "$f"; done; '
+        # Whether Patroni still runs, and in what state (a hung one logs nothing).
+        'echo "== processes"; ps -eo pid,stat,etime,args | grep -E "[p]atroni|[p]ostgres:? "'
+    )
     told = {}
     for host in lab.hosts:
         if lab.is_powered(host.name):
