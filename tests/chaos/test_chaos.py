@@ -144,16 +144,18 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
 
 
 def failed_jobs_told(last: int = 2, lines: int = 30) -> list[dict]:
-    """The latest failed jobs' steps and log tails, kept with a failed round: the test database,
-    where they live, is gone once the run ends."""
+    """The latest failed or unfinished jobs' steps and log tails, kept with a failed round: the
+    test database, where they live, is gone once the run ends."""
     told = []
-    failed = Job.objects.filter(status__in=[JobStatus.FAILED, JobStatus.ERRORED, JobStatus.LOST])
+    ended_badly = [JobStatus.FAILED, JobStatus.ERRORED, JobStatus.LOST]
+    failed = Job.objects.filter(status__in=[*ended_badly, *JobStatus.active()])
     for job in failed.order_by("-pk")[:last]:
         tail = job.log_lines.order_by("-seq")[:lines]
         told.append(
             {
                 "job": job.pk,
                 "kind": job.kind,
+                "status": job.status,
                 "error": job.error[:500],
                 "steps": [f"{s.name} {s.status}: {s.summary}"[:300] for s in job.steps.all()],
                 "log": [f"{line.host}: {line.text}"[:300] for line in reversed(tail)],
