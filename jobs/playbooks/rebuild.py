@@ -189,9 +189,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     # Asked now, not taken from diagnose (minutes may have passed), and before the node is
     # touched: without a primary to copy from, the step fails with the node as it was.
     primary = current_primary(ctx, wait_s=60)
-    total = int(
-        psql(ctx, primary, "SELECT sum(pg_database_size(datname)) FROM pg_database;", echo=False)[0]
-    )
+    total = _primary_size(ctx, primary)
     daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
     if resumed:
         ctx.run(f"rm -rf {shlex.quote(data)}", check=True)
@@ -218,6 +216,17 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     )
     ctx.progress(100)
     return f"copied {total // 1024**2} MB from {primary.name}; old data in {aside}"
+
+
+def _primary_size(ctx: StepContext, primary: Node) -> int:
+    """The bytes a copy of `primary` will hold, asked of its PostgreSQL, which must accept
+    writes: Patroni's word alone is not enough (a hung Patroni still answers its API with the
+    last view it had, naming itself leader after its PostgreSQL was shut down)."""
+    sql = "SELECT pg_is_in_recovery(), sum(pg_database_size(datname)) FROM pg_database;"
+    in_recovery, size = psql(ctx, primary, sql, echo=False)[0].split("|")
+    if in_recovery != "f":
+        raise StepFailed(f"{primary.name} is named primary but its PostgreSQL is in recovery")
+    return int(size)
 
 
 def verify(ctx: StepContext) -> Verdict | str:
