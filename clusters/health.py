@@ -204,6 +204,18 @@ def fence_candidates(view: ClusterView) -> list[str]:
     ]
 
 
+def fence_confirmed(named: dict[str, str | None], leader: str) -> bool:
+    """Whether every database node whose Patroni answered /cluster names `leader` (None: it
+    names nobody). The sentinel fences only then.
+
+    The monitor reads one node's view, and one view can be stale: in the chaos suite a node
+    whose network had just come back still named itself leader, and fencing on that word shut
+    down the new primary, which named itself. A node that does not answer (frozen, or its
+    Patroni stopped) has no say: a frozen rogue primary is what the sentinel exists for.
+    """
+    return bool(named) and all(name == leader for name in named.values())
+
+
 def is_up(status: str | None) -> bool:
     """Whether an HAProxy server status means it takes traffic ("UP", or "UP 1/2": still UP
     while failing checks). DOWN, MAINT, DRAIN and unknown do not."""

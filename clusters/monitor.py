@@ -76,6 +76,19 @@ def _get_json(address: str, port: int, path: str, timeout: float) -> object | No
 LEADER_ROLES = ("leader", "primary", "master")
 
 
+def leaders_named(nodes: list[Node], timeout: float) -> dict[str, str | None]:
+    """The leader each node's own Patroni names in /cluster (None: nobody), for the nodes that
+    answer; asked one by one, only before a fence (see clusters.health.fence_confirmed)."""
+    named = {}
+    for node in nodes:
+        found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
+        if isinstance(found, dict) and "members" in found:
+            named[node.name] = next(
+                (m.get("name") for m in found["members"] if m.get("role") in LEADER_ROLES), None
+            )
+    return named
+
+
 def read_patroni(
     nodes: list[Node], timeout: float, *, known_leader: str | None = None, history: bool = True
 ) -> tuple[dict | None, list]:

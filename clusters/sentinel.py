@@ -7,20 +7,39 @@ leader, and without a fence writes went to two nodes.
 
 import logging
 
-from .health import ClusterView, fence_candidates
-from .models import Cluster, ClusterEvent, NodeStatus
+from django.conf import settings
+
+from .health import ClusterView, fence_candidates, fence_confirmed
+from .models import Cluster, ClusterEvent, Node, NodeStatus
+from .monitor import leaders_named
 from .observe import event_record
 
 logger = logging.getLogger(__name__)
 
 
 def sentinel_act(cluster: Cluster, view: ClusterView) -> list[str]:
-    """Mark and fence each candidate once; returns the names fenced now."""
+    """Mark and fence each candidate once, if every node that answers agrees on the leader;
+    returns the names fenced now."""
     from jobs import services  # lazy: clusters never imports jobs at import time
     from jobs.errors import JobRefused
 
+    candidates = fence_candidates(view)
+    if not candidates:
+        return []
+    database = list(cluster.nodes.filter(kind=Node.Kind.DATABASE))
+    named = leaders_named(database, settings.MONITOR_TIMEOUT_S)
+    if not fence_confirmed(named, view.leader):
+        # The split_brain alarm still stands; the next pass looks again.
+        logger.warning(
+            "not fencing %s on %s: the nodes do not agree on the leader (%s)",
+            ", ".join(candidates),
+            cluster.name,
+            ", ".join(f"{node} names {leader or 'nobody'}" for node, leader in named.items())
+            or "no Patroni answered",
+        )
+        return []
     fenced = []
-    for name in fence_candidates(view):
+    for name in candidates:
         reason = f"{name} accepts writes but {view.leader or 'no node'} holds the leader key"
         marked = NodeStatus.objects.filter(
             node__cluster=cluster, node__name=name, fenced=False

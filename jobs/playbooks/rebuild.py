@@ -18,6 +18,7 @@ from clusters.models import Cluster, Node, NodeStatus
 from .. import patroni_api
 from ..configs import spec as paths
 from ..errors import JobRefused
+from ..models import Job, JobStatus
 from . import daemons
 from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from .etcd_members import etcd_member_repair
@@ -67,7 +68,19 @@ def _streams(ctx: StepContext) -> bool:
 
 
 def diagnose(ctx: StepContext) -> Verdict | str:
-    """Reachable? Patroni running? Already a streaming standby? Refuse to rebuild the primary."""
+    """Reachable? Patroni running? Already a streaming standby? Refuse to rebuild the primary.
+    A fence of the node that is still running is waited for first: it stops Patroni, and a
+    Rebuild that saw the node streaming a moment before would end with it stopped (the chaos
+    suite's freeze round, where the sentinel fenced the resumed old primary)."""
+    fencing = Job.objects.filter(node=ctx.node, kind="fence", status__in=JobStatus.active())
+    if fencing.exists():
+        ctx.log(f"waiting for the fence of {ctx.node.name} to finish", host=ctx.node.name)
+        ctx.wait_until(
+            lambda: not fencing.exists(),
+            timeout=120,
+            interval=1,
+            what=f"the fence of {ctx.node.name} to finish",
+        )
     primary = current_primary(ctx)
     if primary == ctx.node:
         raise StepFailed(f"{ctx.node.name} is the primary; switch over first to rebuild it")

@@ -24,6 +24,7 @@ from clusters.health import (
     MemberView,
     derive_state,
     fence_candidates,
+    fence_confirmed,
     find_alarms,
     is_up,
     role_of,
@@ -580,6 +581,31 @@ FENCE_CASES = [
         [],
     ),
 ]
+
+
+# (id, leader per answering node, the view's leader, fence?)
+CONFIRM_CASES = [
+    ("every node names the leader", {"node1": "node2", "node2": "node2"}, "node2", True),
+    ("the frozen rogue does not answer", {"node1": "node1"}, "node1", True),
+    # The chaos suite's network cut: the healed old primary still named itself while the new
+    # primary named itself; the monitor had read the old one's view.
+    (
+        "a stale view against the new primary's",
+        {"node1": "node1", "node2": "node2"},
+        "node1",
+        False,
+    ),
+    ("a node that names nobody", {"node1": "node2", "node2": None}, "node2", False),
+    ("nobody answered", {}, "node2", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("named", "leader", "expected"),
+    [pytest.param(n, lead, e, id=i) for i, n, lead, e in CONFIRM_CASES],
+)
+def test_fence_confirmed(named: dict, leader: str, expected: bool) -> None:
+    assert fence_confirmed(named, leader) is expected
 
 
 @pytest.mark.parametrize(
