@@ -233,8 +233,8 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
 
 def _primary_size(ctx: StepContext, primary: Node) -> int:
     """The bytes a copy of `primary` will hold, asked of its PostgreSQL, which must accept
-    writes: Patroni's word alone is not enough (a hung Patroni still answers its API with the
-    last view it had, naming itself leader after its PostgreSQL was shut down)."""
+    writes: the node's data is moved aside next, and a copy from a node that is not really
+    the primary (a stale view named it; its PostgreSQL was just stopped) cannot work."""
     sql = "SELECT pg_is_in_recovery(), sum(pg_database_size(datname)) FROM pg_database;"
     in_recovery, size = psql(ctx, primary, sql, echo=False)[0].split("|")
     if in_recovery != "f":
