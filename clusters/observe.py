@@ -255,11 +255,20 @@ def _primary_changed(
     )
 
 
-def _promotion(history: list, new: str) -> tuple[str | None, int | None]:
+def _promotion(
+    history: list, new: str, after: datetime | None = None
+) -> tuple[str | None, int | None]:
     """When and at which LSN Patroni promoted `new`, from its /history entries
-    [timeline, lsn, reason, timestamp, new_leader]."""
+    [timeline, lsn, reason, timestamp, new_leader], counting only a promotion after `after`
+    (the old primary's last healthy reading). Patroni writes the entry a loop after promoting:
+    until then the newest entry naming `new` is an earlier hand-over to the same node, and its
+    time and LSN would be taken for this one's (a likely cause of the ~20 MB of "WAL lost" the
+    chaos suite's freeze rounds reported with no row lost)."""
     for entry in reversed(history):
         if isinstance(entry, list) and len(entry) >= 5 and entry[4] == new:
+            at = parse_datetime(str(entry[3]))
+            if after is not None and at is not None and at < after:
+                return None, None  # this promotion is not in the history yet
             return entry[3], entry[1] if isinstance(entry[1], int) else None
     return None, None
 
@@ -277,7 +286,8 @@ def _complete_failover_timings(
         return
     details, changed = dict(pending.details), []
     if details.get("promoted_at") is None:
-        promoted_at, lsn = _promotion(reading.history, pending.new_primary)
+        after = parse_datetime(details.get("old_last_healthy") or "")
+        promoted_at, lsn = _promotion(reading.history, pending.new_primary, after)
         if promoted_at:
             details["promoted_at"] = promoted_at
             old_position = details.get("old_wal_position")

@@ -237,13 +237,32 @@ def test_the_downtime_waits_for_the_promotion_time_when_haproxy_routes_first():
     one_wave([cluster], promoted)  # new leader, routed, but no promotion in the history yet
     event = ClusterEvent.objects.get(cluster=cluster, kind="failover")
     assert event.details["proxy_routed_at"] and event.downtime_s is None
-    promoted.history = [[1, 5, "no recovery target specified", "2026-01-01T00:00:00Z", "node2"]]
+    promoted_at = (timezone.now() + timedelta(seconds=1)).isoformat()
+    promoted.history = [[1, 5, "no recovery target specified", promoted_at, "node2"]]
     one_wave([cluster], promoted)
     event.refresh_from_db()
-    assert event.details["promoted_at"] == "2026-01-01T00:00:00Z"
+    assert event.details["promoted_at"] == promoted_at
     routed_at = parse_datetime(event.details["proxy_routed_at"])
     healthy = parse_datetime(event.details["old_last_healthy"])
     assert event.downtime_s == round((routed_at - healthy).total_seconds(), 1)
+
+
+def test_an_earlier_promotion_of_the_same_node_is_not_taken_for_this_one():
+    """Until Patroni writes this hand-over's entry, the newest one naming node2 is older than
+    the old primary's last healthy reading: neither its time nor its LSN belong here."""
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    promoted = failed_over_reading()
+    earlier = [2, 5, "no recovery target specified", "2026-01-01T00:00:00+00:00", "node2"]
+    promoted.history = [earlier]
+    one_wave([cluster], promoted)
+    event = ClusterEvent.objects.get(cluster=cluster, kind="failover")
+    assert event.details["promoted_at"] is None and event.lost_bytes is None
+    now = timezone.now().isoformat()
+    promoted.history = [earlier, [3, 7, "no recovery target specified", now, "node2"]]
+    one_wave([cluster], promoted)
+    event.refresh_from_db()
+    assert event.details["promoted_at"] == now
 
 
 def test_the_downtime_is_recorded_without_a_promotion_time_after_a_wait(settings):
