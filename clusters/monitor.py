@@ -76,6 +76,12 @@ def _get_json(address: str, port: int, path: str, timeout: float) -> object | No
 LEADER_ROLES = ("leader", "primary", "master")
 
 
+def _leader_in(found: dict) -> str | None:
+    """The member a /cluster answer lists as leader, if any."""
+    members = found.get("members", [])
+    return next((m.get("name") for m in members if m.get("role") in LEADER_ROLES), None)
+
+
 def leaders_named(nodes: list[Node], timeout: float) -> dict[str, str | None]:
     """The leader each node's own Patroni names in /cluster (None: nobody), for the nodes that
     answer; asked one by one, only before a fence (see clusters.health.fence_confirmed)."""
@@ -83,9 +89,7 @@ def leaders_named(nodes: list[Node], timeout: float) -> dict[str, str | None]:
     for node in nodes:
         found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
         if isinstance(found, dict) and "members" in found:
-            named[node.name] = next(
-                (m.get("name") for m in found["members"] if m.get("role") in LEADER_ROLES), None
-            )
+            named[node.name] = _leader_in(found)
     return named
 
 
@@ -98,10 +102,7 @@ def read_patroni(
     for node in nodes:
         found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
         if isinstance(found, dict) and "members" in found:
-            leader = next(
-                (m.get("name") for m in found["members"] if m.get("role") in LEADER_ROLES), None
-            )
-            if not history and leader == known_leader:
+            if not history and _leader_in(found) == known_leader:
                 return found, []
             entries = _get_json(node.address, PATRONI_PORT, "/history", timeout)
             return found, entries if isinstance(entries, list) else []
@@ -320,7 +321,7 @@ class PendingReading:
 def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     """The judgement-ready view of a reading (see clusters.health)."""
     members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
-    leader = next((n for n, m in members.items() if m.get("role") in LEADER_ROLES), None)
+    leader = _leader_in(reading.patroni or {})
     leader_reading = reading.nodes.get(leader or "", NodeReading())
     rw = (reading.proxy or {}).get("primary", {})
     ro = (reading.proxy or {}).get("be_replicas", {})

@@ -1,9 +1,10 @@
 """The shell scripts HA Center runs on nodes, run here on real processes and files: the sweep
-of an earlier attempt's leftovers and the atomic upload."""
+of an earlier attempt's leftovers and the atomic upload, and how commands are wrapped."""
 
 import contextlib
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -11,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from jobs import ssh
+from jobs import remote_scripts
+from jobs.remote_scripts import build_kill_script, build_remote_command, build_sweep_command
 
 
 def start(command: str, tag: str = "", **kwargs) -> tuple[subprocess.Popen, int]:
     """Run a command as Connection.run does on a node; the process and its process group."""
     proc = subprocess.Popen(
-        ["bash", "-c", ssh.build_remote_command(command, False, tag)],
+        ["bash", "-c", build_remote_command(command, False, tag)],
         stderr=subprocess.PIPE,
         text=True,
         **kwargs,
     )
-    return proc, int(proc.stderr.readline().removeprefix(ssh.PID_MARKER))
+    return proc, int(proc.stderr.readline().removeprefix(remote_scripts.PID_MARKER))
 
 
 def wait_until(predicate, what: str, seconds: float = 10) -> None:
@@ -30,6 +32,56 @@ def wait_until(predicate, what: str, seconds: float = 10) -> None:
     while not predicate():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+NASTY = """echo a; rm -rf / $(x) `y` '"' \\ $HOME *"""
+
+
+def test_remote_command_quotes_every_metacharacter() -> None:
+    line = build_remote_command(NASTY, sudo=False)
+    argv = shlex.split(line)
+
+    assert argv[:4] == ["setsid", "-w", "sh", "-c"]
+    assert argv[-2:] == ["hc", NASTY]  # the command arrives as one untouched argument
+    assert f'echo "{remote_scripts.PID_MARKER}$$" >&2;' in argv[4]
+    assert shlex.quote(NASTY) in line
+
+
+def test_remote_command_carries_its_tag_in_the_environment() -> None:
+    plain = shlex.split(build_remote_command("id -u", sudo=True))
+    tagged = shlex.split(build_remote_command("id -u", sudo=True, tag="job-7"))
+    assert tagged == [*plain[:3], "env", "HACENTER_JOB=job-7", *plain[3:]]
+
+
+def test_remote_command_sudo_wrapping() -> None:
+    plain = shlex.split(build_remote_command("id -u", sudo=False))
+    sudo = shlex.split(build_remote_command("id -u", sudo=True))
+    assert sudo == ["sudo", "-n", "--", *plain]
+
+
+def test_remote_command_really_runs_through_sh(tmp_path: Path) -> None:
+    # Run the built line through a local shell: prints the marker on stderr, then exactly NASTY's
+    # intended output, and nothing gets executed by the quoting layers.
+    marker = tmp_path / "pwned"
+    command = f"printf '%s\\n' {shlex.quote(NASTY)}; echo ok >&2; exit 3 # $(touch {marker})"
+    proc = subprocess.run(
+        ["bash", "-c", build_remote_command(command, sudo=False)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == NASTY + "\n"
+    assert proc.stderr.splitlines()[0].startswith(remote_scripts.PID_MARKER)
+    assert proc.stderr.splitlines()[1:] == ["ok"]
+    assert not marker.exists()
+
+
+def test_kill_script_terms_then_kills_the_process_group() -> None:
+    script = build_kill_script(4242)
+    assert script.index("kill -s TERM -- -4242") < script.index("kill -s KILL -- -4242")
+    # A process group that is already gone is not an error.
+    assert subprocess.run(["sh", "-c", build_kill_script(2**22 + 7)], check=False).returncode == 0
 
 
 def test_sweep_kills_an_earlier_attempts_command_but_not_its_daemon_nor_other_jobs(
@@ -45,7 +97,7 @@ def test_sweep_kills_an_earlier_attempts_command_but_not_its_daemon_nor_other_jo
         wait_until(lambda: daemon_pid.exists() and daemon_pid.read_text().strip(), "a daemon")
         daemon = int(daemon_pid.read_text())
 
-        sweep = ssh.build_remote_command(ssh.build_sweep_command(tag), False, tag)
+        sweep = build_remote_command(build_sweep_command(tag), False, tag)
         out = subprocess.run(["bash", "-c", sweep], capture_output=True, text=True, check=True)
 
         assert out.stdout.split() == [str(group)]
@@ -63,7 +115,7 @@ def test_sweep_kills_an_earlier_attempts_command_but_not_its_daemon_nor_other_jo
 
 def test_sweep_refuses_a_tag_that_is_not_a_plain_word() -> None:
     with pytest.raises(ValueError, match="command tag"):
-        ssh.build_sweep_command("job-1; rm -rf /")
+        build_sweep_command("job-1; rm -rf /")
 
 
 NEW = b"new content\n" * 4096
@@ -72,7 +124,7 @@ NEW = b"new content\n" * 4096
 def upload(target: Path) -> tuple[subprocess.Popen, int]:
     """An upload of NEW to `target` that waits for its bytes on stdin."""
     digest = hashlib.sha256(NEW).hexdigest()
-    script = ssh.build_upload_script(str(target), digest, 0o600, None, None)
+    script = remote_scripts.build_upload_script(str(target), digest, 0o600, None, None)
     return start(script, stdin=subprocess.PIPE)
 
 
