@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from clusters.charts import SPARK_MINUTES, lag_minutes_add
     from clusters.models import Cluster, Credential, Node, NodeStatus
+    from clusters.monitoring.lag_history import SPARK_MINUTES, lag_minutes_add
 
     def history(lag: int) -> list[list[int]]:
         minutes = [now - timedelta(minutes=m) for m in range(SPARK_MINUTES - 1, -1, -1)]
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
     def chart(range_key: str):
         return lambda: client.get(f"/clusters/{cluster.pk}/lag/?range={range_key}")
 
-    from clusters import selectors
+    from clusters.web import selectors
 
     standbys = list(NodeStatus.objects.filter(role="replica"))
 

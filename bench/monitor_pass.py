@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from clusters.monitor_batch import monitor_batch_run, monitor_claim_due
+from clusters.monitoring.batch import monitor_batch_run, monitor_claim_due
 from tests import fake_endpoints
 
 

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from .models import ApiToken, AuditEntry, Cluster, Credential, Node, ScannedHostKey
+from clusters.models import ApiToken, AuditEntry, Cluster, Credential, Node, ScannedHostKey
 
 
 class CredentialAdminForm(forms.ModelForm):

@@ -1,4 +1,5 @@
-"""The Celery application; tasks live in each app's tasks.py and stay thin."""
+"""The Celery application; tasks live in a `tasks` module beside the services they call and stay
+thin."""
 
 import os
 
@@ -8,4 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hacenter.settings")
 
 app = Celery("hacenter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Each package with a tasks module: the jobs, the monitor, the alerts.
+app.autodiscover_tasks(["jobs", "clusters.monitoring", "clusters.alerts"])

@@ -27,9 +27,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - DEBUG only, never production
 
-# Comma-separated Fernet keys, newest first, read by clusters.crypto at each use. Production must
-# set them: a console that cannot read its credentials is broken, so say so at start, not at the
-# first job. Debug mode may run without (clusters.crypto then raises a clear error on first use).
+# Comma-separated Fernet keys, newest first, read by clusters.inventory.crypto at each use.
+# Production must set them: a console that cannot read its credentials is broken, so say so at
+# start, not at the first job. Debug mode may run without (clusters.inventory.crypto then raises a
+# clear error on first use).
 FIELD_KEYS = env.list("HACENTER_FIELD_KEYS", default=[])
 if not DEBUG and not [k for k in FIELD_KEYS if k.strip()]:
     raise ImproperlyConfigured(
@@ -74,10 +75,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # After authentication (it records the user), before anything that may refuse a request.
-    "clusters.audit.AuditMiddleware",
+    "clusters.access.audit.AuditMiddleware",
     "hacenter.security.RequestSizeLimitMiddleware",
     # Deny by default: a view that checks no role needs viewer to read, admin to write.
-    "clusters.role_gate.RoleGateMiddleware",
+    "clusters.access.role_gate.RoleGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -96,7 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "clusters.roles.role_flags",
+                "clusters.access.roles.role_flags",
             ],
         },
     },

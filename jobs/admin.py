@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Job, Step
+from jobs.models import Job, Step
 
 
 class StepInline(admin.TabularInline):

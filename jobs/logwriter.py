@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import timezone
 
-from .models import LogLine
+from jobs.models import LogLine
 
 MASK = "********"
 

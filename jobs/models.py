@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class JobStatus(models.TextChoices):
@@ -132,8 +133,6 @@ class Step(models.Model):
     def elapsed_s(self) -> float | None:
         if not self.started:
             return None
-        from django.utils import timezone
-
         return ((self.finished or timezone.now()) - self.started).total_seconds()
 
 

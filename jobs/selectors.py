@@ -2,7 +2,7 @@
 
 from django.urls import reverse
 
-from .models import Job, JobStatus, LogLine
+from jobs.models import Job, JobStatus, LogLine, StepStatus
 
 LOG_PAGE_LINES = 1000
 
@@ -40,8 +40,6 @@ def job_detail(job: Job) -> dict:
 def job_progress(steps) -> int:
     """How far the job is, in percent: finished steps count whole, the running one by the
     percentage it reports (a base backup does), else as half done."""
-    from .models import StepStatus
-
     steps = list(steps)
     if not steps:
         return 0

@@ -1,22 +1,17 @@
-"""Starting, canceling, retrying and reaping jobs: the only code that changes a job's status
-from outside a worker."""
+"""Starting, canceling and retrying jobs: with `jobs.reaper`, the only code that changes a job's
+status from outside a worker."""
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clusters.models import Cluster, Node, ScannedHostKey
-from clusters.validators import normalize_address
-
-from . import ssh
-from .errors import JobConflict, JobRefused
-from .models import Job, JobStatus, LogLine, Step, StepStatus
-from .playbooks import get_playbook
+from clusters.models import Cluster, Node
+from jobs.errors import JobConflict, JobRefused
+from jobs.models import Job, JobStatus, Step, StepStatus
+from jobs.playbooks import get_playbook
+from jobs.tasks import run_job
 
 
 def _enqueue(job_id: int) -> None:
-    from .tasks import run_job  # tasks import services; keep the cycle out of import time
-
     transaction.on_commit(lambda: run_job.delay(job_id))
 
 
@@ -121,56 +116,3 @@ def job_retry(*, job: Job) -> Job:
         raise JobConflict(_conflict_message(job.cluster, _active_conflict(job.cluster))) from exc
     job.refresh_from_db()
     return job
-
-
-def jobs_reap_lost() -> list[int]:
-    """Mark running jobs whose worker stopped beating as lost, so none stays "running" forever."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.JOB_LOST_AFTER_S)
-    reaped = []
-    for job in Job.objects.filter(status=JobStatus.RUNNING, heartbeat__lt=cutoff):
-        message = (
-            f"worker {job.worker} stopped sending heartbeats (last at "
-            f"{job.heartbeat:%H:%M:%S} UTC); it probably died. Retry resumes at the "
-            "unfinished step."
-        )
-        with transaction.atomic():
-            if not Job.objects.filter(
-                pk=job.pk, status=JobStatus.RUNNING, heartbeat=job.heartbeat
-            ).update(status=JobStatus.LOST, error=message, finished=timezone.now()):
-                continue  # it beat or ended meanwhile
-            job.steps.filter(status=StepStatus.RUNNING).update(
-                status=StepStatus.ERRORED,
-                summary="the worker was lost during this step",
-                finished=timezone.now(),
-            )
-            last = job.log_lines.order_by("-seq").values_list("seq", flat=True).first() or 0
-            LogLine.objects.create(
-                job=job,
-                seq=last + 1,
-                ts=timezone.now(),
-                stream=LogLine.Stream.CONSOLE,
-                text=f"job lost: {message}",
-            )
-        reaped.append(job.pk)
-    return reaped
-
-
-def host_key_scan(*, address: str, port: int) -> dict:
-    """Read a server's host key and remember it, so a node created with this fingerprint can pin
-    the full key. Returns the key's type and fingerprint, or {"error": message}."""
-    try:
-        key = ssh.scan_host_key(address, port, timeout=settings.HOST_KEY_SCAN_TIMEOUT_S)
-    except ssh.SSHError as exc:
-        return {"error": str(exc)}
-    ScannedHostKey.objects.update_or_create(
-        address=normalize_address(address),  # as NodeForm stores it, so the two match
-        port=port,
-        fingerprint=key.fingerprint,
-        defaults={"key_type": key.key_type, "base64": key.base64},
-    )
-    return {
-        "address": address,
-        "port": port,
-        "key_type": key.key_type,
-        "fingerprint": key.fingerprint,
-    }

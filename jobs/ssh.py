@@ -1,8 +1,9 @@
 """SSH to the managed servers: pinned host keys, streamed output, killable commands, atomic upload.
 
-With jobs.ssh_keys (key material), the only modules that import paramiko; neither imports
-Django, so they work without settings. One `Connection` per host per job; every `run` opens a
-fresh channel on it.
+With clusters.inventory.ssh_keys (key material), the only modules that import paramiko;
+neither imports Django, so they work without settings. One `Connection` per host per job; every
+`run` opens a fresh channel on it. What a command or a connection attempt comes to (results and
+errors) is in `ssh_results`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,53 @@ from dataclasses import dataclass, field
 
 import paramiko
 
-from .remote_scripts import (
+from clusters.inventory.ssh_keys import (
+    HostKey,
+    InvalidPrivateKey,
+    fingerprint_of,
+    parse_private_key,
+)
+from jobs.remote_scripts import (
     PID_MARKER,
     build_kill_script,
     build_remote_command,
     build_sweep_command,
     build_upload_script,
 )
-from .ssh_keys import HostKey, InvalidPrivateKey, fingerprint_of, parse_private_key
+from jobs.ssh_results import (
+    AuthenticationFailed,
+    CommandCancelled,
+    CommandFailed,
+    CommandResult,
+    CommandTimeout,
+    ConnectFailed,
+    ConnectionLost,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    SSHError,
+    connect_error,
+    lost_message,
+    one_line,
+)
+
+# The SSH layer's public face: callers use `ssh.Connection`, `ssh.SSHError`, ... whichever
+# module defines them.
+__all__ = [
+    "Auth",
+    "AuthenticationFailed",
+    "CommandCancelled",
+    "CommandFailed",
+    "CommandResult",
+    "CommandTimeout",
+    "ConnectFailed",
+    "Connection",
+    "ConnectionLost",
+    "HostKeyMismatch",
+    "HostKeyUnknown",
+    "SSHError",
+    "lost_message",
+    "scan_host_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,91 +79,8 @@ _PID_LINE = re.compile(rf"^{PID_MARKER}(\d+)$")
 _NET_ERRORS = (paramiko.SSHException, EOFError, OSError)
 
 
-class SSHError(Exception):
-    """Base; str(e) is a one-line human message shown to the admin."""
-
-
-class HostKeyMismatch(SSHError):
-    def __init__(self, hostport: str, expected_fingerprint: str, actual_fingerprint: str) -> None:
-        self.expected_fingerprint = expected_fingerprint
-        self.actual_fingerprint = actual_fingerprint
-        super().__init__(
-            f"host key of {hostport} changed: pinned {expected_fingerprint}, server presented "
-            f"{actual_fingerprint}; refusing to connect"
-        )
-
-
-class HostKeyUnknown(SSHError):
-    def __init__(self, hostport: str, host_key: HostKey) -> None:
-        self.host_key, self.actual_fingerprint = host_key, host_key.fingerprint
-        super().__init__(
-            f"no pinned host key for {hostport}; it presents {host_key.key_type} "
-            f"{host_key.fingerprint}: confirm it first"
-        )
-
-
-class AuthenticationFailed(SSHError):
-    """Wrong key or password (never part of the message)."""
-
-
-class ConnectFailed(SSHError):
-    """Refused, unreachable, unresolvable, timed out, or not speaking SSH."""
-
-
-class CommandTimeout(SSHError):
-    """The command ran past its timeout; its process group was killed."""
-
-
-class CommandCancelled(SSHError):
-    """should_cancel() said stop; the command's process group was killed."""
-
-
-class ConnectionLost(SSHError):
-    """The connection dropped under a running command (its sshd died, the host went away)."""
-
-
-class CommandFailed(SSHError):
-    """`run(check=True)` saw a non-zero exit status; the result stays available for a verdict."""
-
-    def __init__(self, message: str, result: CommandResult) -> None:
-        super().__init__(message)
-        self.result = result
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def lost_message(hostport: str, pgid: int | None, killed: bool) -> str:
-    """What the admin reads when the connection dropped under a command: which host, and whether
-    the command may still run there (it has its own session, so sshd's death does not end it)."""
-    if killed:
-        after = f"its process group {pgid} was killed over a new connection"
-    elif pgid is not None:
-        after = f"it may still run there (process group {pgid}; killing it failed)"
-    else:
-        after = "it may still run there (it had not reported its process group)"
-    return f"SSH connection to {hostport} lost while a command ran; {after}"
-
-
-def _connect_error(exc: BaseException, hostport: str, timeout: float) -> SSHError:
-    """Map what socket and paramiko raise while connecting to a one-line ConnectFailed."""
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        reasons = sorted({e.strerror or str(e) for e in exc.errors.values()})
-        return ConnectFailed(f"cannot connect to {hostport}: {', '.join(reasons)}")
-    if isinstance(exc, socket.gaierror):
-        return ConnectFailed(f"cannot resolve {hostport}: {exc.strerror}")
-    if isinstance(exc, TimeoutError):
-        return ConnectFailed(f"timed out connecting to {hostport} after {timeout:g} s")
-    if isinstance(exc, OSError):
-        return ConnectFailed(f"cannot connect to {hostport}: {exc.strerror or _one_line(exc)}")
-    if isinstance(exc, EOFError):
-        return ConnectFailed(f"{hostport} closed the connection during the SSH handshake")
-    return ConnectFailed(f"SSH handshake with {hostport} failed: {_one_line(exc)}")
 
 
 def scan_host_key(address: str, port: int = 22, timeout: float = 10.0) -> HostKey:
@@ -132,14 +89,14 @@ def scan_host_key(address: str, port: int = 22, timeout: float = 10.0) -> HostKe
     try:
         sock = socket.create_connection((address, port), timeout=timeout)
     except OSError as exc:
-        raise _connect_error(exc, hostport, timeout) from exc
+        raise connect_error(exc, hostport, timeout) from exc
     transport = paramiko.Transport(sock)
     try:
         transport.banner_timeout = timeout
         transport.start_client(timeout=timeout)
         return HostKey.from_pkey(transport.get_remote_server_key())
     except _NET_ERRORS as exc:
-        raise _connect_error(exc, hostport, timeout) from exc
+        raise connect_error(exc, hostport, timeout) from exc
     finally:
         transport.close()
 
@@ -159,17 +116,6 @@ class Auth:
     private_key: str | None = field(default=None, repr=False)
     passphrase: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
-
-
-@dataclass
-class CommandResult:
-    exit_status: int  # -1 when the server sent none (the process died from a signal)
-    stdout_tail: list[str]  # last TAIL_LINES lines, for verdicts
-    stderr_tail: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
 
 
 class _LineBuffer:
@@ -275,7 +221,7 @@ class Connection:
                     used += f"; server allows only {', '.join(exc.allowed_types)}"
                 raise AuthenticationFailed(f"authentication failed for {who} ({used})") from None
             if isinstance(exc, _NET_ERRORS):
-                raise _connect_error(exc, self.hostport, timeout) from None
+                raise connect_error(exc, self.hostport, timeout) from None
             raise
         self._watch_for_dead_peer(client.get_transport())
         self._client = client
@@ -327,7 +273,7 @@ class Connection:
                 raise ConnectionLost(
                     f"SSH connection to {self.label} lost: cannot open a channel"
                 ) from None
-            raise SSHError(f"{self.hostport}: cannot open a channel: {_one_line(exc)}") from None
+            raise SSHError(f"{self.hostport}: cannot open a channel: {one_line(exc)}") from None
 
     def run(
         self,
@@ -419,7 +365,7 @@ class Connection:
             if isinstance(exc, (ConnectionLost, *_NET_ERRORS)) and not self._alive():
                 raise ConnectionLost(lost_message(self.label, pgid, killed)) from None
             if isinstance(exc, _NET_ERRORS):
-                raise SSHError(f"{self.hostport}: command failed: {_one_line(exc)}") from exc
+                raise SSHError(f"{self.hostport}: command failed: {one_line(exc)}") from exc
             raise
         finally:
             chan.close()

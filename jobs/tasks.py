@@ -2,8 +2,9 @@
 
 from celery import shared_task
 
-from . import services
-from .runner import JobRunner
+from jobs.host_keys import host_key_scan
+from jobs.reaper import jobs_reap_lost
+from jobs.runner import JobRunner
 
 
 @shared_task(ignore_result=True)
@@ -14,10 +15,11 @@ def run_job(job_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def reap_lost_jobs() -> list[int]:
-    return services.jobs_reap_lost()
+    """Mark the jobs of dead workers lost (beat, every 10 s)."""
+    return jobs_reap_lost()
 
 
 @shared_task
 def scan_host_key(address: str, port: int) -> dict:
     """Read a server's SSH host key for the admin to confirm (trust on first use)."""
-    return services.host_key_scan(address=address, port=port)
+    return host_key_scan(address=address, port=port)

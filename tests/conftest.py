@@ -8,7 +8,7 @@ import pytest
 
 def make_user(django_user_model, username: str, role: str | None):
     """A real user in the group of `role` (None: in no group)."""
-    from clusters.roles import assign_role
+    from clusters.access.roles import assign_role
 
     user = django_user_model.objects.create_user(username, password=f"{username}-password-123")
     assign_role(user, role)

@@ -183,8 +183,8 @@ def start(address: Address, clusters: int, hung: Iterable[int] = ()) -> multipro
 def make_clusters(address: Address, n: int, prefix: str) -> list:
     """`n` healthy clusters in the console's database whose nodes live at the fake endpoints
     (`address(c, host)`), with generated passwords; the Cluster rows, in order."""
+    from clusters.inventory.services import cluster_secrets_ensure
     from clusters.models import Cluster, Credential, Node
-    from clusters.services import cluster_secrets_ensure
 
     cred = Credential.objects.create(name=prefix, username="root", password=f"{prefix}-pw-1234")
     made = []

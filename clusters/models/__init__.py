@@ -1,10 +1,10 @@
 """Models of the clusters app, one module per topic."""
 
-from .access import ApiToken, AuditEntry
-from .alerts import AlertChannel, AlertDelivery
-from .inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
-from .observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
-from .wizard import WizardDraft
+from clusters.models.access import ApiToken, AuditEntry
+from clusters.models.alerts import AlertChannel, AlertDelivery
+from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
+from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
+from clusters.models.wizard import WizardDraft
 
 __all__ = [
     "AlertChannel",

@@ -2,8 +2,8 @@
 
 from django.db import models
 
-from .inventory import Cluster
-from .observed import ClusterEvent
+from clusters.models.inventory import Cluster
+from clusters.models.observed import ClusterEvent
 
 
 class AlertChannel(models.Model):

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from ..fields import EncryptedTextField
+from clusters.inventory.fields import EncryptedTextField
 
 
 class Credential(models.Model):

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from .inventory import Cluster, Node
+from clusters.models.inventory import Cluster, Node
 
 
 class NodeStatus(models.Model):

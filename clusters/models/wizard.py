@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from .inventory import Cluster
+from clusters.models.inventory import Cluster
 
 
 class WizardDraft(models.Model):

@@ -8,7 +8,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ..sparkline import sparkline_svg
+from clusters.web.sparkline import sparkline_svg
 
 register = template.Library()
 

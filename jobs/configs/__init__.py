@@ -4,11 +4,16 @@ Pure functions of a `ClusterSpec` (no Django, no network, no PyYAML), so they ar
 without a database and the playbooks only have to upload the text.
 """
 
-from .etcd import etcd_config, etcd_config_dict, etcd_members
-from .haproxy import haproxy_config
-from .patroni import patroni_config, patroni_config_dict, patroni_dcs_settings, pg_hba_lines
-from .profiles import PROFILES, Timing, timing_for, validate_timing
-from .spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
+from jobs.configs.etcd import etcd_config, etcd_config_dict, etcd_members
+from jobs.configs.haproxy import haproxy_config
+from jobs.configs.patroni import (
+    patroni_config,
+    patroni_config_dict,
+    patroni_dcs_settings,
+    pg_hba_lines,
+)
+from jobs.configs.profiles import PROFILES, Timing, timing_for, validate_timing
+from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
 
 __all__ = [
     "PROFILES",

@@ -4,7 +4,7 @@ etcd reads the file as YAML into its Go config struct: URL lists are comma-separ
 `log-outputs` is a list.
 """
 
-from .spec import (
+from jobs.configs.spec import (
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     ClusterSpec,
@@ -13,7 +13,7 @@ from .spec import (
     header,
     host_port,
 )
-from .yamlout import Value, dump
+from jobs.configs.yamlout import Value, dump
 
 # 2 GiB: etcd's default, written out so the limit is visible; Patroni's keys need a few MB.
 QUOTA_BACKEND_BYTES = 2 * 1024**3

@@ -8,7 +8,7 @@ address and port (`haproxy -c` accepts it; a test checks both families).
 
 import re
 
-from .spec import (
+from jobs.configs.spec import (
     HAPROXY_SOCKET,
     HAPROXY_STATE_FILE,
     PATRONI_PORT,

@@ -1,7 +1,7 @@
 """The Patroni 4.1 config file (`/etc/patroni/<cluster>.yml`) of each database node."""
 
-from .profiles import timing_for
-from .spec import (
+from jobs.configs.profiles import timing_for
+from jobs.configs.spec import (
     ETCD_CLIENT_PORT,
     MONITOR_USER,
     PATRONI_PORT,
@@ -20,7 +20,7 @@ from .spec import (
     host_cidr,
     host_port,
 )
-from .yamlout import Value, dump
+from jobs.configs.yamlout import Value, dump
 
 NAMESPACE = "/hacenter/"
 MAXIMUM_LAG_ON_FAILOVER = 1024 * 1024  # bytes a standby may lag and still be promoted

@@ -9,7 +9,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from .profiles import PROFILES
+from jobs.configs.profiles import PROFILES
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 

@@ -4,13 +4,22 @@ from importlib import import_module
 
 from django.conf import settings
 
-from ..errors import JobRefused
-from .base import Playbook
+from jobs.errors import JobRefused
+from jobs.playbooks import (
+    failover,
+    fence,
+    nodes,
+    operations,
+    preflight,
+    rebuild,
+    remove,
+    restart,
+    setup,
+)
+from jobs.playbooks.base import Playbook
 
 
 def _registry() -> dict[str, Playbook]:
-    from . import failover, fence, nodes, operations, preflight, rebuild, remove, restart, setup
-
     playbooks = [
         preflight.PLAYBOOK,
         setup.PLAYBOOK,

@@ -5,16 +5,15 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from clusters.models import Cluster, Node
+from jobs.connections import ConnectionPool
+from jobs.errors import StepCancelled, StepFailed, StepSkipped
+from jobs.logwriter import LogWriter
+from jobs.models import Job, LogLine, Step
+from jobs.ssh import CommandResult
 
-from ..models import Job, LogLine, Step
-
-if TYPE_CHECKING:
-    from ..logwriter import LogWriter
-    from ..runner import ConnectionPool
-    from ..ssh import CommandResult
+__all__ = ["StepCancelled", "StepFailed", "StepSkipped"]  # the steps' exceptions, for playbooks
 
 
 @dataclass(frozen=True)
@@ -24,18 +23,6 @@ class StepSpec:
     name: str
     title: str
     node: Node | None = None
-
-
-class StepFailed(Exception):
-    """A step's check or action did not pass; the message is its one-line verdict."""
-
-
-class StepCancelled(Exception):
-    """The operator cancelled the job while a step was waiting."""
-
-
-class StepSkipped(Exception):
-    """A step that cannot run because of an earlier failure (say, no SSH login to its node)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +83,8 @@ class StepContext:
 
     job: Job
     step: Step
-    log_writer: "LogWriter"
-    connections: "ConnectionPool"
+    log_writer: LogWriter
+    connections: ConnectionPool
     cancelled: CancelFlag
     facts: dict = field(default_factory=dict)  # shared between the steps of one run
 
@@ -126,7 +113,7 @@ class StepContext:
         echo: bool = True,
         stdin: bytes | None = None,
         collect: list[str] | None = None,
-    ) -> "CommandResult":
+    ) -> CommandResult:
         """Run a shell command on a node (the step's by default), streaming its output to the log.
 
         `collect` receives every stdout line (the result keeps only the last few).

@@ -10,8 +10,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from clusters.models import Node
-
-from .base import StepContext, StepFailed
+from jobs.playbooks.base import StepContext, StepFailed
 
 PID_DIR = "/run/hacenter"
 LOG_DIR = "/var/log/hacenter"

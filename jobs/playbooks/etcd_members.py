@@ -13,12 +13,11 @@ import json
 import shlex
 
 from clusters.models import Node
-
-from ..configs import spec as paths
-from ..configs.etcd import etcd_config
-from . import daemons
-from .base import StepContext, StepFailed, Verdict
-from .setup_etcd import etcd_daemon, etcd_verify
+from jobs.configs import spec as paths
+from jobs.configs.etcd import etcd_config
+from jobs.playbooks import daemons
+from jobs.playbooks.base import StepContext, StepFailed, Verdict
+from jobs.playbooks.setup_etcd import etcd_daemon, etcd_verify
 
 LOCAL_ETCD = f"http://127.0.0.1:{paths.ETCD_CLIENT_PORT}"
 

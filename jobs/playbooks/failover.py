@@ -5,14 +5,13 @@ cluster's name repeated; a switchover is the safe tool for a healthy cluster.
 """
 
 from clusters.models import Cluster, Node
-
-from .. import patroni_api
-from ..errors import JobRefused
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .operations import _answering_node, _auth
-from .setup import with_spec
-from .setup_finish import routed_writes
-from .setup_postgres import members
+from jobs import patroni_api
+from jobs.errors import JobRefused
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.operations import _answering_node, _auth
+from jobs.playbooks.setup import with_spec
+from jobs.playbooks.setup_finish import routed_writes
+from jobs.playbooks.setup_postgres import members
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

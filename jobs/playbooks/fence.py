@@ -10,13 +10,12 @@ another job holds the cluster.
 import shlex
 
 from clusters.models import Cluster, Node, NodeStatus
-
-from ..configs import spec as paths
-from ..errors import JobRefused
-from . import daemons
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .setup import with_spec
-from .setup_postgres import patroni_daemon
+from jobs.configs import spec as paths
+from jobs.errors import JobRefused
+from jobs.playbooks import daemons
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.setup import with_spec
+from jobs.playbooks.setup_postgres import patroni_daemon
 
 BACKENDS = ("primary", "be_replicas", "be_replicas_fallback")
 

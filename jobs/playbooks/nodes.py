@@ -5,9 +5,9 @@ line: etcd's membership (`etcd_members`), every database node's Patroni file (pg
 database node; Patroni reloads when its file changes) and HAProxy's backends (graceful reload).
 They end with setup's verification: a row written through the proxy is read on every standby.
 
-- ``add_node``: the node is in the inventory already (``clusters.services.node_add``).
+- ``add_node``: the node is in the inventory already (``clusters.inventory.services.node_add``).
 - ``replace_node``: the inventory already points the node's name at the new server
-  (``clusters.services.node_replace``, which records the old address in the job's params);
+  (``clusters.inventory.services.node_replace``, which records the old address in the job's params);
   refused while the old server still answers as a Patroni member, since two servers under one
   member name would both claim it.
 - ``remove_node``: never the primary, never below two database nodes; the removed server's data
@@ -18,19 +18,18 @@ import dataclasses
 
 from django.conf import settings
 
+from clusters.alerts.events import event_record
 from clusters.models import Cluster, ClusterEvent, Node
-from clusters.observe import event_record
-
-from .. import patroni_api
-from ..configs import spec as paths
-from ..errors import JobRefused
-from ..ssh import SSHError
-from . import daemons, setup, setup_finish, setup_postgres
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .etcd_members import etcd_membership
-from .remove import _move_aside
-from .setup_etcd import etcd_daemon
-from .setup_postgres import current_primary, members, patroni_daemon
+from jobs import patroni_api
+from jobs.configs import spec as paths
+from jobs.errors import JobRefused
+from jobs.playbooks import daemons, setup, setup_finish, setup_postgres
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.etcd_members import etcd_membership
+from jobs.playbooks.remove import _move_aside
+from jobs.playbooks.setup_etcd import etcd_daemon
+from jobs.playbooks.setup_postgres import current_primary, members, patroni_daemon
+from jobs.ssh import SSHError
 
 
 def _refuse_unless_running(cluster: Cluster, node: Node | None, action: str) -> Node:

@@ -7,19 +7,18 @@ import time
 
 from django.conf import settings
 
+from clusters.alerts.events import event_record
 from clusters.models import Cluster, ClusterEvent, Node
-from clusters.observe import event_record
-
-from .. import patroni_api
-from ..configs import spec as paths
-from ..errors import JobRefused
-from ..ssh import SSHError
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .fence import haproxy_runtime
-from .probe import WriteProbe
-from .setup import with_spec
-from .setup_finish import routed_writes
-from .setup_postgres import members
+from jobs import patroni_api
+from jobs.configs import spec as paths
+from jobs.errors import JobRefused
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.fence import haproxy_runtime
+from jobs.playbooks.probe import WriteProbe
+from jobs.playbooks.setup import with_spec
+from jobs.playbooks.setup_finish import routed_writes
+from jobs.playbooks.setup_postgres import members
+from jobs.ssh import SSHError
 
 
 def _auth(ctx: StepContext) -> tuple[str, str]:

@@ -11,8 +11,7 @@ import time
 from django.conf import settings
 
 from clusters.models import Cluster, Node
-
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 
 # Ports each kind of node will serve once set up.
 PORTS = {

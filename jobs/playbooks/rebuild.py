@@ -14,17 +14,16 @@ import time
 from django.conf import settings
 
 from clusters.models import Cluster, Node, NodeStatus
-
-from .. import patroni_api
-from ..configs import spec as paths
-from ..errors import JobRefused
-from ..models import Job, JobStatus
-from . import daemons
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .etcd_members import etcd_member_repair
-from .fence import BACKENDS, haproxy_runtime
-from .setup import patroni_configure, with_spec
-from .setup_postgres import (
+from jobs import patroni_api
+from jobs.configs import spec as paths
+from jobs.errors import JobRefused
+from jobs.models import Job, JobStatus
+from jobs.playbooks import daemons
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.etcd_members import etcd_member_repair
+from jobs.playbooks.fence import BACKENDS, haproxy_runtime
+from jobs.playbooks.setup import patroni_configure, with_spec
+from jobs.playbooks.setup_postgres import (
     current_primary,
     install_patroni,
     members,
@@ -32,7 +31,7 @@ from .setup_postgres import (
     verify_streaming,
     wait_for_sync_standby,
 )
-from .sql import psql
+from jobs.playbooks.sql import psql
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

@@ -5,16 +5,15 @@ delete them) and take away the configuration files setup wrote. The inventory st
 import shlex
 
 from clusters.models import Cluster, Node, NodeStatus
-
-from ..configs import spec as paths
-from ..errors import JobRefused
-from . import daemons
-from .base import Playbook, StepContext, StepSpec, Verdict
-from .setup import cluster_spec as build_spec
-from .setup import etcd_member_nodes, with_spec
-from .setup_etcd import etcd_daemon
-from .setup_finish import haproxy_daemon
-from .setup_postgres import patroni_daemon
+from jobs.configs import spec as paths
+from jobs.errors import JobRefused
+from jobs.playbooks import daemons
+from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
+from jobs.playbooks.setup import cluster_spec as build_spec
+from jobs.playbooks.setup import etcd_member_nodes, with_spec
+from jobs.playbooks.setup_etcd import etcd_daemon
+from jobs.playbooks.setup_finish import haproxy_daemon
+from jobs.playbooks.setup_postgres import patroni_daemon
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

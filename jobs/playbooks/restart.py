@@ -3,15 +3,14 @@ restart through Patroni's REST API, verify, resume. The vendor manuals' "shut th
 before restarting the master" becomes one job."""
 
 from clusters.models import Cluster, Node
-
-from .. import patroni_api
-from ..errors import JobRefused
-from ..models import Job
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from .operations import _answering_node, _auth
-from .setup import with_spec
-from .setup_postgres import current_primary, members, verify_streaming
-from .sql import psql
+from jobs import patroni_api
+from jobs.errors import JobRefused
+from jobs.models import Job
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.operations import _answering_node, _auth
+from jobs.playbooks.setup import with_spec
+from jobs.playbooks.setup_postgres import current_primary, members, verify_streaming
+from jobs.playbooks.sql import psql
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

@@ -9,15 +9,14 @@ import dataclasses
 
 from django.conf import settings
 
+from clusters.inventory.services import cluster_secrets_ensure
 from clusters.models import Cluster, Node
-from clusters.services import cluster_secrets_ensure
-
-from ..configs import spec as paths
-from ..configs.etcd import etcd_config
-from ..configs.patroni import patroni_config
-from ..configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
-from . import daemons, setup_etcd, setup_finish, setup_postgres
-from .base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.configs import spec as paths
+from jobs.configs.etcd import etcd_config
+from jobs.configs.patroni import patroni_config
+from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
+from jobs.playbooks import daemons, setup_etcd, setup_finish, setup_postgres
+from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 
 PACKAGES = {
     Node.Kind.DATABASE: ["postgresql-{version}", "python3"],

@@ -4,9 +4,9 @@ on the proxy host (a failing database host that also leads etcd adds ~3 s to a f
 import json
 import shlex
 
-from ..configs import spec as paths
-from .base import StepContext, Verdict
-from .daemons import Daemon, start
+from jobs.configs import spec as paths
+from jobs.playbooks.base import StepContext, Verdict
+from jobs.playbooks.daemons import Daemon, start
 
 
 def etcd_daemon(spec: paths.ClusterSpec) -> Daemon:

@@ -6,17 +6,16 @@ import secrets
 import urllib.request
 
 import psycopg2
+from django.utils import timezone
 
-from clusters.models import Cluster, Node
-from clusters.services import node_statuses_record
-
-from .. import patroni_api
-from ..configs import spec as paths
-from ..configs.haproxy import haproxy_config
-from . import daemons
-from .base import StepContext, StepFailed, Verdict
-from .setup_postgres import current_primary, members, wait_for_sync_standby
-from .sql import psql
+from clusters.models import Cluster, Node, NodeStatus
+from jobs import patroni_api
+from jobs.configs import spec as paths
+from jobs.configs.haproxy import haproxy_config
+from jobs.playbooks import daemons
+from jobs.playbooks.base import StepContext, StepFailed, Verdict
+from jobs.playbooks.setup_postgres import current_primary, members, wait_for_sync_standby
+from jobs.playbooks.sql import psql
 
 SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -201,3 +200,21 @@ def verify(ctx: StepContext) -> Verdict | str:
         f"wrote through {proxy.name}:5432, read back through :5433 and on {names}; "
         f"connect to {proxy.address}:5432 (read-write) or :5433 (read-only)"
     )
+
+
+def node_statuses_record(*, cluster: Cluster, members: list[dict]) -> None:
+    """Store what Patroni's /cluster says of each member; nodes it does not list are unknown."""
+    now = timezone.now()
+    by_name = {m.get("name"): m for m in members}
+    for node in cluster.database_nodes:
+        member = by_name.get(node.name)
+        lag = member.get("lag") if member else None
+        defaults = {
+            "role": NodeStatus.role_from_patroni(member.get("role")) if member else "unknown",
+            "state": member.get("state", "") if member else "absent",
+            "timeline": member.get("timeline") if member else None,
+            "lag_bytes": lag if isinstance(lag, int) else None,  # Patroni says "unknown" at times
+        }
+        if member:
+            defaults["last_seen"] = now
+        NodeStatus.objects.update_or_create(node=node, defaults=defaults)

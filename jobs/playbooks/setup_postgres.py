@@ -5,15 +5,13 @@ import shlex
 
 from django.conf import settings
 
-from clusters.health import PATRONI_ROLES, SYNC_REPLICA
-from clusters.models import Cluster, Node
-
-from .. import patroni_api
-from ..configs import spec as paths
-from . import wheels
-from .base import StepContext, StepFailed, Verdict
-from .daemons import Daemon, start
-from .sql import lsn_to_int, psql
+from clusters.models import Cluster, Node, NodeStatus
+from jobs import patroni_api
+from jobs.configs import spec as paths
+from jobs.playbooks import wheels
+from jobs.playbooks.base import StepContext, StepFailed, Verdict
+from jobs.playbooks.daemons import Daemon, start
+from jobs.playbooks.sql import lsn_to_int, psql
 
 PATRONI_BIN = f"{paths.PATRONI_VENV}/bin/patroni"
 
@@ -112,7 +110,11 @@ def wait_for_sync_standby(ctx: StepContext, timeout: float = 60) -> str | None:
         return None
 
     def named() -> str | None:
-        synchronous = (m for m in members(ctx) if PATRONI_ROLES.get(m.get("role")) == SYNC_REPLICA)
+        synchronous = (
+            m
+            for m in members(ctx)
+            if NodeStatus.role_from_patroni(m.get("role")) == NodeStatus.Role.SYNC_REPLICA
+        )
         return next((m["name"] for m in synchronous), None)
 
     return ctx.wait_until(

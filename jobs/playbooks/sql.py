@@ -6,9 +6,8 @@ SQL goes through stdin, never the command line, so passwords in it do not show i
 import shlex
 
 from clusters.models import Node
-
-from ..configs.spec import POSTGRES_PORT, SOCKET_DIR
-from .base import StepContext, StepFailed
+from jobs.configs.spec import POSTGRES_PORT, SOCKET_DIR
+from jobs.playbooks.base import StepContext, StepFailed
 
 
 def psql(

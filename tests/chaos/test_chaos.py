@@ -59,7 +59,7 @@ def run_job(cluster: Cluster, kind: str, node: str | None = None) -> Job:
 def healthy(cluster: Cluster) -> None:
     wait_for(lambda: streaming_standby(*ADDRESS.values()), 180, "a streaming standby")
     # On a sync cluster "healthy" includes a standby Patroni names synchronous: until then it
-    # promotes nobody, and a freeze would end without a failover (clusters.health).
+    # promotes nobody, and a freeze would end without a failover (clusters.monitoring.health).
     wait_for(
         lambda: Cluster.objects.get(pk=cluster.pk).state == Cluster.State.HEALTHY,
         90,

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from clusters.roles import assign_role
+from clusters.access.roles import assign_role
 from tests.integration.conftest import worker  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from clusters.access.roles import assign_role
 from clusters.models import Cluster, Credential, Node
-from clusters.roles import assign_role
 from jobs.models import Job, JobStatus, LogLine, Step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

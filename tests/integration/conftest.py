@@ -2,7 +2,7 @@
 
 import pytest
 
-from clusters import services as cluster_services
+from clusters.inventory import services as cluster_services
 from clusters.models import Cluster, Credential
 from jobs import patroni_api
 from jobs import services as job_services

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from clusters import alert_delivery
-from clusters.alert_text import alert_text
-from clusters.alerts import alert_test_send, alerts_dispatch
+from clusters.alerts import delivery as alert_delivery
+from clusters.alerts.rules import alert_test_send, alerts_dispatch
+from clusters.alerts.text import alert_text
 from clusters.models import AlertChannel, Cluster, ClusterEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from clusters.models import Cluster
-from clusters.monitor_batch import monitor_batch_run, monitor_claim_due
+from clusters.monitoring.batch import monitor_batch_run, monitor_claim_due
 from tests import fake_endpoints
 from tests.conftest import wait_for
 from tests.workers import start_beat

@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus
-from clusters.monitor import read_proxy
+from clusters.monitoring.reads import read_proxy
 from jobs import services
 from jobs.models import Job, JobStatus
 from tests.conftest import wait_for

@@ -4,9 +4,9 @@ never changes, so every acknowledged write must be there at the end."""
 
 import pytest
 
-from clusters import services as cluster_services
+from clusters.inventory import services as cluster_services
 from clusters.models import ClusterEvent, Node
-from jobs import patroni_api
+from jobs import node_changes, patroni_api
 from jobs import services as job_services
 from jobs.models import JobStatus
 from jobs.playbooks.etcd_members import local_etcdctl
@@ -74,7 +74,7 @@ def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
     writer.start()
     cluster.refresh_from_db()  # set up now
     try:
-        added = cluster_services.node_add(cluster=cluster, data=server(lab4, "node3", credential))
+        added = node_changes.node_add(cluster=cluster, data=server(lab4, "node3", credential))
         added = wait_for_job(added, timeout=600)
         assert added.status == JobStatus.SUCCEEDED, [
             (s.title, s.summary) for s in added.steps.all()
@@ -86,7 +86,7 @@ def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
 
         lab4.power_off("node2")
         node2 = cluster.nodes.get(name="node2")
-        replaced = cluster_services.node_replace(
+        replaced = node_changes.node_replace(
             node=node2, data=server(lab4, "node4", credential, name="node2")
         )
         replaced = wait_for_job(replaced, timeout=600)

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.db import connection
 
+from clusters.access.roles import assign_role
 from clusters.models import AuditEntry, Cluster
-from clusters.roles import assign_role
 from tests.conftest import api_client
 from tests.integration.conftest import wait_for_job
 

@@ -3,8 +3,8 @@
 import psycopg2
 import pytest
 
+from clusters.access.roles import assign_role
 from clusters.models import ApiToken, AuditEntry, Cluster
-from clusters.roles import assign_role
 from jobs import services
 from jobs.models import JobStatus, StepStatus
 from tests.conftest import wait_for

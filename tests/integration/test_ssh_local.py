@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import ssh, ssh_keys
+from clusters.inventory import ssh_keys
+from jobs import ssh
 
 pytestmark = [
     pytest.mark.integration,

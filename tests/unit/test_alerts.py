@@ -12,16 +12,15 @@ from django.core.exceptions import ValidationError
 from django.urls import include, path
 from django.utils import timezone
 
-from clusters import alert_views
-from clusters.alert_targets import target_display, validate_channel
-from clusters.alert_text import alert_text
-from clusters.alerts import (
+from clusters.alerts.rules import (
     alert_channel_create,
     alert_test_send,
     alerts_dispatch,
     channels_for,
     rate_allows,
 )
+from clusters.alerts.targets import target_display, validate_channel
+from clusters.alerts.text import alert_text
 from clusters.models import (
     AlertChannel,
     AlertDelivery,
@@ -31,6 +30,7 @@ from clusters.models import (
     ClusterSecret,
     Credential,
 )
+from clusters.web import alert_views
 
 # The alerts page is not wired into hacenter.urls by this change: the view tests use this module
 # as their URLconf (the site's URLs plus the alerts page), as the wiring will be.

@@ -4,9 +4,9 @@ filters them."""
 
 import pytest
 
+from clusters.access.audit import audit_record
 from clusters.models import AuditEntry, Credential
 from clusters.models.access import AuditEntryImmutable
-from clusters.services import audit_record
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

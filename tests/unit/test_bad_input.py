@@ -598,7 +598,7 @@ def _state() -> dict:
 @pytest.fixture
 def worker_calls(monkeypatch) -> list[str]:
     """Addresses a worker would have been asked to scan; any other task fails the test."""
-    import jobs.api
+    import clusters.web.scans
 
     calls: list[str] = []
 
@@ -609,7 +609,7 @@ def worker_calls(monkeypatch) -> list[str]:
     def refuse(*args, **kwargs):
         raise AssertionError("a task was queued: a worker would have contacted a server")
 
-    monkeypatch.setattr(jobs.api, "scan_via_worker", scan)
+    monkeypatch.setattr(clusters.web.scans, "scan_via_worker", scan)
     monkeypatch.setattr("celery.app.task.Task.apply_async", refuse)
     return calls
 

@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from clusters.charts import SPARK_MINUTES, lag_minutes_add, lag_minutes_series
 from clusters.models import Cluster, ClusterEvent, Credential, NodeStatus, StatusSample
-from clusters.sparkline import sparkline_path
+from clusters.monitoring.lag_history import SPARK_MINUTES, lag_minutes_add, lag_minutes_series
 from clusters.templatetags.hacenter_ui import lsn
+from clusters.web.sparkline import sparkline_path
 from tests.unit.conftest import three_node_cluster
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 
-from clusters import crypto
+from clusters.inventory import crypto
 from clusters.models import Credential
 
 pytestmark = pytest.mark.django_db

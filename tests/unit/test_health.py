@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from clusters.health import (
+from clusters.monitoring.health import (
     DEGRADED,
     DOWN,
     FAILING_OVER,

@@ -1,11 +1,11 @@
 """Whom the sentinel may fence, and when the nodes' word is enough to do it — table tests of
-clusters.health's fencing rules, on the views of tests/unit/test_health.py."""
+clusters.monitoring.health's fencing rules, on the views of tests/unit/test_health.py."""
 
 from dataclasses import replace
 
 import pytest
 
-from clusters.health import ClusterView, fence_candidates, fence_confirmed
+from clusters.monitoring.health import ClusterView, fence_candidates, fence_confirmed
 from tests.unit.test_health import (
     HEALTHY_PAIR,
     NEW_PRIMARY,

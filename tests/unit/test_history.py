@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clusters.history import samples_compact
 from clusters.models import Cluster, Credential, Node, StatusSample
+from clusters.monitoring.history import samples_compact
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.management import CommandError, call_command
 
-from clusters.inventory_io import inventory_export
+from clusters.inventory.export_import import inventory_export
+from clusters.inventory.ssh_keys import fingerprint_of
 from clusters.models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
-from jobs.ssh_keys import fingerprint_of
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "inventory-password-1"

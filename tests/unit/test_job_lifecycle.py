@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from clusters.models import Cluster
-from jobs import runner, services
+from jobs import reaper, runner, services
 from jobs.errors import JobConflict, JobRefused
 from jobs.models import Job, JobStatus, Step, StepStatus
 from jobs.playbooks.base import Playbook, StepFailed, StepSpec, Verdict
@@ -172,7 +172,7 @@ def test_job_without_heartbeat_is_reaped_as_lost_and_retry_finishes_it(cluster, 
     Step.objects.filter(job=job, position=1).update(status=StepStatus.RUNNING)
     stale = timezone.now() - timezone.timedelta(seconds=settings.JOB_LOST_AFTER_S + 1)
     Job.objects.filter(pk=job.pk).update(heartbeat=stale)
-    assert services.jobs_reap_lost() == [job.pk]
+    assert reaper.jobs_reap_lost() == [job.pk]
     job.refresh_from_db()
     assert job.status == JobStatus.LOST
     assert "stopped sending heartbeats" in job.error
@@ -187,7 +187,7 @@ def test_job_without_heartbeat_is_reaped_as_lost_and_retry_finishes_it(cluster, 
 def test_job_with_a_fresh_heartbeat_is_not_reaped(cluster):
     job = services.job_start(cluster=cluster, kind="fake")
     runner.claim(job.pk, "live-worker")
-    assert services.jobs_reap_lost() == []
+    assert reaper.jobs_reap_lost() == []
 
 
 def test_worker_that_lost_its_claim_stops_and_keeps_the_reapers_verdict(cluster, fake_playbook):

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusters.metrics import metrics
+from clusters.access.roles import assign_role
 from clusters.models import ApiToken, Cluster, Credential, Node, NodeStatus
-from clusters.roles import assign_role
+from clusters.web.metrics import metrics
 from jobs.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db

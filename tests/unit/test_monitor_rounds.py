@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
-from clusters.monitor import NodeReading, Reading, load_inventories, read_patroni, to_view
-from clusters.monitor_batch import monitor_claim_due, split
-from clusters.observe import Pass, context_load, record
+from clusters.monitoring.batch import monitor_claim_due, split
+from clusters.monitoring.observe import Pass, context_load, record
+from clusters.monitoring.reads import NodeReading, Reading, load_inventories, read_patroni, to_view
 
 pytestmark = pytest.mark.django_db
 _numbers = count(1)
@@ -204,7 +204,7 @@ def test_patronis_history_is_read_only_when_a_hand_over_needs_it(
             return healthy_reading().patroni
         return [[1, 100, "no recovery target specified", "2026-01-01T00:00:00+00:00", "node1"]]
 
-    monkeypatch.setattr("clusters.monitor._get_json", fake_get_json)
+    monkeypatch.setattr("clusters.monitoring.reads._get_json", fake_get_json)
     found, entries = read_patroni(
         [Node(name="node1", address="10.0.0.1")], 1.0, known_leader=known_leader, history=history
     )

@@ -51,7 +51,7 @@ def test_every_view_of_the_console_checks_roles_itself_or_is_open():
     """Today every page and API view is guarded explicitly; the gate is the safety net."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
-    from clusters.role_gate import MARK, OPEN_URL_NAMES
+    from clusters.access.role_gate import MARK, OPEN_URL_NAMES
 
     def views(patterns):
         for p in patterns:

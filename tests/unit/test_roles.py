@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from clusters.access.roles import ADMIN, OPERATOR, VIEWER, assign_role
 from clusters.models import AlertChannel, AuditEntry, Cluster, Credential, Node
-from clusters.roles import ADMIN, OPERATOR, VIEWER, assign_role
 from jobs.models import Job, JobStatus, Step
 from tests.unit.conftest import three_node_cluster
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from jobs import ssh, ssh_keys
+from clusters.inventory import ssh_keys
+from jobs import ssh, ssh_results
 
 
 def keygen(tmp_path: Path, name: str, *args: str, passphrase: str = "") -> Path:
@@ -146,7 +147,7 @@ def test_line_buffer_joins_partial_lines_and_cleans_them() -> None:
     ],
 )
 def test_network_errors_become_one_line_connect_failed(exc: BaseException, message: str) -> None:
-    err = ssh._connect_error(exc, "db1:22", 5.0)
+    err = ssh_results.connect_error(exc, "db1:22", 5.0)
     assert isinstance(err, ssh.ConnectFailed)
     assert message in str(err)
     assert "\n" not in str(err)

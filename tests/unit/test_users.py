@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from clusters.access.roles import role_of
 from clusters.models import AuditEntry
-from clusters.roles import role_of
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db

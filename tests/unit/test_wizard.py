@@ -4,8 +4,8 @@ never touch the network); the browser test drives the real thing against the lab
 
 import pytest
 
-from clusters import wizard
 from clusters.models import Cluster, Credential, ScannedHostKey, WizardDraft
+from clusters.web import wizard
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from clusters.inventory_io import inventory_export
-from clusters.services import audit_record
+from clusters.access.audit import audit_record
+from clusters.inventory.export_import import inventory_export
 
 
 class Command(BaseCommand):

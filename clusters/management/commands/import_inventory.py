@@ -1,11 +1,13 @@
 """`manage.py import_inventory FILE`: create the clusters of an export (all or nothing)."""
 
 import json
+import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clusters.inventory_io import inventory_import
-from clusters.services import InvalidInput, audit_record
+from clusters.access.audit import audit_record
+from clusters.inventory.export_import import inventory_import
+from clusters.inventory.services import InvalidInput
 
 
 class Command(BaseCommand):
@@ -20,8 +22,6 @@ class Command(BaseCommand):
     def handle(self, *args, file: str, **options) -> None:
         try:
             if file == "-":
-                import sys
-
                 data = json.load(sys.stdin)
             else:
                 with open(file, encoding="utf-8") as f:

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from clusters.crypto import generate_key
+from clusters.inventory.crypto import generate_key
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:

@@ -7,9 +7,9 @@ old keys may be removed.
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clusters.crypto import FieldKeyError
-from clusters.keyrotation import field_keys_rotate
-from clusters.services import audit_record
+from clusters.access.audit import audit_record
+from clusters.inventory.crypto import FieldKeyError
+from clusters.inventory.keyrotation import field_keys_rotate
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from clusters.roles import ROLES, assign_role
-from clusters.services import audit_record
+from clusters.access.audit import audit_record
+from clusters.access.roles import ROLES, assign_role
 
 
 class Command(BaseCommand):

@@ -1,0 +1,333 @@
+"""Judging one monitor reading: the cluster's state, its alarms and whom the sentinel may fence.
+
+Pure functions over a `ClusterView` the monitor builds every pass (`reads.to_view`): no ORM, no
+I/O, no Django import, so every rule is a table test and the sentinel, the monitor and the pages
+all judge the same way.
+
+Three sources disagree during trouble, and the rules lean on each for what only it knows:
+Patroni's `/cluster` says who *should* be primary (the leader key); direct SQL
+(`pg_is_in_recovery()`) says who *does* accept writes; HAProxy says where clients' writes *go*.
+"""
+
+from dataclasses import dataclass
+
+# Cluster states, the values of clusters.models.Cluster.State (a test keeps them in step; the
+# model is not imported so that this module stays importable without Django).
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+FAILING_OVER = "failing_over"
+MAINTENANCE = "maintenance"
+DOWN = "down"
+UNKNOWN = "unknown"
+STATES = (HEALTHY, DEGRADED, FAILING_OVER, MAINTENANCE, DOWN, UNKNOWN)
+
+# Node roles, the values of NodeStatus.Role, and Patroni's role names mapped onto them. The same
+# table as NodeStatus.PATRONI_ROLES (a test keeps them equal).
+PRIMARY, REPLICA, SYNC_REPLICA, UNKNOWN_ROLE = "primary", "replica", "sync_replica", "unknown"
+PATRONI_ROLES = {
+    "leader": PRIMARY,
+    "master": PRIMARY,  # Patroni < 3.0
+    "primary": PRIMARY,
+    "standby_leader": REPLICA,  # leads a standby cluster, but itself replays a remote primary
+    "replica": REPLICA,
+    "sync_standby": SYNC_REPLICA,
+    "quorum_standby": SYNC_REPLICA,
+}
+
+# ClusterAlarm.message is a CharField(300); a long list of standbys must not break the insert.
+MAX_ALARM_MESSAGE = 300
+
+NOTHING_ANSWERED = "Neither Patroni nor HAProxy answered; the cluster's state cannot be read."
+PATRONI_SILENT = "No Patroni member answered /cluster; who should be primary is unknown."
+PROXY_SILENT = "HAProxy's stats could not be read; where writes are routed is unknown."
+PAUSED = "Patroni is paused (maintenance mode): it will not fail over or restart anything."
+NO_LEADER = "No member holds the leader key; Patroni is electing a new primary."
+NO_SYNC_STANDBY = (
+    "No standby is synchronous yet: in synchronous mode Patroni fails over only to the "
+    "synchronous standby, so it would not fail over now."
+)
+
+
+@dataclass(frozen=True)
+class MemberView:
+    """One database node as the monitor saw it in one pass, from the three sources."""
+
+    name: str
+    patroni_role: str | None  # from /cluster: leader, replica, sync_standby…; None: not listed
+    patroni_state: str | None  # running, streaming, stopped, starting, crashed…
+    writable: bool | None  # direct SQL: True = not in recovery; None = could not connect
+    timeline: int | None
+    lag_bytes: int | None
+    lag_seconds: float | None
+    proxy_rw: str | None  # status in HAProxy's read-write backend: UP, DOWN, MAINT, UP 1/2…
+    proxy_ro: str | None  # status in the read-only backend; None = unknown
+    fenced: bool = False  # the sentinel already shut it out
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A whole cluster as the monitor saw it in one pass."""
+
+    members: tuple[MemberView, ...]
+    patroni_answered: bool  # at least one member answered /cluster
+    leader: str | None  # who holds the leader key per /cluster
+    paused: bool  # Patroni maintenance mode (pause) is on
+    proxy_answered: bool  # HAProxy stats were read
+    lag_threshold_bytes: int = 16 * 1024 * 1024
+    synchronous: bool = False  # the cluster runs Patroni's synchronous_mode
+
+
+def role_of(member: MemberView) -> str:
+    """The console's role for a member ("primary", "replica", "sync_replica", "unknown"),
+    from its Patroni role only: a node writable without the leader key is a split brain to
+    report, not a primary to show."""
+    return PATRONI_ROLES.get(member.patroni_role or "", UNKNOWN_ROLE)
+
+
+def derive_state(view: ClusterView) -> tuple[str, list[str]]:
+    """The cluster's state and the sentences that explain it (empty exactly when healthy).
+
+    Rules, first match wins:
+
+    1. Neither Patroni nor HAProxy answered → unknown. Direct SQL alone cannot say who should
+       be primary nor where clients go; a split brain SQL sees is still listed (and alarmed).
+    2. Patroni is paused → maintenance, whatever else is wrong; the reasons still list it all.
+    3. Patroni answered but nobody holds the leader key → failing_over.
+    4. Down, when clients' writes cannot reach a primary:
+       - the leader's node does not accept writes per direct SQL (in recovery, or the console
+         could not connect to it), or
+       - HAProxy answered and does not route writes to the leader: no server UP in the
+         read-write backend, or only other servers (those refuse the writes, or take them
+         into a split brain that the rewind will throw away), or
+       - Patroni is silent and HAProxy routes writes to no server.
+    5. Degraded, for anything else that is not right:
+       - Patroni silent (but HAProxy routes writes somewhere) or HAProxy unreadable;
+       - two or more nodes accept writes (split brain), or one that does not hold the key;
+       - HAProxy routes writes to more than one server;
+       - a standby that is fenced, not listed by Patroni, not streaming (Patroni state other
+         than "streaming"), lagging more than the threshold, or streaming but not UP in
+         HAProxy's read-only backend (when that status is known);
+       - a synchronous cluster with standbys of which Patroni names none synchronous (a
+         just-rebuilt standby streams a while before it is named): no automatic failover is
+         possible in that window.
+    6. Healthy: the leader is writable and the only server UP in HAProxy's read-write backend,
+       every other member streams at or below the lag threshold, both Patroni and HAProxy answered.
+
+    A split brain therefore never comes out healthy: it is degraded at best (rule 5).
+    The reasons come in that order of weight: the headline (rules 1 to 3), what makes it down,
+    then the rest.
+    """
+    outage = _outage_reasons(view)
+    problems = _problem_reasons(view)
+    silent = [
+        *([] if view.patroni_answered else [PATRONI_SILENT]),
+        *([] if view.proxy_answered else [PROXY_SILENT]),
+    ]
+    if not view.patroni_answered and not view.proxy_answered:
+        return UNKNOWN, [NOTHING_ANSWERED, *outage, *problems]
+    if view.paused:
+        return MAINTENANCE, [PAUSED, *silent, *outage, *problems]
+    if _leader(view) is None and view.patroni_answered:
+        return FAILING_OVER, [NO_LEADER, *silent, *outage, *problems]
+    if outage:
+        return DOWN, [*outage, *silent, *problems]
+    if silent or problems:
+        return DEGRADED, [*silent, *problems]
+    return HEALTHY, []
+
+
+def find_alarms(view: ClusterView) -> dict[str, str]:
+    """Active alarm conditions, code → one-line message (at most MAX_ALARM_MESSAGE characters).
+
+    - "split_brain": two or more members accept writes per direct SQL. Raised whatever else is
+      going on (pause, failover, fenced nodes): a fenced node that still accepts writes from
+      whoever reaches it directly is still a second primary.
+    - "proxy_rw_not_leader": HAProxy's read-write backend has a server UP that does not hold
+      the leader key (alone or next to the leader).
+    - "leader_mismatch": HAProxy routes writes to exactly one server and it is not the leader.
+      It overlaps "proxy_rw_not_leader" on purpose: that one says a wrong server is routed,
+      this one that the leader gets no writes at all.
+    - "standby_not_streaming": the non-leader members that do not stream, in one message.
+
+    Routing alarms need a leader to compare with: none while nobody holds the key (the state
+    says failing_over) or Patroni is silent. "standby_not_streaming" is not raised while
+    paused — an operator is restarting or rebuilding nodes by hand, and an alarm per planned
+    restart would teach people to ignore it; the state's reasons still list those standbys —
+    nor during a failover, when standbys have no primary to stream from yet, nor for fenced
+    members, which are kept out on purpose until rebuilt.
+    """
+    alarms: dict[str, str] = {}
+    leader = _leader(view)
+    writers = [m.name for m in view.members if m.writable is True]
+    if len(writers) >= 2:
+        alarms["split_brain"] = (
+            f"Split brain: {_names(writers)} accept writes at the same time "
+            f"(leader key: {leader or 'nobody'})."
+        )
+    if leader is not None and view.proxy_answered:
+        routed = _routed(view)
+        strays = [name for name in routed if name != leader]
+        if strays:
+            alarms["proxy_rw_not_leader"] = (
+                f"HAProxy routes writes to {_names(strays)}, which "
+                f"{'does' if len(strays) == 1 else 'do'} not hold the leader key ({leader})."
+            )
+        if len(routed) == 1 and routed[0] != leader:
+            alarms["leader_mismatch"] = (
+                f"Patroni's leader is {leader} but HAProxy routes writes to {routed[0]}."
+            )
+    if leader is not None and not view.paused:
+        idle = [
+            _standby_problem(m, view) for m in _standbys(view) if not m.fenced and not _streams(m)
+        ]
+        if idle:
+            alarms["standby_not_streaming"] = " ".join(p for p in idle if p)
+    return {code: _clip(message) for code, message in alarms.items()}
+
+
+def fence_candidates(view: ClusterView) -> list[str]:
+    """Members the sentinel should shut out: writable per direct SQL without the leader key,
+    and not fenced already.
+
+    Empty when nobody holds the leader key (or Patroni is silent): Patroni is electing, and
+    the node that is still writable may be the old primary about to demote or the one about
+    to win; fencing then would be guessing, and a wrong guess fences the only copy of the
+    latest writes. Empty while paused too: Patroni itself does not demote a primary without
+    the lock in pause, because an operator is working by hand (perhaps promoting on purpose);
+    the split_brain alarm still tells them.
+    """
+    leader = _leader(view)
+    if leader is None or view.paused:
+        return []
+    return [
+        m.name for m in view.members if m.writable is True and m.name != leader and not m.fenced
+    ]
+
+
+def fence_confirmed(named: dict[str, str | None], leader: str) -> bool:
+    """Whether every database node whose Patroni answered /cluster names `leader` (None: it
+    names nobody). The sentinel fences only then.
+
+    The monitor reads one node's view, and one view can be stale: in the chaos suite a node
+    whose network had just come back still named itself leader, and fencing on that word shut
+    down the new primary, which named itself. A node that does not answer (frozen, or its
+    Patroni stopped) has no say: a frozen rogue primary is what the sentinel exists for.
+    """
+    return bool(named) and all(name == leader for name in named.values())
+
+
+def is_up(status: str | None) -> bool:
+    """Whether an HAProxy server status means it takes traffic ("UP", or "UP 1/2": still UP
+    while failing checks). DOWN, MAINT, DRAIN and unknown do not."""
+    return status is not None and status.strip().upper().startswith("UP")
+
+
+def _leader(view: ClusterView) -> str | None:
+    # A leader name without Patroni's answer would be stale; trust it only with the answer.
+    return view.leader if view.patroni_answered else None
+
+
+def _member(view: ClusterView, name: str) -> MemberView | None:
+    return next((m for m in view.members if m.name == name), None)
+
+
+def _routed(view: ClusterView) -> list[str]:
+    """Servers UP in HAProxy's read-write backend (meaningful only when it answered)."""
+    return [m.name for m in view.members if is_up(m.proxy_rw)]
+
+
+def _standbys(view: ClusterView) -> list[MemberView]:
+    leader = _leader(view)
+    return [m for m in view.members if m.name != leader]
+
+
+def _streams(member: MemberView) -> bool:
+    # Patroni ≥ 3.0 reports "streaming" for a replica receiving WAL from its upstream;
+    # "running" on a replica means it is up but not replicating.
+    return member.patroni_role is not None and member.patroni_state == "streaming"
+
+
+def _outage_reasons(view: ClusterView) -> list[str]:
+    """Why clients' writes cannot reach a primary (rule 4); empty when they can or nobody knows."""
+    reasons = []
+    leader = _leader(view)
+    routed = _routed(view)
+    if leader is not None:
+        node = _member(view, leader)
+        if node is None:
+            reasons.append(f"{leader} holds the leader key but is not a database node we know.")
+        elif node.writable is None:
+            reasons.append(f"{leader} holds the leader key but the console cannot connect to it.")
+        elif not node.writable:
+            reasons.append(f"{leader} holds the leader key but does not accept writes.")
+    if view.proxy_answered:
+        if not routed:
+            reasons.append("HAProxy routes writes to no server.")
+        elif leader is not None and leader not in routed:
+            reasons.append(
+                f"HAProxy routes writes to {_names(routed)}, not to the leader {leader}."
+            )
+    return reasons
+
+
+def _problem_reasons(view: ClusterView) -> list[str]:
+    """Everything else that keeps the cluster from healthy (rule 5), apart from silence."""
+    reasons = []
+    leader = _leader(view)
+    writers = [m.name for m in view.members if m.writable is True]
+    if len(writers) >= 2:
+        reasons.append(f"Split brain: {_names(writers)} accept writes at the same time.")
+    elif writers and leader is not None and writers[0] != leader:
+        reasons.append(f"{writers[0]} accepts writes but {leader} holds the leader key.")
+    if view.proxy_answered:
+        routed = _routed(view)
+        if len(routed) >= 2:
+            reasons.append(f"HAProxy routes writes to more than one server: {_names(routed)}.")
+    if view.patroni_answered:
+        standbys = _standbys(view)
+        reasons += [p for m in standbys if (p := _standby_problem(m, view))]
+        synchronous = [m for m in standbys if role_of(m) == SYNC_REPLICA and not m.fenced]
+        if view.synchronous and leader is not None and standbys and not synchronous:
+            reasons.append(NO_SYNC_STANDBY)
+    else:
+        # Without Patroni only the sentinel's own record is known about the standbys.
+        reasons += [_fenced(m) for m in view.members if m.fenced]
+    return reasons
+
+
+def _standby_problem(member: MemberView, view: ClusterView) -> str | None:
+    """The one sentence that says what is wrong with a non-leader member, or None."""
+    if member.fenced:
+        return _fenced(member)
+    if member.patroni_role is None:
+        return f"{member.name} is not listed by Patroni."
+    if not _streams(member):
+        return f"{member.name} is not streaming (state: {member.patroni_state or 'unknown'})."
+    # Above, not at, the threshold: the same comparison as the lag events (`observe`).
+    if member.lag_bytes is not None and member.lag_bytes > view.lag_threshold_bytes:
+        seconds = f", {member.lag_seconds:.1f} s" if member.lag_seconds is not None else ""
+        return (
+            f"{member.name} lags {_size(member.lag_bytes)}{seconds} behind the primary "
+            f"(threshold {_size(view.lag_threshold_bytes)})."
+        )
+    if view.proxy_answered and member.proxy_ro is not None and not is_up(member.proxy_ro):
+        return f"{member.name} streams but HAProxy's read-only backend has it {member.proxy_ro}."
+    return None
+
+
+def _fenced(member: MemberView) -> str:
+    return f"{member.name} is fenced by the sentinel until it is rebuilt."
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def _clip(message: str) -> str:
+    if len(message) <= MAX_ALARM_MESSAGE:
+        return message
+    return message[: MAX_ALARM_MESSAGE - 1] + "…"

@@ -1,0 +1,361 @@
+"""The monitor's eyes: read clusters' Patroni, PostgreSQL and HAProxy with short timeouts.
+
+Runs in a worker (never in a web request). Every read is bounded by MONITOR_TIMEOUT_S and runs
+in the worker process's read pool, all reads of all clusters of a batch at once, so a dead node
+costs one timeout, not one per request, and a slow cluster holds up no other: each cluster's
+reading completes on its own (`start_reading`) and is recorded as soon as it is complete.
+"""
+
+import base64
+import csv
+import http.client
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg2
+from django.conf import settings
+
+from clusters.models import Cluster, ClusterSecret, Node, NodeStatus
+from clusters.monitoring.health import ClusterView, MemberView
+
+PATRONI_PORT, STATS_PORT, POSTGRES_PORT = 8008, 7000, 5432
+MONITOR_USER, STATS_USER = "hacenter_monitor", "hacenter"
+
+
+@dataclass
+class NodeReading:
+    """What a direct SQL read of one database node found (None: it did not answer)."""
+
+    writable: bool | None = None
+    wal_position: int | None = None
+    started: datetime | None = None  # pg_postmaster_start_time()
+    replication: dict[str, dict] = field(default_factory=dict)  # on a primary: per standby
+
+
+@dataclass
+class Reading:
+    """Everything one monitor pass saw of a cluster, raw, before any judgement."""
+
+    patroni: dict | None  # /cluster from the first member that answered
+    history: list  # /history: [timeline, lsn, reason, timestamp, new_leader]
+    nodes: dict[str, NodeReading]
+    proxy: dict[str, dict[str, str]] | None  # backend -> server -> status; None: unreadable
+
+
+def _http_get(
+    address: str, port: int, path: str, timeout: float, headers: dict[str, str] | None = None
+) -> bytes | None:
+    """The body of a 200 answer, else None. Plain http.client: urllib's openers and handlers
+    cost about as much CPU as the rest of the pass, for features these reads do not use."""
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        body = response.read()
+        return body if response.status == 200 else None
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def _get_json(address: str, port: int, path: str, timeout: float) -> object | None:
+    body = _http_get(address, port, path, timeout)
+    try:
+        return json.loads(body) if body is not None else None
+    except ValueError:
+        return None
+
+
+LEADER_ROLES = ("leader", "primary", "master")
+
+
+def _leader_in(found: dict) -> str | None:
+    """The member a /cluster answer lists as leader, if any."""
+    members = found.get("members", [])
+    return next((m.get("name") for m in members if m.get("role") in LEADER_ROLES), None)
+
+
+def leaders_named(nodes: list[Node], timeout: float) -> dict[str, str | None]:
+    """The leader each node's own Patroni names in /cluster (None: nobody), for the nodes that
+    answer; asked one by one, only before a fence (see `health.fence_confirmed`)."""
+    named = {}
+    for node in nodes:
+        found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
+        if isinstance(found, dict) and "members" in found:
+            named[node.name] = _leader_in(found)
+    return named
+
+
+def read_patroni(
+    nodes: list[Node], timeout: float, *, known_leader: str | None = None, history: bool = True
+) -> tuple[dict | None, list]:
+    """/cluster from the first database node that answers, and /history from the same node when
+    `history` is asked for or the leader is not `known_leader` any more (a hand-over: its
+    promotion time is in the history). Otherwise the history is not needed and not read."""
+    for node in nodes:
+        found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
+        if isinstance(found, dict) and "members" in found:
+            if not history and _leader_in(found) == known_leader:
+                return found, []
+            entries = _get_json(node.address, PATRONI_PORT, "/history", timeout)
+            return found, entries if isinstance(entries, list) else []
+    return None, []
+
+
+REPLICATION_SQL = """
+SELECT application_name, state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint,
+       extract(epoch FROM write_lag), extract(epoch FROM flush_lag), extract(epoch FROM replay_lag)
+FROM pg_stat_replication
+"""
+
+
+def read_node(node: Node, password: str, timeout: float) -> NodeReading:
+    """pg_is_in_recovery() straight from the node, and on a primary its standbys' lag."""
+    try:
+        conn = psycopg2.connect(
+            host=node.address,
+            port=POSTGRES_PORT,
+            user=MONITOR_USER,
+            password=password,
+            dbname="postgres",
+            connect_timeout=max(1, int(timeout)),
+            options=f"-c statement_timeout={int(timeout * 1000)}",
+        )
+    except psycopg2.Error:
+        return NodeReading()
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() "
+                "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END - '0/0', "
+                "pg_postmaster_start_time()"
+            )
+            in_recovery, position, started = cur.fetchone()
+            reading = NodeReading(
+                writable=not in_recovery, wal_position=int(position or 0), started=started
+            )
+            if not in_recovery:
+                cur.execute(REPLICATION_SQL)
+                for name, state, lag_bytes, write_s, flush_s, replay_s in cur.fetchall():
+                    reading.replication[name] = {
+                        "state": state,
+                        "lag_bytes": lag_bytes,
+                        "write_lag_s": _seconds(write_s),
+                        "flush_lag_s": _seconds(flush_s),
+                        "replay_lag_s": _seconds(replay_s),
+                    }
+            return reading
+    except psycopg2.Error:
+        return NodeReading()
+    finally:
+        conn.close()
+
+
+def _seconds(value: object) -> float | None:
+    """extract(epoch …) is numeric (a Decimal) since PostgreSQL 14; the monitor stores floats and
+    compares them with what it stored, so it converts here once."""
+    return None if value is None else float(value)
+
+
+def read_proxy(
+    proxy: Node | None, password: str, timeout: float
+) -> dict[str, dict[str, str]] | None:
+    """HAProxy's stats CSV as {backend: {server: status}}."""
+    if proxy is None:
+        return None
+    # Credentials sent up front: waiting for HAProxy's 401 first (as urllib's auth handler
+    # does) costs one more round trip per pass for every cluster.
+    token = base64.b64encode(f"{STATS_USER}:{password}".encode()).decode()
+    body = _http_get(
+        proxy.address, STATS_PORT, "/;csv", timeout, {"Authorization": f"Basic {token}"}
+    )
+    if body is None:
+        return None
+    text = body.decode(errors="replace").lstrip("# ")
+    backends: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        if row.get("svname") not in ("FRONTEND", "BACKEND"):
+            backends.setdefault(row["pxname"], {})[row["svname"]] = row.get("status", "")
+    return backends
+
+
+@dataclass
+class Inventory:
+    """What one pass over one cluster needs from the database (see load_inventories)."""
+
+    cluster: Cluster
+    db_nodes: list[Node]
+    proxy: Node | None
+    secrets: dict[str, str]
+    statuses: dict[str, NodeStatus]  # by node name; absent before the first pass
+    # Read Patroni's /history even if the leader did not change: a hand-over's timings are not
+    # complete yet (see clusters.monitoring.observe_writes.Context.history_wanted).
+    history_wanted: bool = True
+
+    @property
+    def fenced(self) -> set[str]:
+        return {name for name, s in self.statuses.items() if s.fenced}
+
+
+_SECRETS_CACHE: dict[int, tuple[float, dict[str, str]]] = {}
+_SECRETS_LOCK = threading.Lock()
+SECRETS_TTL_S = 60.0
+MONITOR_SECRETS = ["monitor", "haproxy_stats"]
+
+
+def _monitor_secrets(cluster_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The two passwords a pass uses per cluster, decrypted at most once a minute per worker
+    process (one query for all the clusters whose cache entry expired)."""
+    now = time.monotonic()
+    with _SECRETS_LOCK:
+        found = {
+            pk: hit[1] for pk in cluster_ids if (hit := _SECRETS_CACHE.get(pk)) and hit[0] > now
+        }
+    missing = [pk for pk in cluster_ids if pk not in found]
+    if missing:
+        fresh: dict[int, dict[str, str]] = {pk: {} for pk in missing}
+        rows = ClusterSecret.objects.filter(cluster_id__in=missing, name__in=MONITOR_SECRETS)
+        for cluster_id, name, value in rows.values_list("cluster_id", "name", "value"):
+            fresh[cluster_id][name] = value
+        with _SECRETS_LOCK:
+            _SECRETS_CACHE.update((pk, (now + SECRETS_TTL_S, v)) for pk, v in fresh.items())
+        found.update(fresh)
+    return found
+
+
+def load_inventories(cluster_ids: list[int], lease: datetime) -> list[Inventory]:
+    """The inventories of the clusters whose monitor lease is still `lease` (a batch that waited
+    in the queue past its lease may find some taken over), in one query plus the secrets."""
+    by_cluster: dict[int, list[Node]] = {}
+    for node in Node.objects.filter(
+        cluster_id__in=cluster_ids, cluster__monitor_lease=lease
+    ).select_related("cluster", "status"):
+        by_cluster.setdefault(node.cluster_id, []).append(node)
+    secrets = _monitor_secrets(list(by_cluster))
+    inventories = []
+    for cluster_id, nodes in by_cluster.items():
+        db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
+        inventories.append(
+            Inventory(
+                cluster=nodes[0].cluster,
+                db_nodes=db_nodes,
+                proxy=next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
+                secrets=secrets[cluster_id],
+                statuses={n.name: n.status for n in db_nodes if hasattr(n, "status")},
+            )
+        )
+    return inventories
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _read_pool() -> ThreadPoolExecutor:
+    """One pool of reader threads per worker process, shared by its batches. Reads only wait on
+    sockets, so threads are cheap; MONITOR_READ_THREADS bounds how many timeouts (dead nodes)
+    can be waited out at once before a read waits for a free thread."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=settings.MONITOR_READ_THREADS, thread_name_prefix="monitor-read"
+            )
+        return _POOL
+
+
+class PendingReading:
+    """The reads of one cluster, running in the read pool; `on_complete` is called (in a pool
+    thread) once every read has returned."""
+
+    def __init__(self, inventory: Inventory, on_complete: Callable[["PendingReading"], None]):
+        timeout = settings.MONITOR_TIMEOUT_S
+        secrets, db_nodes = inventory.secrets, inventory.db_nodes
+        pool = _read_pool()
+        self.inventory = inventory
+        self._on_complete = on_complete
+        self._left = len(db_nodes) + 2
+        self._lock = threading.Lock()
+        self._patroni = pool.submit(
+            read_patroni,
+            db_nodes,
+            timeout,
+            known_leader=inventory.cluster.last_leader or None,
+            history=inventory.history_wanted,
+        )
+        self._proxy = pool.submit(
+            read_proxy, inventory.proxy, secrets.get("haproxy_stats", ""), timeout
+        )
+        self._nodes = {
+            n.name: pool.submit(read_node, n, secrets.get("monitor", ""), timeout) for n in db_nodes
+        }
+        for future in (self._patroni, self._proxy, *self._nodes.values()):
+            future.add_done_callback(self._one_done)
+
+    def _one_done(self, _: Future) -> None:
+        with self._lock:
+            self._left -= 1
+            complete = self._left == 0
+        if complete:
+            self._on_complete(self)
+
+    def result(self) -> Reading:
+        """The reading; blocks until every read returned (each is bounded by its timeout)."""
+        found, history = self._patroni.result()
+        return Reading(
+            patroni=found,
+            history=history,
+            proxy=self._proxy.result(),
+            nodes={name: f.result() for name, f in self._nodes.items()},
+        )
+
+
+def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
+    """The judgement-ready view of a reading (see clusters.monitoring.health)."""
+    members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
+    leader = _leader_in(reading.patroni or {})
+    leader_reading = reading.nodes.get(leader or "", NodeReading())
+    rw = (reading.proxy or {}).get("primary", {})
+    ro = (reading.proxy or {}).get("be_replicas", {})
+    views = []
+    for node in inventory.db_nodes:
+        member = members.get(node.name, {})
+        lag = leader_reading.replication.get(node.name, {})
+        lag_bytes = lag.get("lag_bytes")
+        if lag_bytes is None and isinstance(member.get("lag"), int):
+            lag_bytes = member["lag"]  # Patroni's view when the primary could not be read
+        # replay_lag is NULL once a standby has caught up and nothing is written: that is 0 s.
+        lag_seconds = lag.get("replay_lag_s")
+        if lag_seconds is None and lag_bytes == 0:
+            lag_seconds = 0.0
+        views.append(
+            MemberView(
+                name=node.name,
+                patroni_role=member.get("role"),
+                patroni_state=member.get("state"),
+                writable=reading.nodes[node.name].writable,
+                timeline=member.get("timeline"),
+                lag_bytes=lag_bytes if node.name != leader else None,
+                lag_seconds=lag_seconds if node.name != leader else None,
+                proxy_rw=rw.get(node.name) if reading.proxy is not None else None,
+                proxy_ro=ro.get(node.name) if reading.proxy is not None else None,
+                fenced=node.name in inventory.fenced,
+            )
+        )
+    return ClusterView(
+        members=tuple(views),
+        patroni_answered=reading.patroni is not None,
+        leader=leader,
+        paused=bool((reading.patroni or {}).get("pause")),
+        proxy_answered=reading.proxy is not None,
+        lag_threshold_bytes=settings.LAG_ALERT_BYTES,
+        synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
+    )

@@ -1,0 +1,25 @@
+"""The REST API's routes under /api/v1/ (DESIGN.md §3)."""
+
+from django.urls import path
+
+from clusters.web.api import clusters as cluster_api
+from clusters.web.api import jobs as job_api
+
+urlpatterns = [
+    path("credentials/", cluster_api.credentials, name="api-credentials"),
+    path("host-keys/scan/", job_api.host_key_scan, name="api-host-key-scan"),
+    path("clusters/", cluster_api.clusters, name="api-clusters"),
+    path("clusters/<int:pk>/", cluster_api.cluster, name="api-cluster"),
+    path("clusters/<int:pk>/jobs/", job_api.cluster_jobs, name="api-cluster-jobs"),
+    path("clusters/<int:pk>/nodes/", job_api.cluster_nodes, name="api-cluster-nodes"),
+    path(
+        "clusters/<int:pk>/nodes/<str:name>/replace/",
+        job_api.node_replace_view,
+        name="api-node-replace",
+    ),
+    path("clusters/<int:pk>/connection/", cluster_api.cluster_connection, name="api-connection"),
+    path("jobs/<int:pk>/", job_api.job, name="api-job"),
+    path("jobs/<int:pk>/log/", job_api.job_log, name="api-job-log"),
+    path("jobs/<int:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),
+    path("jobs/<int:pk>/retry/", job_api.job_retry, name="api-job-retry"),
+]

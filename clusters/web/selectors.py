@@ -1,0 +1,124 @@
+"""Reads of the inventory shaped for the API and pages (they only ever read the database)."""
+
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+
+from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
+from clusters.monitoring.lag_history import lag_minutes_series
+
+
+def credential_summary(cred: Credential) -> dict:
+    """A credential as the API shows it: never the key, passphrase or password."""
+    return {"id": cred.pk, "name": cred.name, "username": cred.username, "kind": cred.kind}
+
+
+def cluster_primary(cluster: Cluster) -> str | None:
+    """The primary's node name, as last observed."""
+    status = NodeStatus.objects.filter(node__cluster=cluster, role=NodeStatus.Role.PRIMARY)
+    return status.values_list("node__name", flat=True).first()
+
+
+def cluster_summary(cluster: Cluster) -> dict:
+    return {
+        "id": cluster.pk,
+        "name": cluster.name,
+        "state": cluster.state,
+        "primary": cluster_primary(cluster),
+    }
+
+
+def node_summary(node: Node) -> dict:
+    status = getattr(node, "status", None)
+    return {
+        "name": node.name,
+        "address": node.address,
+        "ssh_port": node.ssh_port,
+        "kind": node.kind,
+        "credential": node.credential_id,
+        "host_key_fingerprint": node.host_key_fingerprint,
+        "role": status.role if status else NodeStatus.Role.UNKNOWN,
+        "state": (status.state or "unknown") if status else "unknown",
+        "timeline": status.timeline if status else None,
+        "lag_bytes": status.lag_bytes if status else None,
+        "lag_seconds": status.lag_seconds if status else None,
+        "last_seen": status.last_seen if status else None,
+    }
+
+
+def cluster_detail(cluster: Cluster) -> dict:
+    """The cluster as DESIGN.md §3 promises it; observed fields stay empty until monitored."""
+    proxy = cluster.proxy_node
+    return {
+        **cluster_summary(cluster),
+        "replication": cluster.replication,
+        "failover_profile": cluster.failover_profile,
+        "postgres_version": cluster.postgres_version,
+        "client_networks": cluster.client_networks,
+        "database": (
+            {"name": cluster.database_name, "user": cluster.database_user}
+            if cluster.database_name
+            else None
+        ),
+        "maintenance": cluster.maintenance,
+        "nodes": [node_summary(n) for n in cluster.nodes.select_related("status")],
+        "proxy": {
+            "address": proxy.address if proxy else None,
+            "endpoints": (
+                {"rw": f"{proxy.address}:5432", "ro": f"{proxy.address}:5433"} if proxy else {}
+            ),
+            "backends": [],
+        },
+    }
+
+
+def dashboard_rows() -> list[dict]:
+    """Every cluster as one card of the dashboard: state, primary, standbys with lag and a
+    sparkline, where the proxy sends writes, the last event. Two queries and plain dicts,
+    whatever the number of clusters (no model instances: building them was most of the page's
+    time at 200 clusters)."""
+    last_event = ClusterEvent.objects.filter(cluster=OuterRef("pk")).order_by("-at")
+    rows = list(
+        Cluster.objects.order_by("name")
+        .values("pk", "name", "state", "replication", "maintenance", "last_checked")
+        .annotate(
+            event=Subquery(last_event.values("summary")[:1]),
+            event_at=Subquery(last_event.values("at")[:1]),
+            event_severity=Subquery(last_event.values("severity")[:1]),
+        )
+    )
+    labels = dict(Cluster.State.choices)
+    link = reverse("cluster-detail", args=[0]).replace("/0/", "/{}/")
+    by_cluster: dict[int, list[dict]] = {}
+    for status in (
+        NodeStatus.objects.filter(node__kind=Node.Kind.DATABASE)
+        .values(
+            "node_id",
+            "node__cluster_id",
+            "node__name",
+            "role",
+            "state",
+            "lag_bytes",
+            "lag_seconds",
+            "fenced",
+            "proxy_status",
+            "last_seen",
+            "lag_minutes",
+        )
+        .order_by("node__name")
+    ):
+        by_cluster.setdefault(status["node__cluster_id"], []).append(status)
+    now = timezone.now()
+    for row in rows:
+        statuses = by_cluster.get(row["pk"], [])
+        row["url"] = link.format(row["pk"])
+        row["state_label"] = labels.get(row["state"], row["state"]).replace("_", " ").capitalize()
+        row["primary"] = next((s["node__name"] for s in statuses if s["role"] == "primary"), None)
+        row["standbys"] = [s for s in statuses if s["role"] != "primary"]
+        for standby in row["standbys"]:
+            standby["history"] = lag_minutes_series(standby.pop("lag_minutes"), now)
+        row["proxy_writes_to"] = [
+            s["node__name"] for s in statuses if (s["proxy_status"] or "").startswith("UP")
+        ]
+        row["proxy_known"] = any(s["proxy_status"] for s in statuses)
+    return rows
