@@ -1,5 +1,5 @@
 """The bad-input catalogue through the setup wizard: the same validators as the API
-(tests/unit/test_bad_input.py), reached through steps 1 and 2 and the inline credential form.
+(test_bad_input.py), reached through steps 1 and 2 and the inline credential form.
 Each case must show its message on the page, change nothing in the inventory or the jobs, and
 never ask a worker to contact a server."""
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-import tests.unit.test_bad_input as catalogue
-from tests.unit.test_bad_input import ENCRYPTED_KEY, LETTERS, NAME_RULE, TEN_MB, _state
+import tests.unit.clusters.web.test_bad_input as catalogue
+from tests.unit.clusters.web.test_bad_input import ENCRYPTED_KEY, LETTERS, NAME_RULE, TEN_MB, _state
 
 pytestmark = pytest.mark.django_db
 world, worker_calls = catalogue.world, catalogue.worker_calls  # the API catalogue's fixtures

@@ -16,7 +16,7 @@ from clusters.models import AlertChannel, AuditEntry, Cluster, Credential, Node
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 # --- Login rate limit ------------------------------------------------------------------------

@@ -5,8 +5,8 @@ import pytest
 
 from clusters.models import AuditEntry, Cluster, Node, ScannedHostKey
 from jobs.models import Job
+from tests.unit.clusters.web.api.test_api import _cluster_body
 from tests.unit.conftest import FP
-from tests.unit.test_api import _cluster_body
 
 pytestmark = pytest.mark.django_db
 

@@ -367,7 +367,7 @@ def test_an_unreachable_mail_server_is_a_failed_delivery(cluster, settings):
 # --- Pages ------------------------------------------------------------------------------------
 
 
-@pytest.mark.urls("tests.unit.test_alerts")
+@pytest.mark.urls("tests.unit.clusters.alerts.test_alerts")
 def test_page_adds_a_channel_and_hides_the_webhook_token(client, user, cluster):
     client.force_login(user)
     response = client.post(
@@ -390,7 +390,7 @@ def test_page_adds_a_channel_and_hides_the_webhook_token(client, user, cluster):
     assert "tok-123" not in page
 
 
-@pytest.mark.urls("tests.unit.test_alerts")
+@pytest.mark.urls("tests.unit.clusters.alerts.test_alerts")
 def test_page_shows_the_reason_for_a_refused_target(client, user):
     client.force_login(user)
     response = client.post("/alerts/", {"kind": "webhook", "target": "ftp://x/y"})
@@ -399,7 +399,7 @@ def test_page_shows_the_reason_for_a_refused_target(client, user):
     assert not AlertChannel.objects.exists()
 
 
-@pytest.mark.urls("tests.unit.test_alerts")
+@pytest.mark.urls("tests.unit.clusters.alerts.test_alerts")
 def test_test_button_queues_the_send_after_commit(
     client, user, cluster, django_capture_on_commit_callbacks
 ):
@@ -412,7 +412,7 @@ def test_test_button_queues_the_send_after_commit(
     assert mail.outbox == []
 
 
-@pytest.mark.urls("tests.unit.test_alerts")
+@pytest.mark.urls("tests.unit.clusters.alerts.test_alerts")
 def test_pause_resume_and_remove(client, user, cluster):
     client.force_login(user)
     channel = email_channel(cluster)
