@@ -16,7 +16,7 @@ from clusters.inventory import services
 from clusters.inventory.forms import CredentialForm
 from clusters.inventory.validators import validate_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
-from clusters.monitoring import lag_history as charts
+from clusters.monitoring import lag_history
 from clusters.web import actions, scans, selectors
 from clusters.web.dashboard_cards import cluster_cards
 
@@ -114,7 +114,7 @@ def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResp
 def cluster_lag(request: HttpRequest, pk: int) -> JsonResponse:
     """Lag history for the chart (``?range=1h`` or ``1d``), read from the database."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    return JsonResponse(charts.lag_series(cluster, request.GET.get("range", "1h")))
+    return JsonResponse(lag_history.lag_series(cluster, request.GET.get("range", "1h")))
 
 
 def _posted_nodes(request: HttpRequest) -> list[dict]:

@@ -273,7 +273,7 @@ def test_relative_times_read_naturally():
 
 
 def test_dashboard_cards_escape_what_they_show(client, django_user_model, cluster):
-    """The cards are drawn in Python (clusters/dashboard_cards.py): every value is escaped."""
+    """The cards are drawn in Python (clusters/web/dashboard_cards.py): every value is escaped."""
     ClusterEvent.objects.create(
         cluster=cluster,
         kind="alarm",
