@@ -29,7 +29,8 @@ class NodeStatus(models.Model):
     postmaster_started = models.DateTimeField(null=True, blank=True)
     lag_high_since = models.DateTimeField(null=True, blank=True)  # above the threshold since
     # The dashboard's sparkline: [[minute, worst lag in bytes], ...] over the last 20 minutes,
-    # kept by the monitor (monitoring.lag_history.lag_minutes_add) so that no page reads the samples for it.
+    # kept by the monitor (monitoring.lag_history.lag_minutes_add) so that no page reads the
+    # samples for it.
     lag_minutes = models.JSONField(default=list, blank=True)
     fenced = models.BooleanField(default=False)  # kept out by the sentinel until rebuilt
     fence_reason = models.CharField(max_length=300, blank=True)

@@ -5,7 +5,7 @@ import pytest
 from clusters.inventory import services as cluster_services
 from clusters.models import Cluster, Credential
 from jobs import patroni_api
-from jobs import services as job_services
+from jobs.host_keys import host_key_scan
 from jobs.models import Job
 from tests.conftest import wait_for
 from tests.workers import start_worker
@@ -28,7 +28,7 @@ def make_lab_cluster(lab, credential: Credential, name: str = "labc") -> Cluster
     """Scan each lab host's key (as an admin would, then confirm it) and define the cluster."""
     nodes = []
     for host in lab.hosts:
-        scan = job_services.host_key_scan(address=host.address, port=22)
+        scan = host_key_scan(address=host.address, port=22)
         assert scan.get("fingerprint") == lab.host_key_fingerprint(host.name), scan
         nodes.append(
             {

@@ -8,6 +8,7 @@ from clusters.inventory import services as cluster_services
 from clusters.models import ClusterEvent, Node
 from jobs import node_changes, patroni_api
 from jobs import services as job_services
+from jobs.host_keys import host_key_scan
 from jobs.models import JobStatus
 from jobs.playbooks.etcd_members import local_etcdctl
 from tests.integration.conftest import lab_credential, wait_for_job
@@ -33,7 +34,7 @@ def lab4(lab):
 def server(lab: Lab, host: str, credential, name: str | None = None) -> dict:
     """A node's fields as an admin enters them after scanning and confirming the host key."""
     h = lab.host(host)
-    scan = job_services.host_key_scan(address=h.address, port=22)
+    scan = host_key_scan(address=h.address, port=22)
     assert scan["fingerprint"] == lab.host_key_fingerprint(host)
     return {
         "name": name or host,
