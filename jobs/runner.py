@@ -21,17 +21,11 @@ from clusters.inventory.crypto import FieldKeyError
 from clusters.models import ClusterEvent
 from jobs import ssh
 from jobs.connections import ConnectionPool
+from jobs.errors import StepCancelled, StepFailed, StepSkipped
 from jobs.logwriter import LogWriter, Redactor
 from jobs.models import Job, JobStatus, LogLine, Step, StepStatus
 from jobs.playbooks import get_playbook
-from jobs.playbooks.base import (
-    CancelFlag,
-    StepCancelled,
-    StepContext,
-    StepFailed,
-    StepSkipped,
-    Verdict,
-)
+from jobs.playbooks.base import CancelFlag, StepContext, Verdict
 
 logger = logging.getLogger(__name__)
 

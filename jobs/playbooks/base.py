@@ -8,12 +8,10 @@ from dataclasses import dataclass, field
 
 from clusters.models import Cluster, Node
 from jobs.connections import ConnectionPool
-from jobs.errors import StepCancelled, StepFailed, StepSkipped
+from jobs.errors import StepCancelled, StepFailed
 from jobs.logwriter import LogWriter
 from jobs.models import Job, LogLine, Step
 from jobs.ssh import CommandResult
-
-__all__ = ["StepCancelled", "StepFailed", "StepSkipped"]  # the steps' exceptions, for playbooks
 
 
 @dataclass(frozen=True)
