@@ -39,34 +39,16 @@ from jobs.ssh_results import (
     CommandFailed,
     CommandResult,
     CommandTimeout,
-    ConnectFailed,
+    ConnectFailed,  # noqa: F401 - callers catch ssh.ConnectFailed with the rest
     ConnectionLost,
-    HostKeyMismatch,
+    HostKeyMismatch,  # noqa: F401 - callers catch ssh.HostKeyMismatch with the rest
     HostKeyUnknown,
     SSHError,
     connect_error,
+    login_error,
     lost_message,
     one_line,
 )
-
-# The SSH layer's public face: callers use `ssh.Connection`, `ssh.SSHError`, ... whichever
-# module defines them.
-__all__ = [
-    "Auth",
-    "AuthenticationFailed",
-    "CommandCancelled",
-    "CommandFailed",
-    "CommandResult",
-    "CommandTimeout",
-    "ConnectFailed",
-    "Connection",
-    "ConnectionLost",
-    "HostKeyMismatch",
-    "HostKeyUnknown",
-    "SSHError",
-    "lost_message",
-    "scan_host_key",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -208,20 +190,8 @@ class Connection:
             )
         except BaseException as exc:
             client.close()
-            if isinstance(exc, HostKeyUnknown):
-                raise HostKeyUnknown(self.hostport, exc.host_key) from None
-            if isinstance(exc, paramiko.BadHostKeyException):
-                expected, actual = (HostKey.from_pkey(k) for k in (exc.expected_key, exc.key))
-                raise HostKeyMismatch(
-                    self.hostport, expected.fingerprint, actual.fingerprint
-                ) from None
-            if isinstance(exc, paramiko.AuthenticationException):
-                used = f"key {pkey.fingerprint}" if pkey else "password"
-                if isinstance(exc, paramiko.BadAuthenticationType):
-                    used += f"; server allows only {', '.join(exc.allowed_types)}"
-                raise AuthenticationFailed(f"authentication failed for {who} ({used})") from None
-            if isinstance(exc, _NET_ERRORS):
-                raise connect_error(exc, self.hostport, timeout) from None
+            if isinstance(exc, (*_NET_ERRORS, HostKeyUnknown)):
+                raise login_error(exc, self.hostport, who, pkey, timeout) from None
             raise
         self._watch_for_dead_peer(client.get_transport())
         self._client = client

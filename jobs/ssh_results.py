@@ -103,3 +103,22 @@ def connect_error(exc: BaseException, hostport: str, timeout: float) -> SSHError
     if isinstance(exc, EOFError):
         return ConnectFailed(f"{hostport} closed the connection during the SSH handshake")
     return ConnectFailed(f"SSH handshake with {hostport} failed: {one_line(exc)}")
+
+
+def login_error(
+    exc: BaseException, hostport: str, who: str, pkey: paramiko.PKey | None, timeout: float
+) -> SSHError:
+    """Map what paramiko raises while connecting and logging in to a one-line SSHError: an
+    unknown or changed host key (both fingerprints named), refused credentials (never the
+    secret, only which key or that a password was used), or a network failure."""
+    if isinstance(exc, HostKeyUnknown):
+        return HostKeyUnknown(hostport, exc.host_key)
+    if isinstance(exc, paramiko.BadHostKeyException):
+        expected, actual = (HostKey.from_pkey(k) for k in (exc.expected_key, exc.key))
+        return HostKeyMismatch(hostport, expected.fingerprint, actual.fingerprint)
+    if isinstance(exc, paramiko.AuthenticationException):
+        used = f"key {pkey.fingerprint}" if pkey else "password"
+        if isinstance(exc, paramiko.BadAuthenticationType):
+            used += f"; server allows only {', '.join(exc.allowed_types)}"
+        return AuthenticationFailed(f"authentication failed for {who} ({used})")
+    return connect_error(exc, hostport, timeout)

@@ -5,9 +5,9 @@ line: etcd's membership (`etcd_members`), every database node's Patroni file (pg
 database node; Patroni reloads when its file changes) and HAProxy's backends (graceful reload).
 They end with setup's verification: a row written through the proxy is read on every standby.
 
-- ``add_node``: the node is in the inventory already (``clusters.inventory.services.node_add``).
+- ``add_node``: the node is in the inventory already (``jobs.node_changes.node_add``).
 - ``replace_node``: the inventory already points the node's name at the new server
-  (``clusters.inventory.services.node_replace``, which records the old address in the job's params);
+  (``jobs.node_changes.node_replace``, which records the old address in the job's params);
   refused while the old server still answers as a Patroni member, since two servers under one
   member name would both claim it.
 - ``remove_node``: never the primary, never below two database nodes; the removed server's data
