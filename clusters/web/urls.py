@@ -5,6 +5,7 @@ from django.urls import path
 from clusters.web import (
     alert_views,
     audit_views,
+    credential_views,
     job_views,
     node_views,
     user_views,
@@ -33,7 +34,7 @@ urlpatterns = [
         name="node-replace",
     ),
     path("clusters/<int:pk>/connection/", views.cluster_connection, name="cluster-connection"),
-    path("credentials/", views.credential_list, name="credential-list"),
+    path("credentials/", credential_views.credential_list, name="credential-list"),
     path("audit/", audit_views.audit_log, name="audit-log"),
     path("users/", user_views.user_list, name="user-list"),
     path("users/<int:pk>/role/", user_views.user_role, name="user-role"),

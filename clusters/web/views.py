@@ -1,11 +1,10 @@
-"""Pages for clusters and credentials. They read the database; host-key scans go to a worker."""
+"""Pages for clusters. They read the database; host-key scans go to a worker."""
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -13,7 +12,6 @@ from clusters.access.audit import audit, mark_audited, refused, source_address
 from clusters.access.reveal import cluster_connection_read
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
 from clusters.inventory import services
-from clusters.inventory.forms import CredentialForm
 from clusters.inventory.validators import validate_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from clusters.monitoring import lag_history
@@ -222,44 +220,6 @@ def _scan(address: str, port: int) -> dict:
     if not 1 <= port <= 65535:
         return {"error": "Expected a port number from 1 to 65535."}
     return scans.scan_via_worker(address, port)
-
-
-@sensitive_post_parameters("private_key", "passphrase", "password")  # out of error reports
-@role_required(VIEWER, post=ADMIN)
-@require_http_methods(["GET", "POST"])
-def credential_list(request: HttpRequest) -> HttpResponse:
-    """The credentials (never their secrets) and a form to add one."""
-    form, status = CredentialForm(), 200
-    if request.method == "POST":
-        data = request.POST.copy()
-        upload = request.FILES.get("private_key_file")
-        try:
-            if upload is not None and not data.get("private_key"):
-                data["private_key"] = services.key_from_upload(upload)
-            cred = services.credential_create(data=data)
-        except services.InvalidInput as exc:
-            form = CredentialForm(data=data)
-            form.is_valid()
-            for message in exc.field_errors.get("private_key", []):  # an unreadable upload
-                if message not in form.errors.get("private_key", []):
-                    form.add_error("private_key", message)
-            audit(request, action="credential.create", result=refused(exc.field_errors))
-            status = 400
-        else:
-            audit(
-                request,
-                action="credential.create",
-                target=f"credential {cred.name}",
-                params={"name": cred.name, "username": cred.username, "kind": cred.kind},
-            )
-            messages.success(request, f"Credential {cred.name} saved (encrypted).")
-            return redirect("credential-list")
-    return render(
-        request,
-        "clusters/credential_list.html",
-        {"credentials": Credential.objects.all(), "form": form},
-        status=status,
-    )
 
 
 @role_required(VIEWER)  # the service lets admins only, and audits every refusal
