@@ -159,6 +159,25 @@ def test_every_layer_prefix_names_an_existing_package_or_module() -> None:
             assert any(m == prefix or m.startswith(prefix + ".") for m in modules), prefix
 
 
+# The SSH layer: the only modules that talk paramiko (key parsing, connections, their errors).
+PARAMIKO_USERS = {"clusters.inventory.ssh_keys", "jobs.ssh", "jobs.ssh_results"}
+
+
+def test_only_the_ssh_layer_imports_paramiko() -> None:
+    users = set()
+    for name, path in project_modules(ROOT).items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            if any(n == "paramiko" or n.startswith("paramiko.") for n in names):
+                users.add(name)
+    assert users == PARAMIKO_USERS
+
+
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     for relative, text in files.items():
         path = tmp_path / relative
