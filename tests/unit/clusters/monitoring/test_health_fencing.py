@@ -1,12 +1,12 @@
 """Whom the sentinel may fence, and when the nodes' word is enough to do it — table tests of
-clusters.monitoring.health's fencing rules, on the views of test_health.py."""
+clusters.monitoring.health's fencing rules, on the views of health_views.py."""
 
 from dataclasses import replace
 
 import pytest
 
 from clusters.monitoring.health import ClusterView, fence_candidates, fence_confirmed
-from tests.unit.clusters.monitoring.test_health import (
+from tests.unit.clusters.monitoring.health_views import (
     HEALTHY_PAIR,
     NEW_PRIMARY,
     RESUMED_OLD_PRIMARY,

@@ -9,11 +9,15 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-import tests.unit.clusters.web.test_bad_input as catalogue
-from tests.unit.clusters.web.test_bad_input import ENCRYPTED_KEY, LETTERS, NAME_RULE, TEN_MB, _state
+from tests.unit.clusters.web.bad_input_cases import (
+    ENCRYPTED_KEY,
+    LETTERS,
+    NAME_RULE,
+    TEN_MB,
+)
+from tests.unit.clusters.web.conftest import _state
 
 pytestmark = pytest.mark.django_db
-world, worker_calls = catalogue.world, catalogue.worker_calls  # the API catalogue's fixtures
 
 STEP1 = {
     "name": "pg1",

@@ -1,0 +1,141 @@
+"""The alarms a monitor reading raises, and their messages — table tests of
+clusters.monitoring.health.find_alarms."""
+
+import pytest
+
+from clusters.monitoring.health import (
+    MAX_ALARM_MESSAGE,
+    ClusterView,
+    find_alarms,
+)
+from tests.unit.clusters.monitoring.health_views import (
+    HEALTHY_PAIR,
+    NEW_PRIMARY,
+    NEW_ROUTED_NOWHERE,
+    RESUMED_OLD_PRIMARY,
+    MiB,
+    primary,
+    standby,
+    view,
+)
+
+STANDBY_DOWN = "node2 is not streaming (state: stopped)."
+
+# (id, view, expected alarms: code -> a fragment of its message)
+ALARM_CASES = [
+    ("healthy", HEALTHY_PAIR, {}),
+    ("nothing answered", view(leader=None, patroni_answered=False, proxy_answered=False), {}),
+    (
+        "resumed old primary routed next to the new one",
+        view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2"),
+        {
+            "split_brain": "Split brain: node1 and node2 accept writes at the same time "
+            "(leader key: node2).",
+            "proxy_rw_not_leader": "HAProxy routes writes to node1, which does not hold the "
+            "leader key (node2).",
+            "standby_not_streaming": "node1 is not streaming (state: running).",
+        },
+    ),
+    (
+        "resumed old primary the only one routed",
+        view(RESUMED_OLD_PRIMARY, NEW_ROUTED_NOWHERE, leader="node2"),
+        {
+            "split_brain": "Split brain",
+            "proxy_rw_not_leader": "node1",
+            "leader_mismatch": "Patroni's leader is node2 but HAProxy routes writes to node1.",
+            "standby_not_streaming": "node1",
+        },
+    ),
+    (
+        "writes routed to a read-only old primary",
+        view(standby("node1", proxy_rw="UP"), NEW_ROUTED_NOWHERE, leader="node2"),
+        {"proxy_rw_not_leader": "node1", "leader_mismatch": "node2"},
+    ),
+    (
+        "two strays routed next to the leader",
+        view(primary(), standby(proxy_rw="UP"), standby("node3", proxy_rw="UP 1/2")),
+        {"proxy_rw_not_leader": "node2 and node3, which do not hold the leader key (node1)."},
+    ),
+    (
+        "writes routed nowhere: the state says down, no routing alarm",
+        view(primary(proxy_rw="DOWN"), standby()),
+        {},
+    ),
+    (
+        "split brain while failing over: no leader to compare routing with",
+        view(
+            primary(patroni_role="replica"), primary("node2", patroni_role="replica"), leader=None
+        ),
+        {"split_brain": "(leader key: nobody)."},
+    ),
+    (
+        "split brain while paused",
+        view(primary(), primary("node2", patroni_role="replica"), paused=True),
+        {"split_brain": "Split brain", "proxy_rw_not_leader": "node2"},
+    ),
+    (
+        "two standbys not streaming, in one message",
+        view(primary(), standby(patroni_state="stopped"), standby("node3", patroni_role=None)),
+        {"standby_not_streaming": f"{STANDBY_DOWN} node3 is not listed by Patroni."},
+    ),
+    (
+        "standby not streaming while paused",
+        view(primary(), standby(patroni_state="stopped"), paused=True),
+        {},
+    ),
+    (
+        "standbys not streaming while failing over",
+        view(
+            standby("node1", patroni_state="stopped"), standby(patroni_state="running"), leader=None
+        ),
+        {},
+    ),
+    (
+        "fenced old primary",
+        view(
+            standby("node1", patroni_role=None, writable=None, proxy_rw="MAINT", fenced=True),
+            NEW_PRIMARY,
+            leader="node2",
+        ),
+        {},
+    ),
+    (
+        "lagging standby: a lag event, not an alarm",
+        view(primary(), standby(lag_bytes=100 * MiB)),
+        {},
+    ),
+    (
+        "proxy unreadable: no routing alarm",
+        view(primary(proxy_rw=None), standby(proxy_rw="UP"), proxy_answered=False),
+        {},
+    ),
+    (
+        "Patroni silent: no routing or standby alarm",
+        view(
+            standby("node1", proxy_rw="UP", patroni_role=None),
+            standby(proxy_rw="UP"),
+            leader="node1",
+            patroni_answered=False,
+        ),
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("the_view", "expected"), [pytest.param(v, e, id=i) for i, v, e in ALARM_CASES]
+)
+def test_find_alarms(the_view: ClusterView, expected: dict[str, str]) -> None:
+    alarms = find_alarms(the_view)
+    assert set(alarms) == set(expected), alarms
+    for code, fragment in expected.items():
+        assert fragment in alarms[code], alarms[code]
+
+
+def test_alarm_messages_fit_the_alarm_row() -> None:
+    many = [
+        standby(f"standby-with-a-long-name-{i:02d}", patroni_state="stopped") for i in range(20)
+    ]
+    message = find_alarms(view(primary(), *many))["standby_not_streaming"]
+    assert len(message) == MAX_ALARM_MESSAGE
+    assert message.endswith("…")
