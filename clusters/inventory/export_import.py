@@ -35,6 +35,7 @@ def inventory_export() -> dict:
                 "sync_strict": cluster.sync_strict,
                 "client_networks": cluster.client_networks,
                 "http_frontends": cluster.http_frontends,
+                "apt_proxy": cluster.apt_proxy,
                 "database": (
                     {"name": cluster.database_name, "user": cluster.database_user}
                     if cluster.database_name

@@ -72,6 +72,9 @@ class ClusterForm(forms.Form):
     )
     postgres_version = forms.IntegerField(min_value=13, max_value=17, initial=15, required=False)
     sync_strict = forms.BooleanField(required=False)
+    apt_proxy = forms.CharField(
+        max_length=200, required=False, validators=[validators.validate_apt_proxy]
+    )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]

@@ -140,6 +140,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             failover_profile=c["failover_profile"] or Cluster.FailoverProfile.BALANCED,
             postgres_version=c["postgres_version"] or 15,
             sync_strict=c["sync_strict"],
+            apt_proxy=c["apt_proxy"],
             http_frontends=frontends,
             client_networks=networks,
             database_name=database.get("name", ""),

@@ -14,6 +14,7 @@ FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@+-]{0,99}$")
 SHELL_METACHARACTERS = frozenset("`$;&|<>()'\"\\{}*?!#~\n\r\t")
 MAX_SECRET_CHARS = 1024
+APT_PROXY_RE = re.compile(r"^https?://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?/?$")
 
 
 def validate_name(value: str) -> None:
@@ -50,6 +51,19 @@ def validate_address(value: str) -> None:
         return
     if ip.is_unspecified or ip.is_multicast:
         raise ValidationError(f"{value} cannot be a server's address.")
+
+
+def validate_apt_proxy(value: str) -> None:
+    """An HTTP proxy for apt on the nodes (apt-cacher-ng, Squid): ``http://host:port``.
+
+    No user name or password: it would be stored and passed in clear on every apt command.
+    """
+    match = APT_PROXY_RE.match(value)
+    if not match:
+        raise ValidationError(
+            "Enter the proxy as http://host:port (or https://), without a path or a password."
+        )
+    validate_address(match["host"].strip("[]"))
 
 
 def validate_cidr(value: str) -> None:

@@ -82,6 +82,8 @@ class Cluster(models.Model):
     # synchronous_mode_strict: refuse writes rather than run without a synchronous standby.
     sync_strict = models.BooleanField(default=False)
     http_frontends = models.JSONField(default=list, blank=True)  # [{"listen_port", "app_port"}]
+    # An HTTP proxy apt uses on the nodes (servers without direct access to their mirrors).
+    apt_proxy = models.CharField(max_length=200, blank=True)
     maintenance = models.BooleanField(default=False)
     last_checked = models.DateTimeField(null=True, blank=True)  # the monitor's last full read
     # Who held Patroni's leader key at the last read: a change of it is a failover/switchover.

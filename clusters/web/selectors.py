@@ -55,6 +55,7 @@ def cluster_detail(cluster: Cluster) -> dict:
         "failover_profile": cluster.failover_profile,
         "postgres_version": cluster.postgres_version,
         "client_networks": cluster.client_networks,
+        "apt_proxy": cluster.apt_proxy or None,
         "database": (
             {"name": cluster.database_name, "user": cluster.database_user}
             if cluster.database_name

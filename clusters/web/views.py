@@ -158,6 +158,7 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
             "replication": request.POST.get("replication", "async"),
             "failover_profile": request.POST.get("failover_profile", "balanced"),
             "client_networks": request.POST.get("client_networks", "").split(),
+            "apt_proxy": request.POST.get("apt_proxy", "").strip(),
             "nodes": _posted_nodes(request),
         }
         rows = data["nodes"] or rows

@@ -25,6 +25,7 @@ CLUSTER_FIELDS = (
     "client_networks",
     "database_name",
     "database_user",
+    "apt_proxy",
 )
 SERVER_FIELDS = ("name", "address", "ssh_port", "credential", "role")
 # What the admin picks per server, and what it means for the node.
@@ -95,6 +96,7 @@ def cluster_data(fields: dict) -> dict:
         "failover_profile": fields.get("failover_profile", ""),
         "postgres_version": fields.get("postgres_version", "").strip(),
         "client_networks": _networks(fields.get("client_networks", "")),
+        "apt_proxy": fields.get("apt_proxy", "").strip(),
     }
     db_name = fields.get("database_name", "").strip()
     db_user = fields.get("database_user", "").strip()
