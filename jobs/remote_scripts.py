@@ -85,6 +85,8 @@ def build_upload_script(
     directory, name = posixpath.split(remote_path)
     script = [
         "set -e",
+        # A fresh server lacks the product's own directories (/etc/hacenter, /etc/patroni...).
+        f"mkdir -p -- {q(directory)}",
         f"tmp=$(mktemp {q(posixpath.join(directory, f'.{name}.hc-XXXXXX'))})",
         "trap 'rm -f -- \"$tmp\"' EXIT",  # any failure below leaves the target untouched
         "trap 'exit 1' HUP INT TERM",  # a signal would end sh without the EXIT trap

@@ -160,3 +160,12 @@ def test_a_whole_upload_replaces_the_file_with_its_mode(tmp_path: Path) -> None:
     assert target.read_bytes() == NEW
     assert target.stat().st_mode & 0o777 == 0o600
     assert temp_files(target) == []
+
+
+def test_an_upload_makes_the_directories_a_fresh_server_lacks(tmp_path: Path) -> None:
+    # A fresh server has no /etc/hacenter: "Configure etcd" failed there with mktemp's error.
+    target = tmp_path / "etc" / "hacenter" / "etcd-pg1.yml"
+    proc, _ = upload(target)
+    proc.communicate(NEW.decode(), timeout=10)
+    assert proc.returncode == 0
+    assert target.read_bytes() == NEW
