@@ -27,6 +27,8 @@ class Daemon:
     user: str
     description: str
     env: dict[str, str] = field(default_factory=dict)
+    # A directory under /run the daemon needs; /run is empty after every boot.
+    runtime_dir: str = ""
 
     @property
     def pid_file(self) -> str:
@@ -85,28 +87,87 @@ def pid(ctx: StepContext, node: Node, daemon: Daemon) -> int | None:
 
 
 def start(ctx: StepContext, node: Node, daemon: Daemon) -> str:
-    """Start the daemon unless it runs already; a verdict either way."""
+    """Start the daemon unless it runs already; a verdict either way.
+
+    A daemon that dies (or restarts) within its first seconds fails the step with its own last
+    words, and under systemd its unit is disabled: it must not restart forever until the next
+    setup run repairs what made it fail.
+    """
     running = pid(ctx, node, daemon)
     if running:
         return f"{daemon.description} already running (pid {running})"
-    if init_system(ctx, node) == SYSTEMD:
+    systemd = init_system(ctx, node) == SYSTEMD
+    if systemd:
         ctx.connections.get(node).upload(
-            f"/etc/systemd/system/{daemon.unit}", systemd_unit(daemon).encode(), mode=0o644
+            unit_path(daemon), systemd_unit(daemon).encode(), mode=0o644
         )
         ctx.run(
-            f"systemctl daemon-reload && systemctl enable --now {shlex.quote(daemon.unit)}",
+            f"systemctl daemon-reload && systemctl reset-failed {shlex.quote(daemon.unit)} "
+            f"2>/dev/null; systemctl enable --now {shlex.quote(daemon.unit)}",
             node=node,
             check=True,
         )
     else:
         ctx.run(process_start_script(daemon), node=node, check=True)
-    started = pid(ctx, node, daemon)
+    started = stayed_up(ctx, node, daemon)
     if not started:
-        tail = ctx.output(
-            f"tail -n 5 {shlex.quote(daemon.log_file)} 2>/dev/null || true", node=node, sudo=True
-        )
-        raise StepFailed(f"{daemon.description} did not stay up: {' | '.join(tail)[-300:]}")
+        why = diagnosis(ctx, node, daemon)
+        if systemd:
+            ctx.run(f"systemctl disable --now {shlex.quote(daemon.unit)}", node=node)
+            why += f" ({daemon.unit} disabled until setup runs again)"
+        raise StepFailed(f"{daemon.description} did not stay up on {node.name}: {why}")
     return f"{daemon.description} started (pid {started})"
+
+
+def stayed_up(ctx: StepContext, node: Node, daemon: Daemon, seconds: float = 2.0) -> int | None:
+    """The daemon's pid if it still runs `seconds` after its start without having restarted."""
+    if init_system(ctx, node) != SYSTEMD:
+        return pid(ctx, node, daemon)
+    rounds = max(1, int(seconds / 0.5))
+    script = (
+        f"for i in $(seq {rounds}); do sleep 0.5; "
+        f"systemctl show -p ActiveState -p NRestarts -p MainPID {shlex.quote(daemon.unit)} "
+        "| tr '\\n' ' '; echo; done"
+    )
+    lines = ctx.output(script, node=node, echo=False)
+    last = dict(item.split("=", 1) for item in (lines or [""])[-1].split() if "=" in item)
+    restarted = any("NRestarts=0" not in line for line in lines)
+    main_pid = int(last.get("MainPID", "0") or 0)
+    if restarted or last.get("ActiveState") != "active" or main_pid <= 0:
+        return None
+    return main_pid
+
+
+def diagnosis(ctx: StepContext, node: Node, daemon: Daemon) -> str:
+    """The daemon's last words: its journal under systemd, its log file in process mode."""
+    if init_system(ctx, node) == SYSTEMD:
+        command = (
+            f"journalctl -u {shlex.quote(daemon.unit)} -n 30 --no-pager -o cat 2>/dev/null "
+            "| grep -v -e '^Started ' -e '^Stopped ' -e 'Scheduled restart job' "
+            "-e 'Failed with result' -e 'Main process exited' -e 'Consumed ' | tail -n 5"
+        )
+    else:
+        command = f"tail -n 5 {shlex.quote(daemon.log_file)} 2>/dev/null || true"
+    lines = [line for line in ctx.output(command, node=node, sudo=True) if line.strip()]
+    return " | ".join(lines)[-400:] or "it wrote nothing before it stopped"
+
+
+def unit_path(daemon: Daemon) -> str:
+    return f"/etc/systemd/system/{daemon.unit}"
+
+
+def remove(ctx: StepContext, node: Node, daemon: Daemon, timeout_s: int = 30) -> str:
+    """Stop the daemon for good: under systemd its unit file goes too."""
+    verdict = stop(ctx, node, daemon, timeout_s)
+    if init_system(ctx, node) == SYSTEMD:
+        ctx.run(
+            f"rm -f {shlex.quote(unit_path(daemon))} && systemctl daemon-reload && "
+            f"{{ systemctl reset-failed {shlex.quote(daemon.unit)} 2>/dev/null || true; }}",
+            node=node,
+            check=True,
+        )
+        verdict += f"; {daemon.unit} removed"
+    return verdict
 
 
 def stop(ctx: StepContext, node: Node, daemon: Daemon, timeout_s: int = 30) -> str:
@@ -129,8 +190,9 @@ def stop(ctx: StepContext, node: Node, daemon: Daemon, timeout_s: int = 30) -> s
 def process_start_script(daemon: Daemon) -> str:
     """setsid detaches from the SSH session; setpriv execs as the user, so $! is the daemon.
     The short sleep lets a daemon that dies on a bad config be seen dead by the check after."""
+    runtime = f"mkdir -p /run/{shlex.quote(daemon.runtime_dir)} && " if daemon.runtime_dir else ""
     return (
-        f"mkdir -p {PID_DIR} {LOG_DIR} && chown {shlex.quote(daemon.user)} {LOG_DIR} && "
+        f"{runtime}mkdir -p {PID_DIR} {LOG_DIR} && chown {shlex.quote(daemon.user)} {LOG_DIR} && "
         f"touch {shlex.quote(daemon.log_file)} && "
         f"chown {shlex.quote(daemon.user)} {shlex.quote(daemon.log_file)} && cd / && "
         f"{{ setsid setpriv --reuid={shlex.quote(daemon.user)} "
@@ -141,12 +203,20 @@ def process_start_script(daemon: Daemon) -> str:
 
 
 def systemd_unit(daemon: Daemon) -> str:
+    """The unit: restarted on failure, but at most 5 times in 5 minutes (then it stays failed
+    and the monitor reports it) instead of forever."""
     env = "".join(f"Environment={shlex.quote(f'{k}={v}')}\n" for k, v in sorted(daemon.env.items()))
+    runtime = (
+        f"RuntimeDirectory={daemon.runtime_dir}\nRuntimeDirectoryPreserve=yes\n"
+        if daemon.runtime_dir
+        else ""
+    )
     return (
         "# Generated by HA Center; changes here are overwritten.\n"
         f"[Unit]\nDescription={daemon.description} (HA Center)\n"
-        "After=network-online.target\nWants=network-online.target\n\n"
-        f"[Service]\nUser={daemon.user}\n{env}ExecStart={shlex.join(daemon.argv)}\n"
+        "After=network-online.target\nWants=network-online.target\n"
+        "StartLimitIntervalSec=300\nStartLimitBurst=5\n\n"
+        f"[Service]\nUser={daemon.user}\n{env}{runtime}ExecStart={shlex.join(daemon.argv)}\n"
         "Restart=on-failure\nRestartSec=2\nKillMode=process\nTimeoutStopSec=60\n\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )

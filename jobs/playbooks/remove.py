@@ -7,8 +7,9 @@ import shlex
 from clusters.models import Cluster, Node, NodeStatus
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import daemons
+from jobs.playbooks import daemons, distro_services
 from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
+from jobs.playbooks.preflight import listener
 from jobs.playbooks.setup import cluster_spec as build_spec
 from jobs.playbooks.setup import etcd_member_nodes, with_spec
 from jobs.playbooks.setup_etcd import etcd_daemon
@@ -47,26 +48,51 @@ def _move_aside(ctx: StepContext, path: str) -> str | None:
     return target if moved.ok else None
 
 
+def _listeners(ctx: StepContext, ports: list[int]) -> str:
+    """Who still listens on the ports (", "-joined "port by process"), "" when nobody does."""
+    held = {
+        f"{port} by {process}"
+        for port, process in map(listener, ctx.output("ss -Hltnp", sudo=True, echo=False))
+        if port in ports
+    }
+    return ", ".join(sorted(held))
+
+
+def _stopped(ctx: StepContext, verdict: str, ports: list[int]) -> Verdict | str:
+    """The verdict, or a warning naming whoever still holds one of the node's ports."""
+    held = _listeners(ctx, ports)
+    return Verdict.warn(f"{verdict}; still listening: {held}") if held else verdict
+
+
 def stop_haproxy(ctx: StepContext) -> Verdict | str:
-    verdict = daemons.stop(ctx, ctx.node, haproxy_daemon())
+    verdict = daemons.remove(ctx, ctx.node, haproxy_daemon())
     moved = _move_aside(ctx, paths.HAPROXY_CONFIG)
-    return verdict + (f"; config kept as {moved}" if moved else "")
+    verdict += f"; config kept as {moved}" if moved else ""
+    unmasked = distro_services.unmask(ctx, ["haproxy.service"])
+    verdict += f"; {', '.join(unmasked)} unmasked (left stopped)" if unmasked else ""
+    ports = [paths.POSTGRES_PORT, paths.REPLICA_PORT, paths.STATS_PORT]
+    ports += [f["listen_port"] for f in ctx.cluster.http_frontends]
+    return _stopped(ctx, verdict, ports)
 
 
 def stop_patroni(ctx: StepContext) -> Verdict | str:
     spec = ctx.facts["spec"]
-    verdict = daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
+    verdict = daemons.remove(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
     moved = _move_aside(ctx, paths.data_dir(spec))
     ctx.run(f"rm -f {shlex.quote(paths.patroni_config_path(spec))}", check=True)
-    return verdict + (f"; data moved to {moved}" if moved else "; no data directory")
+    verdict += f"; data moved to {moved}" if moved else "; no data directory"
+    return _stopped(ctx, verdict, [paths.POSTGRES_PORT, paths.PATRONI_PORT])
 
 
 def stop_etcd(ctx: StepContext) -> Verdict | str:
     spec = ctx.facts["spec"]
-    verdict = daemons.stop(ctx, ctx.node, etcd_daemon(spec))
+    verdict = daemons.remove(ctx, ctx.node, etcd_daemon(spec))
     moved = _move_aside(ctx, paths.etcd_data_dir(spec))
     ctx.run(f"rm -f {shlex.quote(paths.etcd_config_path(spec))}", check=True)
-    return verdict + (f"; data moved to {moved}" if moved else "; no data directory")
+    verdict += f"; data moved to {moved}" if moved else "; no data directory"
+    unmasked = distro_services.unmask(ctx, ["etcd.service"])
+    verdict += f"; {', '.join(unmasked)} unmasked (left stopped)" if unmasked else ""
+    return _stopped(ctx, verdict, [paths.ETCD_CLIENT_PORT, paths.ETCD_PEER_PORT])
 
 
 def forget(ctx: StepContext) -> Verdict | str:

@@ -15,14 +15,15 @@ from jobs.configs import spec as paths
 from jobs.configs.etcd import etcd_config
 from jobs.configs.patroni import patroni_config
 from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
-from jobs.playbooks import daemons, setup_etcd, setup_finish, setup_postgres
+from jobs.playbooks import (
+    daemons,
+    distro_services,
+    packages,
+    setup_etcd,
+    setup_finish,
+    setup_postgres,
+)
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-
-PACKAGES = {
-    Node.Kind.DATABASE: ["postgresql-{version}", "python3"],
-    Node.Kind.PROXY: ["haproxy"],
-}
-ETCD_PACKAGES = ["etcd-server", "etcd-client"]
 
 
 def cluster_spec(cluster: Cluster) -> ClusterSpec:
@@ -123,29 +124,16 @@ def check_login(ctx: StepContext) -> Verdict | str:
 
 
 def install_packages(ctx: StepContext) -> Verdict | str:
-    """Install what is missing with apt, and stop distribution services that would hold our
-    ports (Debian starts a default PostgreSQL cluster and a single-node etcd on install)."""
+    """Install what is missing with apt (refreshing its package lists when they are missing or
+    old), with the distribution's competing services masked first so the install cannot start
+    them; a PostgreSQL cluster the install started on :5432 is stopped."""
     spec = ctx.facts["spec"]
-    wanted = [p.format(version=spec.postgres_version) for p in PACKAGES[ctx.node.kind]]
-    if ctx.node.name in {m.name for m in spec.etcd_members}:
-        wanted += ETCD_PACKAGES
-    query = " ".join(wanted)
-    lines = ctx.output(
-        f"for p in {query}; do dpkg-query -W -f='${{Package}} ${{Status}}\\n' $p 2>/dev/null "
-        "| grep -q 'install ok installed' || echo $p; done",
-        echo=False,
-    )
-    missing = [p for p in lines if p in wanted]
-    if missing:
-        ctx.run(
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-            + " ".join(missing),
-            timeout=1200,
-            check=True,
-        )
-    stopped = setup_postgres.stop_distribution_services(ctx)
-    verdict = f"installed {', '.join(missing)}" if missing else f"already installed: {query}"
-    return verdict + (f"; stopped {', '.join(stopped)}" if stopped else "")
+    masked = distro_services.mask(ctx, distro_services.competing_units(spec, ctx.node))
+    verdict = packages.install(ctx, packages.wanted(spec, ctx.node))
+    if ctx.node.kind == Node.Kind.DATABASE:
+        stopped = distro_services.stop_distribution_postgres(ctx)
+        verdict += f"; stopped {', '.join(stopped)}" if stopped else ""
+    return verdict + (f"; masked {', '.join(masked)}" if masked else "")
 
 
 def etcd_configure(ctx: StepContext) -> Verdict | str:

@@ -65,6 +65,7 @@ def haproxy_daemon() -> daemons.Daemon:
         argv=("/usr/sbin/haproxy", "-W", "-db", "-f", paths.HAPROXY_CONFIG),
         user="root",
         description="HAProxy",
+        runtime_dir="haproxy",  # the admin socket's directory
     )
 
 

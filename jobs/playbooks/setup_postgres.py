@@ -26,32 +26,6 @@ def patroni_daemon(spec: paths.ClusterSpec) -> Daemon:
     )
 
 
-def stop_distribution_services(ctx: StepContext) -> list[str]:
-    """Stop Debian's default PostgreSQL cluster and single-node etcd where they hold our ports;
-    their data stays where it is."""
-    stopped = []
-    if ctx.node.kind == Node.Kind.DATABASE:
-        lines = ctx.output(
-            "command -v pg_lsclusters >/dev/null && pg_lsclusters -h || true", echo=False
-        )
-        for line in lines:
-            fields = line.split()
-            if len(fields) >= 4 and fields[3] == "online" and fields[2] == "5432":
-                version, name = fields[0], fields[1]
-                ctx.run(
-                    f"pg_ctlcluster {shlex.quote(version)} {shlex.quote(name)} stop && "
-                    f"echo manual > /etc/postgresql/{shlex.quote(version)}/"
-                    f"{shlex.quote(name)}/start.conf",
-                    check=True,
-                )
-                stopped.append(f"PostgreSQL {version}/{name}")
-    probe = ctx.run("[ -d /run/systemd/system ] && systemctl is-active --quiet etcd", echo=False)
-    if probe.ok:
-        ctx.run("systemctl disable --now etcd", check=True)
-        stopped.append("the distribution's etcd")
-    return stopped
-
-
 def install_patroni(ctx: StepContext) -> Verdict | str:
     """Patroni from PyPI in /opt/patroni, from wheels the console uploads (no index needed)."""
     want = settings.PATRONI_VERSION

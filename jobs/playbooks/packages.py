@@ -1,0 +1,186 @@
+"""Packages from apt on a node: which ones setup installs, whether apt can find them, installing.
+
+Cloud and container images ship with empty package lists, and lists left alone for weeks name
+versions the mirror no longer has: both make `apt-get install` fail with "Unable to locate
+package". So the lists are refreshed when they are missing, old, or lack a wanted package.
+A cluster's APT proxy is passed on each apt command (`-o Acquire::http::Proxy=`): nothing is
+written to the server's apt configuration.
+"""
+
+import shlex
+
+from clusters.models import Cluster, Node
+from jobs.configs.spec import ClusterSpec
+from jobs.playbooks.base import StepContext, StepFailed
+
+PACKAGES = {
+    Node.Kind.DATABASE: ["postgresql-{version}", "python3", "python3-venv"],
+    Node.Kind.PROXY: ["haproxy"],
+}
+ETCD_PACKAGES = ["etcd-server", "etcd-client"]
+# Lists older than this are refreshed before an install: point releases replace .debs.
+LISTS_MAX_AGE_MIN = 6 * 60
+LISTS_DIR = "/var/lib/apt/lists"
+# Private lists and caches for preflight's look-ahead, so a check changes nothing on the node.
+SCRATCH_OPTIONS = (
+    '-o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" '
+    "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache="
+)
+
+
+def wanted(spec: ClusterSpec, node: Node) -> list[str]:
+    """The packages this node needs for its role in the cluster."""
+    names = [p.format(version=spec.postgres_version) for p in PACKAGES[node.kind]]
+    if node.name in {m.name for m in spec.etcd_members}:
+        names += ETCD_PACKAGES
+    return names
+
+
+def apt_options(cluster: Cluster) -> str:
+    """apt's command-line options for the cluster's proxy, or "" without one."""
+    if not cluster.apt_proxy:
+        return ""
+    return shlex.quote(f"-oAcquire::http::Proxy={cluster.apt_proxy}")
+
+
+def not_installed(ctx: StepContext, packages: list[str]) -> list[str]:
+    """The packages dpkg does not have installed on the step's node."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    lines = ctx.output(
+        f"for p in {names}; do dpkg-query -W -f='${{Status}}\\n' \"$p\" 2>/dev/null "
+        '| grep -q "install ok installed" || echo "$p"; done',
+        echo=False,
+    )
+    return [p for p in lines if p in packages]
+
+
+def unavailable(ctx: StepContext, packages: list[str], options: str = "") -> list[str]:
+    """The packages apt has no installation candidate for (with these options)."""
+    lines = ctx.output(unavailable_script(packages, options), echo=False)
+    return [p for p in lines if p in packages]
+
+
+def lists_age_minutes(ctx: StepContext) -> int | None:
+    """Minutes since apt's package lists were last fetched; None when there are none."""
+    lines = ctx.output(
+        f"ls -t {LISTS_DIR}/*_Packages* 2>/dev/null | head -n 1 | xargs -r stat -c %Y; date +%s",
+        echo=False,
+    )
+    if len(lines) < 2:
+        return None
+    return max(0, (int(lines[1]) - int(lines[0])) // 60)
+
+
+def sources(ctx: StepContext, options: str = "") -> str:
+    """Where apt looks, as it reports it ("http://deb.debian.org/debian bookworm/main", ...)."""
+    lines = ctx.output(
+        f"apt-cache {options} policy 2>/dev/null | awk '$1 ~ /^[0-9]+$/ && NF >= 3 "
+        "{print $2, $3}' | sort -u",
+        echo=False,
+        sudo=True,
+    )
+    return ", ".join(lines) or "no package index has been fetched"
+
+
+def apt_failure(result_tail: list[str]) -> str:
+    """apt's own error lines ("E: ...", "W: Failed to fetch ..."), the last few of them."""
+    said = [line.strip() for line in result_tail if line.strip()[:2] in ("E:", "W:", "Er")]
+    return " | ".join((said or result_tail or ["no output"])[-3:])[-400:]
+
+
+def refresh(ctx: StepContext) -> None:
+    """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails."""
+    result = ctx.run(
+        f"apt-get {apt_options(ctx.cluster)} -q update", timeout=600, collect=(lines := [])
+    )
+    if not result.ok:
+        raise StepFailed(
+            f"apt-get update failed on {ctx.node.name}: "
+            f"{apt_failure(result.stderr_tail + lines[-5:])}{proxy_hint(ctx.cluster)}"
+        )
+
+
+def proxy_hint(cluster: Cluster) -> str:
+    if cluster.apt_proxy:
+        return f" (through the cluster's APT proxy {cluster.apt_proxy})"
+    return "; if the servers reach their mirror only through a proxy, set the cluster's APT proxy"
+
+
+def install(ctx: StepContext, packages: list[str]) -> str:
+    """Install what is missing, refreshing the lists first when needed; a verdict."""
+    missing = not_installed(ctx, packages)
+    if not missing:
+        return f"already installed: {' '.join(packages)}"
+    age = lists_age_minutes(ctx)
+    refreshed = age is None or age > LISTS_MAX_AGE_MIN or bool(unavailable(ctx, missing))
+    if refreshed:
+        refresh(ctx)
+    lost = unavailable(ctx, missing)
+    if lost:
+        raise StepFailed(
+            f"apt cannot find {', '.join(lost)} on {ctx.node.name} "
+            f"(sources: {sources(ctx)}); add a source that has them"
+        )
+    result = ctx.run(
+        f"DEBIAN_FRONTEND=noninteractive apt-get {apt_options(ctx.cluster)} install -y -q "
+        "--no-install-recommends -o Dpkg::Options::=--force-confdef "
+        "-o Dpkg::Options::=--force-confold " + " ".join(shlex.quote(p) for p in missing),
+        timeout=1200,
+        collect=(lines := []),
+    )
+    if not result.ok:
+        raise StepFailed(
+            f"apt-get install of {', '.join(missing)} failed on {ctx.node.name}: "
+            f"{apt_failure(result.stderr_tail + lines[-5:])}"
+        )
+    return f"installed {', '.join(missing)}" + (" (package lists refreshed)" if refreshed else "")
+
+
+def preview(ctx: StepContext, packages: list[str]) -> str:
+    """Preflight's look-ahead: what setup will install and whether apt can find it all.
+
+    When the node's own lists lack a package, they are fetched into a private temporary
+    directory and asked again, so the check itself changes nothing on the node.
+    """
+    missing = not_installed(ctx, packages)
+    if not missing:
+        return f"all installed: {' '.join(packages)}"
+    if not unavailable(ctx, missing):
+        return f"setup will install {', '.join(missing)}; apt finds them all"
+    options = f"{SCRATCH_OPTIONS} {apt_options(ctx.cluster)}"
+    setup_dir = 'd=$(mktemp -d) && mkdir -p "$d/lists/partial" "$d/cache/archives/partial"'
+    result = ctx.run(
+        f"{setup_dir} && trap 'rm -rf \"$d\"' EXIT && apt-get {options} -q update "
+        f'>/dev/null 2>"$d/err"; rc=$?; cat "$d/err" >&2; [ $rc -eq 0 ] && '
+        + unavailable_script(missing, options)
+        + f' && echo "sources: $(apt-cache {options} policy 2>/dev/null | '
+        "awk '$1 ~ /^[0-9]+$/ && NF >= 3 {print $2, $3}' | sort -u | paste -sd, -)\"",
+        timeout=600,
+        echo=False,
+        collect=(lines := []),
+    )
+    if not result.ok:
+        raise StepFailed(
+            f"setup must install {', '.join(missing)}, but apt-get update fails here: "
+            f"{apt_failure(result.stderr_tail)}{proxy_hint(ctx.cluster)}"
+        )
+    lost = [line for line in lines if line in missing]
+    origin = next((line for line in lines if line.startswith("sources: ")), "sources: ?")
+    if lost:
+        raise StepFailed(
+            f"apt cannot find {', '.join(lost)} in this node's apt sources "
+            f"({origin.removeprefix('sources: ') or 'none'}); add a source that has them"
+        )
+    return (
+        f"setup will install {', '.join(missing)}; apt finds them once its package lists are "
+        "refreshed (setup runs apt-get update)"
+    )
+
+
+def unavailable_script(packages: list[str], options: str) -> str:
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        f'for p in {names}; do c=$(apt-cache {options} policy "$p" 2>/dev/null '
+        "| awk '/Candidate:/ {print $2}'); "
+        '{ [ -n "$c" ] && [ "$c" != "(none)" ]; } || echo "$p"; done'
+    )
