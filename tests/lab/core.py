@@ -325,7 +325,8 @@ class Lab:
         was_on = self.is_powered(name)
         if was_on:
             self.power_off(name)
-        shutil.rmtree(h.datadir / "fs", ignore_errors=True)
+        for layer in ("fs", "upper", "work"):
+            shutil.rmtree(h.datadir / layer, ignore_errors=True)
         if not keep_ssh:
             shutil.rmtree(h.datadir / "ssh", ignore_errors=True)
         self._prepare(h, {x.name: x.address for x in self.hosts})

@@ -1,12 +1,17 @@
 """What makes each lab host look like its own Debian server: private dirs, sshd config, users.
 
-Every host shares the machine's installed packages and ``/etc/passwd``, and gets its own copy of
-the paths a PostgreSQL/Patroni/etcd/HAProxy server writes to, bind-mounted from
-``<root>/<host>/fs/<path>`` by ``hostinit.sh``.
+Every host shares the machine's installed packages and ``/etc/passwd``. ``/etc``, ``/opt`` and
+``/var/log`` are overlays (the machine's copy below, the host's changes in
+``<root>/<host>/upper/``): a host sees what the packages put there, and whatever the product
+writes (``/etc/hacenter``, ``/opt/patroni``, ``/var/log/hacenter``...) is private and starts
+absent, as on a fresh server, so a missing ``mkdir`` fails here too. The data paths a
+PostgreSQL/etcd server writes to are the host's own directories, bind-mounted from
+``<root>/<host>/fs/<path>``. ``hostinit.sh`` mounts both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -45,15 +50,14 @@ PRIVATE_DIRS: tuple[PrivateDir, ...] = (
     PrivateDir("/etc/postgresql", owner="postgres"),
     PrivateDir("/var/log/postgresql", owner="postgres", mode=0o1775),
     PrivateDir("/var/lib/etcd", owner="etcd", mode=0o700),
-    PrivateDir("/etc/etcd"),
-    PrivateDir("/etc/patroni", seed=True),
     PrivateDir("/var/lib/patroni", owner="postgres", mode=0o750),
-    PrivateDir("/opt/patroni"),
-    PrivateDir("/etc/haproxy", seed=True),
     PrivateDir("/var/lib/haproxy", seed=True),
-    PrivateDir("/var/log/hacenter"),
-    PrivateDir("/etc/hacenter"),
 )
+#: Trees each host sees as the machine's, with its own changes on top (overlayfs).
+OVERLAY_DIRS = ("/etc", "/opt", "/var/log")
+#: Mount points earlier lab versions made on the machine; removed when still empty, or
+#: every host would find them there, as no fresh server has them.
+OLD_MOUNT_POINTS = ("/etc/hacenter", "/opt/patroni", "/var/log/hacenter", "/etc/etcd")
 #: Files each host sees as its own (generated from the topology on every ``up``).
 PRIVATE_FILES = ("/etc/hosts", "/etc/hostname")
 
@@ -68,9 +72,13 @@ def _ids(owner: str) -> tuple[int, int]:
 
 
 def ensure_mount_points() -> None:
-    """Create (empty) machine-side mount points that packages did not create, e.g. /etc/etcd."""
+    """Create (empty) machine-side mount points that packages did not create, and remove the
+    empty ones earlier lab versions made for paths the product must create itself."""
     for d in PRIVATE_DIRS:
         os.makedirs(d.path, mode=0o755, exist_ok=True)
+    for path in OLD_MOUNT_POINTS:
+        with contextlib.suppress(OSError):  # absent, or not empty: someone else's
+            os.rmdir(path)
 
 
 def ensure_users() -> None:
@@ -117,6 +125,9 @@ def host_fs(hostdir: Path, path: str) -> Path:
 
 def prepare_host_dirs(hostdir: Path) -> None:
     """Make the host's private directories the first time (later runs keep what is in them)."""
+    for tree in OVERLAY_DIRS:
+        for layer in ("upper", "work"):
+            (hostdir / layer / tree.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for d in PRIVATE_DIRS:
         target = host_fs(hostdir, d.path)
         if target.exists():

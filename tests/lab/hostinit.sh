@@ -14,11 +14,19 @@ mount -n -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 # POSIX shared memory (PostgreSQL's dynamic shm) is files in /dev/shm, not IPC-namespaced:
 # without a private one, hosts share segments and a powered-off host leaves files behind.
 mount -n -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-mkdir -p /run/sshd /run/postgresql /run/haproxy /run/lock /run/sudo /run/user /run/patroni
+# What systemd-tmpfiles makes at boot on a server: /run/postgresql is postgresql-common's.
+# Nothing of the product's own (/run/haproxy, /run/hacenter): its daemons must make those.
+mkdir -p /run/sshd /run/postgresql /run/lock /run/sudo /run/user
 chmod 0755 /run/sshd
 chmod 1777 /run/lock
-chown postgres:postgres /run/postgresql /run/patroni
+chown postgres:postgres /run/postgresql
 chmod 2775 /run/postgresql
+
+# /etc, /opt and /var/log: the machine's, with this host's changes on top (hostfs.OVERLAY_DIRS).
+for tree in etc opt var/log; do
+	mount -n -t overlay overlay \
+		-o "lowerdir=/$tree,upperdir=$hostdir/upper/$tree,workdir=$hostdir/work/$tree" "/$tree"
+done
 
 while read -r src dst; do
 	[ -n "$src" ] || continue

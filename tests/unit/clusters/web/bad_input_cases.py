@@ -311,6 +311,21 @@ API_CASES = [
         "nodes",
     ),
     Bad("nodes-not-a-list", CLUSTERS, cluster_body(nodes={"a": 1}), "Give the cluster's servers"),
+    *[
+        Bad(
+            f"apt-proxy-{i}", CLUSTERS, cluster_body(apt_proxy=url), "http://host:port", "apt_proxy"
+        )
+        for i, url in enumerate(
+            [
+                "ftp://cache:3142",  # not HTTP
+                "http://user:secret@cache:3142",  # a password stored and passed in clear
+                "http://cache:3142/debian",  # a path: that is a mirror, not a proxy
+                "http://cache:3142 -o APT::Get::AllowUnauthenticated=1",  # smuggled options
+                "http://$(reboot):3142",
+                "cache:3142",
+            ]
+        )
+    ],
     Bad(
         "network-host-bits",
         CLUSTERS,

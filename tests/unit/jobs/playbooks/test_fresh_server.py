@@ -1,0 +1,99 @@
+"""What setup needs to get right on a fresh systemd server, as pure logic: the units it writes,
+the apt options it passes, how it reads apt's failures."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from clusters.inventory.validators import validate_apt_proxy
+from jobs.configs.spec import ClusterSpec, NodeSpec, Secrets
+from jobs.playbooks import daemons, distro_services, packages
+from jobs.playbooks.setup_etcd import etcd_daemon
+from jobs.playbooks.setup_finish import haproxy_daemon
+
+SPEC = ClusterSpec(
+    name="pg1",
+    postgres_version=15,
+    replication="async",
+    sync_strict=False,
+    failover_profile="balanced",
+    client_networks=(),
+    nodes=(
+        NodeSpec("node1", "198.19.0.11", "database"),
+        NodeSpec("node2", "198.19.0.12", "database"),
+        NodeSpec("proxy", "198.19.0.10", "proxy"),
+    ),
+    secrets=Secrets(*(f"s{i}" * 8 for i in range(6))),
+)
+
+
+def node(name: str, kind: str) -> SimpleNamespace:
+    return SimpleNamespace(name=name, kind=kind)
+
+
+def test_units_restart_with_a_limit_and_make_their_runtime_directory():
+    unit = daemons.systemd_unit(haproxy_daemon())
+    assert "Restart=on-failure" in unit
+    # After 5 failed starts in 5 minutes the unit stays failed instead of restarting forever.
+    assert "StartLimitIntervalSec=300\nStartLimitBurst=5" in unit.split("[Service]")[0]
+    # /run is empty after a reboot: without this HAProxy cannot make its admin socket.
+    assert "RuntimeDirectory=haproxy\nRuntimeDirectoryPreserve=yes" in unit
+    assert "RuntimeDirectory" not in daemons.systemd_unit(etcd_daemon(SPEC))
+
+
+def test_each_node_gets_the_packages_and_masks_for_its_role():
+    assert packages.wanted(SPEC, node("node1", "database")) == [
+        "postgresql-15",
+        "python3",
+        "python3-venv",
+        "etcd-server",
+        "etcd-client",
+    ]
+    # Three etcd members: the proxy and both database nodes.
+    assert packages.wanted(SPEC, node("proxy", "proxy")) == [
+        "haproxy",
+        "etcd-server",
+        "etcd-client",
+    ]
+    assert distro_services.competing_units(SPEC, node("proxy", "proxy")) == [
+        "haproxy.service",
+        "etcd.service",
+    ]
+    assert distro_services.competing_units(SPEC, node("node2", "database")) == ["etcd.service"]
+
+
+def test_the_apt_proxy_is_one_quoted_option_and_absent_without_one():
+    assert packages.apt_options(SimpleNamespace(apt_proxy="")) == ""
+    assert (
+        packages.apt_options(SimpleNamespace(apt_proxy="http://198.19.0.1:3142"))
+        == "-oAcquire::http::Proxy=http://198.19.0.1:3142"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["http://198.19.0.1:3142", "https://cache.example.net", "http://[2001:db8::1]:3142/"]
+)
+def test_proxy_urls_that_apt_accepts(url):
+    validate_apt_proxy(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://u:p@cache:3142", "http://cache:3142/x", "http://cache:3142;reboot", "cache"]
+)
+def test_proxy_urls_refused(url):
+    with pytest.raises(ValidationError):
+        validate_apt_proxy(url)
+
+
+def test_apt_failures_are_told_by_apt_own_error_lines():
+    tail = [
+        "Reading package lists...",
+        "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  "
+        "Could not connect to deb.debian.org:80",
+        "E: Some index files failed to download.",
+    ]
+    said = packages.apt_failure(tail)
+    assert said.startswith("W: Failed to fetch") and said.endswith("failed to download.")
+    assert "Reading package lists" not in said
+    assert packages.apt_failure(["odd output"]) == "odd output"
