@@ -6,7 +6,9 @@ is touched until every node has answered over SSH with its pinned host key.
 """
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
+from django import db
 from django.conf import settings
 
 from clusters.inventory.services import cluster_secrets_ensure
@@ -124,6 +126,36 @@ def check_login(ctx: StepContext) -> Verdict | str:
 
 
 def install_packages(ctx: StepContext) -> Verdict | str:
+    """Install every node's packages at once (apt on three servers one after another took
+    three times as long); this node's step reports this node's outcome.
+
+    The first of these steps in a run starts all the installs, each in a thread with its own
+    node's step context and SSH connection, and waits for them; the later steps read their
+    result. A retried run starts them again, and what is already installed is left alone.
+    """
+    outcomes = ctx.facts.get("installs")
+    if outcomes is None or ctx.node.pk not in outcomes:
+        steps = ctx.job.steps.filter(name="install_packages").select_related("node")
+        contexts = [dataclasses.replace(ctx, step=step) for step in steps]
+        with ThreadPoolExecutor(max_workers=len(contexts)) as pool:
+            futures = {c.node.pk: pool.submit(_install_in_thread, c) for c in contexts}
+        outcomes = ctx.facts["installs"] = {pk: f.result() for pk, f in futures.items()}
+    outcome = outcomes[ctx.node.pk]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _install_in_thread(ctx: StepContext) -> str | Exception:
+    try:
+        return install_on_node(ctx)
+    except Exception as exc:  # reported by the node's own step, like any step's failure
+        return exc
+    finally:
+        db.connection.close()  # the thread's own database connection
+
+
+def install_on_node(ctx: StepContext) -> str:
     """Install what is missing with apt (refreshing its package lists when they are missing or
     old), with the distribution's competing services masked first so the install cannot start
     them; a PostgreSQL cluster the install started on :5432 is stopped."""

@@ -16,7 +16,7 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
     job = wait_for_job(services.job_start(cluster=lab_cluster, kind="preflight"))
     steps = list(job.steps.select_related("node"))
     assert job.status == JobStatus.SUCCEEDED, (job.error, [(s.title, s.summary) for s in steps])
-    assert len(steps) == 3 * 8 + 1
+    assert len(steps) == 3 * 9 + 1
     assert all(s.status in (StepStatus.SUCCEEDED, StepStatus.WARNING) and s.summary for s in steps)
     verdicts = {(s.node.name if s.node else "cluster", s.name): s.summary for s in steps}
     assert verdicts[("node1", "ssh_login")].startswith("logged in as root on node1")
@@ -24,6 +24,8 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
     assert "cores" in verdicts[("proxy", "resources")]
     assert "PostgreSQL 15" in verdicts[("node1", "software")]
     assert "HAProxy" in verdicts[("proxy", "software")]
+    # The lab's hosts share this machine's packages: nothing for setup to install.
+    assert verdicts[("proxy", "package_sources")].startswith("all installed: haproxy")
     assert verdicts[("node1", "ports")].startswith("free: 5432, 8008, 2379, 2380")
     assert verdicts[("node1", "reachability")] == "reaches 2 peers on 9 ports"
     assert "clock" in verdicts[("node2", "clock")]

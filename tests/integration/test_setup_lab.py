@@ -131,8 +131,9 @@ def test_unreachable_node_stops_setup_before_anything_is_touched(fresh_lab, work
     assert login.status == StepStatus.FAILED and "198.18.0.12" in login.summary
     touched = job.steps.exclude(name__in=["prepare", "check_login"])
     assert set(touched.values_list("status", flat=True)) == {StepStatus.PENDING}
-    leftovers = fresh_lab.exec("node1", ["ls", "/etc/patroni", "/etc/hacenter"]).stdout
-    assert "pgdown" not in leftovers
+    leftovers = fresh_lab.exec("node1", ["ls", "/etc/patroni", "/etc/hacenter"], check=False)
+    assert "pgdown" not in leftovers.stdout
+    assert "/etc/hacenter" in leftovers.stderr  # a fresh host has none, and nothing made it
 
 
 def test_sync_cluster_of_three_database_nodes_reports_its_sync_standby(lab, worker, api):

@@ -1,0 +1,184 @@
+"""What a customer does, on fresh Debian 12 servers that boot systemd and install from apt.
+
+The systemd lab's hosts have empty package lists, no route out (packages come through the
+cluster's APT proxy, an apt-cacher-ng the lab runs), none of the product's directories and no
+PostgreSQL, Patroni, etcd or HAProxy. Each phase below was broken on such servers before
+(issue "Fresh real servers", problems 1 to 5), and the netns lab could not show it.
+"""
+
+import time
+
+import psycopg2
+import pytest
+
+from clusters.models import Cluster, ClusterEvent
+from jobs import patroni_api, services
+from jobs.models import Job, JobStatus
+from tests.conftest import wait_for
+from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
+from tests.workers import start_beat
+from tests.writer import ProxyWriter
+
+pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+NAME = "fresh"
+OUR_UNITS = {
+    "proxy": [f"hacenter-etcd-{NAME}.service", "hacenter-haproxy.service"],
+    "node1": [f"hacenter-etcd-{NAME}.service", f"hacenter-patroni-{NAME}.service"],
+    "node2": [f"hacenter-etcd-{NAME}.service", f"hacenter-patroni-{NAME}.service"],
+}
+PORTS = {"proxy": (5432, 5433, 7000, 2379, 2380), "node1": (5432, 8008, 2379, 2380)}
+PORTS["node2"] = PORTS["node1"]
+
+
+def sh(lab, host: str, script: str, check: bool = True) -> str:
+    return lab.exec(host, ["sh", "-c", script], check=check).stdout.strip()
+
+
+def unit_state(lab, host: str, unit: str) -> str:
+    """`is-enabled`/`is-active` of a unit, e.g. "enabled/active" or "masked/inactive"."""
+    enabled = sh(lab, host, f"systemctl is-enabled {unit} 2>/dev/null", check=False) or "absent"
+    return f"{enabled}/{sh(lab, host, f'systemctl is-active {unit}', check=False)}"
+
+
+def listeners(lab, host: str, port: int) -> set[str]:
+    """The pids listening on the port (any address)."""
+    lines = sh(lab, host, f"ss -Hltnp 'sport = :{port}'", check=False).splitlines()
+    return {pid.split(",")[0] for line in lines for pid in line.split("pid=")[1:]}
+
+
+def run(cluster: Cluster, kind: str, timeout: float = 900, **kwargs) -> Job:
+    job = wait_for_job(services.job_start(cluster=cluster, kind=kind, **kwargs), timeout=timeout)
+    return job
+
+
+def steps(job: Job) -> dict[tuple[str, str], object]:
+    return {(s.node.name if s.node else "", s.name): s for s in job.steps.select_related("node")}
+
+
+def whole(lab, dsn: str) -> bool:
+    """Both members running (one leader, one streaming replica) and a write through the proxy."""
+    try:
+        members = patroni_api.cluster(lab.host("node1").address, timeout=2)["members"]
+        states = sorted((m["role"], m["state"]) for m in members)
+        conn = psycopg2.connect(dsn, connect_timeout=2)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS beats (at timestamptz DEFAULT now())")
+                cur.execute("INSERT INTO beats DEFAULT VALUES")
+        finally:
+            conn.close()
+    except (patroni_api.PatroniUnavailable, psycopg2.Error, KeyError, OSError):
+        return False
+    return len(states) == 2 and states[0][0] == "leader" and states[1] == ("replica", "streaming")
+
+
+def primary_name(lab) -> str:
+    for host in ("node1", "node2"):
+        try:
+            members = patroni_api.cluster(lab.host(host).address, timeout=2)["members"]
+        except patroni_api.PatroniUnavailable:
+            continue
+        return next(m["name"] for m in members if m["role"] == "leader")
+    raise AssertionError("no Patroni answers")
+
+
+@pytest.mark.timeout(2400)
+def test_a_customers_cluster_on_fresh_systemd_servers(systemd_lab, worker):
+    lab = systemd_lab
+    cluster = make_lab_cluster(lab, lab_credential(lab), name=NAME)
+    Cluster.objects.filter(pk=cluster.pk).update(
+        apt_proxy=lab.apt_proxy_url, client_networks=["198.19.0.1/32"]
+    )
+    cluster.refresh_from_db()
+    assert sh(lab, "node1", "ls /var/lib/apt/lists | grep -c _Packages", check=False) == "0"
+
+    # Preflight (problem 1): it finds every package, through the proxy, and changes nothing.
+    preflight = run(cluster, "preflight", timeout=600)
+    found = steps(preflight)
+    assert preflight.status == JobStatus.SUCCEEDED, [(k, s.summary) for k, s in found.items()]
+    assert found[("node1", "os_version")].summary == "Debian GNU/Linux 12 (bookworm)"
+    packages = found[("node1", "package_sources")].summary
+    assert "setup will install postgresql-15" in packages and "refreshed" in packages, packages
+    assert "haproxy" in found[("proxy", "package_sources")].summary
+    assert sh(lab, "node1", "ls /var/lib/apt/lists | grep -c _Packages", check=False) == "0"
+
+    # Problem 5: something else holds etcd's peer port on node2. Setup fails at "Start etcd"
+    # with the daemon's own words from the journal, and its unit does not restart forever.
+    node2 = lab.host("node2").address
+    sh(lab, "node2", f"systemd-run --unit=squatter python3 -m http.server -b {node2} 2380")
+    failed = run(cluster, "setup")
+    assert failed.status == JobStatus.FAILED
+    etcd_step = steps(failed)[("node2", "etcd_start")]
+    assert "address already in use" in etcd_step.summary, etcd_step.summary
+    assert unit_state(lab, "node2", f"hacenter-etcd-{NAME}.service").startswith("disabled/")
+    installed = steps(failed)[("node1", "install_packages")].summary
+    assert "installed postgresql-15" in installed and "refreshed" in installed, installed
+
+    # The next run repairs it (problems 1 and 2 were fixed by the first run's early steps).
+    sh(lab, "node2", "systemctl stop squatter")
+    setup = run(cluster, "setup")
+    assert setup.status == JobStatus.SUCCEEDED, setup.error
+    cluster.refresh_from_db()
+    assert cluster.state == Cluster.State.HEALTHY
+    for host, units in OUR_UNITS.items():
+        for unit in units:
+            assert unit_state(lab, host, unit) == "enabled/active", (host, unit)
+    # Problem 3: Debian's own HAProxy and etcd cannot start beside ours, now or after a boot.
+    assert unit_state(lab, "proxy", "haproxy.service") == "masked/inactive"
+    assert unit_state(lab, "node1", "etcd.service") == "masked/inactive"
+
+    secret = cluster.secrets.get(name="superuser").value
+    dsn = f"postgresql://postgres:{secret}@{lab.proxy.address}:5432/postgres"
+    wait_for(lambda: whole(lab, dsn), 60, "the cluster to take writes")
+    beat = start_beat()
+    try:
+        # A reboot of each host in turn: everything comes back by itself, one HAProxy.
+        for host in ("proxy", "node2", "node1"):
+            lab.reboot(host)
+            wait_for(lambda: whole(lab, dsn), 180, f"the cluster to be whole after {host} rebooted")
+            assert len(listeners(lab, "proxy", 5432)) == 1, sh(lab, "proxy", "ss -Hltnp")
+
+        # A hard power-off of the primary: writes go on on the standby; the event is recorded.
+        wait_for(lambda: Cluster.objects.get(pk=cluster.pk).state == "healthy", 60, "healthy")
+        old = primary_name(lab)
+        survivor = "node2" if old == "node1" else "node1"
+        writer = ProxyWriter(dsn)
+        writer.start()
+        try:
+            wait_for(lambda: writer.acks, 20, "a first write")
+            cut = time.monotonic()
+            lab.power_off(old)
+            address = lab.host(survivor).address
+            wait_for(
+                lambda: any(a.server == address and a.at > cut for a in writer.acks),
+                120,
+                f"writes on {survivor}",
+            )
+        finally:
+            writer.stop()
+        wait_for(
+            lambda: ClusterEvent.objects.filter(cluster=cluster, kind="failover").exists(),
+            60,
+            "the failover event",
+        )
+
+        # Power on and Rebuild: the old primary becomes the standby.
+        lab.power_on(old)
+        rebuild = run(cluster, "rebuild", node=cluster.nodes.get(name=old))
+        assert rebuild.status == JobStatus.SUCCEEDED, rebuild.error
+        wait_for(lambda: whole(lab, dsn), 120, "the cluster to be whole after the rebuild")
+        assert primary_name(lab) == survivor
+    finally:
+        beat.stop()
+
+    # Problem 4: remove_cluster leaves no listener and none of our units behind.
+    removal = run(cluster, "remove_cluster", params={"confirm": NAME}, timeout=300)
+    assert removal.status == JobStatus.SUCCEEDED, removal.error
+    for host, units in OUR_UNITS.items():
+        for port in PORTS[host]:
+            assert not listeners(lab, host, port), (host, port, sh(lab, host, "ss -Hltnp"))
+        left = sh(lab, host, "ls /etc/systemd/system | grep '^hacenter-' || true")
+        assert left == "", (host, left)
+        assert all(unit_state(lab, host, u).startswith("absent/") for u in units)
+    assert unit_state(lab, "proxy", "haproxy.service") != "masked/inactive"
