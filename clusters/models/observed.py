@@ -23,6 +23,9 @@ class NodeStatus(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)  # last time the node answered
     writable = models.BooleanField(null=True)  # pg_is_in_recovery() = false, as read directly
     proxy_status = models.CharField(max_length=20, blank=True)  # HAProxy: UP, DOWN, MAINT…
+    # HAProxy's status of this server in each backend that lists it ({"primary": "UP",
+    # "be_replicas": "DOWN", "be_replicas_fallback": "UP"}); empty while HAProxy is unread.
+    proxy_backends = models.JSONField(default=dict, blank=True)
     wal_position = models.BigIntegerField(null=True, blank=True)  # last LSN seen, as a number
     # pg_postmaster_start_time(): when it changes, PostgreSQL restarted (a crash Patroni
     # recovered from in place is over before a node ever looks down).

@@ -34,6 +34,12 @@ PATRONI_ROLES = {
     "quorum_standby": SYNC_REPLICA,
 }
 
+# HAProxy's backends, as jobs/configs/haproxy.py names them: writes (:5432), reads (:5433), and
+# where reads go while no replica is UP (`use_backend be_replicas if { nbsrv(be_replicas) gt 0 }`).
+RW_BACKEND, RO_BACKEND, RO_FALLBACK_BACKEND = "primary", "be_replicas", "be_replicas_fallback"
+# HAProxy's server states; a status is one of these words, perhaps with more after it.
+PROXY_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")
+
 # ClusterAlarm.message is a CharField(300); a long list of standbys must not break the insert.
 MAX_ALARM_MESSAGE = 300
 
@@ -62,6 +68,17 @@ class MemberView:
     proxy_rw: str | None  # status in HAProxy's read-write backend: UP, DOWN, MAINT, UP 1/2…
     proxy_ro: str | None  # status in the read-only backend; None = unknown
     fenced: bool = False  # the sentinel already shut it out
+    proxy_ro_fallback: str | None = None  # status in the backend reads use when no replica is UP
+
+    @property
+    def proxy_backends(self) -> dict[str, str]:
+        """This server's status in each HAProxy backend that lists it (empty: HAProxy unread)."""
+        statuses = {
+            RW_BACKEND: self.proxy_rw,
+            RO_BACKEND: self.proxy_ro,
+            RO_FALLBACK_BACKEND: self.proxy_ro_fallback,
+        }
+        return {backend: status for backend, status in statuses.items() if status is not None}
 
 
 @dataclass(frozen=True)
@@ -220,6 +237,28 @@ def is_up(status: str | None) -> bool:
     """Whether an HAProxy server status means it takes traffic ("UP", or "UP 1/2": still UP
     while failing checks). DOWN, MAINT, DRAIN and unknown do not."""
     return status is not None and status.strip().upper().startswith("UP")
+
+
+def proxy_state(status: str) -> str:
+    """HAProxy's server status as one of PROXY_STATES: "UP 1/2" (failing its checks, still UP
+    until the next failure) is UP, "DOWN 1/2" is DOWN, "MAINT (via …)" is MAINT. Anything else is
+    answered as HAProxy wrote it."""
+    text = status.strip().upper()
+    return next((s for s in PROXY_STATES if text.startswith(s)), text)
+
+
+def proxy_serving(backends: dict[str, dict[str, str]]) -> dict[str, set[str]]:
+    """Per HAProxy backend ({backend: {server: status}}), the servers it sends new connections to
+    now: those UP. DRAIN and NOLB servers keep their sessions but get no new ones; DOWN and MAINT
+    get nothing. The read-only frontend uses its fallback backend only while no server of the
+    replicas' backend is UP, so the fallback's servers serve nothing otherwise."""
+    serving = {
+        backend: {server for server, status in servers.items() if is_up(status)}
+        for backend, servers in backends.items()
+    }
+    if serving.get(RO_BACKEND) and RO_FALLBACK_BACKEND in serving:
+        serving[RO_FALLBACK_BACKEND] = set()
+    return serving
 
 
 def _leader(view: ClusterView) -> str | None:

@@ -117,6 +117,7 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
             status.lag_minutes, now, member.lag_bytes if lag_known else None
         )
         status.proxy_status = member.proxy_rw or ""
+        status.proxy_backends = member.proxy_backends
         status.wal_position = reading.nodes[member.name].wal_position or status.wal_position
         started = reading.nodes[member.name].started
         if up and started and status.postmaster_started and started != status.postmaster_started:

@@ -25,6 +25,7 @@ STATUS_FIELDS = [
     "lag_bytes",
     "lag_seconds",
     "proxy_status",
+    "proxy_backends",
     "wal_position",
     "postmaster_started",
     "last_seen",

@@ -22,7 +22,13 @@ import psycopg2
 from django.conf import settings
 
 from clusters.models import Cluster, ClusterSecret, Node, NodeStatus
-from clusters.monitoring.health import ClusterView, MemberView
+from clusters.monitoring.health import (
+    RO_BACKEND,
+    RO_FALLBACK_BACKEND,
+    RW_BACKEND,
+    ClusterView,
+    MemberView,
+)
 
 PATRONI_PORT, STATS_PORT, POSTGRES_PORT = 8008, 7000, 5432
 MONITOR_USER, STATS_USER = "hacenter_monitor", "hacenter"
@@ -36,6 +42,8 @@ class NodeReading:
     wal_position: int | None = None
     started: datetime | None = None  # pg_postmaster_start_time()
     replication: dict[str, dict] = field(default_factory=dict)  # on a primary: per standby
+    # On a standby: how far its replay is behind, by its own clock (STANDBY_LAG_SQL).
+    standby_lag_s: float | None = None
 
 
 @dataclass
@@ -116,8 +124,19 @@ FROM pg_stat_replication
 """
 
 
+# A standby's replay delay by its own reading, for when the primary's replay_lag is NULL (see
+# to_view): 0 once it has replayed all it received, else the age of the last transaction it
+# replayed (an upper bound: the oldest one it has not replayed yet is younger), NULL if it has
+# replayed none since it started.
+STANDBY_LAG_SQL = """
+SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 0
+       ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END
+"""
+
+
 def read_node(node: Node, password: str, timeout: float) -> NodeReading:
-    """pg_is_in_recovery() straight from the node, and on a primary its standbys' lag."""
+    """pg_is_in_recovery() straight from the node, on a primary its standbys' lag, on a standby
+    its own replay delay."""
     try:
         conn = psycopg2.connect(
             host=node.address,
@@ -142,7 +161,9 @@ def read_node(node: Node, password: str, timeout: float) -> NodeReading:
             reading = NodeReading(
                 writable=not in_recovery, wal_position=int(position or 0), started=started
             )
-            if not in_recovery:
+            if in_recovery:
+                reading.standby_lag_s = _standby_lag(cur)
+            else:
                 cur.execute(REPLICATION_SQL)
                 for name, state, lag_bytes, write_s, flush_s, replay_s in cur.fetchall():
                     reading.replication[name] = {
@@ -157,6 +178,20 @@ def read_node(node: Node, password: str, timeout: float) -> NodeReading:
         return NodeReading()
     finally:
         conn.close()
+
+
+def _standby_lag(cur) -> float | None:
+    """STANDBY_LAG_SQL's answer; None if it has none. The node has already answered, so a
+    failure here costs the figure, not the node's reading."""
+    try:
+        cur.execute(STANDBY_LAG_SQL)
+        row = cur.fetchone()
+    except psycopg2.Error:
+        return None
+    seconds = _seconds(row[0]) if row else None
+    # Commit times are the primary's clock: a standby's clock a little behind makes it negative.
+    # (Not greatest(0, …) in SQL: that turns NULL into 0.)
+    return None if seconds is None else max(0.0, seconds)
 
 
 def _seconds(value: object) -> float | None:
@@ -323,8 +358,9 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     members = {m["name"]: m for m in (reading.patroni or {}).get("members", [])}
     leader = _leader_in(reading.patroni or {})
     leader_reading = reading.nodes.get(leader or "", NodeReading())
-    rw = (reading.proxy or {}).get("primary", {})
-    ro = (reading.proxy or {}).get("be_replicas", {})
+    rw = (reading.proxy or {}).get(RW_BACKEND, {})
+    ro = (reading.proxy or {}).get(RO_BACKEND, {})
+    ro_fallback = (reading.proxy or {}).get(RO_FALLBACK_BACKEND, {})
     views = []
     for node in inventory.db_nodes:
         member = members.get(node.name, {})
@@ -332,10 +368,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         lag_bytes = lag.get("lag_bytes")
         if lag_bytes is None and isinstance(member.get("lag"), int):
             lag_bytes = member["lag"]  # Patroni's view when the primary could not be read
-        # replay_lag is NULL once a standby has caught up and nothing is written: that is 0 s.
-        lag_seconds = lag.get("replay_lag_s")
-        if lag_seconds is None and lag_bytes == 0:
-            lag_seconds = 0.0
+        lag_seconds = _lag_seconds(lag, lag_bytes, member, reading.nodes[node.name])
         views.append(
             MemberView(
                 name=node.name,
@@ -348,6 +381,9 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
                 proxy_rw=rw.get(node.name) if reading.proxy is not None else None,
                 proxy_ro=ro.get(node.name) if reading.proxy is not None else None,
                 fenced=node.name in inventory.fenced,
+                proxy_ro_fallback=(
+                    ro_fallback.get(node.name) if reading.proxy is not None else None
+                ),
             )
         )
     return ClusterView(
@@ -359,3 +395,26 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
     )
+
+
+def _lag_seconds(
+    replication: dict, lag_bytes: int | None, member: dict, standby: NodeReading
+) -> float | None:
+    """A standby's replay lag in seconds: the primary's measure (pg_stat_replication.replay_lag)
+    when it has one, else the standby's own (STANDBY_LAG_SQL), for any standby that streams.
+
+    The primary's replay_lag can be NULL for a standby that does stream: PostgreSQL clears it
+    once the standby has reported everything replayed twice, and measures again only when a
+    reply of the standby passes a WAL position sent after that; a standby reports its replay
+    with its next reply, which may be up to wal_receiver_status_interval (10 s) away. And with
+    the primary unread, there is no row at all. 0 bytes behind is 0 s; otherwise only the
+    standby can tell. A standby that does not stream has no meaningful figure (None), unless
+    it is 0 bytes behind.
+    """
+    seconds = replication.get("replay_lag_s")
+    if seconds is None and lag_bytes == 0:
+        seconds = 0.0
+    streams = bool(replication) or member.get("state") == "streaming"
+    if seconds is None and streams:
+        seconds = standby.standby_lag_s
+    return seconds

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
+from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_series
 
 
@@ -46,6 +47,38 @@ def node_summary(node: Node) -> dict:
     }
 
 
+# The proxy's backends the answer lists, by the frontend they serve, in this order.
+FRONTENDS = (
+    (health.RW_BACKEND, "rw"),
+    (health.RO_BACKEND, "ro"),
+    (health.RO_FALLBACK_BACKEND, "ro"),
+)
+
+
+def proxy_backends(cluster: Cluster) -> list[dict]:
+    """Every database server in each of HAProxy's read-write and read-only backends, as the
+    monitor last read them: its state, and whether that backend's new connections go to it.
+    Empty until the monitor has read HAProxy's stats (and while it cannot)."""
+    readings: dict[str, dict[str, str]] = {}
+    rows = NodeStatus.objects.filter(node__cluster=cluster, node__kind=Node.Kind.DATABASE)
+    for name, backends in rows.values_list("node__name", "proxy_backends"):
+        for backend, status in (backends or {}).items():
+            readings.setdefault(backend, {})[name] = status
+    serving = health.proxy_serving(readings)
+    return [
+        {
+            "frontend": frontend,
+            "backend": backend,
+            "node": node,
+            "status": health.proxy_state(status),
+            "haproxy_status": status,
+            "serving": node in serving[backend],
+        }
+        for backend, frontend in FRONTENDS
+        for node, status in sorted(readings.get(backend, {}).items())
+    ]
+
+
 def cluster_detail(cluster: Cluster) -> dict:
     """The cluster as DESIGN.md §3 promises it; observed fields stay empty until monitored."""
     proxy = cluster.proxy_node
@@ -68,7 +101,7 @@ def cluster_detail(cluster: Cluster) -> dict:
             "endpoints": (
                 {"rw": f"{proxy.address}:5432", "ro": f"{proxy.address}:5433"} if proxy else {}
             ),
-            "backends": [],
+            "backends": proxy_backends(cluster),
         },
     }
 

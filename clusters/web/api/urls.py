@@ -3,6 +3,7 @@
 from django.urls import path
 
 from clusters.web.api import clusters as cluster_api
+from clusters.web.api import events as event_api
 from clusters.web.api import jobs as job_api
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
         name="api-node-replace",
     ),
     path("clusters/<int:pk>/connection/", cluster_api.cluster_connection, name="api-connection"),
+    path("clusters/<int:pk>/events/", event_api.cluster_events, name="api-cluster-events"),
     path("jobs/<int:pk>/", job_api.job, name="api-job"),
     path("jobs/<int:pk>/log/", job_api.job_log, name="api-job-log"),
     path("jobs/<int:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),

@@ -140,6 +140,7 @@ ENDPOINTS = [
         kind="api",
     ),
     Endpoint("api-connection", "GET", "/api/v1/clusters/{cluster}/connection/", ADMIN, kind="api"),
+    Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
     Endpoint(
         "api-cluster-nodes",
         "POST",
