@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit chaos lint format lab lab-down system-deps bench-setup bench-monitor bench-dashboard screenshots
+.PHONY: run test test-unit chaos lint format lab lab-systemd lab-down system-deps bench-setup bench-monitor bench-dashboard screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -47,6 +47,10 @@ format: $(VENV)/.installed
 lab: $(VENV)/.installed system-deps
 	$(PY) -m tests.lab up --nodes 2
 
+## lab-systemd: the same hosts as bare Debian 12 servers booting systemd (nspawn); apt via the lab proxy
+lab-systemd: $(VENV)/.installed system-deps
+	$(PY) -m tests.lab up --kind systemd --nodes 2
+
 ## bench-setup: time setup on the lab against the bare commands (root, Redis)
 bench-setup: $(VENV)/.installed system-deps
 	$(PY) -m bench.setup --rounds 3
@@ -65,3 +69,4 @@ bench-dashboard: $(VENV)/.installed
 
 lab-down:
 	$(PY) -m tests.lab down
+	$(PY) -m tests.lab down --kind systemd

@@ -1,5 +1,7 @@
 """Setup benchmark: time from job start to a healthy lab cluster (packages already installed),
-each step's time, and the bare commands (initdb + start, base backup + start) on the same lab.
+each step's time, and the bare commands (initdb + start, base backup + start) on the same lab;
+then setup on fresh systemd hosts (tests/lab/systemd_lab.py) that install every package with
+apt, through the lab's caching proxy (warm after its first run, as a site's mirror would be).
 
 Run as root: `make bench-setup` (or `.venv/bin/python -m bench.setup --rounds 3`).
 Needs Redis on localhost (a real Celery worker runs the job). Uses its own SQLite database.
@@ -31,6 +33,7 @@ from jobs import services  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from tests.integration.conftest import lab_credential, make_lab_cluster  # noqa: E402
 from tests.lab import Lab  # noqa: E402
+from tests.lab.systemd_lab import SystemdLab  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
 
 PG = "/usr/lib/postgresql/15/bin"
@@ -114,17 +117,68 @@ def step_times(job: Job) -> dict[str, float]:
     return steps
 
 
+def systemd_rounds(rounds: int) -> None:
+    """Setup on fresh systemd hosts, apt included: total, and the package installs' share."""
+    reason = SystemdLab.preflight()
+    if reason:
+        print(f"\nsystemd hosts: skipped ({reason})")
+        return
+    lab = SystemdLab(n_db=2)
+    worker = start_worker(name="bench-systemd")
+    totals, installs = [], []
+    try:
+        for i in range(rounds):
+            lab.up(fresh=True)
+            Cluster.objects.all().delete()
+            cluster = make_lab_cluster(lab, lab_credential(lab, name=f"sd{i}"), name=f"sd{i}")
+            Cluster.objects.filter(pk=cluster.pk).update(apt_proxy=lab.apt_proxy_url)
+            seconds, job = run_job(cluster, "setup")
+            totals.append(seconds)
+            # All nodes install at once inside the first node's step: its time is the wall time.
+            installs.append(max(step_times_by_node(job, "install_packages").values()))
+            print(
+                f"systemd round {i + 1}: setup {seconds:.1f} s on fresh hosts, of which "
+                f"{installs[-1]:.1f} s installing packages with apt on all nodes at once"
+            )
+            lab.down(keep_data=False)
+    finally:
+        worker.stop()
+        lab.down(keep_data=False)
+    print(
+        f"\nsetup to healthy on fresh systemd hosts (apt included): median "
+        f"{statistics.median(totals):.1f} s (min {min(totals):.1f}, max {max(totals):.1f}); "
+        f"packages {statistics.median(installs):.1f} s of it"
+    )
+
+
+def step_times_by_node(job: Job, name: str) -> dict[str, float]:
+    return {
+        step.node.name: (step.finished - step.started).total_seconds()
+        for step in job.steps.filter(name=name).select_related("node")
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="netns lab rounds (0: none)")
+    parser.add_argument("--systemd-rounds", type=int, default=1, help="systemd lab rounds")
     args = parser.parse_args()
     logging.getLogger("paramiko").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0)
+    if args.rounds:
+        netns_rounds(args.rounds)
+    if args.systemd_rounds:
+        systemd_rounds(args.systemd_rounds)
+
+
+def netns_rounds(rounds: int) -> None:
+    """Setup on the network-namespace lab (packages shared with this machine), and the bare
+    commands on the same hosts."""
     lab = Lab(n_db=2)
     worker = start_worker(name="bench")
     cold, warm, bares, per_step = [], [], [], {}
     try:
-        for i in range(args.rounds):
+        for i in range(rounds):
             lab.down(keep_data=False)
             lab.up(fresh=True)
             bares.append(bare_commands(lab))

@@ -5,6 +5,10 @@
 - ``lab_clean`` (function): the same lab with every host powered on and plugged in before the
   test, for tests that cut or power off hosts.
 - ``wait_until``: poll a condition with a deadline instead of sleeping.
+- ``systemd_lab`` (session): the systemd-nspawn lab of real Debian 12 servers (proxy + 2 database
+  hosts on 198.19.0.0/24, fresh disks), for tests where the product installs packages itself;
+  skips where it cannot run. ``HCLAB_SYSTEMD_ROOT`` overrides its data dir (default
+  /var/lib/hclab-systemd); it holds ``/run/hclab-systemd.lock`` from boot to teardown.
 
 ``HCLAB_ROOT`` overrides where host data lives (default /var/lib/hclab). The lab's names are fixed
 (hclab0, hclab-*), so a lab a person brought up with ``make lab`` is replaced by the test lab, and
@@ -24,10 +28,13 @@ import pytest
 
 from tests.lab import DEFAULT_ROOT, Lab
 from tests.lab._util import wait_for
+from tests.lab.systemd_lab import DEFAULT_ROOT as SYSTEMD_DEFAULT_ROOT
+from tests.lab.systemd_lab import SystemdLab
 
 T = TypeVar("T")
 
 LAB_LOCK = "/run/hclab.lock"
+SYSTEMD_LAB_LOCK = "/run/hclab-systemd.lock"
 
 
 def wait_until(
@@ -84,3 +91,26 @@ def fresh_lab(lab: Lab) -> Lab:
     lab.down(keep_data=False)
     lab.up(fresh=True)
     return lab
+
+
+@pytest.fixture(scope="session")
+def systemd_lab() -> Iterator[SystemdLab]:
+    """Debian 12 hosts booting systemd: ``proxy`` 198.19.0.10, ``node1`` .11, ``node2`` .12.
+
+    Fresh disks: nothing but a minimal Debian, sshd, sudo and the ``hcops`` admin user. apt
+    works only through ``systemd_lab.apt_proxy_url``. The first run on a machine builds the
+    image (about half a minute); later ones boot in seconds.
+    """
+    reason = SystemdLab.preflight()
+    if reason:
+        pytest.skip(f"systemd lab unavailable: {reason}")
+    root = os.environ.get("HCLAB_SYSTEMD_ROOT", SYSTEMD_DEFAULT_ROOT)
+    the_lab = SystemdLab(n_db=2, root=root)
+    # its own lock: it shares nothing with the namespace lab, so both may run at once
+    with open(SYSTEMD_LAB_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:  # a failed boot is torn down too, not left for the next run to find
+            the_lab.up(fresh=True)
+            yield the_lab
+        finally:
+            the_lab.down()

@@ -3,7 +3,10 @@
 # start on the machine itself are not started (policy-rc.d): the lab runs its own per host.
 set -euo pipefail
 packages=(openssh-server sudo haproxy etcd-server etcd-client patroni chromium iproute2 procps
-          util-linux postgresql-15 iptables)  # iptables: the chaos suite cuts the console off
+          util-linux postgresql-15 iptables  # iptables: the chaos suite cuts the console off
+          # the systemd lab (tests/lab/systemd_lab.py): containers, their image, its apt proxy
+          # (which the lab runs itself: the machine's apt-cacher-ng service must not start)
+          systemd-container mmdebstrap zstd apt-cacher-ng)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,6 +21,9 @@ ETCD_PACKAGES = ["etcd-server", "etcd-client"]
 # Lists older than this are refreshed before an install: point releases replace .debs.
 LISTS_MAX_AGE_MIN = 6 * 60
 LISTS_DIR = "/var/lib/apt/lists"
+# A fetch that fails is an error, not a warning (apt-get update exits 0 on one by default), and
+# apt waits for a lock held by Debian's apt-daily timers instead of failing at once.
+APT_COMMON = "-o APT::Update::Error-Mode=any -o DPkg::Lock::Timeout=300"
 # Private lists and caches for preflight's look-ahead, so a check changes nothing on the node.
 SCRATCH_OPTIONS = (
     '-o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" '
@@ -37,10 +40,10 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
 
 
 def apt_options(cluster: Cluster) -> str:
-    """apt's command-line options for the cluster's proxy, or "" without one."""
+    """apt's command-line options: the common ones, and the cluster's proxy when it has one."""
     if not cluster.apt_proxy:
-        return ""
-    return shlex.quote(f"-oAcquire::http::Proxy={cluster.apt_proxy}")
+        return APT_COMMON
+    return f"{APT_COMMON} " + shlex.quote(f"-oAcquire::http::Proxy={cluster.apt_proxy}")
 
 
 def not_installed(ctx: StepContext, packages: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ from jobs import services
 from jobs.models import JobStatus, StepStatus
 from tests.conftest import wait_for
 from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
+from tests.workers import start_beat
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -152,6 +153,19 @@ def test_sync_cluster_of_three_database_nodes_reports_its_sync_standby(lab, work
         detail = api.get(f"/api/v1/clusters/{cluster.pk}/").json()
         roles = sorted(n["role"] for n in detail["nodes"] if n["kind"] == "database")
         assert roles == ["primary", "replica", "sync_replica"]
+        # Once monitored, every standby has its lag in seconds too, the synchronous one included.
+        beat = start_beat()
+        try:
+
+            def standby_lags() -> dict:
+                nodes = api.get(f"/api/v1/clusters/{cluster.pk}/").json()["nodes"]
+                lags = {n["role"]: n["lag_seconds"] for n in nodes if n["role"] != "primary"}
+                return lags if None not in lags.values() and len(lags) == 2 else {}
+
+            lags = wait_for(standby_lags, 30, "lag_seconds for both standbys")
+            assert set(lags) == {"replica", "sync_replica"}
+        finally:
+            beat.stop()
     finally:
         big.down(keep_data=False)
         lab.up(fresh=True)

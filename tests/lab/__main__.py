@@ -1,5 +1,8 @@
 """Command line: ``python -m tests.lab up [--nodes N] [--fresh] | down [--wipe] | status``.
 
+``--kind systemd`` (after the command) drives the systemd-nspawn lab of real Debian 12 servers
+(:mod:`tests.lab.systemd_lab`, bridge hcsd0) instead of the network-namespace lab (the default).
+
 Exit codes: 0 success (``status``: every host up), 1 lab error, 2 usage error,
 3 ``status`` found the lab down or partly down, 4 not runnable here (not root, tools missing).
 """
@@ -12,8 +15,10 @@ import sys
 from pathlib import Path
 
 from . import USER_PASSWORDS, Lab, LabError
+from . import systemd_lab as sd
 from .core import DEFAULT_ROOT
 from .network import lab_netns
+from .sdmachine import lab_cgroups
 
 EXIT_ERROR, EXIT_DOWN, EXIT_UNAVAILABLE = 1, 3, 4
 
@@ -56,25 +61,93 @@ def _status(lab: Lab) -> int:
     return 0 if all_up else EXIT_DOWN
 
 
+def _print_up_systemd(lab: sd.SystemdLab) -> None:
+    built = lab.last_image_build_seconds
+    image = f", image built in {built:.0f} s" if built is not None else ""
+    print(
+        f"HA Center systemd lab is up: proxy + {lab.n_db} Debian 12 hosts on bridge hcsd0 "
+        f"(console side 198.19.0.1) in {lab.last_up_seconds:.2f} s{image}"
+    )
+    for h in lab.hosts:
+        print(f"  {h.name:<7} {h.address:<13} host key {lab.host_key_fingerprint(h.name)}")
+    key = lab.key_path
+    print(f"lab private key (ed25519): {key}  (paste into the wizard: cat {key})")
+    print("users on every host: root and hcops (passwordless sudo), both with the lab key")
+    print(f"apt proxy for the cluster's APT proxy setting: {lab.apt_proxy_url}")
+    print("  hosts have no route out: apt works only through it")
+    node = lab.db_nodes[0]
+    print(f"ssh in: {' '.join(lab.ssh_argv(node.name))}")
+    print("remove with: python -m tests.lab down --kind systemd")
+
+
+def _status_systemd(lab: sd.SystemdLab) -> int:
+    all_up = True
+    for r in lab.status():
+        state = r["state"] or ("off" if r["fingerprint"] else "absent")
+        link = "" if not r["powered"] else (" link-up" if r["link_up"] else " CABLE-CUT")
+        all_up &= r["state"] in sd.UP_STATES and bool(r["link_up"])
+        memory = f"{r['memory_mib']} MiB" if r["powered"] else "-"
+        print(
+            f"{r['name']:<7} {r['address']:<13} {state}{link}  {memory}  {r['fingerprint'] or '-'}"
+        )
+    return 0 if all_up else EXIT_DOWN
+
+
+def _systemd(args: argparse.Namespace) -> int:
+    root = args.root or os.environ.get("HCLAB_SYSTEMD_ROOT", sd.DEFAULT_ROOT)
+    # any size for down and status: hosts are found by their cgroups and their disks
+    running = len([g for g in lab_cgroups() if g.startswith("node")])
+    on_disk = len(list(Path(root).glob("node[0-9]*")))
+    if args.command == "up":
+        lab = sd.SystemdLab(n_db=args.nodes, root=root).up(fresh=args.fresh)
+        _print_up_systemd(lab)
+        return 0
+    if args.command == "down":
+        lab = sd.SystemdLab(n_db=max(running, on_disk, 1), root=root)
+        lab.down(keep_data=not args.wipe)
+        print(f"systemd lab is down ({lab.last_down_seconds:.2f} s)")
+        return 0
+    nodes = args.nodes or max(running, on_disk, 1)
+    return _status_systemd(sd.SystemdLab(n_db=nodes, root=root))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="python -m tests.lab", description=__doc__)
-    parser.add_argument("--root", default=DEFAULT_ROOT, help="host data dir (default %(default)s)")
+    parser.add_argument(
+        "--root",
+        default=None,
+        help=f"host data dir (default {DEFAULT_ROOT}; {sd.DEFAULT_ROOT} or $HCLAB_SYSTEMD_ROOT "
+        "for --kind systemd)",
+    )
+    kind = argparse.ArgumentParser(add_help=False)
+    kind.add_argument(
+        "--kind",
+        choices=("netns", "systemd"),
+        default="netns",
+        help="netns: namespaces sharing this machine's packages (default); "
+        "systemd: Debian 12 containers booting systemd, installing through an apt proxy",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="(re)build the lab and boot every host")
+    up = sub.add_parser("up", parents=[kind], help="(re)build the lab and boot every host")
     up.add_argument("--nodes", type=int, default=2, help="database nodes (default 2)")
     up.add_argument("--fresh", action="store_true", help="wipe host disks and host keys first")
-    down = sub.add_parser("down", help="stop every host, remove namespaces and bridge")
+    down = sub.add_parser(
+        "down", parents=[kind], help="stop every host, remove namespaces and bridge"
+    )
     down.add_argument("--wipe", action="store_true", help="also delete host data (not the key)")
-    status = sub.add_parser("status", help="show each host's state")
+    status = sub.add_parser("status", parents=[kind], help="show each host's state")
     status.add_argument("--nodes", type=int, default=None, help="database nodes to report")
     args = parser.parse_args(argv)
 
-    problem = Lab.preflight()
+    problem = sd.SystemdLab.preflight() if args.kind == "systemd" else Lab.preflight()
     if problem:
         print(f"lab unavailable: {problem}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     try:
+        if args.kind == "systemd":
+            return _systemd(args)
+        args.root = args.root or DEFAULT_ROOT
         if args.command == "up":
             lab = Lab(n_db=args.nodes, root=args.root).up(fresh=args.fresh)
             _print_up(lab)

@@ -64,11 +64,12 @@ def test_each_node_gets_the_packages_and_masks_for_its_role():
 
 
 def test_the_apt_proxy_is_one_quoted_option_and_absent_without_one():
-    assert packages.apt_options(SimpleNamespace(apt_proxy="")) == ""
-    assert (
-        packages.apt_options(SimpleNamespace(apt_proxy="http://198.19.0.1:3142"))
-        == "-oAcquire::http::Proxy=http://198.19.0.1:3142"
+    assert packages.apt_options(SimpleNamespace(apt_proxy="")) == packages.APT_COMMON
+    assert packages.apt_options(SimpleNamespace(apt_proxy="http://198.19.0.1:3142")) == (
+        f"{packages.APT_COMMON} -oAcquire::http::Proxy=http://198.19.0.1:3142"
     )
+    # A failed fetch must fail the command: by default apt-get update only warns and exits 0.
+    assert "APT::Update::Error-Mode=any" in packages.APT_COMMON
 
 
 @pytest.mark.parametrize(
