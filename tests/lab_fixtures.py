@@ -5,6 +5,7 @@
 - ``lab_clean`` (function): the same lab with every host powered on and plugged in before the
   test, for tests that cut or power off hosts.
 - ``wait_until``: poll a condition with a deadline instead of sleeping.
+- ``fresh_systemd_lab`` (function): the systemd lab with wiped disks.
 - ``systemd_lab`` (session): the systemd-nspawn lab of real Debian 12 servers (proxy + 2 database
   hosts on 198.19.0.0/24, fresh disks), for tests where the product installs packages itself;
   skips where it cannot run. ``HCLAB_SYSTEMD_ROOT`` overrides its data dir (default
@@ -114,3 +115,10 @@ def systemd_lab() -> Iterator[SystemdLab]:
             yield the_lab
         finally:
             the_lab.down()
+
+
+@pytest.fixture
+def fresh_systemd_lab(systemd_lab: SystemdLab) -> SystemdLab:
+    """The session's systemd lab with wiped disks: new servers, whatever ran there before."""
+    systemd_lab.up(fresh=True)  # up() tears the running hosts down first
+    return systemd_lab

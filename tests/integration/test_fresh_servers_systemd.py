@@ -84,8 +84,8 @@ def primary_name(lab) -> str:
 
 
 @pytest.mark.timeout(2400)
-def test_a_customers_cluster_on_fresh_systemd_servers(systemd_lab, worker):
-    lab = systemd_lab
+def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker):
+    lab = fresh_systemd_lab
     cluster = make_lab_cluster(lab, lab_credential(lab), name=NAME)
     Cluster.objects.filter(pk=cluster.pk).update(
         apt_proxy=lab.apt_proxy_url, client_networks=["198.19.0.1/32"]

@@ -156,13 +156,19 @@ def test_sync_cluster_of_three_database_nodes_reports_its_sync_standby(lab, work
         # Once monitored, every standby has its lag in seconds too, the synchronous one included.
         beat = start_beat()
         try:
+            seen = []
 
             def standby_lags() -> dict:
                 nodes = api.get(f"/api/v1/clusters/{cluster.pk}/").json()["nodes"]
-                lags = {n["role"]: n["lag_seconds"] for n in nodes if n["role"] != "primary"}
+                seen[:] = [(n["name"], n["role"], n["lag_bytes"], n["lag_seconds"]) for n in nodes]
+                standbys = [n for n in nodes if n["kind"] == "database" and n["role"] != "primary"]
+                lags = {n["role"]: n["lag_seconds"] for n in standbys}
                 return lags if None not in lags.values() and len(lags) == 2 else {}
 
-            lags = wait_for(standby_lags, 30, "lag_seconds for both standbys")
+            try:
+                lags = wait_for(standby_lags, 30, "lag_seconds for both standbys")
+            except BaseException:
+                raise AssertionError(f"standbys as last seen: {seen}") from None
             assert set(lags) == {"replica", "sync_replica"}
         finally:
             beat.stop()

@@ -29,6 +29,14 @@ from tests.lab.sdmachine import (
 from tests.lab.systemd_lab import UP_STATES, SystemdLab
 from tests.lab_fixtures import wait_until
 
+
+@pytest.fixture(scope="module")
+def systemd_lab(systemd_lab: SystemdLab) -> SystemdLab:
+    """The session lab with fresh disks for this module, whatever ran on it before."""
+    systemd_lab.up(fresh=True)
+    return systemd_lab
+
+
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
