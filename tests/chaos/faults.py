@@ -72,6 +72,8 @@ class Fault:
     # lose writes on the sync cluster (no acknowledged write may go missing there).
     quick_on: str = "async"
     hits_a_job: bool = False  # it breaks one of HA Center's jobs (see job_faults)
+    # It needs hosts that boot systemd (tests/lab/systemd_lab.py): test_chaos_systemd runs it.
+    systemd: bool = False
 
 
 def _iptables(action: str) -> Callable[[Target], None]:
@@ -95,6 +97,18 @@ def _freeze(target: Target) -> None:
 
 def _nothing(target: Target) -> None:
     return None
+
+
+def _reboot(target: Target) -> None:
+    target.lab.reboot(target.primary)
+
+
+def _shutdown(target: Target) -> None:
+    target.lab.shutdown(target.primary)
+
+
+def _power_on(target: Target) -> None:
+    target.lab.power_on(target.primary)
 
 
 def _job_fault(name: str) -> Callable[[Target], None]:
@@ -192,6 +206,25 @@ FAULTS: tuple[Fault, ...] = (
         _nothing,
         failover=False,
         hits_a_job=True,
+    ),
+    Fault(
+        "reboot",
+        "reboot of the primary (systemd host: clean stop, boot, services back by themselves)",
+        _reboot,
+        _nothing,
+        failover=True,
+        quick_on="sync",
+        systemd=True,
+    ),
+    Fault(
+        "shutdown",
+        "clean shutdown of the primary (systemd host), powered on once the standby took over",
+        _shutdown,
+        _power_on,
+        failover=True,
+        heal_after_s=10,
+        quick_on="sync",
+        systemd=True,
     ),
 )
 

@@ -40,8 +40,11 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 ROUNDS = int(os.environ.get("HACENTER_CHAOS_ROUNDS", "0"))
 ONLY = [f for f in os.environ.get("HACENTER_CHAOS_FAULTS", "").split(",") if f]
 RESULTS = Path(os.environ.get("HACENTER_CHAOS_RESULTS", "var/chaos/results.jsonl"))
-ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
-NODE_OF = {a: n for n, a in ADDRESS.items()}
+
+
+def db_addresses(lab) -> dict[str, str]:
+    """The database hosts' addresses by name, on either lab."""
+    return {h.name: h.address for h in lab.db_nodes}
 
 
 def run_job(cluster: Cluster, kind: str, node: str | None = None) -> Job:
@@ -56,8 +59,8 @@ def run_job(cluster: Cluster, kind: str, node: str | None = None) -> Job:
     return job
 
 
-def healthy(cluster: Cluster) -> None:
-    wait_for(lambda: streaming_standby(*ADDRESS.values()), 180, "a streaming standby")
+def healthy(cluster: Cluster, addresses: dict[str, str]) -> None:
+    wait_for(lambda: streaming_standby(*addresses.values()), 180, "a streaming standby")
     # On a sync cluster "healthy" includes a standby Patroni names synchronous: until then it
     # promotes nobody, and a freeze would end without a failover (clusters.monitoring.health).
     wait_for(
@@ -77,26 +80,28 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
     """Inject, hold, heal, repair with at most one Rebuild, and measure. `target` comes with
     the lab, the worker and the round's number; the rest is filled in here."""
     begun = time.monotonic()
-    primary = leader_name(*ADDRESS.values())
-    target.primary, target.standby = primary, next(n for n in ADDRESS if n != primary)
+    addresses = db_addresses(target.lab)
+    primary = leader_name(*addresses.values())
+    target.primary, target.standby = primary, next(n for n in addresses if n != primary)
     jobs_before = set(Job.objects.values_list("pk", flat=True))
     time.sleep(2)  # a steady stream of writes before the fault
     started = time.monotonic()
     fault.inject(target)
-    hold(fault, lambda: leader_name(ADDRESS[target.standby]) == target.standby)
+    hold(fault, lambda: leader_name(addresses[target.standby]) == target.standby)
     fault.heal(target)
     if fault.name == "haproxy_kill":  # the admin's answer: run setup again, it restarts HAProxy
         run_job(cluster, "setup")
-    wait_for(lambda: leader_name(*ADDRESS.values()), 120, "a leader")
-    new_primary = leader_name(*ADDRESS.values())
+    wait_for(lambda: leader_name(*addresses.values()), 120, "a leader")
+    new_primary = leader_name(*addresses.values())
     moved = new_primary != primary
     if moved:
         run_job(cluster, "rebuild", primary)
-    healthy(cluster)
+    healthy(cluster, addresses)
     healed = time.monotonic()
     wait_for(lambda: writer.acks[-1].at > healed, 60, "writes through the proxy after the round")
     ended = time.monotonic()
     round_acks = [a for a in writer.acks if a.at > started - 2]
+    node_of = {a: n for n, a in addresses.items()}
     servers = []
     for ack in round_acks:
         if not servers or servers[-1] != ack.server:
@@ -132,7 +137,7 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
         "missing_rows": len(missing),
         "acknowledged": len(round_acks),
         "rebuilds": round_jobs.filter(kind="rebuild").count(),
-        "writers": [NODE_OF.get(s, s) for s in servers],
+        "writers": [node_of.get(s, s) for s in servers],
         "unfinished_jobs": unfinished.count(),
         "round_s": round(time.monotonic() - begun, 1),
         **(
@@ -170,6 +175,8 @@ def node_logs(lab, lines: int = 40) -> dict[str, list[str]]:
     wipes the hosts."""
     script = (
         f'for f in /var/log/hacenter/*.log; do echo "== $f"; tail -n {lines} "$f"; done; '
+        # Under systemd the daemons log to the journal.
+        f"journalctl -u 'hacenter-*' -n {lines} --no-pager 2>/dev/null; "
         # Whether Patroni still runs, and in what state (a hung one logs nothing).
         'echo "== processes"; ps -eo pid,stat,etime,args | grep -E "[p]atroni|[p]ostgres:? "'
     )
@@ -198,19 +205,26 @@ def check(result: dict, fault: Fault) -> None:
 def test_chaos(fresh_lab, workers, replication):
     cluster = define_cluster(fresh_lab, f"chaos{replication[0]}", replication=replication)
     run_job(cluster, "setup")
+    chaos_rounds(fresh_lab, cluster, workers, [f for f in FAULTS if not f.systemd])
+
+
+def chaos_rounds(lab, cluster: Cluster, workers, faults: list[Fault]) -> None:
+    """On a cluster that is set up: each fault's rounds with the monitor and a writer running,
+    every round recorded in RESULTS and checked against the suite's promises."""
     secret = cluster.secrets.get(name="superuser").value
-    writer = ProxyWriter(f"postgresql://postgres:{secret}@198.18.0.10:5432/postgres")
+    writer = ProxyWriter(f"postgresql://postgres:{secret}@{lab.proxy.address}:5432/postgres")
     beat = start_beat()
     writer.start()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    replication = cluster.replication
     try:
-        healthy(cluster)
-        faults = [f for f in FAULTS if (f.name in ONLY if ONLY else True)]
+        healthy(cluster, db_addresses(lab))
+        faults = [f for f in faults if (f.name in ONLY if ONLY else True)]
         if not ROUNDS:
             faults = [f for f in faults if f.quick_on == replication]
         for fault in faults:
             for i in range(ROUNDS or 1):
-                target = Target(fresh_lab, cluster.name, "", "", cluster, workers, i + 1)
+                target = Target(lab, cluster.name, "", "", cluster, workers, i + 1)
                 try:
                     result = {**one_round(cluster, writer, fault, target), "round": i + 1}
                 # BaseException: a wait_for deadline is pytest's Failed, which is not an Exception.
@@ -220,7 +234,7 @@ def test_chaos(fresh_lab, workers, replication):
                     if fault.hits_a_job:
                         result["job"] = target.findings
                     result["failed_jobs"] = failed_jobs_told()
-                    result["node_logs"] = node_logs(fresh_lab)
+                    result["node_logs"] = node_logs(lab)
                     raise
                 finally:
                     print(json.dumps(result))
