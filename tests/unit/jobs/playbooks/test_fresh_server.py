@@ -7,25 +7,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from clusters.inventory.validators import validate_apt_proxy
-from jobs.configs.spec import ClusterSpec, NodeSpec, Secrets
 from jobs.playbooks import daemons, distro_services, packages
 from jobs.playbooks.setup_etcd import etcd_daemon
 from jobs.playbooks.setup_finish import haproxy_daemon
-
-SPEC = ClusterSpec(
-    name="pg1",
-    postgres_version=15,
-    replication="async",
-    sync_strict=False,
-    failover_profile="balanced",
-    client_networks=(),
-    nodes=(
-        NodeSpec("node1", "198.19.0.11", "database"),
-        NodeSpec("node2", "198.19.0.12", "database"),
-        NodeSpec("proxy", "198.19.0.10", "proxy"),
-    ),
-    secrets=Secrets(*(f"s{i}" * 8 for i in range(6))),
-)
+from tests.unit.jobs.playbooks.scripted_server import SPEC
 
 
 def node(name: str, kind: str) -> SimpleNamespace:
