@@ -43,6 +43,43 @@ def test_the_install_masks_debian_haproxy_and_etcd_first_and_fetches_empty_lists
     )
 
 
+PROCESS_MODE = Rule("[ -d /run/systemd/system ]", status=1)
+DB_PACKAGES = ["postgresql-15", "python3-venv", "etcd-server", "etcd-client"]
+
+
+def test_empty_package_lists_are_fetched_before_the_install():
+    ctx = scripted_context(
+        node("node1", "database"),
+        CLUSTER,
+        [PROCESS_MODE, Rule("dpkg-query", DB_PACKAGES), Rule("ls -t /var/lib/apt/lists", [])],
+        spec=SPEC,
+    )
+    setup.STEPS["install_packages"](ctx)
+    server = ctx.connections.get(None)
+    assert server.ran("apt-get -o APT::Update::Error-Mode=any") == server.ran("-q update")
+    assert server.ran("-q update") < server.ran("install -y")
+
+
+def test_packages_no_source_has_are_all_named_and_nothing_is_installed():
+    ctx = scripted_context(
+        node("node1", "database"),
+        CLUSTER,
+        [
+            PROCESS_MODE,
+            Rule("dpkg-query", DB_PACKAGES),
+            Rule("ls -t /var/lib/apt/lists", ["1764806400", "1764810000"]),  # an hour old
+            Rule("apt-cache", ["postgresql-15", "etcd-server", "etcd-client"]),
+        ],
+        spec=SPEC,
+    )
+    with pytest.raises(StepFailed) as failed:
+        setup.STEPS["install_packages"](ctx)
+    assert "apt cannot find postgresql-15, etcd-server, etcd-client on node1" in str(failed.value)
+    server = ctx.connections.get(None)
+    server.ran("-q update")  # the lists were refreshed once before giving up
+    assert not any("install -y" in c for c in server.commands)
+
+
 def test_a_daemon_that_does_not_stay_up_is_told_by_its_journal_and_disabled():
     ctx = scripted_context(
         node("node2", "database"),
