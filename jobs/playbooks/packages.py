@@ -24,6 +24,8 @@ LISTS_DIR = "/var/lib/apt/lists"
 # A fetch that fails is an error, not a warning (apt-get update exits 0 on one by default), and
 # apt waits for a lock held by Debian's apt-daily timers instead of failing at once.
 APT_COMMON = "-o APT::Update::Error-Mode=any -o DPkg::Lock::Timeout=300"
+# The origins in `apt-cache policy` ("http://deb.debian.org/debian bookworm/main"), one a line.
+ORIGINS = "awk '$1 ~ /^[0-9]+$/ && NF >= 3 {print $2, $3}' | sort -u"
 # Private lists and caches for preflight's look-ahead, so a check changes nothing on the node.
 SCRATCH_OPTIONS = (
     '-o Dir::State::Lists="$d/lists" -o Dir::Cache="$d/cache" '
@@ -57,10 +59,20 @@ def not_installed(ctx: StepContext, packages: list[str]) -> list[str]:
     return [p for p in lines if p in packages]
 
 
-def unavailable(ctx: StepContext, packages: list[str], options: str = "") -> list[str]:
-    """The packages apt has no installation candidate for (with these options)."""
-    lines = ctx.output(unavailable_script(packages, options), echo=False)
+def unavailable(ctx: StepContext, packages: list[str]) -> list[str]:
+    """The packages apt has no installation candidate for."""
+    lines = ctx.output(unavailable_script(packages, ""), echo=False)
     return [p for p in lines if p in packages]
+
+
+def unavailable_script(packages: list[str], options: str) -> str:
+    """Shell printing each package `apt-cache policy` (with these options) has no candidate for."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        f'for p in {names}; do c=$(apt-cache {options} policy "$p" 2>/dev/null '
+        "| awk '/Candidate:/ {print $2}'); "
+        '{ [ -n "$c" ] && [ "$c" != "(none)" ]; } || echo "$p"; done'
+    )
 
 
 def lists_age_minutes(ctx: StepContext) -> int | None:
@@ -74,14 +86,9 @@ def lists_age_minutes(ctx: StepContext) -> int | None:
     return max(0, (int(lines[1]) - int(lines[0])) // 60)
 
 
-def sources(ctx: StepContext, options: str = "") -> str:
+def sources(ctx: StepContext) -> str:
     """Where apt looks, as it reports it ("http://deb.debian.org/debian bookworm/main", ...)."""
-    lines = ctx.output(
-        f"apt-cache {options} policy 2>/dev/null | awk '$1 ~ /^[0-9]+$/ && NF >= 3 "
-        "{print $2, $3}' | sort -u",
-        echo=False,
-        sudo=True,
-    )
+    lines = ctx.output(f"apt-cache policy 2>/dev/null | {ORIGINS}", echo=False, sudo=True)
     return ", ".join(lines) or "no package index has been fetched"
 
 
@@ -91,22 +98,21 @@ def apt_failure(result_tail: list[str]) -> str:
     return " | ".join((said or result_tail or ["no output"])[-3:])[-400:]
 
 
+def proxy_hint(cluster: Cluster) -> str:
+    if cluster.apt_proxy:
+        return f" (through the cluster's APT proxy {cluster.apt_proxy})"
+    return "; if the servers reach their mirror only through a proxy, set the cluster's APT proxy"
+
+
 def refresh(ctx: StepContext) -> None:
     """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails."""
-    result = ctx.run(
-        f"apt-get {apt_options(ctx.cluster)} -q update", timeout=600, collect=(lines := [])
-    )
+    lines: list[str] = []
+    result = ctx.run(f"apt-get {apt_options(ctx.cluster)} -q update", timeout=600, collect=lines)
     if not result.ok:
         raise StepFailed(
             f"apt-get update failed on {ctx.node.name}: "
             f"{apt_failure(result.stderr_tail + lines[-5:])}{proxy_hint(ctx.cluster)}"
         )
-
-
-def proxy_hint(cluster: Cluster) -> str:
-    if cluster.apt_proxy:
-        return f" (through the cluster's APT proxy {cluster.apt_proxy})"
-    return "; if the servers reach their mirror only through a proxy, set the cluster's APT proxy"
 
 
 def install(ctx: StepContext, packages: list[str]) -> str:
@@ -124,12 +130,13 @@ def install(ctx: StepContext, packages: list[str]) -> str:
             f"apt cannot find {', '.join(lost)} on {ctx.node.name} "
             f"(sources: {sources(ctx)}); add a source that has them"
         )
+    lines: list[str] = []
     result = ctx.run(
         f"DEBIAN_FRONTEND=noninteractive apt-get {apt_options(ctx.cluster)} install -y -q "
         "--no-install-recommends -o Dpkg::Options::=--force-confdef "
         "-o Dpkg::Options::=--force-confold " + " ".join(shlex.quote(p) for p in missing),
         timeout=1200,
-        collect=(lines := []),
+        collect=lines,
     )
     if not result.ok:
         raise StepFailed(
@@ -137,6 +144,23 @@ def install(ctx: StepContext, packages: list[str]) -> str:
             f"{apt_failure(result.stderr_tail + lines[-5:])}"
         )
     return f"installed {', '.join(missing)}" + (" (package lists refreshed)" if refreshed else "")
+
+
+def lookahead_script(packages: list[str], cluster: Cluster) -> str:
+    """Shell: fetch fresh package lists into a temporary directory (removed at exit), then print
+    each package apt still has no candidate for, and the sources it looked in."""
+    options = f"{SCRATCH_OPTIONS} {apt_options(cluster)}"
+    return "\n".join(
+        [
+            "d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT",
+            'mkdir -p "$d/lists/partial" "$d/cache/archives/partial"',
+            # apt downloads as its sandbox user _apt, which must reach the lists directory
+            'chmod 755 "$d" && { chown _apt "$d/lists/partial" 2>/dev/null || true; }',
+            f"apt-get {options} -q update >/dev/null || exit $?",
+            unavailable_script(packages, options),
+            f'echo "sources: $(apt-cache {options} policy 2>/dev/null | {ORIGINS} | paste -sd, -)"',
+        ]
+    )
 
 
 def preview(ctx: StepContext, packages: list[str]) -> str:
@@ -150,40 +174,21 @@ def preview(ctx: StepContext, packages: list[str]) -> str:
         return f"all installed: {' '.join(packages)}"
     if not unavailable(ctx, missing):
         return f"setup will install {', '.join(missing)}; apt finds them all"
-    options = f"{SCRATCH_OPTIONS} {apt_options(ctx.cluster)}"
-    setup_dir = 'd=$(mktemp -d) && mkdir -p "$d/lists/partial" "$d/cache/archives/partial"'
-    result = ctx.run(
-        f"{setup_dir} && trap 'rm -rf \"$d\"' EXIT && apt-get {options} -q update "
-        f'>/dev/null 2>"$d/err"; rc=$?; cat "$d/err" >&2; [ $rc -eq 0 ] && '
-        + unavailable_script(missing, options)
-        + f' && echo "sources: $(apt-cache {options} policy 2>/dev/null | '
-        "awk '$1 ~ /^[0-9]+$/ && NF >= 3 {print $2, $3}' | sort -u | paste -sd, -)\"",
-        timeout=600,
-        echo=False,
-        collect=(lines := []),
-    )
+    lines: list[str] = []
+    result = ctx.run(lookahead_script(missing, ctx.cluster), timeout=600, echo=False, collect=lines)
     if not result.ok:
         raise StepFailed(
             f"setup must install {', '.join(missing)}, but apt-get update fails here: "
             f"{apt_failure(result.stderr_tail)}{proxy_hint(ctx.cluster)}"
         )
     lost = [line for line in lines if line in missing]
-    origin = next((line for line in lines if line.startswith("sources: ")), "sources: ?")
+    origins = next((line for line in lines if line.startswith("sources: ")), "sources: ")
     if lost:
         raise StepFailed(
             f"apt cannot find {', '.join(lost)} in this node's apt sources "
-            f"({origin.removeprefix('sources: ') or 'none'}); add a source that has them"
+            f"({origins.removeprefix('sources: ') or 'none'}); add a source that has them"
         )
     return (
         f"setup will install {', '.join(missing)}; apt finds them once its package lists are "
         "refreshed (setup runs apt-get update)"
-    )
-
-
-def unavailable_script(packages: list[str], options: str) -> str:
-    names = " ".join(shlex.quote(p) for p in packages)
-    return (
-        f'for p in {names}; do c=$(apt-cache {options} policy "$p" 2>/dev/null '
-        "| awk '/Candidate:/ {print $2}'); "
-        '{ [ -n "$c" ] && [ "$c" != "(none)" ]; } || echo "$p"; done'
     )
