@@ -11,11 +11,11 @@ import time
 import psycopg2
 import pytest
 
-from clusters.models import Cluster, ClusterEvent
-from jobs import patroni_api, services
+from clusters.models import Cluster
+from jobs import patroni_api
 from jobs.models import Job, JobStatus
 from tests.conftest import wait_for
-from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
+from tests.integration.conftest import wait_for_job
 from tests.workers import start_beat
 from tests.writer import ProxyWriter
 
@@ -47,9 +47,45 @@ def listeners(lab, host: str, port: int) -> set[str]:
     return {pid.split(",")[0] for line in lines for pid in line.split("pid=")[1:]}
 
 
-def run(cluster: Cluster, kind: str, timeout: float = 900, **kwargs) -> Job:
-    job = wait_for_job(services.job_start(cluster=cluster, kind=kind, **kwargs), timeout=timeout)
-    return job
+def define(api, lab) -> int:
+    """Through the API, as an automation user would: the login, each host's key scanned and
+    pinned, the cluster with the lab's apt-cacher-ng as its APT proxy. Its id."""
+    login = api.post(
+        "/api/v1/credentials/",
+        {"name": "fresh-root", "username": "root", "private_key": lab.private_key_text},
+    )
+    assert login.status_code == 201, login.content
+    nodes = []
+    for host in lab.hosts:
+        scan = api.post("/api/v1/host-keys/scan/", {"address": host.address, "port": 22}).json()
+        assert scan["fingerprint"] == lab.host_key_fingerprint(host.name), scan
+        nodes.append(
+            {
+                "name": host.name,
+                "address": host.address,
+                "credential": login.json()["id"],
+                "host_key_fingerprint": scan["fingerprint"],
+                "kind": "proxy" if host is lab.proxy else "database",
+            }
+        )
+    body = {
+        "name": NAME,
+        "replication": "async",
+        "nodes": nodes,
+        "apt_proxy": lab.apt_proxy_url,
+        "client_networks": ["198.19.0.1/32"],  # the test runner plays the application
+    }
+    created = api.post("/api/v1/clusters/", body)
+    assert created.status_code == 201, created.content
+    assert created.json()["apt_proxy"] == lab.apt_proxy_url
+    return created.json()["id"]
+
+
+def run(api, cluster_id: int, kind: str, timeout: float = 900, **params) -> Job:
+    """Start a job through the API and wait for its end."""
+    started = api.post(f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": kind, **params})
+    assert started.status_code == 202, started.content
+    return wait_for_job(Job.objects.get(pk=started.json()["id"]), timeout=timeout)
 
 
 def steps(job: Job) -> dict[tuple[str, str], object]:
@@ -84,17 +120,14 @@ def primary_name(lab) -> str:
 
 
 @pytest.mark.timeout(2400)
-def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker):
+def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker, api):
     lab = fresh_systemd_lab
-    cluster = make_lab_cluster(lab, lab_credential(lab), name=NAME)
-    Cluster.objects.filter(pk=cluster.pk).update(
-        apt_proxy=lab.apt_proxy_url, client_networks=["198.19.0.1/32"]
-    )
-    cluster.refresh_from_db()
+    cluster_id = define(api, lab)
+    cluster = Cluster.objects.get(pk=cluster_id)
     assert sh(lab, "node1", "ls /var/lib/apt/lists | grep -c _Packages", check=False) == "0"
 
     # Preflight (problem 1): it finds every package, through the proxy, and changes nothing.
-    preflight = run(cluster, "preflight", timeout=600)
+    preflight = run(api, cluster_id, "preflight", timeout=600)
     found = steps(preflight)
     assert preflight.status == JobStatus.SUCCEEDED, [(k, s.summary) for k, s in found.items()]
     assert found[("node1", "os_version")].summary == "Debian GNU/Linux 12 (bookworm)"
@@ -107,7 +140,7 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker)
     # with the daemon's own words from the journal, and its unit does not restart forever.
     node2 = lab.host("node2").address
     sh(lab, "node2", f"systemd-run --unit=squatter python3 -m http.server -b {node2} 2380")
-    failed = run(cluster, "setup")
+    failed = run(api, cluster_id, "setup")
     assert failed.status == JobStatus.FAILED
     etcd_step = steps(failed)[("node2", "etcd_start")]
     assert "address already in use" in etcd_step.summary, etcd_step.summary
@@ -117,7 +150,7 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker)
 
     # The next run repairs it (problems 1 and 2 were fixed by the first run's early steps).
     sh(lab, "node2", "systemctl stop squatter")
-    setup = run(cluster, "setup")
+    setup = run(api, cluster_id, "setup")
     assert setup.status == JobStatus.SUCCEEDED, setup.error
     cluster.refresh_from_db()
     assert cluster.state == Cluster.State.HEALTHY
@@ -157,23 +190,33 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker)
             )
         finally:
             writer.stop()
-        wait_for(
-            lambda: ClusterEvent.objects.filter(cluster=cluster, kind="failover").exists(),
-            60,
-            "the failover event",
-        )
+        # The failover as the API tells it, and HAProxy's backends as the monitor read them.
+        events = f"/api/v1/clusters/{cluster_id}/events/?kind=failover"
+        failover = wait_for(lambda: api.get(events).json()["events"], 60, "the failover event")
+        assert failover[0]["new_primary"] == survivor and failover[0]["old_primary"] == old
 
         # Power on and Rebuild: the old primary becomes the standby.
         lab.power_on(old)
-        rebuild = run(cluster, "rebuild", node=cluster.nodes.get(name=old))
+        rebuild = run(api, cluster_id, "rebuild", node=old)
         assert rebuild.status == JobStatus.SUCCEEDED, rebuild.error
         wait_for(lambda: whole(lab, dsn), 120, "the cluster to be whole after the rebuild")
         assert primary_name(lab) == survivor
+
+        def routed() -> dict:
+            detail = api.get(f"/api/v1/clusters/{cluster_id}/").json()
+            serving = {
+                (b["frontend"], b["node"]) for b in detail["proxy"]["backends"] if b["serving"]
+            }
+            standby = next(n for n in detail["nodes"] if n["name"] == old)
+            ok = ("rw", survivor) in serving and ("ro", old) in serving
+            return detail if ok and standby["lag_seconds"] is not None else {}
+
+        wait_for(routed, 60, f"the API to show writes on {survivor}, reads on {old}, its lag")
     finally:
         beat.stop()
 
     # Problem 4: remove_cluster leaves no listener and none of our units behind.
-    removal = run(cluster, "remove_cluster", params={"confirm": NAME}, timeout=300)
+    removal = run(api, cluster_id, "remove_cluster", timeout=300, confirm=NAME)
     assert removal.status == JobStatus.SUCCEEDED, removal.error
     for host, units in OUR_UNITS.items():
         for port in PORTS[host]:
