@@ -10,6 +10,7 @@
   hosts on 198.19.0.0/24, fresh disks), for tests where the product installs packages itself;
   skips where it cannot run. ``HCLAB_SYSTEMD_ROOT`` overrides its data dir (default
   /var/lib/hclab-systemd); it holds ``/run/hclab-systemd.lock`` from boot to teardown.
+  ``@on_debian("12", "13")`` runs a test on a lab of each release instead (Debian 13: trixie).
 
 ``HCLAB_ROOT`` overrides where host data lives (default /var/lib/hclab). The lab's names are fixed
 (hclab0, hclab-*), so a lab a person brought up with ``make lab`` is replaced by the test lab, and
@@ -29,6 +30,7 @@ import pytest
 
 from tests.lab import DEFAULT_ROOT, Lab
 from tests.lab._util import wait_for
+from tests.lab.rootfs import DEFAULT_RELEASE
 from tests.lab.systemd_lab import DEFAULT_ROOT as SYSTEMD_DEFAULT_ROOT
 from tests.lab.systemd_lab import SystemdLab
 
@@ -94,19 +96,34 @@ def fresh_lab(lab: Lab) -> Lab:
     return lab
 
 
+def on_debian(*releases: str) -> pytest.MarkDecorator:
+    """Run the test once on a systemd lab of each Debian release ("12", "13"): it takes
+    ``systemd_lab`` or ``fresh_systemd_lab`` as usual and reads the release from ``lab.release``.
+    """
+    return pytest.mark.parametrize(
+        "systemd_lab", releases, indirect=True, ids=[f"debian{r}" for r in releases]
+    )
+
+
 @pytest.fixture(scope="session")
-def systemd_lab() -> Iterator[SystemdLab]:
-    """Debian 12 hosts booting systemd: ``proxy`` 198.19.0.10, ``node1`` .11, ``node2`` .12.
+def systemd_lab(request: pytest.FixtureRequest) -> Iterator[SystemdLab]:
+    """Debian hosts booting systemd: ``proxy`` 198.19.0.10, ``node1`` .11, ``node2`` .12.
 
     Fresh disks: nothing but a minimal Debian, sshd, sudo and the ``hcops`` admin user. apt
     works only through ``systemd_lab.apt_proxy_url``. The first run on a machine builds the
     image (about half a minute); later ones boot in seconds.
+
+    Debian 12, unless the test is parametrized with a release (:func:`on_debian`). Labs of two
+    releases share the bridge, the addresses and the lock, so only one may be up: pytest tears a
+    session fixture down (lab down, lock released) before it sets it up with another parameter,
+    and groups the tests by parameter, so a session boots each release's lab in turn.
     """
     reason = SystemdLab.preflight()
     if reason:
         pytest.skip(f"systemd lab unavailable: {reason}")
     root = os.environ.get("HCLAB_SYSTEMD_ROOT", SYSTEMD_DEFAULT_ROOT)
-    the_lab = SystemdLab(n_db=2, root=root)
+    release = getattr(request, "param", DEFAULT_RELEASE)
+    the_lab = SystemdLab(n_db=2, root=root, release=release)
     # its own lock: it shares nothing with the namespace lab, so both may run at once
     with open(SYSTEMD_LAB_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

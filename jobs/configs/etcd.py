@@ -1,4 +1,5 @@
-"""The etcd 3.4 config file (`etcd --config-file`) for each member.
+"""The etcd config file (`etcd --config-file`) for each member: etcd 3.4 on Debian 12, 3.5 on
+Debian 13, which reads it alike (3.5 only warns that client HTTP and gRPC share a port).
 
 etcd reads the file as YAML into its Go config struct: URL lists are comma-separated strings,
 `log-outputs` is a list.

@@ -1,4 +1,5 @@
-"""The HAProxy 2.6 config of the proxy host.
+"""The HAProxy config of the proxy host: Debian 12's HAProxy 2.6 and Debian 13's 3.0 both take it
+as it is (`haproxy -c`, and the systemd lab's test of a customer's day on each release).
 
 Writes go to whichever node Patroni's REST API calls primary (`OPTIONS /primary` answers 200
 only on the leader-key holder), reads to the replicas, with the primary as the fallback when no

@@ -23,10 +23,11 @@ PORTS = {
 # Processes that may hold those ports because an earlier setup of ours put them there
 # (Patroni runs from its script, so the kernel names it "patroni", not "python3").
 OUR_PROCESSES = {"postgres", "postmaster", "patroni", "etcd", "haproxy"}
-# Only what a test has run on: Debian 12 boots in the systemd lab (tests/lab/systemd_lab.py)
-# and is this machine's own system, which the network-namespace lab shares.
-TESTED_OS = {("debian", "12")}
-TESTED_OS_TEXT = "Debian 12"
+# Only what a test has run on: Debian 12 and 13 boot in the systemd lab (tests/lab/systemd_lab.py,
+# where test_fresh_servers_systemd runs a customer's day on each), and Debian 12 is this
+# machine's own system, which the network-namespace lab shares.
+TESTED_OS = {("debian", "12"), ("debian", "13")}
+TESTED_OS_TEXT = "Debian 12 and 13"
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

@@ -1,7 +1,8 @@
 """Command line: ``python -m tests.lab up [--nodes N] [--fresh] | down [--wipe] | status``.
 
 ``--kind systemd`` (after the command) drives the systemd-nspawn lab of real Debian 12 servers
-(:mod:`tests.lab.systemd_lab`, bridge hcsd0) instead of the network-namespace lab (the default).
+(:mod:`tests.lab.systemd_lab`, bridge hcsd0) instead of the network-namespace lab (the default);
+``up --kind systemd --release 13`` boots Debian 13 servers instead.
 
 Exit codes: 0 success (``status``: every host up), 1 lab error, 2 usage error,
 3 ``status`` found the lab down or partly down, 4 not runnable here (not root, tools missing).
@@ -18,6 +19,7 @@ from . import USER_PASSWORDS, Lab, LabError
 from . import systemd_lab as sd
 from .core import DEFAULT_ROOT
 from .network import lab_netns
+from .rootfs import DEFAULT_RELEASE, RELEASES
 from .sdmachine import lab_cgroups
 
 EXIT_ERROR, EXIT_DOWN, EXIT_UNAVAILABLE = 1, 3, 4
@@ -65,8 +67,8 @@ def _print_up_systemd(lab: sd.SystemdLab) -> None:
     built = lab.last_image_build_seconds
     image = f", image built in {built:.0f} s" if built is not None else ""
     print(
-        f"HA Center systemd lab is up: proxy + {lab.n_db} Debian 12 hosts on bridge hcsd0 "
-        f"(console side 198.19.0.1) in {lab.last_up_seconds:.2f} s{image}"
+        f"HA Center systemd lab is up: proxy + {lab.n_db} Debian {lab.release} hosts on bridge "
+        f"hcsd0 (console side 198.19.0.1) in {lab.last_up_seconds:.2f} s{image}"
     )
     for h in lab.hosts:
         print(f"  {h.name:<7} {h.address:<13} host key {lab.host_key_fingerprint(h.name)}")
@@ -99,7 +101,8 @@ def _systemd(args: argparse.Namespace) -> int:
     running = len([g for g in lab_cgroups() if g.startswith("node")])
     on_disk = len(list(Path(root).glob("node[0-9]*")))
     if args.command == "up":
-        lab = sd.SystemdLab(n_db=args.nodes, root=root).up(fresh=args.fresh)
+        lab = sd.SystemdLab(n_db=args.nodes, root=root, release=args.release)
+        lab.up(fresh=args.fresh)
         _print_up_systemd(lab)
         return 0
     if args.command == "down":
@@ -132,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", parents=[kind], help="(re)build the lab and boot every host")
     up.add_argument("--nodes", type=int, default=2, help="database nodes (default 2)")
     up.add_argument("--fresh", action="store_true", help="wipe host disks and host keys first")
+    up.add_argument(
+        "--release",
+        choices=sorted(RELEASES),
+        default=DEFAULT_RELEASE,
+        help=f"--kind systemd: the hosts' Debian release (default {DEFAULT_RELEASE})",
+    )
     down = sub.add_parser(
         "down", parents=[kind], help="stop every host, remove namespaces and bridge"
     )

@@ -27,7 +27,8 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 
 #: ForceManaged refuses every request no Remap- rule matches, so the proxy never fetches from
-#: anywhere but Debian's archives, whatever a host asks for.
+#: anywhere but Debian's archives, whatever a host asks for. The rules name archives, not
+#: suites: Debian 12's and 13's hosts (bookworm, trixie and their -security) go through alike.
 CONFIG = """# Written by the HA Center lab (tests/lab/apt_proxy.py) on every start.
 CacheDir: {cache}
 LogDir: {workdir}/log

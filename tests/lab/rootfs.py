@@ -1,13 +1,16 @@
-"""The Debian 12 root file system the systemd lab's hosts boot: built once, cached, extracted.
+"""The Debian root file system the systemd lab's hosts boot: built once, cached, extracted.
 
 The image is what a customer's fresh minimal Debian server has and nothing more: systemd, sshd,
 sudo, python3, an admin user ``hcops`` and empty apt package lists. Everything HA Center needs
 (PostgreSQL, Patroni, etcd, HAProxy) is left for the product to install.
 
-The image is built with ``mmdebstrap`` into ``<cache>/debian-12-base-<recipe hash>.tar.zst``
-(30-50 s); a changed recipe gets a new hash, so a stale image is never booted. Each lab run
-extracts it once into ``<root>/base-<hash>/`` (about a second), the shared read-only lower layer of
-every host's overlay root.
+Two releases can be built: Debian 12 (bookworm, the default) and Debian 13 (trixie); both get
+the same packages and customization, only the suite and the sources differ. The image is built
+with ``mmdebstrap`` into ``<cache>/debian-<release>-base-<recipe hash>.tar.zst`` (30-50 s); a
+changed recipe gets a new hash, so a stale image is never booted. Each lab run extracts it once
+into ``<root>/base-<hash>/`` (Debian 13: ``base-13-<hash>/``; about a second), the shared
+read-only lower layer of every host's overlay root. Replacing a stale image or base deletes only
+those of the same release: switching between releases rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._util import run
 
 DEFAULT_CACHE = "/var/cache/hclab-systemd"
+DEFAULT_RELEASE = "12"
+#: Debian 12's suite and sources (their values are part of its recipe hash: keep them as they are).
 SUITE = "bookworm"
 PACKAGES = (
     "systemd",
@@ -68,24 +75,77 @@ echo '# no name server in the lab: hosts know each other from /etc/hosts' > "$r/
 RECIPE_VERSION = 1
 
 
-def recipe_hash() -> str:
+@dataclass(frozen=True)
+class Release:
+    """One Debian release the lab can boot: its suite, apt sources and file names."""
+
+    version: str  # "12", as /etc/os-release's VERSION_ID says
+    suite: str
+    sources: tuple[str, ...]
+    #: prefix of its extracted bases in the lab root; Debian 12's is the one it always had
+    base_prefix: str
+
+    @property
+    def image_prefix(self) -> str:
+        return f"debian-{self.version}-base-"
+
+    def is_base(self, name: str) -> bool:
+        """Whether ``name`` is an extracted base of this release (any recipe, or a partial one)."""
+        pattern = re.escape(self.base_prefix) + r"[0-9a-f]{12}(\.partial)?"
+        return re.fullmatch(pattern, name) is not None
+
+
+RELEASES = {
+    "12": Release("12", SUITE, SOURCES, "base-"),
+    "13": Release(
+        "13",
+        "trixie",
+        (
+            "deb http://deb.debian.org/debian trixie main",
+            "deb http://deb.debian.org/debian trixie-updates main",
+            "deb http://security.debian.org/debian-security trixie-security main",
+        ),
+        "base-13-",
+    ),
+}
+
+
+def release_of(version: str) -> Release:
+    """The :class:`Release` called ``version`` ("12" or "13"); ValueError for others."""
+    try:
+        return RELEASES[version]
+    except KeyError:
+        raise ValueError(
+            f"no Debian {version} recipe; the lab boots Debian {' or '.join(RELEASES)}"
+        ) from None
+
+
+def recipe_hash(release: str = DEFAULT_RELEASE) -> str:
     """Short hash of everything that decides the image's contents."""
-    recipe = [RECIPE_VERSION, SUITE, "minbase", PACKAGES, SOURCES, CUSTOMIZE]
+    r = release_of(release)
+    recipe = [RECIPE_VERSION, r.suite, "minbase", PACKAGES, r.sources, CUSTOMIZE]
     return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
 
 
-def image_path(cache: Path) -> Path:
-    """Where the image of the current recipe is (or will be) cached."""
-    return cache / f"debian-12-base-{recipe_hash()}.tar.zst"
+def image_path(cache: Path, release: str = DEFAULT_RELEASE) -> Path:
+    """Where the image of the release's current recipe is (or will be) cached."""
+    return cache / f"{release_of(release).image_prefix}{recipe_hash(release)}.tar.zst"
 
 
-def ensure_image(cache: Path, apt_proxy: str | None = None, timeout: float = 900.0) -> Path:
-    """Return the cached image of the current recipe, building it first when missing.
+def ensure_image(
+    cache: Path,
+    apt_proxy: str | None = None,
+    timeout: float = 900.0,
+    release: str = DEFAULT_RELEASE,
+) -> Path:
+    """Return the cached image of the release's current recipe, building it first when missing.
 
     ``apt_proxy`` (e.g. the lab's apt-cacher-ng) makes the build download through that cache,
-    so rebuilding after a recipe change costs little. Images of older recipes are deleted.
+    so rebuilding after a recipe change costs little. The release's images of older recipes
+    are deleted; other releases' images stay.
     """
-    image = image_path(cache)
+    r = release_of(release)
+    image = image_path(cache, release)
     if image.exists():
         return image
     cache.mkdir(parents=True, exist_ok=True)
@@ -98,20 +158,22 @@ def ensure_image(cache: Path, apt_proxy: str | None = None, timeout: float = 900
     ]
     if apt_proxy:
         argv.append(f'--aptopt=Acquire::http::Proxy "{apt_proxy}"')
-    run([*argv, SUITE, str(partial), *SOURCES], timeout=timeout)
+    run([*argv, r.suite, str(partial), *r.sources], timeout=timeout)
     partial.rename(image)
-    for old in cache.glob("debian-12-base-*.tar.zst"):
+    for old in cache.glob(f"{r.image_prefix}*.tar.zst"):
         if old != image:
             old.unlink()
     return image
 
 
-def ensure_base(image: Path, root: Path) -> Path:
-    """Extract ``image`` into ``<root>/base-<hash>`` unless already there; return that dir.
+def ensure_base(image: Path, root: Path, release: str = DEFAULT_RELEASE) -> Path:
+    """Extract ``image`` into ``<root>/<base prefix><hash>`` unless already there; return that dir.
 
-    Bases of other recipes are deleted: call only while no host's overlay uses them.
+    The release's bases of other recipes are deleted: call only while no host's overlay uses
+    them.
     """
-    name = "base-" + image.name.removeprefix("debian-12-base-").removesuffix(".tar.zst")
+    r = release_of(release)
+    name = r.base_prefix + image.name.removeprefix(r.image_prefix).removesuffix(".tar.zst")
     base = root / name
     if not base.is_dir():  # renamed into place only once complete
         partial = root / f"{name}.partial"
@@ -125,8 +187,8 @@ def ensure_base(image: Path, root: Path) -> Path:
             timeout=300,
         )
         partial.rename(base)
-    for old in root.glob("base-*"):
-        if old != base and old.is_dir():
+    for old in root.glob(f"{r.base_prefix}*"):
+        if old != base and r.is_base(old.name) and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
     os.chmod(base, 0o755)  # noqa: S103 - a host's / must be world-readable like any server's
     return base

@@ -1,10 +1,11 @@
-"""The :class:`SystemdLab`: real Debian 12 servers booting systemd in ``systemd-nspawn`` containers.
+"""The :class:`SystemdLab`: real Debian servers booting systemd in ``systemd-nspawn`` containers.
 
 Where the namespace :class:`~tests.lab.core.Lab` shares the machine's packages, these hosts are
-what a customer hands over: a fresh minimal Debian 12 with systemd as PID 1, sshd, sudo and an
-admin user, and nothing of PostgreSQL, Patroni, etcd or HAProxy. The product must install all of
-it, through apt, which works only via the lab's caching proxy (``apt_proxy_url``): hosts have no
-route out. The public interface matches ``Lab`` wherever it makes sense, so tests can take either.
+what a customer hands over: a fresh minimal Debian 12 (or 13, ``release="13"``) with systemd as
+PID 1, sshd, sudo and an admin user, and nothing of PostgreSQL, Patroni, etcd or HAProxy. The
+product must install all of it, through apt, which works only via the lab's caching proxy
+(``apt_proxy_url``): hosts have no route out. The public interface matches ``Lab`` wherever it
+makes sense, so tests can take either.
 
 Each host's root is an overlay: the shared image (see :mod:`tests.lab.rootfs`) below, the host's
 "disk" ``<root>/<host>/upper`` above, kept across power cycles and ``down()``, wiped by ``fresh``.
@@ -47,6 +48,10 @@ class SystemdLab:
     ``proxy`` is 198.19.0.10, ``node1``..``nodeN`` .11 on; the machine is 198.19.0.1 and runs
     the apt proxy there. The lab SSH key (``<root>/lab_key``) logs in as root and ``hcops``
     (passwordless sudo). Needs root, systemd-nspawn, mmdebstrap and apt-cacher-ng.
+
+    ``release`` is the hosts' Debian release, "12" (bookworm) or "13" (trixie). Labs of either
+    release share the bridge, the addresses, the root and the apt cache: one is up at a time
+    (``up`` tears down whichever runs), and a host's disk made on the other release is wiped.
     """
 
     def __init__(
@@ -54,9 +59,12 @@ class SystemdLab:
         n_db: int = 2,
         root: str | os.PathLike[str] = DEFAULT_ROOT,
         cache: str | os.PathLike[str] = rootfs.DEFAULT_CACHE,
+        release: str = rootfs.DEFAULT_RELEASE,
     ) -> None:
         if not 1 <= n_db <= 99:  # keeps every veth name within the kernel's 15 characters
             raise ValueError("n_db must be between 1 and 99")
+        rootfs.release_of(release)  # ValueError for a release without a recipe
+        self.release = release
         self.n_db = n_db
         self.root = Path(root)
         self.cache = Path(cache)
@@ -163,10 +171,10 @@ class SystemdLab:
         sdmachine.ensure_bridge()
         self._apt.start()
         building = time.monotonic()
-        cached = rootfs.image_path(self.cache).exists()
-        image = rootfs.ensure_image(self.cache, apt_proxy=self._apt.url)
+        cached = rootfs.image_path(self.cache, self.release).exists()
+        image = rootfs.ensure_image(self.cache, apt_proxy=self._apt.url, release=self.release)
         self.last_image_build_seconds = None if cached else time.monotonic() - building
-        base = rootfs.ensure_base(image, self.root)
+        base = rootfs.ensure_base(image, self.root, self.release)
         peers = {h.name: h.address for h in self.hosts}
         for h in self.hosts:
             self._prepare(h, peers, base, fresh)
