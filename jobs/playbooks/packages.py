@@ -21,9 +21,15 @@ ETCD_PACKAGES = ["etcd-server", "etcd-client"]
 # Lists older than this are refreshed before an install: point releases replace .debs.
 LISTS_MAX_AGE_MIN = 6 * 60
 LISTS_DIR = "/var/lib/apt/lists"
-# A fetch that fails is an error, not a warning (apt-get update exits 0 on one by default), and
-# apt waits for a lock held by Debian's apt-daily timers instead of failing at once.
-APT_COMMON = "-o APT::Update::Error-Mode=any -o DPkg::Lock::Timeout=300"
+# A fetch that fails is an error, not a warning (apt-get update exits 0 on one by default); apt
+# waits for a lock held by Debian's apt-daily timers instead of failing at once; no HTTP
+# pipelining, which proxies mishandle (seen through apt-cacher-ng: the proxy closed a pipelined
+# connection and apt-get update waited on it for minutes), and a stalled fetch times out and is
+# retried instead of hanging.
+APT_COMMON = (
+    "-o APT::Update::Error-Mode=any -o DPkg::Lock::Timeout=300 "
+    "-o Acquire::http::Pipeline-Depth=0 -o Acquire::http::Timeout=30 -o Acquire::Retries=3"
+)
 # The origins in `apt-cache policy` ("http://deb.debian.org/debian bookworm/main"), one a line.
 ORIGINS = "awk '$1 ~ /^[0-9]+$/ && NF >= 3 {print $2, $3}' | sort -u"
 # Private lists and caches for preflight's look-ahead, so a check changes nothing on the node.
