@@ -59,9 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @contextlib.contextmanager
-def lab_lock() -> Iterator[None]:
-    """Hold the lab for this process (tests, benchmarks); waits while another one holds it."""
-    with open(LAB_LOCK, "w") as lock:
+def lab_lock(path: str = LAB_LOCK) -> Iterator[None]:
+    """Hold a lab (the netns one by default) for this process (tests, benchmarks); waits while
+    another one holds it."""
+    with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -125,8 +126,7 @@ def systemd_lab(request: pytest.FixtureRequest) -> Iterator[SystemdLab]:
     release = getattr(request, "param", DEFAULT_RELEASE)
     the_lab = SystemdLab(n_db=2, root=root, release=release)
     # its own lock: it shares nothing with the namespace lab, so both may run at once
-    with open(SYSTEMD_LAB_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with lab_lock(SYSTEMD_LAB_LOCK):
         try:  # a failed boot is torn down too, not left for the next run to find
             the_lab.up(fresh=True)
             yield the_lab

@@ -7,13 +7,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from . import hostfs, network
 from ._util import SYSTEM_PATH, LabError, run, wait_for
+from .base import STOP_TIMEOUT, LabBase
 
 DEFAULT_ROOT = "/var/lib/hclab"
 HOSTINIT = Path(__file__).with_name("hostinit.sh")
@@ -21,7 +20,6 @@ PROXY_NAME = "proxy"
 SUBNET = "198.18.0"
 PROXY_OCTET = 10
 BOOT_TIMEOUT = 15.0
-STOP_TIMEOUT = 10.0
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen", "mount", "useradd", "chpasswd")
 
 
@@ -41,13 +39,16 @@ class LabHost:
         return self.datadir / "ssh" / "ssh_host_ed25519_key.pub"
 
 
-class Lab:
+class Lab(LabBase):
     """A proxy host plus ``n_db`` database hosts on bridge ``hclab0`` (198.18.0.0/24).
 
     Host data lives in ``<root>/<host>/`` and survives ``down()`` unless asked otherwise; the lab
     SSH key (``<root>/lab_key``) is generated once and kept. Every method that takes ``name``
     accepts ``"proxy"`` or ``"node1"``..``"nodeN"``. Needs root.
     """
+
+    # the host's PID, mount, UTS, IPC and network namespaces (it has no user or cgroup one)
+    NSENTER = ("-p", "-m", "-u", "-i", "-n")
 
     def __init__(self, n_db: int = 2, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
         if not 1 <= n_db <= 200:
@@ -69,56 +70,7 @@ class Lab:
         self.last_up_seconds: float | None = None
         self.last_down_seconds: float | None = None
 
-    # -- topology -------------------------------------------------------------------------
-
-    @property
-    def proxy(self) -> LabHost:
-        """The HAProxy host (198.18.0.10)."""
-        return self.hosts[0]
-
-    @property
-    def db_nodes(self) -> list[LabHost]:
-        """The database hosts node1..nodeN (198.18.0.11...)."""
-        return self.hosts[1:]
-
-    def host(self, name: str) -> LabHost:
-        """The host called ``name``; raises KeyError for unknown names."""
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        raise KeyError(f"no lab host {name!r}; hosts: {[h.name for h in self.hosts]}")
-
-    @property
-    def key_path(self) -> Path:
-        """Private ed25519 key that logs in as root, hcops and hcnosudo on every host."""
-        return self.root / "lab_key"
-
-    @property
-    def private_key_text(self) -> str:
-        """OpenSSH-format text of the lab private key (what a person pastes into the wizard)."""
-        return self.key_path.read_text()
-
-    @property
-    def public_key_text(self) -> str:
-        """The lab public key line."""
-        return self.key_path.with_suffix(".pub").read_text().strip()
-
     # -- lifecycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> Lab:
-        try:
-            return self.up()
-        except BaseException:
-            self.down()  # __exit__ will not run for a failed __enter__
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.down()
 
     @staticmethod
     def preflight() -> str | None:
@@ -223,15 +175,6 @@ class Lab:
 
         wait_for(listening, BOOT_TIMEOUT, message=f"sshd on {h.name} ({h.address}:22)")
 
-    def _reap(self, name: str) -> None:
-        proc = self._procs.pop(name, None)
-        if proc is not None:
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
     # -- per-host state and failures --------------------------------------------------------
 
     def pids(self, name: str) -> list[int]:
@@ -241,10 +184,6 @@ class Lab:
     def init_pid(self, name: str) -> int | None:
         """Machine pid of the host's PID 1 (its sshd), or None when the host is off."""
         return network.init_pid(self.host(name).netns)
-
-    def is_powered(self, name: str) -> bool:
-        """Whether the host is running (its PID 1 exists)."""
-        return self.init_pid(name) is not None
 
     def power_on(self, name: str) -> None:
         """Boot a powered-off host (same disk, same host key); no-op when it is running."""
@@ -274,17 +213,6 @@ class Lab:
     def network_is_cut(self, name: str) -> bool:
         """Whether :meth:`cut_network` is in effect for the host."""
         return not network.host_link_is_up(self.host(name).netns)
-
-    def heal(self) -> None:
-        """Power every host on and plug every cable back (between tests)."""
-        for h in self.hosts:
-            self.power_on(h.name)
-            if self.network_is_cut(h.name):
-                self.restore_network(h.name)
-
-    def host_key_fingerprint(self, name: str) -> str:
-        """``SHA256:...`` of the host key the host's sshd serves (as ``ssh-keygen -lf`` prints)."""
-        return hostfs.fingerprint(self.host(name).host_key_pub)
 
     def rekey(self, name: str, key_file: str | os.PathLike[str] | None = None) -> str:
         """Give the host a new sshd host key and restart sshd; return the new fingerprint.
@@ -334,44 +262,6 @@ class Lab:
             self.power_on(name)
 
     # -- running things on hosts ------------------------------------------------------------
-
-    def exec(
-        self,
-        name: str,
-        argv: Sequence[str],
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 60.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` as root inside the host (all its namespaces), without SSH.
-
-        Output is captured as text; ``check`` raises :class:`LabError` on a non-zero exit.
-        """
-        pid = self.init_pid(name)
-        if pid is None:
-            raise LabError(f"host {name} is powered off")
-        nsenter = ["nsenter", "-t", str(pid), "-p", "-m", "-u", "-i", "-n", "--wd=/", "--"]
-        env = {"PATH": SYSTEM_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
-        return run([*nsenter, *argv], check=check, input=input, timeout=timeout, env=env)
-
-    def ssh_argv(self, name: str, user: str = "root") -> list[str]:
-        """``ssh`` argv logging into the host with the lab key, trusting any host key."""
-        return [
-            "ssh",
-            "-i",
-            str(self.key_path),
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "ConnectTimeout=5",
-            f"{user}@{self.host(name).address}",
-        ]
 
     def status(self) -> list[dict[str, object]]:
         """One dict per host: name, address, netns present, powered, link up, fingerprint."""

@@ -125,33 +125,33 @@ def _set_sysctl(path: str, value: str) -> None:
         Path(path).write_text(value)
 
 
-def _bridge_filter_rule(action: str) -> None:
-    """Add (``-I``) or remove (``-D``) an iptables ACCEPT for traffic bridged inside ``hclab0``.
+def bridge_filter_rule(action: str, bridge: str = BRIDGE) -> None:
+    """Add (``-I``) or remove (``-D``) an iptables ACCEPT for traffic bridged inside ``bridge``.
 
     With br_netfilter loaded and ``bridge-nf-call-iptables=1`` bridged frames traverse the root
     namespace's FORWARD chain, where a DROP policy (Docker sets one) would cut hosts off from
-    each other. The rule only matches frames entering and leaving ``hclab0``.
+    each other. The rule only matches frames entering and leaving the bridge.
     """
     flag = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
     iptables = shutil.which("iptables")
     if iptables is None or not flag.exists() or flag.read_text().strip() != "1":
         return
-    rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
+    rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
     present = run([iptables, "-w", "-C", *rule], check=False).returncode == 0
     if (action == "-I" and not present) or (action == "-D" and present):
         run([iptables, "-w", action, *rule], check=False)
 
 
-def ensure_bridge() -> None:
-    """Create and address the bridge unless it is already there."""
-    if not link_exists(BRIDGE):
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-    _set_sysctl(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6", "1")
-    addrs = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE]).stdout
-    if f" {BRIDGE_ADDRESS}/{PREFIX_LEN} " not in addrs:
-        run(["ip", "addr", "add", f"{BRIDGE_ADDRESS}/{PREFIX_LEN}", "dev", BRIDGE])
-    run(["ip", "link", "set", BRIDGE, "up"])
-    _bridge_filter_rule("-I")
+def ensure_bridge(bridge: str = BRIDGE, address: str = BRIDGE_ADDRESS) -> None:
+    """Create and address a lab bridge (the netns lab's by default) unless it is already there."""
+    if not link_exists(bridge):
+        run(["ip", "link", "add", bridge, "type", "bridge"])
+    _set_sysctl(f"/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6", "1")
+    addrs = run(["ip", "-4", "-o", "addr", "show", "dev", bridge]).stdout
+    if f" {address}/{PREFIX_LEN} " not in addrs:
+        run(["ip", "addr", "add", f"{address}/{PREFIX_LEN}", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
+    bridge_filter_rule("-I", bridge)
 
 
 def add_host_link(netns: str, veth: str, address: str) -> None:
@@ -211,7 +211,7 @@ def teardown(timeout: float = 10.0) -> None:
         if time.monotonic() >= deadline:
             raise LabError(f"lab teardown left: {', '.join(left)}")
         time.sleep(0.05)
-    _bridge_filter_rule("-D")
+    bridge_filter_rule("-D")
 
 
 def reachable(address: str, port: int = 22, timeout: float = 1.0) -> bool:

@@ -12,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import hostfs, rootfs, sdmachine
+from . import hostfs, rootfs
 from ._util import LabError
+from .network import PREFIX_LEN
 
 MACHINE_PREFIX = "hcsd-"
 
@@ -99,7 +100,7 @@ def write_identity(h: SystemdHost, peers: dict[str, str], public_key: str) -> No
     network = (
         "# Written by the HA Center lab: the host's address on the lab bridge and no default\n"
         "# route, so it reaches the other hosts and 198.19.0.1 but never the outside.\n"
-        f"[Match]\nName=host0\n\n[Network]\nAddress={h.address}/{sdmachine.PREFIX_LEN}\n"
+        f"[Match]\nName=host0\n\n[Network]\nAddress={h.address}/{PREFIX_LEN}\n"
         "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
     )
     _put(m, "/etc/systemd/network/10-hclab.network", network)

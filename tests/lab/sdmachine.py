@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
+from . import network
 from ._util import LabError, run, wait_for
+from .network import SYS_NET, link_exists
 
 CGROUP_PREFIX = "hclab-sd-"
 BRIDGE = "hcsd0"
 BRIDGE_ADDRESS = "198.19.0.1"
-PREFIX_LEN = 24
-SYS_NET = Path("/sys/class/net")
 
 #: ``sh -c`` wrapper: move itself into the cgroups named by its arguments, then exec the command.
 #: With ``--keep-unit`` nspawn stays in (and hands the container) the cgroup it starts in.
@@ -147,44 +146,15 @@ def remove_cgroup(name: str) -> None:
 # -- the bridge ---------------------------------------------------------------------------
 
 
-def link_exists(name: str) -> bool:
-    """Whether network interface ``name`` exists in the machine's namespace."""
-    return (SYS_NET / name).exists()
-
-
 def bridge_ports() -> list[str]:
     """Interfaces attached to the bridge (the machine-side veth of every running host)."""
     brif = SYS_NET / BRIDGE / "brif"
     return sorted(p.name for p in brif.iterdir()) if brif.is_dir() else []
 
 
-def _bridge_filter_rule(action: str) -> None:
-    """Add (``-I``) or remove (``-D``) an iptables ACCEPT for traffic between lab hosts.
-
-    With br_netfilter loaded and ``bridge-nf-call-iptables=1`` bridged frames traverse the
-    FORWARD chain, where a DROP policy (Docker sets one) would cut hosts off from each other.
-    """
-    flag = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
-    iptables = shutil.which("iptables")
-    if iptables is None or not flag.exists() or flag.read_text().strip() != "1":
-        return
-    rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
-    present = run([iptables, "-w", "-C", *rule], check=False).returncode == 0
-    if (action == "-I" and not present) or (action == "-D" and present):
-        run([iptables, "-w", action, *rule], check=False)
-
-
 def ensure_bridge() -> None:
     """Create bridge ``hcsd0`` with the machine's lab address unless it is already there."""
-    if not link_exists(BRIDGE):
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-    with contextlib.suppress(OSError):  # keeps router/DAD chatter off the lab network
-        Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1")
-    addrs = run(["ip", "-4", "-o", "addr", "show", "dev", BRIDGE]).stdout
-    if f" {BRIDGE_ADDRESS}/{PREFIX_LEN} " not in addrs:
-        run(["ip", "addr", "add", f"{BRIDGE_ADDRESS}/{PREFIX_LEN}", "dev", BRIDGE])
-    run(["ip", "link", "set", BRIDGE, "up"])
-    _bridge_filter_rule("-I")
+    network.ensure_bridge(BRIDGE, BRIDGE_ADDRESS)
 
 
 def remove_bridge(timeout: float) -> None:
@@ -197,7 +167,7 @@ def remove_bridge(timeout: float) -> None:
         if time.monotonic() >= deadline and link_exists(BRIDGE):
             raise LabError(f"could not remove bridge {BRIDGE}")
         time.sleep(0.05)
-    _bridge_filter_rule("-D")
+    network.bridge_filter_rule("-D", BRIDGE)
 
 
 def set_link(name: str, up: bool) -> None:

@@ -18,12 +18,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from . import apt_proxy, hostfs, rootfs, sdhost, sdmachine
 from ._util import SYSTEM_PATH, LabError, run, wait_for
+from .base import STOP_TIMEOUT, LabBase
 from .network import listen_inodes, reachable
 from .sdhost import SystemdHost
 
@@ -33,7 +32,6 @@ SUBNET = "198.19.0"
 PROXY_OCTET = 10
 BOOT_TIMEOUT = 90.0  # a second or a few; much longer for many hosts on a busy machine
 SHUTDOWN_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 UP_STATES = ("running", "degraded")
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - sshd's listening socket is looked for, nothing binds
 REQUIRED_TOOLS = (
@@ -42,7 +40,7 @@ REQUIRED_TOOLS = (
 )
 
 
-class SystemdLab:
+class SystemdLab(LabBase):
     """A proxy host plus ``n_db`` database hosts on bridge ``hcsd0`` (198.19.0.0/24).
 
     ``proxy`` is 198.19.0.10, ``node1``..``nodeN`` .11 on; the machine is 198.19.0.1 and runs
@@ -83,58 +81,11 @@ class SystemdLab:
     # -- topology -------------------------------------------------------------------------
 
     @property
-    def proxy(self) -> SystemdHost:
-        """The HAProxy host (198.19.0.10)."""
-        return self.hosts[0]
-
-    @property
-    def db_nodes(self) -> list[SystemdHost]:
-        """The database hosts node1..nodeN (198.19.0.11...)."""
-        return self.hosts[1:]
-
-    def host(self, name: str) -> SystemdHost:
-        """The host called ``name``; raises KeyError for unknown names."""
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        raise KeyError(f"no lab host {name!r}; hosts: {[h.name for h in self.hosts]}")
-
-    @property
-    def key_path(self) -> Path:
-        """Private ed25519 key that logs in as root and hcops on every host."""
-        return self.root / "lab_key"
-
-    @property
-    def private_key_text(self) -> str:
-        """OpenSSH-format text of the lab private key (what a person pastes into the wizard)."""
-        return self.key_path.read_text()
-
-    @property
-    def public_key_text(self) -> str:
-        """The lab public key line."""
-        return self.key_path.with_suffix(".pub").read_text().strip()
-
-    @property
     def apt_proxy_url(self) -> str:
         """The caching apt proxy hosts can use (``http://198.19.0.1:3142``), Debian only."""
         return self._apt.url
 
     # -- lifecycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> SystemdLab:
-        try:
-            return self.up()
-        except BaseException:
-            self.down()  # __exit__ will not run for a failed __enter__
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.down()
 
     @staticmethod
     def preflight() -> str | None:
@@ -262,15 +213,6 @@ class SystemdLab:
         remaining = max(deadline - time.monotonic(), 1.0)
         wait_for(booted, remaining, interval=0.2, message=f"systemd on {h.name} to finish booting")
 
-    def _reap(self, name: str) -> None:
-        proc = self._procs.pop(name, None)
-        if proc is not None:
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
     # -- per-host state and failures --------------------------------------------------------
 
     def pids(self, name: str) -> list[int]:
@@ -280,10 +222,6 @@ class SystemdLab:
     def init_pid(self, name: str) -> int | None:
         """Machine pid of the host's PID 1 (its systemd), or None when the host is off."""
         return sdmachine.namespace_init(self.pids(name))
-
-    def is_powered(self, name: str) -> bool:
-        """Whether the host is running (its PID 1 exists)."""
-        return self.init_pid(name) is not None
 
     def system_state(self, name: str) -> str | None:
         """What ``systemctl is-system-running`` says on the host; None when it is off."""
@@ -348,17 +286,6 @@ class SystemdLab:
         veth = self.host(name).veth
         return sdmachine.link_exists(veth) and not sdmachine.link_is_up(veth)
 
-    def heal(self) -> None:
-        """Power every host on and plug every cable back (between tests)."""
-        for h in self.hosts:
-            self.power_on(h.name)
-            if self.network_is_cut(h.name):
-                self.restore_network(h.name)
-
-    def host_key_fingerprint(self, name: str) -> str:
-        """``SHA256:...`` of the host key the host's sshd serves (as ``ssh-keygen -lf`` prints)."""
-        return hostfs.fingerprint(self.host(name).host_key_pub)
-
     def memory_bytes(self, name: str) -> int:
         """Proportional set size of the host's processes (nspawn included), in bytes."""
         total = 0
@@ -373,34 +300,6 @@ class SystemdLab:
         return total
 
     # -- running things on hosts ------------------------------------------------------------
-
-    def exec(
-        self,
-        name: str,
-        argv: Sequence[str],
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 60.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` as root inside the host (all its namespaces), without SSH.
-
-        Output is captured as text; ``check`` raises :class:`LabError` on a non-zero exit.
-        """
-        pid = self.init_pid(name)
-        if pid is None:
-            raise LabError(f"host {name} is powered off")
-        nsenter = ["nsenter", "-t", str(pid), "--all", "--wd=/", "--"]
-        env = {"PATH": SYSTEM_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
-        return run([*nsenter, *argv], check=check, input=input, timeout=timeout, env=env)
-
-    def ssh_argv(self, name: str, user: str = "root") -> list[str]:
-        """``ssh`` argv logging into the host with the lab key, trusting any host key."""
-        return [
-            *("ssh", "-i", str(self.key_path), "-o", "StrictHostKeyChecking=no"),
-            *("-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"),
-            *("-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5"),
-            f"{user}@{self.host(name).address}",
-        ]
 
     def status(self) -> list[dict[str, object]]:
         """One dict per host: name, address, powered, state, link up, fingerprint, memory."""

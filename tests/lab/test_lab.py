@@ -16,6 +16,7 @@ import pytest
 
 from tests.lab import USER_PASSWORDS, Lab, LabError, reachable
 from tests.lab.network import BRIDGE, BRIDGE_ADDRESS, lab_netns, lab_veths, link_exists
+from tests.lab.probes import served_fingerprint, ssh, tcp_from
 from tests.lab_fixtures import wait_until
 
 pytestmark = pytest.mark.lab
@@ -23,42 +24,6 @@ pytestmark = pytest.mark.lab
 PGBIN = "/usr/lib/postgresql/15/bin"
 PGDATA = "/var/lib/postgresql/15/labtest"
 REPO = Path(__file__).resolve().parents[2]
-
-
-def ssh(
-    lab: Lab, name: str, command: str, user: str = "root", check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` on host ``name`` over SSH with the lab key."""
-    proc = subprocess.run(
-        [*lab.ssh_argv(name, user), command], capture_output=True, text=True, timeout=60
-    )
-    if check:
-        assert proc.returncode == 0, (
-            f"{user}@{name}: {command!r} -> {proc.returncode} {proc.stderr}"
-        )
-    return proc
-
-
-def served_fingerprint(address: str) -> str:
-    """Fingerprint of the ed25519 host key a server presents, read over the network."""
-    scan = subprocess.run(
-        ["ssh-keyscan", "-T", "5", "-t", "ed25519", address],
-        capture_output=True,
-        text=True,
-        timeout=15,
-    )
-    lines = [ln for ln in scan.stdout.splitlines() if not ln.startswith("#")]
-    assert lines, f"no host key from {address}: {scan.stderr}"
-    out = subprocess.run(
-        ["ssh-keygen", "-l", "-f", "-"], input=lines[0] + "\n", capture_output=True, text=True
-    )
-    return out.stdout.split()[1]
-
-
-def tcp_from(lab: Lab, name: str, address: str, port: int) -> bool:
-    """Whether host ``name`` can open a TCP connection to ``address:port`` (2 s limit)."""
-    probe = f"exec 3<>/dev/tcp/{address}/{port}"
-    return lab.exec(name, ["timeout", "2", "bash", "-c", probe], check=False).returncode == 0
 
 
 def test_hostnames_are_the_host_names(lab_clean: Lab) -> None:

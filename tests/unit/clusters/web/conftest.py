@@ -12,7 +12,9 @@ from clusters.models import (
     ScannedHostKey,
 )
 from jobs.models import Job, Step
-from tests.unit.clusters.web.bad_input_cases import FP
+from tests.unit.clusters.web.bad_input_builders import (
+    FP,
+)
 
 
 @pytest.fixture

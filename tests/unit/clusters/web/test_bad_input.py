@@ -12,8 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clusters.models import AuditEntry
-from tests.unit.clusters.web.bad_input_cases import (
-    API_CASES,
+from tests.unit.clusters.web.bad_input_builders import (
     ENCRYPTED_KEY,
     LETTERS,
     NAME_RULE,
@@ -22,6 +21,7 @@ from tests.unit.clusters.web.bad_input_cases import (
     cred_body,
     node,
 )
+from tests.unit.clusters.web.bad_input_cases import API_CASES
 from tests.unit.clusters.web.conftest import _state
 
 pytestmark = pytest.mark.django_db

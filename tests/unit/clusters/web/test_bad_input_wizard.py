@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.unit.clusters.web.bad_input_cases import (
+from tests.unit.clusters.web.bad_input_builders import (
     ENCRYPTED_KEY,
     LETTERS,
     NAME_RULE,
