@@ -59,7 +59,22 @@ def wait_for_job(job: Job, timeout: float = 120, statuses: tuple[str, ...] | Non
         done = job.status in statuses if statuses else job.is_terminal
         return job if done else None
 
-    return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")
+    try:
+        return wait_for(reached, timeout, f"job #{job.pk} to reach {statuses or 'an end'}")
+    except pytest.fail.Exception as exc:
+        raise pytest.fail.Exception(f"{exc}\n{job_story(job)}", pytrace=False) from None
+
+
+def job_story(job: Job, lines: int = 60) -> str:
+    """Where a job is stuck: each step's state and verdict, then the log's last lines."""
+    steps = [
+        f"  {s.position}. {s.title} [{s.node.name if s.node else '-'}] {s.status} "
+        f"{s.elapsed_s or 0:.0f} s: {s.summary}"
+        for s in job.steps.select_related("node")
+    ]
+    tail = reversed(job.log_lines.order_by("-seq")[:lines])
+    log = [f"  {line.ts:%H:%M:%S} [{line.host or '-'}] {line.text[:300]}" for line in tail]
+    return "\n".join(["steps:", *steps, f"last {lines} log lines:", *log])
 
 
 @pytest.fixture(autouse=True)
