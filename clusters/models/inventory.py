@@ -61,6 +61,10 @@ class Cluster(models.Model):
         ASYNC = "async"
         SYNC = "sync"
 
+    class Origin(models.TextChoices):
+        BUILT = "built", "set up by HA Center"
+        ADOPTED = "adopted", "an existing Patroni cluster, adopted"
+
     class FailoverProfile(models.TextChoices):
         FAST = "fast"
         BALANCED = "balanced"
@@ -84,6 +88,22 @@ class Cluster(models.Model):
     http_frontends = models.JSONField(default=list, blank=True)  # [{"listen_port", "app_port"}]
     # An HTTP proxy apt uses on the nodes (servers without direct access to their mirrors).
     apt_proxy = models.CharField(max_length=200, blank=True)
+    # Take over the PostgreSQL already running on the master (its data, roles and passwords)
+    # instead of initialising an empty one; what the take-over found is kept in `adopted_from`
+    # (version, Debian cluster name, data and config directories, the unit it disabled).
+    adopt_database = models.BooleanField(default=False)
+    adopted_from = models.JSONField(default=dict, blank=True)
+    # The application's systemd unit on the database nodes: setup installs a Patroni callback
+    # that starts it where the primary is and stops it on standbys ("the Slave stays idle").
+    application_unit = models.CharField(max_length=100, blank=True)
+    # Built by HA Center's setup, or an existing Patroni cluster adopted for monitoring and
+    # operations (setup never runs on it unless the admin asks); `patroni_layout` holds what
+    # adoption read from its members and etcd (scope, namespace, config path, data dir, ...).
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.BUILT)
+    patroni_layout = models.JSONField(default=dict, blank=True)
+    # The last configuration lint: findings [{rule, severity, message, consequence}] and when.
+    config_findings = models.JSONField(default=list, blank=True)
+    config_checked = models.DateTimeField(null=True, blank=True)
     maintenance = models.BooleanField(default=False)
     last_checked = models.DateTimeField(null=True, blank=True)  # the monitor's last full read
     # Who held Patroni's leader key at the last read: a change of it is a failover/switchover.
