@@ -74,7 +74,16 @@ def job_story(job: Job, lines: int = 60) -> str:
     ]
     tail = reversed(job.log_lines.order_by("-seq")[:lines])
     log = [f"  {line.ts:%H:%M:%S} [{line.host or '-'}] {line.text[:300]}" for line in tail]
-    return "\n".join(["steps:", *steps, f"last {lines} log lines:", *log])
+    return "\n".join(["steps:", *steps, f"last {lines} log lines:", *log, workers_busy()])
+
+
+def workers_busy() -> str:
+    """What every Celery worker runs and holds right now: a job whose steps all stay pending
+    was never picked up (a worker busy with something else, or none consuming the queue)."""
+    from hacenter.celery import app
+
+    inspect = app.control.inspect(timeout=2)
+    return f"workers' active tasks: {inspect.active()}\nreserved: {inspect.reserved()}"
 
 
 @pytest.fixture(autouse=True)
