@@ -58,6 +58,8 @@ class JobKind(models.TextChoices):
     ADD_NODE = "add_node"  # a new server joins a running cluster as a standby
     REPLACE_NODE = "replace_node"  # a new server takes a dead node's name and place
     REMOVE_NODE = "remove_node"  # a standby leaves the cluster; its data is moved aside
+    LINT = "lint"  # read the live configuration and judge it; changes nothing
+    ADOPT = "adopt"  # read an existing Patroni cluster's layout so the console can run it
 
 
 class Job(models.Model):

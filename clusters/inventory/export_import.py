@@ -36,6 +36,7 @@ def inventory_export() -> dict:
                 "client_networks": cluster.client_networks,
                 "http_frontends": cluster.http_frontends,
                 "apt_proxy": cluster.apt_proxy,
+                "adopt_database": cluster.adopt_database,
                 "database": (
                     {"name": cluster.database_name, "user": cluster.database_user}
                     if cluster.database_name

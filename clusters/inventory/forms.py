@@ -75,6 +75,9 @@ class ClusterForm(forms.Form):
     apt_proxy = forms.CharField(
         max_length=200, required=False, validators=[validators.validate_apt_proxy]
     )
+    # Take over the PostgreSQL already running on the master (its data, roles, settings) instead
+    # of initialising an empty cluster.
+    adopt_database = forms.BooleanField(required=False)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -163,11 +166,15 @@ RESERVED_PORTS = {22, 5432, 5433, 7000, 8008, 2379, 2380}
 
 
 def validate_http_frontends(data: object, errors: dict[str, list[str]]) -> list[dict]:
-    """Optional HTTP frontends on the proxy: [{listen_port, app_port}] sent to the primary."""
+    """Optional HTTP frontends on the proxy: [{listen_port, app_port, check_path?}] sent to the
+    primary. `check_path`, when given, is the application's own health path: HAProxy then sends
+    a server traffic only while it is the primary and its application answers 2xx or 3xx."""
     if data in (None, ""):
         return []
     if not isinstance(data, list) or len(data) > 20:
-        errors["http_frontends"] = ["Expected a list of at most 20 {listen_port, app_port}."]
+        errors["http_frontends"] = [
+            "Expected a list of at most 20 {listen_port, app_port, check_path}."
+        ]
         return []
     result, seen = [], set()
     for i, item in enumerate(data):
@@ -178,12 +185,38 @@ def validate_http_frontends(data: object, errors: dict[str, list[str]]) -> list[
             isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
         ):
             errors[f"http_frontends[{i}]"] = ["Both ports must be numbers from 1 to 65535."]
-        elif ports[0] in RESERVED_PORTS or ports[0] in seen:
+            continue
+        if ports[0] in RESERVED_PORTS or ports[0] in seen:
             errors[f"http_frontends[{i}]"] = [f"Port {ports[0]} is taken on the proxy."]
-        else:
-            seen.add(ports[0])
-            result.append({"listen_port": ports[0], "app_port": ports[1]})
+            continue
+        frontend = {"listen_port": ports[0], "app_port": ports[1]}
+        path = item.get("check_path")
+        if path not in (None, ""):
+            try:
+                if not isinstance(path, str):
+                    raise forms.ValidationError("Expected text such as /health.")
+                validators.validate_check_path(path)
+            except forms.ValidationError as exc:
+                errors[f"http_frontends[{i}].check_path"] = list(exc.messages)
+                continue
+            frontend["check_path"] = path
+        seen.add(ports[0])
+        result.append(frontend)
     return result
+
+
+def validate_application_unit(data: object, errors: dict[str, list[str]]) -> str:
+    """The optional systemd unit of the application that runs only where the primary is."""
+    if data in (None, ""):
+        return ""
+    try:
+        if not isinstance(data, str):
+            raise forms.ValidationError("Expected text such as myapp.service.")
+        validators.validate_application_unit(data)
+    except forms.ValidationError as exc:
+        errors["application_unit"] = list(exc.messages)
+        return ""
+    return data
 
 
 def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:

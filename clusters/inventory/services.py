@@ -115,6 +115,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     networks = forms.validate_client_networks(data.get("client_networks"), errors)
     database = forms.validate_database(data.get("database"), errors)
     frontends = forms.validate_http_frontends(data.get("http_frontends"), errors)
+    application_unit = forms.validate_application_unit(data.get("application_unit"), errors)
     raw_nodes = data.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:
         errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
@@ -141,7 +142,9 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             postgres_version=c["postgres_version"] or 15,
             sync_strict=c["sync_strict"],
             apt_proxy=c["apt_proxy"],
+            adopt_database=c["adopt_database"],
             http_frontends=frontends,
+            application_unit=application_unit,
             client_networks=networks,
             database_name=database.get("name", ""),
             database_user=database.get("user", ""),

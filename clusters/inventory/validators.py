@@ -153,3 +153,37 @@ def validate_open_network(value: str) -> None:
             f"{value} would let every address on the internet try to log in to PostgreSQL; "
             "name your application servers' networks instead."
         )
+
+
+# A systemd service name as `systemctl` takes it, never an option (no leading "-"), and only
+# characters that need no quoting in a sudoers rule or a shell.
+UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,91}\.service$")
+# Units HA Center runs or stops itself, and the way in: a callback must never touch them.
+FORBIDDEN_UNIT_RE = re.compile(
+    r"^(hacenter-.*|patroni.*|postgresql.*|etcd.*|haproxy.*|ssh|sshd|systemd-.*|sudo.*)\.service$"
+)
+# An HTTP path HAProxy's check sends unquoted: printable ASCII without space, quote, backslash,
+# '#' (starts a comment) or '$' (a variable in HAProxy's config).
+CHECK_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!&()*+,;=:@%/?-]{0,199}$")
+
+
+def validate_application_unit(value: str) -> None:
+    """The application's systemd unit that follows the primary, e.g. ``myapp.service``."""
+    if not UNIT_RE.match(value) or value.endswith("@.service"):
+        raise ValidationError(
+            "Give a systemd service name such as myapp.service: letters, digits and -_.@, "
+            "ending in .service (a template needs its instance, as in myapp@1.service)."
+        )
+    if FORBIDDEN_UNIT_RE.match(value):
+        raise ValidationError(
+            f"{value} is run by HA Center or the system itself; name the application's own unit."
+        )
+
+
+def validate_check_path(value: str) -> None:
+    """The application's own health path that HAProxy asks with GET, e.g. ``/health``."""
+    if not CHECK_PATH_RE.match(value):
+        raise ValidationError(
+            "Give a path starting with / (at most 200 characters), such as /health: letters, "
+            "digits and URL punctuation, without spaces, quotes, backslashes, # or $."
+        )

@@ -19,7 +19,8 @@ class WizardDraft(models.Model):
         SERVERS = 2, "Servers"
         HOST_KEYS = 3, "Host keys"
         PREFLIGHT = 4, "Preflight"
-        REVIEW = 5, "Review and launch"
+        APPLICATION = 5, "Application"  # added later: migration 0014 moved REVIEW from 5 to 6
+        REVIEW = 6, "Review and launch"
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, related_name="wizard_draft", on_delete=models.CASCADE
@@ -29,6 +30,9 @@ class WizardDraft(models.Model):
     reached = models.PositiveSmallIntegerField(choices=Step.choices, default=Step.CLUSTER)
     cluster_fields = models.JSONField(default=dict, blank=True)  # step 1 as typed
     servers = models.JSONField(default=list, blank=True)  # step 2 rows as typed
+    # The application step as typed: {"frontends": [{listen_port, app_port, check_path}],
+    # "unit": "..."}, all text.
+    application = models.JSONField(default=dict, blank=True)
     # "address:port" -> {"fingerprint", "key_type"} or {"error"} from the last scan.
     host_keys = models.JSONField(default=dict, blank=True)
     # Created when the host keys are confirmed (state "new": nothing done on the servers yet).

@@ -37,6 +37,8 @@ PATRONI_ROLES = {
 # HAProxy's backends, as jobs/configs/haproxy.py names them: writes (:5432), reads (:5433), and
 # where reads go while no replica is UP (`use_backend be_replicas if { nbsrv(be_replicas) gt 0 }`).
 RW_BACKEND, RO_BACKEND, RO_FALLBACK_BACKEND = "primary", "be_replicas", "be_replicas_fallback"
+# An HTTP frontend's listen section is "app_<listen port>" (it follows the primary).
+APP_BACKEND_PREFIX = "app_"
 # HAProxy's server states; a status is one of these words, perhaps with more after it.
 PROXY_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")
 
@@ -69,6 +71,8 @@ class MemberView:
     proxy_ro: str | None  # status in the read-only backend; None = unknown
     fenced: bool = False  # the sentinel already shut it out
     proxy_ro_fallback: str | None = None  # status in the backend reads use when no replica is UP
+    # ((backend, status), ...) in the application frontends' backends (APP_BACKEND_PREFIX).
+    proxy_apps: tuple[tuple[str, str], ...] = ()
 
     @property
     def proxy_backends(self) -> dict[str, str]:
@@ -77,6 +81,7 @@ class MemberView:
             RW_BACKEND: self.proxy_rw,
             RO_BACKEND: self.proxy_ro,
             RO_FALLBACK_BACKEND: self.proxy_ro_fallback,
+            **dict(self.proxy_apps),
         }
         return {backend: status for backend, status in statuses.items() if status is not None}
 
@@ -92,6 +97,9 @@ class ClusterView:
     proxy_answered: bool  # HAProxy stats were read
     lag_threshold_bytes: int = 16 * 1024 * 1024
     synchronous: bool = False  # the cluster runs Patroni's synchronous_mode
+    # The cluster has a proxy to read; an adopted cluster may have none, and then its silence
+    # is no problem (clients connect to the nodes themselves).
+    proxy_expected: bool = True
 
 
 def role_of(member: MemberView) -> str:
@@ -138,7 +146,7 @@ def derive_state(view: ClusterView) -> tuple[str, list[str]]:
     problems = _problem_reasons(view)
     silent = [
         *([] if view.patroni_answered else [PATRONI_SILENT]),
-        *([] if view.proxy_answered else [PROXY_SILENT]),
+        *([] if view.proxy_answered or not view.proxy_expected else [PROXY_SILENT]),
     ]
     if not view.patroni_answered and not view.proxy_answered:
         return UNKNOWN, [NOTHING_ANSWERED, *outage, *problems]

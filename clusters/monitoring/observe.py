@@ -254,8 +254,9 @@ def _complete_failover_timings(
     pending: ClusterEvent, reading: Reading, view: health.ClusterView, now: datetime
 ) -> None:
     """Fill in the latest hand-over's promotion time, the writes it may have lost, when HAProxy
-    first routes writes to the new primary, and then the downtime, which marks the timings
-    complete: Patroni writes its history a loop after promoting, and HAProxy may route first."""
+    first routes writes to the new primary (without a proxy: when it first accepts writes), and
+    then the downtime, which marks the timings complete: Patroni writes its history a loop after
+    promoting, and HAProxy may route first."""
     details = pending.details
     if details.get("promoted_at") and details.get("proxy_routed_at"):
         return  # complete
@@ -272,7 +273,12 @@ def _complete_failover_timings(
                 # Async: what the old primary had written past the promotion point is lost.
                 pending.lost_bytes = max(0, old_position - lsn)
                 changed.append("lost_bytes")
-    routed = [m.name for m in view.members if (m.proxy_rw or "").startswith("UP")]
+    if view.proxy_expected:
+        routed = [m.name for m in view.members if (m.proxy_rw or "").startswith("UP")]
+    else:
+        # No proxy (an adopted cluster may have none): clients connect to the nodes, so writes
+        # are back when the new primary accepts them.
+        routed = [m.name for m in view.members if m.writable is True]
     if details.get("proxy_routed_at") is None and routed == [pending.new_primary]:
         details["proxy_routed_at"] = now.isoformat()
     if details != pending.details:

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from clusters.models import Cluster, ClusterSecret, Node, NodeStatus
 from clusters.monitoring.health import (
+    APP_BACKEND_PREFIX,
     RO_BACKEND,
     RO_FALLBACK_BACKEND,
     RW_BACKEND,
@@ -361,6 +362,11 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
     rw = (reading.proxy or {}).get(RW_BACKEND, {})
     ro = (reading.proxy or {}).get(RO_BACKEND, {})
     ro_fallback = (reading.proxy or {}).get(RO_FALLBACK_BACKEND, {})
+    apps = {
+        backend: servers
+        for backend, servers in sorted((reading.proxy or {}).items())
+        if backend.startswith(APP_BACKEND_PREFIX)
+    }
     views = []
     for node in inventory.db_nodes:
         member = members.get(node.name, {})
@@ -373,7 +379,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
             MemberView(
                 name=node.name,
                 patroni_role=member.get("role"),
-                patroni_state=member.get("state"),
+                patroni_state=_patroni_state(member, lag, node.name == leader),
                 writable=reading.nodes[node.name].writable,
                 timeline=member.get("timeline"),
                 lag_bytes=lag_bytes if node.name != leader else None,
@@ -383,6 +389,11 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
                 fenced=node.name in inventory.fenced,
                 proxy_ro_fallback=(
                     ro_fallback.get(node.name) if reading.proxy is not None else None
+                ),
+                proxy_apps=tuple(
+                    (backend, servers[node.name])
+                    for backend, servers in apps.items()
+                    if node.name in servers
                 ),
             )
         )
@@ -394,7 +405,18 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         proxy_answered=reading.proxy is not None,
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
+        proxy_expected=inventory.proxy is not None,
     )
+
+
+def _patroni_state(member: dict, replication: dict, is_leader: bool) -> str | None:
+    """The member's Patroni state, with Patroni before 3.0.4's "running" replica (Debian 12's
+    3.0.2, on adopted clusters) read as "streaming" when the primary's pg_stat_replication
+    shows its WAL sender streaming: those versions name no other replica state."""
+    state = member.get("state")
+    if state == "running" and not is_leader and replication.get("state") == "streaming":
+        return "streaming"
+    return state
 
 
 def _lag_seconds(

@@ -7,6 +7,7 @@ from django.utils import timezone
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
 from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_series
+from clusters.web.application_selectors import application_detail
 
 
 def credential_summary(cred: Credential) -> dict:
@@ -89,12 +90,24 @@ def cluster_detail(cluster: Cluster) -> dict:
         "postgres_version": cluster.postgres_version,
         "client_networks": cluster.client_networks,
         "apt_proxy": cluster.apt_proxy or None,
+        # What the take-over of the master's existing PostgreSQL found and changed (no secrets).
+        "adopt_database": cluster.adopt_database,
+        "adopted_from": cluster.adopted_from or None,
         "database": (
             {"name": cluster.database_name, "user": cluster.database_user}
             if cluster.database_name
             else None
         ),
         "maintenance": cluster.maintenance,
+        # Built by HA Center or an adopted Patroni cluster, and that cluster's layout (no
+        # secrets: passwords are ClusterSecrets, never in the layout).
+        "origin": cluster.origin,
+        "patroni_layout": cluster.patroni_layout or None,
+        # The last configuration lint: [{rule, severity, message, consequence}] and when.
+        "config_findings": cluster.config_findings,
+        "config_checked": cluster.config_checked,
+        # HTTP frontends on the proxy and the unit that follows the primary.
+        "application": application_detail(cluster),
         "nodes": [node_summary(n) for n in cluster.nodes.select_related("status")],
         "proxy": {
             "address": proxy.address if proxy else None,

@@ -16,6 +16,7 @@ from clusters.inventory.validators import validate_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from clusters.monitoring import lag_history
 from clusters.web import actions, scans, selectors
+from clusters.web.application_selectors import application_detail
 from clusters.web.dashboard_cards import cluster_cards
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
@@ -58,6 +59,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "events": cluster.events.all()[:30],
+            "application": application_detail(cluster),
         },
     )
 

@@ -26,6 +26,7 @@ CLUSTER_FIELDS = (
     "database_name",
     "database_user",
     "apt_proxy",
+    "adopt_database",
 )
 SERVER_FIELDS = ("name", "address", "ssh_port", "credential", "role")
 # What the admin picks per server, and what it means for the node.
@@ -97,6 +98,8 @@ def cluster_data(fields: dict) -> dict:
         "postgres_version": fields.get("postgres_version", "").strip(),
         "client_networks": _networks(fields.get("client_networks", "")),
         "apt_proxy": fields.get("apt_proxy", "").strip(),
+        # A checkbox: posted as "on" when ticked, absent otherwise.
+        "adopt_database": fields.get("adopt_database", "") in ("on", "true", "True", "1"),
     }
     db_name = fields.get("database_name", "").strip()
     db_user = fields.get("database_user", "").strip()
@@ -245,6 +248,7 @@ def wizard_host_keys_confirm(*, draft: WizardDraft, confirmed: set[int], user) -
         if draft.cluster is not None:
             _forget_cluster(draft)  # confirmed again after a re-scan: pin the new keys
         data = dict(cluster_data(draft.cluster_fields), nodes=nodes)
+        data.update(_application_if_valid(draft.application))
         cluster = services.cluster_create(data=data, created_by=user)
         draft.cluster = cluster
         draft.reached = max(draft.reached, WizardDraft.Step.PREFLIGHT)
@@ -299,6 +303,75 @@ def wizard_preflight_accept(*, draft: WizardDraft, acknowledged: bool) -> None:
             {"acknowledge": ["Read the warnings and tick the box to go on despite them."]}
         )
     draft.warnings_acknowledged = verdict == "warnings"
+    _advance(draft, WizardDraft.Step.APPLICATION)
+
+
+# --- the application step ------------------------------------------------------------------
+
+FRONTEND_FIELDS = ("listen_port", "app_port", "check_path")
+
+
+def _port(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def application_data(typed: dict) -> dict:
+    """The application step as typed, in the shape ``cluster_create`` and the API take
+    (``http_frontends``, ``application_unit``); rows left wholly empty are dropped."""
+    frontends = []
+    for row in typed.get("frontends", []):
+        if not any(row.get(k, "") for k in FRONTEND_FIELDS):
+            continue
+        frontend = {k: _port(row.get(k, "")) for k in ("listen_port", "app_port")}
+        if row.get("check_path", ""):
+            frontend["check_path"] = row["check_path"]
+        frontends.append(frontend)
+    return {"http_frontends": frontends, "application_unit": typed.get("unit", "")}
+
+
+def _application_errors(data: dict) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    forms.validate_http_frontends(data["http_frontends"], errors)
+    forms.validate_application_unit(data["application_unit"], errors)
+    return errors
+
+
+def _application_if_valid(typed: dict) -> dict:
+    """What the cluster is created with: the step's data once it validates, else nothing (the
+    step itself tells the admin what is wrong)."""
+    data = application_data(typed)
+    return data if not _application_errors(data) else {}
+
+
+def wizard_application_keep(*, draft: WizardDraft, rows: list[dict], unit: str) -> None:
+    """Keep the application step as typed without judging it (adding or removing a row)."""
+    draft.application = {
+        "frontends": [{k: str(row.get(k, "")).strip() for k in FRONTEND_FIELDS} for row in rows],
+        "unit": unit.strip(),
+    }
+    draft.save()
+
+
+def wizard_application_save(*, draft: WizardDraft, rows: list[dict], unit: str) -> None:
+    """Keep the application step, validate it as the API does (``http_frontends[i]…`` and
+    ``application_unit`` keys in InvalidInput), and give it to the not-yet-set-up cluster.
+
+    Optional: no frontend and no unit is valid, and the cluster then has no application."""
+    if draft.reached < WizardDraft.Step.APPLICATION or draft.cluster is None:
+        raise InvalidInput({"non_field_errors": ["Finish preflight first."]})
+    wizard_application_keep(draft=draft, rows=rows, unit=unit)
+    data = application_data(draft.application)
+    errors = _application_errors(data)
+    if errors:
+        raise InvalidInput(errors)
+    frontends = forms.validate_http_frontends(data["http_frontends"], errors)
+    updated = Cluster.objects.filter(pk=draft.cluster.pk, state=Cluster.State.NEW).update(
+        http_frontends=frontends, application_unit=data["application_unit"]
+    )
+    if not updated:
+        raise InvalidInput(
+            {"non_field_errors": ["The cluster is being set up already; this step is closed."]}
+        )
     _advance(draft, WizardDraft.Step.REVIEW)
 
 

@@ -1,4 +1,4 @@
-"""The setup wizard's pages: five steps over the user's draft (see ``clusters.web.wizard``).
+"""The setup wizard's pages: six steps over the user's draft (see ``clusters.web.wizard``).
 
 Every step is a plain form POST (works without JavaScript, keyboard first); preflight's live
 results poll with htmx. Only admins define clusters.
@@ -131,6 +131,9 @@ def _context(draft, step, errors, credential_errors, request) -> dict:
         "profiles": Cluster.FailoverProfile.choices,
         "preflight": wizard.preflight_outcome(draft) if step >= 4 else None,
         "cluster_data": wizard.cluster_data(draft.cluster_fields),
+        "frontend_rows": _frontend_rows(draft, errors),
+        "application_unit": draft.application.get("unit", ""),
+        "application_data": wizard.application_data(draft.application),
     }
 
 
@@ -215,12 +218,58 @@ def _preflight_step(request, draft, action):
     if action == "run":
         return _start_preflight(request, draft)
     wizard.wizard_preflight_accept(draft=draft, acknowledged=bool(request.POST.get("acknowledge")))
-    return _to(5)
+    return _to(WizardDraft.Step.APPLICATION)
+
+
+def _posted_frontends(request: HttpRequest) -> list[dict]:
+    try:
+        count = min(int(request.POST.get("frontends", "0")), 20)
+    except ValueError:
+        count = 0
+    return [
+        {f: request.POST.get(f"frontends-{i}-{f}", "") for f in wizard.FRONTEND_FIELDS}
+        for i in range(count)
+    ]
+
+
+def _application_step(request, draft, action):
+    rows = _posted_frontends(request)
+    unit = request.POST.get("application_unit", "")
+    if action == "back":
+        wizard.wizard_application_keep(draft=draft, rows=rows, unit=unit)
+        return _to(WizardDraft.Step.PREFLIGHT)
+    if action == "add":
+        rows.append({"listen_port": "", "app_port": "", "check_path": ""})
+        wizard.wizard_application_keep(draft=draft, rows=rows, unit=unit)
+        return _to(WizardDraft.Step.APPLICATION)
+    if action.startswith("remove-"):
+        index = action.removeprefix("remove-")
+        rows = [r for i, r in enumerate(rows) if str(i) != index]
+        wizard.wizard_application_keep(draft=draft, rows=rows, unit=unit)
+        return _to(WizardDraft.Step.APPLICATION)
+    wizard.wizard_application_save(draft=draft, rows=rows, unit=unit)
+    return _to(WizardDraft.Step.REVIEW)
+
+
+def _frontend_rows(draft: WizardDraft, errors: dict[str, list[str]]) -> list[dict]:
+    """The application step's rows as typed (one empty row to start), each with its errors."""
+    rows = draft.application.get("frontends") or [
+        {"listen_port": "", "app_port": "", "check_path": ""}
+    ]
+    return [
+        dict(
+            row,
+            index=i,
+            errors=errors.get(f"http_frontends[{i}]", []),
+            path_errors=errors.get(f"http_frontends[{i}].check_path", []),
+        )
+        for i, row in enumerate(rows)
+    ]
 
 
 def _review_step(request, draft, action):
     if action == "back":
-        return _to(4)
+        return _to(WizardDraft.Step.APPLICATION)
     cluster = draft.cluster
     try:
         job = wizard.wizard_launch(draft=draft, user=request.user)
@@ -240,7 +289,8 @@ STEP_HANDLERS = {
     2: _servers_step,
     3: _host_keys_step,
     4: _preflight_step,
-    5: _review_step,
+    WizardDraft.Step.APPLICATION: _application_step,
+    WizardDraft.Step.REVIEW: _review_step,
 }
 
 

@@ -18,6 +18,7 @@ from jobs.configs.spec import (
     STATS_PORT,
     STATS_USER,
     ClusterSpec,
+    HttpFrontend,
     header,
     host_port,
 )
@@ -45,10 +46,15 @@ def _patroni_check(endpoint: str) -> list[str]:
     ]
 
 
-def _servers(spec: ClusterSpec, port: int, maxconn: bool = True) -> list[str]:
+def _servers(
+    spec: ClusterSpec, port: int, maxconn: bool = True, check_port: int | None = PATRONI_PORT
+) -> list[str]:
+    """One server line per database node; `check_port` None leaves the port to the
+    `http-check connect` rules."""
     limit = f" maxconn {SERVER_MAXCONN}" if maxconn else ""
+    check = f" check port {check_port}" if check_port else " check"
     return [
-        f"server {node.name} {host_port(node.address, port)}{limit} check port {PATRONI_PORT}"
+        f"server {node.name} {host_port(node.address, port)}{limit}{check}"
         for node in spec.database_nodes
     ]
 
@@ -154,8 +160,38 @@ def haproxy_config(
                 f"bind {host_port(proxy, frontend.listen_port)}",
                 # TCP, so the application's own TLS and HTTP pass through untouched.
                 "mode tcp",
-                *_patroni_check("/primary"),
-                *_servers(spec, frontend.app_port, maxconn=False),
+                *_application_check(frontend),
+                *_servers(
+                    spec,
+                    frontend.app_port,
+                    maxconn=False,
+                    check_port=None if frontend.check_path else PATRONI_PORT,
+                ),
             ],
         )
     return "\n".join(lines) + "\n"
+
+
+def _application_check(frontend: HttpFrontend) -> list[str]:
+    """Patroni's /primary, and then, with a check path, the application's own answer.
+
+    HAProxy 2.2+ runs the `http-check` rules of one backend as one sequence, each `connect`
+    opening a new connection: a server is UP only when every step passes, so when it is the
+    primary (8008) AND its application answers the path with 2xx/3xx on the application's
+    port. A primary whose application is down or still starting gets no users, and neither
+    does a standby whose application was left running.
+    """
+    if not frontend.check_path:
+        return _patroni_check("/primary")
+    return [
+        "option httpchk",
+        f"http-check connect port {PATRONI_PORT}",
+        "http-check send meth OPTIONS uri /primary",
+        "http-check expect status 200",
+        # No port: the server's own, the application's.
+        "http-check connect",
+        # HTTP/1.1 with a Host, which some frameworks insist on.
+        f"http-check send meth GET uri {frontend.check_path} ver HTTP/1.1 hdr Host localhost",
+        "http-check expect status 200-399",
+        DEFAULT_SERVER,
+    ]

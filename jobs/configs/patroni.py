@@ -1,5 +1,6 @@
 """The Patroni 4.1 config file (`/etc/patroni/<cluster>.yml`) of each database node."""
 
+from jobs.configs.application import patroni_callbacks
 from jobs.configs.profiles import timing_for
 from jobs.configs.spec import (
     ETCD_CLIENT_PORT,
@@ -34,7 +35,7 @@ def patroni_dcs_settings(spec: ClusterSpec) -> dict[str, Value]:
     """
     timing = timing_for(spec.failover_profile)
     sync = spec.replication == "sync"
-    return {
+    settings = {
         "ttl": timing.ttl,
         "loop_wait": timing.loop_wait,
         "retry_timeout": timing.retry_timeout,
@@ -62,6 +63,14 @@ def patroni_dcs_settings(spec: ClusterSpec) -> dict[str, Value]:
             },
         },
     }
+    if spec.adopted is not None:
+        # An adopted server's own settings (memory, logging, extensions...), cluster-wide so
+        # every standby runs as the server did. They hold none of the settings above except
+        # where the server had more (max_wal_senders, max_replication_slots, wal_keep_size):
+        # existing_postgres.carried_parameters decides that.
+        parameters = settings["postgresql"]["parameters"]
+        settings["postgresql"]["parameters"] = {**parameters, **dict(spec.adopted.parameters)}
+    return settings
 
 
 def pg_hba_lines(spec: ClusterSpec) -> list[str]:
@@ -134,7 +143,15 @@ def patroni_config_dict(spec: ClusterSpec, node: NodeSpec) -> dict[str, Value]:
             # Without a fast checkpoint a new replica waited 95 s for a spread one (DESIGN §2).
             "basebackup": [{"checkpoint": "fast"}],
             "create_replica_methods": ["basebackup"],
-            "pg_hba": pg_hba_lines(spec),
+            # An adopted server's own rules come after the cluster's, so ours decide first.
+            "pg_hba": pg_hba_lines(spec) + list(spec.adopted.pg_hba if spec.adopted else ()),
+            **(
+                {"pg_ident": list(spec.adopted.pg_ident)}
+                if spec.adopted and spec.adopted.pg_ident
+                else {}
+            ),
+            # The application's unit follows the primary (jobs.configs.application).
+            **({"callbacks": patroni_callbacks(spec)} if spec.application_unit else {}),
         },
         # Quoted by the writer: a bare off is YAML for false. The watchdog stays off until the
         # admin asks for softdog on real servers (it would reset a whole lab machine).

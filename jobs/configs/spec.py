@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from jobs.configs.profiles import PROFILES
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+# As clusters.inventory.validators checks them: the path goes unquoted into haproxy.cfg, the
+# unit into a sudoers rule and a shell script.
+CHECK_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!&()*+,;=:@%/?-]{0,199}$")
+UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,91}\.service$")
 
 # Where things live on the servers (the playbooks use the same functions).
 PATRONI_VENV = "/opt/patroni"
@@ -95,11 +99,42 @@ class HttpFrontend:
 
     listen_port: int
     app_port: int
+    # The application's own health path ("" for none): HAProxy asks it after Patroni's /primary.
+    check_path: str = ""
 
     def __post_init__(self) -> None:
         for port in (self.listen_port, self.app_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise ValueError(f"HTTP frontend port {port!r} is not in 1–65535.")
+        if self.check_path and not CHECK_PATH_RE.match(self.check_path):
+            raise ValueError(f"HTTP check path {self.check_path!r} is not a safe absolute path.")
+
+
+# A parameter name as postgresql.conf spells it (extensions add dotted ones).
+PARAMETER_RE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+# A path that lands unquoted in YAML and shell commands: absolute, no spaces or quotes.
+SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+-]+$")
+
+
+@dataclass(frozen=True)
+class AdoptedServer:
+    """The PostgreSQL that was running on the master before HA Center took it over: where its
+    data lives, and the settings, pg_hba and pg_ident rules carried into Patroni's config."""
+
+    data_dir: str
+    parameters: tuple[tuple[str, str], ...] = ()
+    pg_hba: tuple[str, ...] = ()
+    pg_ident: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not SAFE_PATH_RE.match(self.data_dir) or "/../" in self.data_dir + "/":
+            raise ValueError(f"Data directory {self.data_dir!r} is not a plain absolute path.")
+        for name, value in self.parameters:
+            if not PARAMETER_RE.match(name) or "\n" in value:
+                raise ValueError(f"Parameter {name!r} cannot be carried into Patroni's config.")
+        for line in (*self.pg_hba, *self.pg_ident):
+            if "\n" in line or "\r" in line:
+                raise ValueError("A pg_hba or pg_ident rule spans lines.")
 
 
 @dataclass(frozen=True)
@@ -115,9 +150,13 @@ class ClusterSpec:
     nodes: tuple[NodeSpec, ...]
     secrets: Secrets
     http_frontends: tuple[HttpFrontend, ...] = ()
+    # The application's systemd unit that Patroni's callbacks start on the primary only.
+    application_unit: str = ""
     # Addresses of the console's workers: the monitor reads each node directly, as the
     # monitoring role only (pg_monitor), to see which nodes really accept writes.
     monitor_sources: tuple[str, ...] = ()
+    # Set when setup took over the master's existing PostgreSQL (Cluster.adopt_database).
+    adopted: AdoptedServer | None = None
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -149,6 +188,8 @@ class ClusterSpec:
             raise ValueError("A cluster has exactly one proxy node.")
         if not self.database_nodes:
             raise ValueError("A cluster needs at least one database node.")
+        if self.application_unit and not UNIT_RE.match(self.application_unit):
+            raise ValueError(f"Application unit {self.application_unit!r} is not a service name.")
         listen_ports = [frontend.listen_port for frontend in self.http_frontends]
         if len(set(listen_ports)) != len(listen_ports):
             raise ValueError(f"HTTP frontend ports repeat: {listen_ports}.")
@@ -178,6 +219,10 @@ class ClusterSpec:
 
 
 def data_dir(spec: ClusterSpec) -> str:
+    """PostgreSQL's data directory on every database node: the adopted server's own (standbys
+    copy it to the same path), else one named after the cluster."""
+    if spec.adopted is not None:
+        return spec.adopted.data_dir
     return f"/var/lib/postgresql/{spec.postgres_version}/{spec.name}"
 
 

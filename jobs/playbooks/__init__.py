@@ -6,8 +6,10 @@ from django.conf import settings
 
 from jobs.errors import JobRefused
 from jobs.playbooks import (
+    adopt,
     failover,
     fence,
+    lint,
     nodes,
     operations,
     preflight,
@@ -34,6 +36,8 @@ def _registry() -> dict[str, Playbook]:
         nodes.ADD_NODE,
         nodes.REPLACE_NODE,
         nodes.REMOVE_NODE,
+        lint.PLAYBOOK,
+        adopt.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

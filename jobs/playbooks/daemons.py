@@ -29,6 +29,9 @@ class Daemon:
     env: dict[str, str] = field(default_factory=dict)
     # A directory under /run the daemon needs; /run is empty after every boot.
     runtime_dir: str = ""
+    # A unit the server already has (an adopted cluster's own Patroni): started and stopped by
+    # that name, its file never written by the console.
+    unit_name: str = ""
 
     @property
     def pid_file(self) -> str:
@@ -40,7 +43,7 @@ class Daemon:
 
     @property
     def unit(self) -> str:
-        return f"hacenter-{self.name}.service"
+        return self.unit_name or f"hacenter-{self.name}.service"
 
     def command_line(self) -> str:
         env = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(self.env.items()))
@@ -98,9 +101,10 @@ def start(ctx: StepContext, node: Node, daemon: Daemon) -> str:
         return f"{daemon.description} already running (pid {running})"
     systemd = init_system(ctx, node) == SYSTEMD
     if systemd:
-        ctx.connections.get(node).upload(
-            unit_path(daemon), systemd_unit(daemon).encode(), mode=0o644
-        )
+        if not daemon.unit_name:
+            ctx.connections.get(node).upload(
+                unit_path(daemon), systemd_unit(daemon).encode(), mode=0o644
+            )
         ctx.run(
             f"systemctl daemon-reload && systemctl reset-failed {shlex.quote(daemon.unit)} "
             f"2>/dev/null; systemctl enable --now {shlex.quote(daemon.unit)}",

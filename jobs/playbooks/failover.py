@@ -26,7 +26,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
 
 
 def failover(ctx: StepContext) -> Verdict | str:
-    """POST /failover with the candidate; wait until it leads and HAProxy routes to it."""
+    """POST /failover with the candidate; wait until it leads and HAProxy (if the cluster has
+    one) routes to it."""
     candidate = ctx.node.name
     me = next((m for m in members(ctx) if m["name"] == candidate), {})
     if me.get("role") in ("leader", "primary", "master"):
@@ -42,14 +43,17 @@ def failover(ctx: StepContext) -> Verdict | str:
     )
     if status != 200:
         raise StepFailed(f"Patroni refused the failover: {status} {body}")
+    # A cluster without a proxy (an adopted one may have none): leading is the whole answer;
+    # its clients find the new primary themselves (libpq multi-host, target_session_attrs).
+    proxied = ctx.cluster.proxy_node is not None
     ctx.wait_until(
         lambda: (
             (patroni_api.leader(members(ctx)) or {}).get("name") == candidate
-            and routed_writes(ctx) == [candidate]
+            and (not proxied or routed_writes(ctx) == [candidate])
         ),
         timeout=90,
         interval=0.5,
-        what=f"{candidate} to lead and receive the proxy's writes",
+        what=f"{candidate} to lead" + (" and receive the proxy's writes" if proxied else ""),
     )
     return f"{candidate} is primary (it lagged {lag} bytes before); rebuild the old primary"
 

@@ -14,8 +14,9 @@ from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.playbooks import daemons
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.layout import patroni_daemon as layout_daemon
+from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import with_spec
-from jobs.playbooks.setup_postgres import patroni_daemon
 
 BACKENDS = ("primary", "be_replicas", "be_replicas_fallback")
 
@@ -43,14 +44,26 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         raise JobRefused("fence needs the database node to shut out")
     return [
         StepSpec(
-            "haproxy_maintenance", f"Put {node.name} in maintenance in HAProxy", cluster.proxy_node
+            "haproxy_maintenance",
+            f"Put {node.name} in maintenance in HAProxy"
+            if cluster.proxy_node
+            else "HAProxy: no proxy in this cluster",
+            cluster.proxy_node,
         ),
         StepSpec("stop_database", "Stop Patroni and PostgreSQL", node),
     ]
 
 
 def haproxy_maintenance(ctx: StepContext) -> Verdict | str:
+    """The first wall: the node in maintenance in every HAProxy backend. A cluster without a
+    proxy (an adopted one may have none) has no such wall; the step says so and the fence
+    relies on stopping the node."""
     target = ctx.job.node.name
+    if ctx.step.node is None:
+        return Verdict.warn(
+            f"no proxy in {ctx.cluster.name}: nothing routes to {target} that could be shut; "
+            "clients that connect to it directly reach it until the next step stops it"
+        )
     replies = haproxy_runtime(
         ctx, ctx.node, [f"set server {b}/{target} state maint" for b in BACKENDS]
     )
@@ -61,12 +74,12 @@ def haproxy_maintenance(ctx: StepContext) -> Verdict | str:
 
 def stop_database(ctx: StepContext) -> Verdict | str:
     """Stop Patroni (it stops PostgreSQL), then make sure no postmaster is left."""
-    spec = ctx.facts["spec"]
-    verdict = daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=10)
-    data = paths.data_dir(spec)
+    layout = patroni_layout(ctx.cluster)
+    verdict = daemons.stop(ctx, ctx.node, layout_daemon(ctx.cluster), timeout_s=10)
+    data = shlex.quote(layout.data_dir)
     ctx.run(
         f"cd / && if [ -f {data}/postmaster.pid ]; then runuser -u postgres -- "
-        f"{paths.bin_dir(spec.postgres_version)}/pg_ctl stop -D {data} -m immediate; fi; "
+        f"{shlex.quote(layout.bin_dir)}/pg_ctl stop -D {data} -m immediate; fi; "
         "true",
         check=True,
     )

@@ -35,6 +35,13 @@ from jobs.ssh import SSHError
 def _refuse_unless_running(cluster: Cluster, node: Node | None, action: str) -> Node:
     if node is None or node.kind != Node.Kind.DATABASE:
         raise JobRefused(f"name the database node to {action}")
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        # These steps write HA Center's own Patroni, etcd and HAProxy configuration, which an
+        # adopted cluster does not have.
+        raise JobRefused(
+            f"{cluster.name} is an adopted Patroni cluster: {action} the node with the "
+            "cluster's own tooling (HA Center does not manage its members yet)"
+        )
     if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
         raise JobRefused(f"{cluster.name} is not set up yet; run setup instead")
     if cluster.maintenance:

@@ -8,12 +8,12 @@ import time
 from django.conf import settings
 
 from clusters.alerts.events import event_record
-from clusters.models import Cluster, ClusterEvent, Node
+from clusters.models import Cluster, ClusterEvent, ClusterSecret, Node
 from jobs import patroni_api
-from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.fence import haproxy_runtime
+from jobs.playbooks.layout import patroni_layout, rest_auth
 from jobs.playbooks.probe import WriteProbe
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_finish import routed_writes
@@ -21,8 +21,23 @@ from jobs.playbooks.setup_postgres import members
 from jobs.ssh import SSHError
 
 
-def _auth(ctx: StepContext) -> tuple[str, str]:
-    return paths.REST_API_USER, ctx.facts["spec"].secrets.rest_api
+def _auth(ctx: StepContext) -> tuple[str, str] | None:
+    return rest_auth(ctx.cluster)
+
+
+def _write_probe(ctx: StepContext) -> WriteProbe:
+    """Writes through the proxy; without one, straight to whichever node takes writes."""
+    proxy = ctx.cluster.proxy_node
+    password = (
+        ctx.cluster.secrets.filter(name=ClusterSecret.Name.SUPERUSER)
+        .values_list("value", flat=True)
+        .first()
+        or ""
+    )
+    user = patroni_layout(ctx.cluster).superuser
+    if proxy is not None:
+        return WriteProbe(proxy.address, password, user=user)
+    return WriteProbe([n.address for n in ctx.cluster.database_nodes], password, user=user)
 
 
 def _answering_node(ctx: StepContext) -> Node:
@@ -113,8 +128,8 @@ def switchover(ctx: StepContext) -> Verdict | str:
     candidate, old = ctx.facts.get("candidate"), ctx.facts.get("old_leader")
     if candidate is None:
         return "nothing to do"
-    spec = ctx.facts["spec"]
-    probe = WriteProbe(ctx.cluster.proxy_node.address, spec.secrets.superuser)
+    proxied = ctx.cluster.proxy_node is not None
+    probe = _write_probe(ctx)
     probe.start()
     try:
         leader_node = ctx.cluster.nodes.get(name=old)
@@ -128,19 +143,22 @@ def switchover(ctx: StepContext) -> Verdict | str:
         if status != 200:
             raise StepFailed(f"Patroni refused the switchover: {status} {body}")
         ctx.log(f"Patroni: {body}")
-        _route_now(ctx, candidate, old)
+        if proxied:
+            _route_now(ctx, candidate, old)
 
         def routed() -> bool:
             leader = patroni_api.leader(members(ctx))
             return bool(
-                leader and leader["name"] == candidate and routed_writes(ctx) == [candidate]
+                leader
+                and leader["name"] == candidate
+                and (not proxied or routed_writes(ctx) == [candidate])
             )
 
         ctx.wait_until(
             routed,
             timeout=60,
             interval=0.3,
-            what=f"{candidate} to lead and receive the proxy's writes",
+            what=f"{candidate} to lead" + (" and receive the proxy's writes" if proxied else ""),
         )
         routed_at = time.monotonic()
         ctx.wait_until(
@@ -153,7 +171,8 @@ def switchover(ctx: StepContext) -> Verdict | str:
         probe.stop()
     downtime = probe.longest_gap()
     _record_switchover(ctx, old, candidate, downtime)
-    done = f"{candidate} is primary; writes through the proxy stopped for {downtime:.1f} s"
+    through = "through the proxy" if proxied else "(no proxy: measured on the nodes)"
+    done = f"{candidate} is primary; writes {through} stopped for {downtime:.1f} s"
     # The job ends with a cluster that can switch over again: the old primary streams.
     try:
         ctx.wait_until(

@@ -11,7 +11,9 @@ import time
 from django.conf import settings
 
 from clusters.models import Cluster, Node
-from jobs.playbooks import packages
+from jobs.lint.generated import generated_snapshot
+from jobs.lint.rules import lint
+from jobs.playbooks import existing_postgres, packages
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import cluster_spec
 
@@ -35,6 +37,10 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     nodes = [node] if node else list(cluster.nodes.all())
     specs = [StepSpec(name, title, n) for n in nodes for name, title in NODE_CHECKS]
     specs.append(StepSpec("same_postgres_major", "Same PostgreSQL major on database nodes"))
+    specs.append(StepSpec("config_lint", "The configuration setup will write, linted"))
+    if cluster.adopt_database and node is None:
+        master = existing_postgres.master_node(cluster)
+        specs.append(StepSpec("existing_postgres", "The master's PostgreSQL, to take over", master))
     return specs
 
 
@@ -106,6 +112,7 @@ def clock(ctx: StepContext) -> Verdict | str:
     except (IndexError, ValueError) as exc:
         raise StepFailed(f"could not read the node's clock: {lines!r}") from exc
     skew = remote - (before + after) / 2  # the round trip's midpoint cancels the latency
+    ctx.facts.setdefault("clock_offsets", {})[ctx.node.name] = skew  # for config_lint
     text = f"clock {'ahead of' if skew >= 0 else 'behind'} the console by {abs(skew):.2f} s"
     if abs(skew) > settings.PREFLIGHT_MAX_CLOCK_SKEW_S:
         return Verdict.warn(
@@ -231,6 +238,46 @@ def same_postgres_major(ctx: StepContext) -> Verdict | str:
     return f"PostgreSQL {wanted} on every database node"
 
 
+def existing_postgres_check(ctx: StepContext) -> Verdict | str:
+    """The PostgreSQL setup will take over on the master (adopt_database): version, size,
+    databases and extensions, tablespaces, settings, pg_hba rules, roles (names and attributes
+    only), and whether each standby can hold a copy. Each finding is in the log; errors fail
+    the check, behaviour changes are warnings."""
+    _inspection, findings, _carried = existing_postgres.read_and_judge(
+        ctx, cluster_spec(ctx.cluster)
+    )
+    for line in findings.facts:
+        ctx.log(line, host=ctx.node.name)
+    for line in findings.warnings:
+        ctx.log(f"warning: {line}", host=ctx.node.name)
+    if findings.errors:
+        raise StepFailed("; ".join(findings.errors))
+    if findings.warnings:
+        return Verdict.warn(f"{findings.facts[0]}; " + "; ".join(findings.warnings))
+    return findings.facts[0]
+
+
+def config_lint(ctx: StepContext) -> Verdict | str:
+    """The cross-component rules (jobs/lint/) over the files setup would generate, with the
+    clock offsets this run measured; errors fail the check, warnings are shown."""
+    spec = cluster_spec(ctx.cluster)
+    offsets = ctx.facts.get("clock_offsets", {})
+    findings = lint(
+        generated_snapshot(spec, clock_offsets=offsets),
+        max_clock_skew_s=settings.PREFLIGHT_MAX_CLOCK_SKEW_S,
+    )
+    for f in findings:
+        ctx.log(f"{f.severity}: {f.rule}: {f.message} {f.consequence}")
+    errors = [f.message for f in findings if f.severity == "error"]
+    if errors:
+        raise StepFailed("; ".join(errors))
+    warnings = [f.message for f in findings if f.severity == "warning"]
+    if warnings:
+        return Verdict.warn("; ".join(warnings))
+    notes = len(findings)
+    return "no problem found" + (f" ({notes} note(s) in the log)" if notes else "")
+
+
 def _key_value(line: str, sep: str) -> tuple[str, str]:
     key, _, value = line.partition(sep)
     return key.strip(), value.strip().strip('"')
@@ -272,6 +319,8 @@ PLAYBOOK = Playbook(
         "ports": ports,
         "reachability": reachability,
         "same_postgres_major": same_postgres_major,
+        "config_lint": config_lint,
+        "existing_postgres": existing_postgres_check,
     },
     mutating=False,
     keep_going=True,

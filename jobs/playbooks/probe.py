@@ -8,18 +8,28 @@ import psycopg2
 
 
 class WriteProbe(threading.Thread):
-    """Inserts a row through proxy:5432 every 50 ms and remembers when each commit returned."""
+    """Inserts a row through proxy:5432 every 50 ms and remembers when each commit returned.
 
-    def __init__(self, proxy_address: str, password: str) -> None:
+    Without a proxy (an adopted cluster may have none) it is given the database nodes and
+    lets libpq find the one that takes writes; there it writes nothing of ours into the
+    customer's database: `txid_current()` needs a writable primary as much as an INSERT does.
+    """
+
+    def __init__(
+        self, proxy_address: str | list[str], password: str, *, user: str = "postgres"
+    ) -> None:
         super().__init__(daemon=True, name="write-probe")
+        self.direct = isinstance(proxy_address, list)
         self.dsn = {
-            "host": proxy_address,
-            "port": 5432,
-            "user": "postgres",
+            "host": ",".join(proxy_address) if self.direct else proxy_address,
+            "port": ",".join(["5432"] * len(proxy_address)) if self.direct else 5432,
+            "user": user,
             "password": password,
             "dbname": "postgres",
             "connect_timeout": 2,
         }
+        if self.direct:
+            self.dsn["target_session_attrs"] = "read-write"
         self.acks: list[float] = []
         self._stop_event = threading.Event()
 
@@ -29,13 +39,18 @@ class WriteProbe(threading.Thread):
             try:
                 if conn is None:
                     conn = psycopg2.connect(**self.dsn)
-                    with conn, conn.cursor() as cur:
-                        cur.execute(
-                            "CREATE SCHEMA IF NOT EXISTS hacenter; CREATE TABLE IF NOT "
-                            "EXISTS hacenter.write_probe (at timestamptz DEFAULT now())"
-                        )
+                    if not self.direct:
+                        with conn, conn.cursor() as cur:
+                            cur.execute(
+                                "CREATE SCHEMA IF NOT EXISTS hacenter; CREATE TABLE IF NOT "
+                                "EXISTS hacenter.write_probe (at timestamptz DEFAULT now())"
+                            )
                 with conn, conn.cursor() as cur:
-                    cur.execute("INSERT INTO hacenter.write_probe DEFAULT VALUES")
+                    cur.execute(
+                        "SELECT txid_current()"
+                        if self.direct
+                        else "INSERT INTO hacenter.write_probe DEFAULT VALUES"
+                    )
                 self.acks.append(time.monotonic())
             except psycopg2.Error:
                 if conn is not None:

@@ -15,19 +15,19 @@ from django.conf import settings
 
 from clusters.models import Cluster, Node, NodeStatus
 from jobs import patroni_api
-from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
 from jobs.playbooks import daemons
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_member_repair
 from jobs.playbooks.fence import BACKENDS, haproxy_runtime
+from jobs.playbooks.layout import patroni_daemon as layout_daemon
+from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import patroni_configure, with_spec
 from jobs.playbooks.setup_postgres import (
     current_primary,
     install_patroni,
     members,
-    patroni_daemon,
     verify_streaming,
     wait_for_sync_standby,
 )
@@ -39,15 +39,24 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         raise JobRefused("name the database node to rebuild")
     if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
         raise JobRefused(f"{cluster.name} is not set up yet; run setup")
+    # An adopted cluster's Patroni, etcd and (absent) proxy are the customer's: only rejoin or
+    # copy its node, with its own service and data directory.
+    ours = cluster.origin != Cluster.Origin.ADOPTED
     return [
         StepSpec("diagnose", "Diagnose", node),
         # Both cost one command when nothing is missing; after a wiped disk they reinstall.
-        StepSpec("install_patroni", f"Patroni {settings.PATRONI_VERSION} installed", node),
-        StepSpec("etcd_member", "etcd member healthy", node),
+        *(
+            [
+                StepSpec("install_patroni", f"Patroni {settings.PATRONI_VERSION} installed", node),
+                StepSpec("etcd_member", "etcd member healthy", node),
+            ]
+            if ours
+            else []
+        ),
         StepSpec("rejoin", "Rejoin with pg_rewind", node),
         StepSpec("reinitialise", "Full copy from the primary (if rejoin failed)", node),
         StepSpec("verify", "Verify streaming; tidy old data", node),
-        StepSpec("unfence", "Let it back into HAProxy", node),
+        *([StepSpec("unfence", "Let it back into HAProxy", node)] if cluster.proxy_node else []),
     ]
 
 
@@ -83,9 +92,9 @@ def diagnose(ctx: StepContext) -> Verdict | str:
     primary = current_primary(ctx)
     if primary == ctx.node:
         raise StepFailed(f"{ctx.node.name} is the primary; switch over first to rebuild it")
-    running = daemons.pid(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    running = daemons.pid(ctx, ctx.node, layout_daemon(ctx.cluster))
     member = _member(ctx)
-    data = paths.data_dir(ctx.facts["spec"])
+    data = patroni_layout(ctx.cluster).data_dir
     has_data = ctx.run(f"[ -f {data}/PG_VERSION ]", echo=False).ok
     ctx.facts["had_data"] = has_data
     return (
@@ -106,8 +115,9 @@ def rejoin(ctx: StepContext) -> Verdict | str:
     if _streams(ctx):
         ctx.facts["rejoined"] = True
         return "already streaming: Patroni rejoined it by itself"
-    patroni_configure(ctx)
-    daemons.start(ctx, ctx.node, patroni_daemon(ctx.facts["spec"]))
+    if ctx.facts["spec"] is not None:  # an adopted cluster keeps its own configuration
+        patroni_configure(ctx)
+    daemons.start(ctx, ctx.node, layout_daemon(ctx.cluster))
     progress = RejoinProgress(settings.REBUILD_REJOIN_TIMEOUT_S)
 
     def streams_or_stalls() -> bool:
@@ -139,7 +149,7 @@ def _rejoin_activity(ctx: StepContext) -> str:
     """What the node does towards rejoining, as its processes show it: pg_rewind or
     single-user crash recovery on this data directory, and the postmaster's startup process
     (the WAL segment it replays) and WAL receiver (the position it received)."""
-    data = paths.data_dir(ctx.facts["spec"])
+    data = patroni_layout(ctx.cluster).data_dir
     # [p]/[-]: the pattern must not match this very shell's command line.
     tools = shlex.quote(f"[p]g_rewind.*{data}|[-]-single.*{data}")
     script = (
@@ -189,8 +199,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     """Move the data directory aside and let Patroni clone the primary, reporting progress."""
     if not ctx.job.params.get("full_copy") and ctx.facts.get("rejoined", _streams(ctx)):
         return "not needed: the node rejoined"
-    spec = ctx.facts["spec"]
-    data = paths.data_dir(spec)
+    data = patroni_layout(ctx.cluster).data_dir
     aside = f"{data}.rebuild-{ctx.job.created:%Y%m%dT%H%M%SZ}"
     # A retry of this job (its worker died, its connection dropped) finds the old data already
     # aside: the data directory then holds the copy the earlier attempt started, not old data.
@@ -202,7 +211,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     # touched: without a primary to copy from, the step fails with the node as it was.
     primary = current_primary(ctx, wait_s=60)
     total = _primary_size(ctx, primary)
-    daemons.stop(ctx, ctx.node, patroni_daemon(spec), timeout_s=60)
+    daemons.stop(ctx, ctx.node, layout_daemon(ctx.cluster), timeout_s=60)
     if resumed:
         ctx.run(f"rm -rf {shlex.quote(data)}", check=True)
         ctx.log(
@@ -212,7 +221,7 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     else:
         ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
         ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
-    daemons.start(ctx, ctx.node, patroni_daemon(spec))
+    daemons.start(ctx, ctx.node, layout_daemon(ctx.cluster))
 
     def copied() -> bool:
         size = ctx.output(f"du -sb {data} 2>/dev/null | cut -f1 || echo 0", sudo=True, echo=False)
@@ -246,7 +255,7 @@ def verify(ctx: StepContext) -> Verdict | str:
     verdict = verify_streaming(ctx, ctx.node, current_primary(ctx))
     if sync := wait_for_sync_standby(ctx):
         verdict += f"; {sync} is the synchronous standby"
-    data = paths.data_dir(ctx.facts["spec"])
+    data = patroni_layout(ctx.cluster).data_dir
     keep = settings.REBUILD_KEEP_OLD_DATA
     old = ctx.output(f"ls -d {data}.rebuild-* 2>/dev/null | sort -r || true", sudo=True, echo=False)
     for path in old[keep:]:

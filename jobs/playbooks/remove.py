@@ -7,11 +7,11 @@ import shlex
 from clusters.models import Cluster, Node, NodeStatus
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import daemons, distro_services
+from jobs.playbooks import application, daemons, distro_services
 from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
 from jobs.playbooks.preflight import listener
 from jobs.playbooks.setup import cluster_spec as build_spec
-from jobs.playbooks.setup import etcd_member_nodes, with_spec
+from jobs.playbooks.setup import etcd_member_nodes, refuse_adopted, with_spec
 from jobs.playbooks.setup_etcd import etcd_daemon
 from jobs.playbooks.setup_finish import haproxy_daemon
 from jobs.playbooks.setup_postgres import patroni_daemon
@@ -24,11 +24,17 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             f"removing {cluster.name} stops its databases; repeat the cluster's name in "
             "'confirm' to go ahead"
         )
+    refuse_adopted(cluster, params, "remove")
     spec = build_spec(cluster)
     nodes = list(cluster.nodes.all())
     db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
     return [
         *[StepSpec("stop_haproxy", "Stop HAProxy", n) for n in nodes if n.kind == Node.Kind.PROXY],
+        *[
+            StepSpec("application_release", f"{cluster.application_unit}: callback removed", n)
+            for n in db_nodes
+            if cluster.application_unit
+        ],
         *[StepSpec("stop_patroni", "Stop Patroni and PostgreSQL", n) for n in db_nodes],
         *[StepSpec("stop_etcd", "Stop etcd", n) for n in etcd_member_nodes(cluster, spec)],
         StepSpec("forget", "Mark the cluster as not set up"),
@@ -108,6 +114,7 @@ PLAYBOOK = Playbook(
         name: with_spec(fn)
         for name, fn in {
             "stop_haproxy": stop_haproxy,
+            "application_release": application.application_release,
             "stop_patroni": stop_patroni,
             "stop_etcd": stop_etcd,
             "forget": forget,

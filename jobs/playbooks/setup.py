@@ -17,9 +17,13 @@ from jobs.configs import spec as paths
 from jobs.configs.etcd import etcd_config
 from jobs.configs.patroni import patroni_config
 from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
+from jobs.errors import JobRefused
 from jobs.playbooks import (
+    adopt_postgres,
+    application,
     daemons,
     distro_services,
+    existing_postgres,
     packages,
     setup_etcd,
     setup_finish,
@@ -53,6 +57,12 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
             }
         ),
         http_frontends=tuple(HttpFrontend(**f) for f in cluster.http_frontends),
+        application_unit=cluster.application_unit,
+        adopted=(
+            existing_postgres.adopted_server(cluster.adopted_from)
+            if cluster.adopt_database
+            else None
+        ),
     )
 
 
@@ -65,8 +75,19 @@ def etcd_member_nodes(cluster: Cluster, spec: ClusterSpec) -> list[Node]:
     return [n for n in cluster.nodes.all() if n.name in names]
 
 
+def refuse_adopted(cluster: Cluster, params: dict, what: str) -> None:
+    """An adopted Patroni cluster is the customer's own: setup or remove would replace or
+    stop it. Only an explicit `force` (the cluster's name, typed) lets either run."""
+    if cluster.origin == Cluster.Origin.ADOPTED and params.get("force") != cluster.name:
+        raise JobRefused(
+            f"{cluster.name} is an adopted Patroni cluster: {what} would replace its own "
+            f'configuration. Pass force="{cluster.name}" to run it anyway.'
+        )
+
+
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """Check logins, install, etcd, Patroni (primary first), roles, HAProxy, verify."""
+    refuse_adopted(cluster, params, "setup")
     spec = cluster_spec(cluster)  # generates missing passwords now, before any log is written
     nodes = list(cluster.nodes.all())
     db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
@@ -76,6 +97,13 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         else db_nodes[0]
     )
     members = etcd_member_nodes(cluster, spec)
+    adopt = cluster.adopt_database
+    primary_step = (
+        ("adopt_primary", "Take over the master's PostgreSQL")
+        if adopt
+        else ("bootstrap_primary", "Bootstrap the primary")
+    )
+    app_title = f"{cluster.application_unit} follows the primary" if spec.application_unit else ""
     return [
         StepSpec("prepare", "Inventory and generated passwords"),
         *[StepSpec("check_login", "SSH login and sudo", n) for n in nodes],
@@ -84,16 +112,29 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             StepSpec("install_patroni", f"Install Patroni {settings.PATRONI_VERSION}", n)
             for n in db_nodes
         ],
+        *[StepSpec("application_install", app_title, n) for n in db_nodes if app_title],
         *[StepSpec("etcd_configure", "Configure etcd", n) for n in members],
         *[StepSpec("etcd_start", "Start etcd", n) for n in members],
         StepSpec("etcd_verify", "etcd cluster healthy"),
+        # Taking over the master's own PostgreSQL: read it again just before Patroni's
+        # configs (they use its data directory), then the take-over instead of a bootstrap.
+        *([StepSpec("adopt_inspect", "Inspect the master's PostgreSQL", master)] if adopt else []),
         *[StepSpec("patroni_configure", "Configure Patroni", n) for n in db_nodes],
-        StepSpec("bootstrap_primary", "Bootstrap the primary", master),
+        StepSpec(*primary_step, master),
         *[
-            StepSpec("start_standby", "Start the standby; wait until it streams", n)
+            step
             for n in db_nodes
             if n != master
+            for step in (
+                *(
+                    [StepSpec("set_aside_new_cluster", "Set aside the new empty cluster", n)]
+                    if adopt
+                    else []
+                ),
+                StepSpec("start_standby", "Start the standby; wait until it streams", n),
+            )
         ],
+        *([StepSpec("application_place", "Application on the primary only")] if app_title else []),
         StepSpec("database_roles", "Monitoring role and application database"),
         *[
             StepSpec("haproxy", "Configure and start HAProxy", n)
@@ -162,7 +203,11 @@ def install_on_node(ctx: StepContext) -> str:
     spec = ctx.facts["spec"]
     masked = distro_services.mask(ctx, distro_services.competing_units(spec, ctx.node))
     verdict = packages.install(ctx, packages.wanted(spec, ctx.node))
-    if ctx.node.kind == Node.Kind.DATABASE:
+    # (getattr: the unit tests' stand-in clusters predate the field)
+    adopting = getattr(ctx.cluster, "adopt_database", False)
+    if adopting and ctx.node == existing_postgres.master_node(ctx.cluster):
+        verdict += "; the PostgreSQL already running here is left alone (setup takes it over)"
+    elif ctx.node.kind == Node.Kind.DATABASE:
         stopped = distro_services.stop_distribution_postgres(ctx)
         verdict += f"; stopped {', '.join(stopped)}" if stopped else ""
     return verdict + (f"; masked {', '.join(masked)}" if masked else "")
@@ -209,7 +254,10 @@ def with_spec(step):
 
     def wrapper(ctx: StepContext):
         if "spec" not in ctx.facts:
-            ctx.facts["spec"] = cluster_spec(ctx.cluster)
+            # An adopted cluster has no spec of ours (its own layout; perhaps no proxy): its
+            # steps read jobs.playbooks.layout instead.
+            adopted = ctx.cluster.origin == Cluster.Origin.ADOPTED
+            ctx.facts["spec"] = None if adopted else cluster_spec(ctx.cluster)
             for value in ctx.cluster.secret_values():
                 ctx.log_writer.redact.add(value)
         return step(ctx)
@@ -228,7 +276,12 @@ STEPS = {
     "etcd_verify": setup_etcd.etcd_verify,
     "patroni_configure": patroni_configure,
     "bootstrap_primary": setup_postgres.bootstrap_primary,
+    "adopt_inspect": adopt_postgres.adopt_inspect,
+    "adopt_primary": adopt_postgres.adopt_primary,
+    "set_aside_new_cluster": adopt_postgres.set_aside_new_cluster,
     "start_standby": setup_postgres.start_standby,
+    "application_install": application.application_install,
+    "application_place": application.application_place,
     "database_roles": setup_finish.database_roles,
     "haproxy": setup_finish.haproxy,
     "verify": setup_finish.verify,

@@ -11,6 +11,7 @@ from jobs.configs import spec as paths
 from jobs.playbooks import wheels
 from jobs.playbooks.base import StepContext, StepFailed, Verdict
 from jobs.playbooks.daemons import Daemon, start
+from jobs.playbooks.layout import rest_auth
 from jobs.playbooks.sql import lsn_to_int, psql
 
 PATRONI_BIN = f"{paths.PATRONI_VENV}/bin/patroni"
@@ -57,10 +58,7 @@ def install_patroni(ctx: StepContext) -> Verdict | str:
 
 
 def patroni_reload(ctx: StepContext, node: Node) -> None:
-    secrets = ctx.facts["spec"].secrets
-    status, body = patroni_api.post(
-        node.address, "/reload", {}, auth=(paths.REST_API_USER, secrets.rest_api)
-    )
+    status, body = patroni_api.post(node.address, "/reload", {}, auth=rest_auth(ctx.cluster))
     if status not in (200, 202):
         raise StepFailed(f"Patroni on {node.name} refused to reload: {status} {body}")
 

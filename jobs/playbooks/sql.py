@@ -5,9 +5,19 @@ SQL goes through stdin, never the command line, so passwords in it do not show i
 
 import shlex
 
-from clusters.models import Node
+from clusters.models import Cluster, Node
 from jobs.configs.spec import POSTGRES_PORT, SOCKET_DIR
 from jobs.playbooks.base import StepContext, StepFailed
+from jobs.playbooks.layout import patroni_layout
+
+
+def _socket_dir(ctx: StepContext) -> str:
+    """HA Center's socket directory, or the one an adopted cluster's Patroni configures (read
+    by the adopt job into its layout)."""
+    cluster = ctx.cluster
+    if getattr(cluster, "origin", None) != Cluster.Origin.ADOPTED:
+        return SOCKET_DIR
+    return patroni_layout(cluster).socket_dir
 
 
 def psql(
@@ -23,7 +33,7 @@ def psql(
     """Run SQL with psql on the node and return its unaligned, tuples-only output lines."""
     command = (
         "cd / && runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 "
-        f"-h {SOCKET_DIR} -p {POSTGRES_PORT} -d {shlex.quote(database)}"
+        f"-h {shlex.quote(_socket_dir(ctx))} -p {POSTGRES_PORT} -d {shlex.quote(database)}"
     )
     lines: list[str] = []
     if echo:

@@ -86,9 +86,19 @@ def run_wizard(page: Page, lab) -> None:
     assert page.evaluate("window.noReload") is True
     shot(page, "wizard-preflight")
     if results.get_attribute("data-verdict") == "warnings":
-        page.get_by_role("button", name="Next: review").click()
+        page.get_by_role("button", name="Next: application").click()
         expect(page.get_by_text("tick the box to go on")).to_be_visible()
         page.get_by_label("I read the warnings and want to go on").check()
+    page.get_by_role("button", name="Next: application").click()
+
+    # The application step: optional; a wrong unit name is refused next to its field, and
+    # leaving it empty goes on (the netns lab has no systemd to run a unit).
+    expect(page.get_by_role("heading", name="The application")).to_be_visible()
+    page.get_by_label("The application's systemd unit").fill("my app")
+    page.get_by_role("button", name="Next: review").click()
+    expect(page.get_by_text("ending in .service")).to_be_visible()
+    shot(page, "wizard-application")
+    page.get_by_label("The application's systemd unit").fill("")
     page.get_by_role("button", name="Next: review").click()
 
     expect(page.get_by_role("heading", name="Review and launch")).to_be_visible()

@@ -1,16 +1,19 @@
 """REST endpoints for credentials and clusters (DESIGN.md §3)."""
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
 from clusters.access.audit import audit, refused, source_address
 from clusters.access.reveal import cluster_connection_read
 from clusters.access.roles import ADMIN
-from clusters.inventory import services
+from clusters.inventory import adoption, services
 from clusters.models import Cluster, Credential
 from clusters.web import selectors
 from clusters.web.api.plumbing import ApiError, api_view
+from jobs import services as job_services
+from jobs.errors import JobRefused
 
 
 @api_view("GET", "POST", write=ADMIN)
@@ -79,3 +82,32 @@ def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
     if strings is None:
         raise ApiError(404, "This cluster has no application database (or setup has not run).")
     return JsonResponse(strings)
+
+
+@api_view("POST", write=ADMIN)
+def cluster_adopt(request: HttpRequest) -> JsonResponse:
+    """Adopt an existing Patroni cluster: define it (its nodes, the proxy if any, Patroni's
+    REST credentials) and start the adopt job that reads the rest from its members."""
+    try:
+        with transaction.atomic():
+            cluster = adoption.cluster_adopt(data=request.data, created_by=request.user)
+            job = job_services.job_start(cluster=cluster, kind="adopt", requested_by=request.user)
+    except services.InvalidInput as exc:
+        audit(request, action="cluster.adopt", result=refused(exc.field_errors))
+        raise ApiError(400, "The cluster to adopt is not valid.", exc.field_errors) from None
+    except JobRefused as exc:
+        audit(request, action="cluster.adopt", result=f"refused: {exc}")
+        raise ApiError(409, str(exc)) from None
+    audit(
+        request,
+        action="cluster.adopt",
+        target=f"cluster {cluster.name}",
+        params={"nodes": [n.name for n in cluster.nodes.all()], "job": job.pk},
+    )
+    return JsonResponse(
+        {
+            **selectors.cluster_detail(cluster),
+            "job": {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"},
+        },
+        status=202,
+    )

@@ -16,7 +16,7 @@ from jobs.models import Job
 from jobs.node_changes import node_add, node_replace
 
 # What a caller may pass to a job besides kind and node (never secrets).
-JOB_PARAMS = ("confirm", "service_manager", "full_copy")
+JOB_PARAMS = ("confirm", "service_manager", "full_copy", "force")
 
 
 @api_view("POST", write=ADMIN)
@@ -82,6 +82,8 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
         )
     if not isinstance(request.data.get("full_copy", False), bool):
         raise ApiError(400, "Bad full_copy.", {"full_copy": ["Expected true or false."]})
+    if not isinstance(request.data.get("force", ""), str):
+        raise refuse(400, "Bad force.", {"force": ["Expected the cluster's name."]})
     if not isinstance(request.data.get("confirm", ""), str):
         raise refuse(400, "Bad confirmation.", {"confirm": ["Expected the cluster's name."]})
     try:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("credentials/", cluster_api.credentials, name="api-credentials"),
     path("host-keys/scan/", job_api.host_key_scan, name="api-host-key-scan"),
     path("clusters/", cluster_api.clusters, name="api-clusters"),
+    path("clusters/adopt/", cluster_api.cluster_adopt, name="api-cluster-adopt"),
     path("clusters/<int:pk>/", cluster_api.cluster, name="api-cluster"),
     path("clusters/<int:pk>/jobs/", job_api.cluster_jobs, name="api-cluster-jobs"),
     path("clusters/<int:pk>/nodes/", job_api.cluster_nodes, name="api-cluster-nodes"),

@@ -122,6 +122,9 @@ ENDPOINTS = [
     ),
     Endpoint("api-clusters", "GET", "/api/v1/clusters/", VIEWER, kind="api"),
     Endpoint("api-clusters", "POST", "/api/v1/clusters/", ADMIN, {"name": "pg9"}, kind="api"),
+    Endpoint(
+        "api-cluster-adopt", "POST", "/api/v1/clusters/adopt/", ADMIN, {"nodes": []}, kind="api"
+    ),
     Endpoint("api-cluster", "GET", "/api/v1/clusters/{cluster}/", VIEWER, kind="api"),
     Endpoint(
         "api-cluster-jobs",

@@ -124,11 +124,17 @@ STATS = {
 }
 
 
-def test_each_server_gets_its_status_in_the_three_database_backends():
+def test_each_server_gets_its_status_in_the_database_and_application_backends():
     view = to_view(inventory(), reading(proxy=STATS))
+    # app_8080 is an HTTP frontend (listen app_<port>): the cluster page shows where it routes.
     assert [m.proxy_backends for m in view.members] == [
-        {"primary": "UP", "be_replicas": "DOWN", "be_replicas_fallback": "UP"},
-        {"primary": "DOWN", "be_replicas": "UP 1/2", "be_replicas_fallback": "DOWN"},
+        {"primary": "UP", "be_replicas": "DOWN", "be_replicas_fallback": "UP", "app_8080": "UP"},
+        {
+            "primary": "DOWN",
+            "be_replicas": "UP 1/2",
+            "be_replicas_fallback": "DOWN",
+            "app_8080": "DOWN",
+        },
     ]
 
 

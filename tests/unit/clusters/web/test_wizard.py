@@ -2,8 +2,11 @@
 typed, and creates the cluster only from confirmed host keys. Scans are faked here (unit tests
 never touch the network); the browser test drives the real thing against the lab."""
 
+import html as html_module
+
 import pytest
 
+from clusters.inventory import forms
 from clusters.models import Cluster, Credential, ScannedHostKey, WizardDraft
 from clusters.web import wizard
 
@@ -221,12 +224,102 @@ def test_preflight_warnings_must_be_acknowledged_then_launch_starts_setup(
     html = client.post("/wizard/4/", {"action": "next"}).content.decode()
     assert "tick the box to go on" in html and "! warning" in html
     assert client.post("/wizard/4/", {"action": "next", "acknowledge": "1"}).url == "/wizard/5/"
-    html = client.get("/wizard/5/").content.decode()
+    # The application step is optional: empty, it leads on to the review.
+    assert client.post("/wizard/5/", {"action": "next", "frontends": "1"}).url == "/wizard/6/"
+    html = client.get("/wizard/6/").content.decode()
     assert "passed with 1 warning" in html
     cluster = draft.cluster
     # The queued task is not run: unit tests have no worker (the browser test has one).
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post("/wizard/5/", {"action": "launch"})
+        response = client.post("/wizard/6/", {"action": "launch"})
     job = cluster.jobs.get(kind="setup")
     assert response.url == f"/jobs/{job.pk}/"
     assert not WizardDraft.objects.filter(user=admin).exists()
+
+
+def application_post(**overrides) -> dict:
+    data = {
+        "action": "next",
+        "frontends": "2",
+        "frontends-0-listen_port": "80",
+        "frontends-0-app_port": "8080",
+        "frontends-0-check_path": "/health",
+        "frontends-1-listen_port": "8443",
+        "frontends-1-app_port": "443",
+        "frontends-1-check_path": "",
+        "application_unit": "myapp.service",
+    }
+    data.update(overrides)
+    return data
+
+
+def passed_preflight(client, admin, cred) -> WizardDraft:
+    draft = defined_draft(admin, cred)
+    finished_preflight(draft, "succeeded", ["succeeded"])
+    client.force_login(admin)
+    assert client.post("/wizard/4/", {"action": "next"}).url == "/wizard/5/"
+    return draft
+
+
+def test_application_step_gives_frontends_and_unit_to_the_cluster(client, admin, cred):
+    draft = passed_preflight(client, admin, cred)
+    assert client.post("/wizard/5/", application_post()).url == "/wizard/6/"
+    cluster = Cluster.objects.get(pk=draft.cluster.pk)
+    assert cluster.http_frontends == [
+        {"listen_port": 80, "app_port": 8080, "check_path": "/health"},
+        {"listen_port": 8443, "app_port": 443},
+    ]
+    assert cluster.application_unit == "myapp.service"
+    html = client.get("/wizard/6/").content.decode()
+    assert "proxy :80 → primary :8080 (checks /health)" in html
+    assert "unit myapp.service runs on the primary only" in html
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "message"),
+    [
+        ({"frontends-0-check_path": "/he alth"}, "http_frontends[0].check_path", "without spaces"),
+        ({"frontends-0-check_path": "health"}, "http_frontends[0].check_path", "starting with /"),
+        ({"frontends-0-check_path": "/a#b"}, "http_frontends[0].check_path", "#"),
+        ({"frontends-1-listen_port": "5432"}, "http_frontends[1]", "Port 5432 is taken"),
+        ({"frontends-1-listen_port": "80"}, "http_frontends[1]", "Port 80 is taken"),
+        ({"frontends-0-app_port": "x"}, "http_frontends[0]", "numbers from 1 to 65535"),
+        ({"application_unit": "my app.service"}, "application_unit", "ending in .service"),
+        ({"application_unit": "myapp"}, "application_unit", "ending in .service"),
+        ({"application_unit": "-x.service"}, "application_unit", "ending in .service"),
+        ({"application_unit": "app@.service"}, "application_unit", "instance"),
+        ({"application_unit": "postgresql.service"}, "application_unit", "application's own"),
+        ({"application_unit": "hacenter-patroni-pg1.service"}, "application_unit", "own unit"),
+    ],
+)
+def test_application_step_refuses_bad_input_and_changes_nothing(
+    client, admin, cred, override, key, message
+):
+    draft = passed_preflight(client, admin, cred)
+    response = client.post("/wizard/5/", application_post(**override))
+    assert response.status_code == 200
+    page = html_module.unescape(response.content.decode())
+    assert message in page, page[-3000:]
+    assert 'aria-invalid="true"' in page
+    cluster = Cluster.objects.get(pk=draft.cluster.pk)
+    assert cluster.http_frontends == [] and cluster.application_unit == ""
+    assert WizardDraft.objects.get(pk=draft.pk).reached == WizardDraft.Step.APPLICATION
+    # What was typed is kept, to correct it.
+    assert WizardDraft.objects.get(pk=draft.pk).application["unit"] == (
+        override.get("application_unit", "myapp.service")
+    )
+    # The API refuses the same input with the same key (the wizard adds no rules of its own).
+    data = wizard.application_data(WizardDraft.objects.get(pk=draft.pk).application)
+    errors: dict = {}
+    forms.validate_http_frontends(data["http_frontends"], errors)
+    forms.validate_application_unit(data["application_unit"], errors)
+    assert key in errors, errors
+
+
+def test_application_step_rows_can_be_added_and_removed(client, admin, cred):
+    draft = passed_preflight(client, admin, cred)
+    client.post("/wizard/5/", application_post(action="add"))
+    assert len(WizardDraft.objects.get(pk=draft.pk).application["frontends"]) == 3
+    client.post("/wizard/5/", application_post(action="remove-0"))
+    rows = WizardDraft.objects.get(pk=draft.pk).application["frontends"]
+    assert [r["listen_port"] for r in rows] == ["8443"]
