@@ -203,9 +203,7 @@ def install_on_node(ctx: StepContext) -> str:
     spec = ctx.facts["spec"]
     masked = distro_services.mask(ctx, distro_services.competing_units(spec, ctx.node))
     verdict = packages.install(ctx, packages.wanted(spec, ctx.node))
-    # (getattr: the unit tests' stand-in clusters predate the field)
-    adopting = getattr(ctx.cluster, "adopt_database", False)
-    if adopting and ctx.node == existing_postgres.master_node(ctx.cluster):
+    if ctx.cluster.adopt_database and ctx.node == existing_postgres.master_node(ctx.cluster):
         verdict += "; the PostgreSQL already running here is left alone (setup takes it over)"
     elif ctx.node.kind == Node.Kind.DATABASE:
         stopped = distro_services.stop_distribution_postgres(ctx)

@@ -14,7 +14,7 @@ from jobs.playbooks.setup_etcd import etcd_daemon
 from tests.unit.jobs.playbooks.scripted_server import SPEC, Rule, scripted_context
 
 SYSTEMD = Rule("[ -d /run/systemd/system ]")
-CLUSTER = SimpleNamespace(apt_proxy="", http_frontends=[])
+CLUSTER = SimpleNamespace(apt_proxy="", http_frontends=[], adopt_database=False)
 
 
 def node(name: str, kind: str) -> SimpleNamespace:
