@@ -382,10 +382,12 @@ def judge(
     spec: ClusterSpec,
     standbys: list[StandbyFacts],
     roles_ours: frozenset[str] = frozenset(),
+    application_role: str = "",
 ) -> tuple[Findings, dict[str, str]]:
     """The judgement of a server against the cluster that will take it over, and the settings
     that will be carried into Patroni's config. `roles_ours`: HA roles an earlier take-over of
-    this cluster created (a re-run finds them)."""
+    this cluster created (a re-run finds them). `application_role`: the role the cluster names
+    for the application, which setup leaves alone if the server already has it."""
     f = Findings()
     info, debian = inspection.info, inspection.debian
     major = int(info.get("version_num", 0)) // 10000
@@ -448,6 +450,12 @@ def judge(
         f.errors.append(
             f"the server already has role(s) {', '.join(taken)}, which HA Center creates for "
             "replication, pg_rewind and monitoring; rename them first"
+        )
+    if application_role in {r["name"] for r in inspection.roles}:
+        f.warnings.append(
+            f"the application role {application_role} already exists: setup keeps it and its "
+            "password as they are, so the connection strings the console hands out for it will "
+            "not carry a working password (leave the application role empty to have none)"
         )
     md5 = [r["name"] for r in inspection.roles if r.get("login") and r.get("password") == "md5"]
     if md5:
@@ -655,7 +663,13 @@ def read_and_judge(
     standbys = [
         standby_facts(ctx, n, inspection) for n in ctx.cluster.database_nodes if n != master
     ]
-    findings, carried = judge(inspection, spec=spec, standbys=standbys, roles_ours=roles_ours)
+    findings, carried = judge(
+        inspection,
+        spec=spec,
+        standbys=standbys,
+        roles_ours=roles_ours,
+        application_role=ctx.cluster.database_user,
+    )
     return inspection, findings, carried
 
 
@@ -675,6 +689,8 @@ def record(inspection: Inspection, carried: dict[str, str]) -> dict:
         "pg_hba": rule_lines(inspection.hba_text),
         "pg_ident": rule_lines(inspection.ident_text),
         "databases": [d["name"] for d in inspection.info.get("databases") or []],
+        # The customer's roles before the take-over: setup never changes their passwords.
+        "roles": sorted(r["name"] for r in inspection.roles),
         "size_bytes": inspection.size_bytes,
     }
 

@@ -34,7 +34,9 @@ def database_roles(ctx: StepContext) -> Verdict | str:
     secrets_ = {s.name: s.value for s in ctx.cluster.secrets.all()}
     roles = [(paths.MONITOR_USER, secrets_["monitor"], "GRANT pg_monitor TO {role};")]
     app_db, app_user = ctx.cluster.database_name, ctx.cluster.database_user
-    if app_user:
+    # A role the taken-over server already had is the customer's: its password stays theirs.
+    customers = set(ctx.cluster.adopted_from.get("roles") or ())
+    if app_user and app_user not in customers:
         roles.append((app_user, secrets_["application"], ""))
     existing = set(psql(ctx, primary, "SELECT rolname FROM pg_roles;", echo=False))
     sql = []
@@ -46,6 +48,8 @@ def database_roles(ctx: StepContext) -> Verdict | str:
     psql(ctx, primary, "\n".join(sql), echo=False)
     created = [r for r, _, _ in roles if r not in existing]
     parts = [f"roles created: {', '.join(created)}" if created else "roles already present"]
+    if app_user in customers:
+        parts.append(f"{app_user} kept as the taken-over server had it (password unchanged)")
     if app_db:
         # app_db and app_user passed validate_sql_identifier: [a-z_][a-z0-9_]*.
         query = f"SELECT 1 FROM pg_database WHERE datname = '{app_db}';"  # noqa: S608

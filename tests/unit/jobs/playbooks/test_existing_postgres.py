@@ -185,6 +185,18 @@ def test_roles_with_ha_centers_names_are_refused_unless_a_past_take_over_made_th
     assert again.errors == []
 
 
+def test_an_application_role_the_server_has_is_kept_with_a_warning() -> None:
+    roles = [{"name": "app", "login": True, "password": "scram"}]
+    findings, _ = judge(
+        make_inspection(roles=roles), spec=make_spec(), standbys=ROOMY, application_role="app"
+    )
+    assert any("application role app already exists" in w for w in findings.warnings)
+    other, _ = judge(
+        make_inspection(roles=roles), spec=make_spec(), standbys=ROOMY, application_role="shop"
+    )
+    assert not any("application role" in w for w in other.warnings)
+
+
 def test_md5_passwords_and_another_port_are_warnings() -> None:
     roles = [{"name": "legacy", "login": True, "password": "md5"}]
     inspection = make_inspection(roles=roles)
