@@ -70,37 +70,54 @@ def plan_switchover(cluster: Cluster, node: Node | None, params: dict) -> list[S
 
 
 def switchover_check(ctx: StepContext) -> Verdict | str:
-    """The candidate streams on the leader's timeline with little lag (now, not as recorded)."""
-    current = members(ctx)
-    leader = patroni_api.leader(current)
+    """The candidate streams on the leader's timeline with little lag (now, not as recorded).
+
+    Members' views lag each other by up to a Patroni loop (a standby that just reconnected
+    reports its new timeline a loop later), so a candidate gets a few seconds to qualify."""
     target = ctx.step.node.name if ctx.step.node else None
-    if leader is None:
-        raise StepFailed("no primary at the moment")
-    if target == leader["name"]:
-        ctx.facts["candidate"] = None
-        return f"{target} is already the primary; nothing to do"
-    standbys = [
-        m
-        for m in current
-        if m["name"] != leader["name"] and (target is None or m["name"] == target)
-    ]
-    ok = [
-        m
-        for m in standbys
-        if m.get("state") == "streaming"
-        and m.get("timeline") == leader.get("timeline")
-        and isinstance(m.get("lag"), int)
-        and m["lag"] <= settings.SWITCHOVER_MAX_LAG_BYTES
-    ]
-    if not ok:
+    seen: dict = {}
+
+    def qualified() -> list[dict] | None:
+        current = members(ctx)
+        leader = seen["leader"] = patroni_api.leader(current)
+        if leader is None or target == leader["name"]:
+            return [leader] if leader else None
+        standbys = seen["standbys"] = [
+            m
+            for m in current
+            if m["name"] != leader["name"] and (target is None or m["name"] == target)
+        ]
+        ok = [
+            m
+            for m in standbys
+            if m.get("state") == "streaming"
+            and m.get("timeline") == leader.get("timeline")
+            and isinstance(m.get("lag"), int)
+            and m["lag"] <= settings.SWITCHOVER_MAX_LAG_BYTES
+        ]
+        return ok or None
+
+    try:
+        ok = ctx.wait_until(qualified, timeout=10, interval=1, what="a qualified candidate")
+    except StepFailed:
+        leader = seen.get("leader")
+        if leader is None:
+            raise StepFailed("no primary at the moment") from None
         described = (
-            ", ".join(f"{m['name']} ({m.get('state')}, lag {m.get('lag')})" for m in standbys)
+            ", ".join(
+                f"{m['name']} ({m.get('state')}, timeline {m.get('timeline')}, lag {m.get('lag')})"
+                for m in seen.get("standbys", [])
+            )
             or "none"
         )
         raise StepFailed(
-            f"no candidate streams with lag ≤ {settings.SWITCHOVER_MAX_LAG_BYTES} "
-            f"bytes: {described}"
-        )
+            f"no candidate streams on the primary's timeline {leader.get('timeline')} with "
+            f"lag ≤ {settings.SWITCHOVER_MAX_LAG_BYTES} bytes: {described}"
+        ) from None
+    leader = seen["leader"]
+    if target == leader["name"]:
+        ctx.facts["candidate"] = None
+        return f"{target} is already the primary; nothing to do"
     best = min(ok, key=lambda m: m["lag"])
     ctx.facts.update(candidate=best["name"], old_leader=leader["name"])
     return f"{best['name']} streams on timeline {leader.get('timeline')}, lag {best['lag']} bytes"

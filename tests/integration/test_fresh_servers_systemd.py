@@ -118,14 +118,16 @@ def whole(lab, dsn: str) -> bool:
     return len(states) == 2 and states[0][0] == "leader" and states[1] == ("replica", "streaming")
 
 
-def primary_name(lab) -> str:
+def primary_name(lab) -> str | None:
+    """The leader the first answering Patroni names; None while it names none (mid-failover)
+    or none answers."""
     for host in ("node1", "node2"):
         try:
             members = patroni_api.cluster(lab.host(host).address, timeout=2)["members"]
         except patroni_api.PatroniUnavailable:
             continue
-        return next(m["name"] for m in members if m["role"] == "leader")
-    raise AssertionError("no Patroni answers")
+        return next((m["name"] for m in members if m["role"] == "leader"), None)
+    return None
 
 
 @pytest.mark.timeout(2400)
