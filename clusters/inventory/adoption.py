@@ -3,10 +3,9 @@ monitoring and operations (the adopt job reads the rest from its members)."""
 
 import re
 
-from django.conf import settings
 from django.db import transaction
 
-from clusters.inventory.services import InvalidInput, _node_input, _pinned_key, _server_taken
+from clusters.inventory.services import InvalidInput, _pinned_key, _server_taken, nodes_input
 from clusters.models import Cluster, ClusterSecret, Node
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -50,18 +49,9 @@ def cluster_adopt(*, data: dict, created_by=None) -> Cluster:
     elif name and Cluster.objects.filter(name=name).exists():
         errors["name"] = ["A cluster with this name exists."]
     rest = _rest_api(data.get("rest_api"), errors)
-    raw_nodes = data.get("nodes")
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        errors["nodes"] = ["Give the cluster's database servers (and its proxy, if any)."]
-        raw_nodes = []
-    elif len(raw_nodes) > settings.HACENTER_MAX_NODES:
-        errors["nodes"] = [f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."]
-        raw_nodes = []
-    nodes = [
-        node
-        for i, raw in enumerate(raw_nodes)
-        if (node := _node_input(raw, errors, prefix=f"nodes[{i}]."))
-    ]
+    nodes = nodes_input(
+        data.get("nodes"), errors, "Give the cluster's database servers (and its proxy, if any)."
+    )
     kinds = [n["kind"] for n in nodes]
     if nodes and not kinds.count(Node.Kind.DATABASE):
         errors.setdefault("nodes", []).append("An adopted cluster needs its database nodes.")

@@ -68,6 +68,23 @@ def credential_create(*, data: dict) -> Credential:
     )
 
 
+def nodes_input(raw_nodes: object, errors: dict[str, list[str]], missing: str) -> list[dict]:
+    """Each server of `raw_nodes` validated (errors keyed `nodes[i].field`); `missing` is the
+    message for no list at all. Too many nodes are refused before any is looked at: ten
+    thousand nodes must not cost ten thousand queries."""
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        errors["nodes"] = [missing]
+        return []
+    if len(raw_nodes) > settings.HACENTER_MAX_NODES:
+        errors["nodes"] = [f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."]
+        return []
+    return [
+        node
+        for i, raw in enumerate(raw_nodes)
+        if (node := _node_input(raw, errors, prefix=f"nodes[{i}]."))
+    ]
+
+
 def _node_input(raw: object, errors: dict[str, list[str]], prefix: str = "") -> dict | None:
     """One server's fields, validated, with the scanned host key its fingerprint confirms;
     None (and `errors` filled) when something is wrong."""
@@ -117,19 +134,10 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     frontends = forms.validate_http_frontends(data.get("http_frontends"), errors)
     application_unit = forms.validate_application_unit(data.get("application_unit"), errors)
     raw_nodes = data.get("nodes")
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
-        raw_nodes = []
-    elif len(raw_nodes) > settings.HACENTER_MAX_NODES:
-        # Before looking at each: ten thousand nodes must not cost ten thousand queries.
-        errors["nodes"] = [f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."]
-        raw_nodes = []
-    nodes = [
-        node
-        for i, raw in enumerate(raw_nodes)
-        if (node := _node_input(raw, errors, prefix=f"nodes[{i}]."))
-    ]
-    if len(nodes) == len(raw_nodes) and raw_nodes:
+    nodes = nodes_input(
+        raw_nodes, errors, "Give the cluster's servers: at least two database nodes and a proxy."
+    )
+    if raw_nodes and len(nodes) == len(raw_nodes):
         forms.validate_topology(nodes, errors)
     if errors:
         raise InvalidInput(errors)
