@@ -44,13 +44,15 @@ def _etcd_nodes(cluster: Cluster) -> list:
 
 
 def built_layout(cluster: Cluster) -> PatroniLayout:
-    """The layout HA Center's setup creates (the same names as jobs/configs/)."""
+    """The layout HA Center's setup creates (the same names as jobs/configs/); a database it
+    took over (`adopt_database`) keeps its own data directory, as `spec.data_dir` says."""
     version = cluster.postgres_version
     return PatroniLayout(
         scope=cluster.name,
         namespace=NAMESPACE,
         config_path=f"/etc/patroni/{cluster.name}.yml",
-        data_dir=f"/var/lib/postgresql/{version}/{cluster.name}",
+        data_dir=cluster.adopted_from.get("data_dir")
+        or f"/var/lib/postgresql/{version}/{cluster.name}",
         bin_dir=paths.bin_dir(version),
         rest_user=paths.REST_API_USER,
         superuser=paths.SUPERUSER,

@@ -8,6 +8,7 @@ from clusters.models import Cluster, Credential, Node, NodeStatus
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.playbooks import failover, fence, nodes, remove, restart, setup, sql
+from jobs.playbooks.layout import patroni_layout
 from tests.unit.jobs.playbooks.scripted_server import Rule, scripted_context
 
 pytestmark = pytest.mark.django_db
@@ -149,3 +150,10 @@ def test_psql_finds_an_adopted_clusters_postgresql_at_its_own_socket():
     ctx = scripted_context(node1, cluster, [Rule("psql", ["1"])])
     sql.psql(ctx, node1, "SELECT 1;")
     ctx.connections.get(node1).ran("-h /tmp -p 5432")
+
+
+def test_a_taken_over_database_keeps_its_data_directory_in_every_playbook():
+    cluster = Cluster.objects.create(name="shop", postgres_version=15)
+    assert patroni_layout(cluster).data_dir == "/var/lib/postgresql/15/shop"
+    cluster.adopted_from = {"data_dir": "/var/lib/postgresql/15/main"}
+    assert patroni_layout(cluster).data_dir == "/var/lib/postgresql/15/main"
