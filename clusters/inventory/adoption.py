@@ -5,7 +5,7 @@ import re
 
 from django.db import transaction
 
-from clusters.inventory.services import InvalidInput, _pinned_key, _server_taken, nodes_input
+from clusters.inventory.services import InvalidInput, _node_save, _server_taken, nodes_input
 from clusters.models import Cluster, ClusterSecret, Node
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -78,15 +78,7 @@ def cluster_adopt(*, data: dict, created_by=None) -> Cluster:
             created_by=created_by,
         )
         for node in nodes:
-            Node.objects.create(
-                cluster=cluster,
-                name=node["name"],
-                address=node["address"],
-                ssh_port=node["ssh_port"],
-                credential=node["credential"],
-                kind=node["kind"],
-                **_pinned_key(node),
-            )
+            _node_save(cluster, node)
         if rest:
             ClusterSecret.objects.create(
                 cluster=cluster, name=ClusterSecret.Name.REST_API, value=rest["password"]

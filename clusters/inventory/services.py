@@ -68,6 +68,20 @@ def credential_create(*, data: dict) -> Credential:
     )
 
 
+def _node_save(cluster: Cluster, node: dict) -> Node:
+    """One validated server of `nodes_input` as a node of `cluster`, its host key pinned."""
+    return Node.objects.create(
+        cluster=cluster,
+        name=node["name"],
+        address=node["address"],
+        ssh_port=node["ssh_port"],
+        credential=node["credential"],
+        kind=node["kind"],
+        bootstrap_primary=bool(node.get("master")),
+        **_pinned_key(node),
+    )
+
+
 def nodes_input(raw_nodes: object, errors: dict[str, list[str]], missing: str) -> list[dict]:
     """Each server of `raw_nodes` validated (errors keyed `nodes[i].field`); `missing` is the
     message for no list at all. Too many nodes are refused before any is looked at: ten
@@ -159,16 +173,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             created_by=created_by,
         )
         for node in nodes:
-            Node.objects.create(
-                cluster=cluster,
-                name=node["name"],
-                address=node["address"],
-                ssh_port=node["ssh_port"],
-                credential=node["credential"],
-                kind=node["kind"],
-                bootstrap_primary=bool(node.get("master")),
-                **_pinned_key(node),
-            )
+            _node_save(cluster, node)
     return cluster
 
 

@@ -9,7 +9,6 @@ from jobs.configs.spec import AdoptedServer, data_dir
 from jobs.errors import StepFailed
 from jobs.playbooks.existing_postgres import (
     DebianCluster,
-    HbaRule,
     Inspection,
     StandbyFacts,
     adopted_server,
@@ -18,10 +17,9 @@ from jobs.playbooks.existing_postgres import (
     judge,
     parse_lsclusters,
     record,
-    rule_lines,
-    shadowed_rules,
     standby_paths,
 )
+from jobs.playbooks.pg_hba_rules import HbaRule, rule_lines, shadowed_rules
 from tests.unit.jobs.configs.test_configs import make_spec
 
 DEBIAN_HBA = """
