@@ -6,6 +6,14 @@ from django.db import models
 from clusters.inventory.fields import EncryptedTextField
 
 
+def pem_secret_values(pem: str) -> list[str]:
+    """A private key, whole and line by line (a key may be echoed one line at a time), for
+    redaction."""
+    if not pem:
+        return []
+    return [pem] + [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 16]
+
+
 class Credential(models.Model):
     """How the console logs in to servers over SSH: a user with a private key or a password.
 
@@ -36,12 +44,9 @@ class Credential(models.Model):
 
     def secret_values(self) -> list[str]:
         """Every secret this credential holds, for redaction of logs."""
-        values = [self.password, self.passphrase]
-        if self.private_key:
-            values.append(self.private_key)
-            # A key may be echoed line by line; each body line is a secret of its own.
-            values += [ln.strip() for ln in self.private_key.splitlines() if len(ln.strip()) >= 16]
-        return [v for v in values if v]
+        return [v for v in (self.password, self.passphrase) if v] + pem_secret_values(
+            self.private_key
+        )
 
 
 class Cluster(models.Model):
@@ -104,6 +109,15 @@ class Cluster(models.Model):
     # The last configuration lint: findings [{rule, severity, message, consequence}] and when.
     config_findings = models.JSONField(default=list, blank=True)
     config_checked = models.DateTimeField(null=True, blank=True)
+    # The cluster's own certificate authority (clusters.inventory.tls): it signs every node's
+    # certificate for etcd, Patroni's REST API and PostgreSQL. The certificate is public (the
+    # cluster page offers it for `sslrootcert`); the key is a secret like the passwords.
+    ca_certificate = models.TextField(blank=True)
+    ca_key = EncryptedTextField(blank=True)
+    # Clients must use TLS (pg_hba `hostssl`); on for clusters made after TLS arrived.
+    require_client_tls = models.BooleanField(default=True)
+    # An nftables table of HA Center's own on every node limits who reaches the cluster's ports.
+    firewall = models.BooleanField(default=True)
     maintenance = models.BooleanField(default=False)
     last_checked = models.DateTimeField(null=True, blank=True)  # the monitor's last full read
     # Who held Patroni's leader key at the last read: a change of it is a failover/switchover.
@@ -132,8 +146,10 @@ class Cluster(models.Model):
     def secret_values(self) -> list[str]:
         """Every secret of the cluster and of its nodes' credentials, for log redaction."""
         values = [s.value for s in self.secrets.all()]
+        values += pem_secret_values(self.ca_key)
         for node in self.nodes.select_related("credential"):
             values += node.credential.secret_values()
+            values += pem_secret_values(node.tls_key)
         return values
 
 
@@ -183,6 +199,12 @@ class Node(models.Model):
     host_key_type = models.CharField(max_length=40)
     host_key_base64 = models.TextField()
     host_key_fingerprint = models.CharField(max_length=100)
+    # The node's certificate from the cluster's CA (SANs: its name and addresses) and its key.
+    tls_certificate = models.TextField(blank=True)
+    tls_key = EncryptedTextField(blank=True)
+    # Set by setup once this node's etcd member and Patroni REST API speak TLS: until then
+    # (a cluster built before TLS, being converted) workers and the monitor use plain HTTP.
+    tls_active = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
