@@ -23,6 +23,13 @@ HAPROXY_CONFIG = "/etc/haproxy/haproxy.cfg"
 HAPROXY_SOCKET = "/run/haproxy/admin.sock"
 HAPROXY_STATE_FILE = "/var/lib/haproxy/server-state"
 SOCKET_DIR = "/run/postgresql"
+# The cluster's TLS files on every node (written by jobs/playbooks/tls.py): the CA certificate,
+# the node's certificate (its name and addresses as SANs) and its key, which only the daemons
+# that present it can read.
+TLS_DIR = "/etc/hacenter/tls"
+TLS_CA_FILE = f"{TLS_DIR}/ca.crt"
+TLS_CERT_FILE = f"{TLS_DIR}/node.crt"
+TLS_KEY_FILE = f"{TLS_DIR}/node.key"
 
 # Role names; their passwords come in `Secrets`.
 SUPERUSER = "postgres"
@@ -94,6 +101,28 @@ class Secrets:
 
 
 @dataclass(frozen=True)
+class NodeTls:
+    """One node's certificate and key (PEM) from the cluster's CA."""
+
+    certificate: str
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """The cluster's CA certificate and every node's certificate, by node name; the configs
+    point at the files (TLS_*_FILE), the TLS step writes them."""
+
+    ca_certificate: str
+    nodes: tuple[tuple[str, NodeTls], ...]
+    # pg_hba `hostssl` for clients too (replication and HA Center's own roles always use TLS).
+    require_client_tls: bool = True
+
+    def node(self, name: str) -> NodeTls:
+        return dict(self.nodes)[name]
+
+
+@dataclass(frozen=True)
 class HttpFrontend:
     """An application port on the proxy sent to the same port family on the current primary."""
 
@@ -157,6 +186,8 @@ class ClusterSpec:
     monitor_sources: tuple[str, ...] = ()
     # Set when setup took over the master's existing PostgreSQL (Cluster.adopt_database).
     adopted: AdoptedServer | None = None
+    # The cluster's certificates; None only where HA Center does not manage TLS.
+    tls: TlsSpec | None = None
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
