@@ -6,11 +6,14 @@ are lost (DESIGN.md §2). PyPI's 4.1.x makes that PUT conditional. Nodes often h
 index, so the console downloads the wheels (it reaches PyPI) and ships them over SSH.
 """
 
+import contextlib
+import fcntl
 import io
 import subprocess
 import sys
 import tarfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -40,14 +43,26 @@ def _pip(args: list[str], log) -> None:
         raise WheelBuildFailed(f"pip {args[0]} failed: {last}")
 
 
+@contextlib.contextmanager
+def _folder_lock(target: Path) -> Iterator[None]:
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_wheels(python: str, machine: str, log) -> Path:
     """The wheel directory for that node, downloading it first when the cache has none."""
     target = wheel_dir(python, machine)
     done = target / ".complete"
-    with _build_lock:  # two setup jobs on one worker must not fill one folder at once
+    # Two setup jobs must not fill one folder at once: the thread lock for jobs of one worker,
+    # the file lock for workers in other processes on this machine.
+    with _build_lock, _folder_lock(target):
         if done.exists():
             return target
-        target.mkdir(parents=True, exist_ok=True)
         _pip(["wheel", "-q", "--no-deps", "-w", str(target), *SOURCE_ONLY], log)
         version = python.replace(".", "")
         _pip(
