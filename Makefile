@@ -3,13 +3,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-unit chaos lint format lab lab-systemd lab-down system-deps bench-setup bench-monitor bench-dashboard screenshots
+.PHONY: run test test-unit chaos lint format lock lab lab-systemd lab-down system-deps bench-setup bench-monitor bench-dashboard screenshots
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installs exactly the lock (every package, transitive ones too, with its hashes): a changed or
+# replaced file on an index fails the install instead of running. `make lock` after editing
+# requirements*.txt. pip itself is not upgraded: that would be the one unhashed download.
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements.lock
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --require-hashes -r requirements.lock
 	touch $@
+
+## lock: regenerate requirements.lock from requirements-dev.txt (hashes from PyPI; pip-tools in a
+## throwaway venv, so .venv gets nothing extra); then `make run` installs from it
+LOCK_TOOLS := $(or $(TMPDIR),/tmp)/hacenter-lock-tools
+lock:
+	python3 -m venv $(LOCK_TOOLS)
+	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(LOCK_TOOLS)/bin/pip install -q pip-tools==7.7.0
+	@# No machine pip config: a local mirror's extra index or wheel folder would add hashes of
+	@# files PyPI does not serve, and the lock must install from PyPI anywhere.
+	env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+		$(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --index-url https://pypi.org/simple --no-emit-index-url \
+		--output-file requirements.lock requirements-dev.txt
+	rm -rf $(LOCK_TOOLS)
 
 ## run: web + Celery worker + beat on http://127.0.0.1:8000 (SQLite; Redis if it answers)
 run: $(VENV)/.installed

@@ -16,14 +16,12 @@ Run as root with Redis on localhost:
 """
 
 import argparse
-import json
 import logging
 import os
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +38,13 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 
 from clusters.models import Cluster, ClusterEvent  # noqa: E402
-from jobs import services  # noqa: E402
+from jobs import patroni_api, services  # noqa: E402
 from jobs.models import Job  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     lab_credential,
     leader_name,
     make_lab_cluster,
+    patroni_at,
     streaming_standby,
 )
 from tests.lab import Lab  # noqa: E402
@@ -248,9 +247,9 @@ def step_seconds(step) -> float:
 
 
 def history_length(node: str) -> int:
-    """Entries in Patroni's /history: every promotion adds one."""
-    with urllib.request.urlopen(f"http://{ADDRESS[node]}:8008/history", timeout=3) as resp:
-        return len(json.loads(resp.read()))
+    """Entries in Patroni's /history: every promotion adds one (asked as the workers ask,
+    over https once the node speaks TLS)."""
+    return len(patroni_api.history(patroni_at(ADDRESS[node]), timeout=3))
 
 
 def soak(lab: Lab, seconds: int) -> None:

@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from clusters.models import ApiToken, AuditEntry, Cluster, Credential, Node, ScannedHostKey
 
@@ -35,6 +37,11 @@ class CredentialAdminForm(forms.ModelForm):
 class CredentialAdmin(admin.ModelAdmin):
     form = CredentialAdminForm
     list_display = ["name", "username", "kind", "created"]
+
+    @method_decorator(sensitive_post_parameters("private_key", "passphrase", "password"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Out of Django's error reports, as on the credential pages.
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 class NodeInline(admin.TabularInline):

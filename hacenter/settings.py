@@ -4,6 +4,7 @@ Safe defaults for one machine; production must set HACENTER_SECRET_KEY and HACEN
 (see README, "Running in production"), and the console refuses to start without them.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -177,6 +178,21 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = HACENTER_MAX_REQUEST_BYTES
 LOGIN_MAX_FAILURES_PER_USER = env.int("HACENTER_LOGIN_MAX_FAILURES_PER_USER", default=5)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("HACENTER_LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
 LOGIN_FAILURE_WINDOW_S = env.int("HACENTER_LOGIN_FAILURE_WINDOW_S", default=15 * 60)
+# An address over its limit is slowed down, not refused (a shared proxy or NAT address must not
+# lock everyone out): each of its logins waits this long before the password is checked.
+LOGIN_SLOWDOWN_S = env.float("HACENTER_LOGIN_SLOWDOWN_S", default=2.0)
+# The TLS proxies in front of gunicorn (addresses or CIDRs, e.g. 127.0.0.1 when it runs on this
+# machine): only a request from one of them has its X-Forwarded-For read, for the audit trail
+# and the login limits (clusters.access.client_address). Unset: REMOTE_ADDR, never the header.
+HACENTER_TRUSTED_PROXIES = env.list("HACENTER_TRUSTED_PROXIES", default=[])
+for _proxy in HACENTER_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"HACENTER_TRUSTED_PROXIES: {_proxy!r} is not an IP address or a network in CIDR "
+            "form (e.g. 127.0.0.1 or 10.0.0.0/24)."
+        ) from None
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -225,6 +241,9 @@ PATRONI_VERSION = env.str("HACENTER_PATRONI_VERSION", default="4.1.5")
 HACENTER_WHEEL_CACHE = env.str("HACENTER_WHEEL_CACHE", default=str(BASE_DIR / "var" / "wheels"))
 # Worker addresses the monitor reads nodes from, besides the one setup sees (several workers).
 HACENTER_MONITOR_SOURCES = env.list("HACENTER_MONITOR_SOURCES", default=[])
+# The console's workers as the servers see them (addresses or CIDRs), for the host firewall on
+# every node, besides the address each setup's SSH session comes from (several workers, NAT).
+HACENTER_CONSOLE_NETWORKS = env.list("HACENTER_CONSOLE_NETWORKS", default=[])
 SETUP_PRIMARY_TIMEOUT_S = env.float("HACENTER_SETUP_PRIMARY_TIMEOUT_S", default=120.0)
 SETUP_STANDBY_TIMEOUT_S = env.float("HACENTER_SETUP_STANDBY_TIMEOUT_S", default=300.0)
 
@@ -255,6 +274,10 @@ SAMPLES_MINUTE_KEEP_D = 30
 # --- Alerts -----------------------------------------------------------------------------------
 ALERT_RATE_LIMIT = env.int("HACENTER_ALERT_RATE_LIMIT", default=5)  # per channel and window
 ALERT_RATE_WINDOW_S = env.int("HACENTER_ALERT_RATE_WINDOW_S", default=300)
+# Networks (CIDRs) a webhook may point into although they are not public: loopback, private,
+# link-local... are refused by default so a channel cannot reach the console's own services or
+# a cloud metadata endpoint (SSRF). Checked when a channel is saved and again at each send.
+WEBHOOK_ALLOWED_NETWORKS = env.list("HACENTER_WEBHOOK_ALLOWED_NETWORKS", default=[])
 DEFAULT_FROM_EMAIL = env.str("HACENTER_FROM_EMAIL", default="hacenter@localhost")
 EMAIL_BACKEND = env.str(
     "HACENTER_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"

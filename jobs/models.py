@@ -60,6 +60,8 @@ class JobKind(models.TextChoices):
     REMOVE_NODE = "remove_node"  # a standby leaves the cluster; its data is moved aside
     LINT = "lint"  # read the live configuration and judge it; changes nothing
     ADOPT = "adopt"  # read an existing Patroni cluster's layout so the console can run it
+    # New node certificates under the cluster's CA, put in place node by node without a failover
+    ROTATE_CERTIFICATES = "rotate_certificates"
 
 
 class Job(models.Model):

@@ -1,20 +1,96 @@
-"""A small client for Patroni's REST API (port 8008), used by workers with short timeouts."""
+"""A small client for Patroni's REST API (port 8008), used by workers with short timeouts.
+
+Every function takes the member as a `Node` (or a bare address, for callers that only have
+one, such as tests): a node whose Patroni speaks TLS (`Node.tls_active`, set by setup) is asked
+over https, verifying its certificate against the cluster's CA and its address against the
+certificate's IP SANs; any other is asked over plain http, as adopted clusters' layouts are
+(adoption refuses a REST API on https). Redirects are never followed: a member that answers
+3xx gets that status back, so no request (and no Basic auth header) goes anywhere else.
+"""
 
 import base64
+import functools
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
+
+from clusters.models import Node
 
 PORT = 8008
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An address that is not (or no longer) a node's, with the context to verify it by."""
+
+    address: str
+    context: ssl.SSLContext | None = None
+
+
+# A Patroni member: the inventory's node, an explicit endpoint, or a bare address (plain http).
+Member = Node | Endpoint | str
 
 
 class PatroniUnavailable(Exception):
     """The member did not answer, or answered something that is not Patroni's JSON."""
 
 
+@functools.lru_cache(maxsize=256)
+def ca_context(ca_certificate: str) -> ssl.SSLContext:
+    """A client context that trusts only `ca_certificate` (PEM), with hostname checking (an
+    IP address is matched against the certificate's IP SANs). Cached per CA text: building one
+    parses the CA, and a monitor pass asks every node of every cluster."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca_certificate)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def tls_context(node: Node) -> ssl.SSLContext | None:
+    """The context to reach `node`'s Patroni with, or None when it speaks plain http."""
+    if not node.tls_active:
+        return None
+    ca = node.cluster.ca_certificate
+    if not ca:
+        # tls_active without a CA is an inventory error; refuse rather than skip verifying.
+        raise PatroniUnavailable(f"{node.name} speaks TLS but its cluster has no CA stored")
+    return ca_context(ca)
+
+
+def _target(member: Member) -> tuple[str, ssl.SSLContext | None]:
+    if isinstance(member, Node):
+        return member.address, tls_context(member)
+    if isinstance(member, Endpoint):
+        return member.address, member.context
+    return member, None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is Patroni's answer as it is (an HTTPError), never a second request."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+@functools.lru_cache(maxsize=256)
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
+
+
+def url(member: Member, path: str) -> str:
+    """The member's REST URL for `path`, https when it speaks TLS."""
+    address, context = _target(member)
+    host = f"[{address}]" if ":" in address else address
+    return f"{'https' if context else 'http'}://{host}:{PORT}{path}"
+
+
 def _request(
-    address: str,
+    member: Member,
     path: str,
     *,
     method: str = "GET",
@@ -22,16 +98,17 @@ def _request(
     auth: tuple[str, str] | None = None,
     timeout: float = 3.0,
 ) -> tuple[int, object]:
-    host = f"[{address}]" if ":" in address else address
+    address, context = _target(member)
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://{host}:{PORT}{path}", data=data, method=method)
+    # The scheme is ours (http or https), never from the caller.
+    req = urllib.request.Request(url(member, path), data=data, method=method)  # noqa: S310
     if data is not None:
         req.add_header("Content-Type", "application/json")
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         req.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+        with _opener(context).open(req, timeout=timeout) as resp:
             status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:  # 503 is Patroni's "not primary", still an answer
         status, raw = exc.code, exc.read()
@@ -43,18 +120,18 @@ def _request(
         return status, raw.decode(errors="replace")
 
 
-def cluster(address: str, timeout: float = 3.0) -> dict:
+def cluster(address: Member, timeout: float = 3.0) -> dict:
     """GET /cluster: every member with role, state, timeline and lag, as this member sees it.
     A replica that streams says "streaming" (also on Patroni before 3.0.4, see
     `_mark_streaming`)."""
     status, body = _request(address, "/cluster", timeout=timeout)
     if status != 200 or not isinstance(body, dict):
         raise PatroniUnavailable(f"Patroni on {address} answered {status} to /cluster")
-    _mark_streaming(body.get("members") or [], timeout)
+    _mark_streaming(body.get("members") or [], timeout, address)
     return body
 
 
-def _mark_streaming(members: list, timeout: float) -> None:
+def _mark_streaming(members: list, timeout: float, asked: Member) -> None:
     """Patroni before 3.0.4 (Debian 12 ships 3.0.2; adopted clusters may run it) names every
     running replica "running", streaming or not. The leader's own GET /patroni lists its WAL
     senders (pg_stat_replication, by application_name = member name); a replica the leader
@@ -69,6 +146,9 @@ def _mark_streaming(members: list, timeout: float) -> None:
     host = urllib.parse.urlsplit(str(found.get("api_url") or "")).hostname or found.get("host")
     if not host:
         return
+    if isinstance(asked, Node):
+        # The leader is a node of the same cluster: ask it as the inventory says (TLS or not).
+        host = next((n for n in asked.cluster.nodes.all() if n.address == host), host)
     try:
         _, me = member(host, timeout=timeout)
     except PatroniUnavailable:
@@ -84,13 +164,21 @@ def _mark_streaming(members: list, timeout: float) -> None:
             m["state"] = "streaming"
 
 
-def member(address: str, timeout: float = 3.0) -> tuple[int, dict]:
+def member(address: Member, timeout: float = 3.0) -> tuple[int, dict]:
     """GET /patroni: this member's own view (200 when running)."""
     status, body = _request(address, "/patroni", timeout=timeout)
     return status, body if isinstance(body, dict) else {}
 
 
-def config(address: str, timeout: float = 3.0) -> dict:
+def history(address: Member, timeout: float = 3.0) -> list:
+    """GET /history: one entry per timeline switch (every promotion adds one)."""
+    status, body = _request(address, "/history", timeout=timeout)
+    if status != 200 or not isinstance(body, list):
+        raise PatroniUnavailable(f"Patroni on {address} answered {status} to /history")
+    return body
+
+
+def config(address: Member, timeout: float = 3.0) -> dict:
     """GET /config: the dynamic settings Patroni keeps in etcd (ttl, loop_wait, ...)."""
     status, body = _request(address, "/config", timeout=timeout)
     if status != 200 or not isinstance(body, dict):
@@ -99,7 +187,7 @@ def config(address: str, timeout: float = 3.0) -> dict:
 
 
 def post(
-    address: str,
+    address: Member,
     path: str,
     body: dict,
     auth: tuple[str, str] | None,

@@ -2,12 +2,13 @@
 status from outside a worker."""
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clusters.models import Cluster, Node
 from jobs.errors import JobConflict, JobRefused
 from jobs.models import Job, JobStatus, Step, StepStatus
-from jobs.playbooks import get_playbook
+from jobs.playbooks import fence, get_playbook
 from jobs.tasks import run_job
 
 
@@ -21,6 +22,28 @@ def _active_conflict(cluster: Cluster) -> Job | None:
         .order_by("created")
         .first()
     )
+
+
+def _active_fence_conflict(cluster: Cluster) -> Job | None:
+    """A fence or a job that changes the cluster, still active: a person's fence waits for it."""
+    return (
+        Job.objects.filter(cluster=cluster, status__in=JobStatus.active())
+        .filter(Q(mutating=True) | Q(kind="fence"))
+        .order_by("created")
+        .first()
+    )
+
+
+def _person_fence_check(cluster: Cluster, node: Node | None, params: dict) -> None:
+    """A person's fence: the guarded admin action (jobs.playbooks.fence.person_fence_refusal),
+    one at a time and never beside a job that changes the cluster."""
+    if reason := fence.person_fence_refusal(cluster, node, params):
+        raise JobRefused(reason)
+    if other := _active_fence_conflict(cluster):
+        raise JobConflict(
+            f"cluster {cluster.name} already has an active {other.kind} job #{other.pk} "
+            f"({other.status}); fence one node at a time, when nothing else changes the cluster"
+        )
 
 
 def _conflict_message(cluster: Cluster, other: Job | None) -> str:
@@ -43,12 +66,17 @@ def job_start(
     """Create a job with its planned steps and queue it once the transaction commits.
 
     Refused when the kind is unknown, the node is not in the cluster, or a job that changes
-    the cluster is already active (the database's partial unique index settles races).
+    the cluster is already active (the database's partial unique index settles races). A fence
+    without a requester is the split-brain sentinel's; one a person asks for is the guarded
+    admin action (``_person_fence_check``).
     """
     playbook = get_playbook(kind)  # raises JobRefused for an unknown kind
     if node is not None and node.cluster_id != cluster.pk:
         raise JobRefused(f"node {node.name} is not part of cluster {cluster.name}")
     params = params or {}
+    if kind == "fence" and requested_by is not None:
+        _person_fence_check(cluster, node, params)
+        params = {**params, "reason": f"fenced by {requested_by} by hand"}
     specs = playbook.plan(cluster, node, params)
     mutating = playbook.mutating
     if mutating and (other := _active_conflict(cluster)):
@@ -97,6 +125,12 @@ def job_retry(*, job: Job) -> Job:
         raise JobConflict(
             f"job #{job.pk} is {job.status}; only a job that ended without success can be retried"
         )
+    if job.kind == "fence" and job.node is not None:
+        # The cluster may have moved on since: never fence what became the primary.
+        if reason := fence.unsafe_to_fence(job.cluster, job.node):
+            raise JobRefused(reason)
+        if (other := _active_fence_conflict(job.cluster)) and other.pk != job.pk:
+            raise JobConflict(f"cluster {job.cluster.name} has an active {other.kind} job")
     try:
         with transaction.atomic():
             reset = Job.objects.filter(pk=job.pk, status__in=JobStatus.retryable()).update(

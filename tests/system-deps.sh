@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(openssh-server sudo haproxy etcd-server etcd-client patroni chromium iproute2 procps
           util-linux postgresql-15 iptables  # iptables: the chaos suite cuts the console off
+          nftables  # nft: the host firewall setup loads on every lab host (and its unit tests)
           # the systemd lab (tests/lab/systemd_lab.py): containers, their image, its apt proxy
           # (which the lab runs itself: the machine's apt-cacher-ng service must not start)
           systemd-container mmdebstrap zstd apt-cacher-ng)

@@ -6,11 +6,11 @@ and that no view recorded: a refusal by role or CSRF, a crash, the Django admin.
 mutating request leaves a row, with its result, and never its body (bodies carry secrets).
 """
 
-import ipaddress
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from clusters.access.client_address import client_address
 from clusters.models import AuditEntry
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -52,13 +52,10 @@ def _without_secrets(params: dict) -> dict:
 
 
 def source_address(request: HttpRequest) -> str | None:
-    """The client's address as the web server saw it (the TLS proxy must set REMOTE_ADDR);
-    None when it is not an IP address (a Unix socket), which the audit column could not hold."""
-    value = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    """The client's address (behind a trusted proxy, the one it forwarded: see
+    clusters.access.client_address); None when it is not an IP address (a Unix socket), which
+    the audit column could not hold."""
+    return client_address(request)
 
 
 def audit(

@@ -67,9 +67,12 @@ def role_flags(request) -> dict:
 
 
 # Jobs that change the inventory rather than run it: removing a cluster from its servers, and
-# adding, replacing or removing a server, are an admin's decisions; every other job is an
-# operator's.
-ADMIN_JOB_KINDS = frozenset({"remove_cluster", "add_node", "replace_node", "remove_node"})
+# adding, replacing or removing a server, are an admin's decisions; so is replacing the
+# cluster's certificates (a security operation). Every other job is an operator's. A fence is
+# the sentinel's job; a person's fence is a guarded admin action (jobs.services.job_start).
+ADMIN_JOB_KINDS = frozenset(
+    {"remove_cluster", "add_node", "replace_node", "remove_node", "rotate_certificates", "fence"}
+)
 
 
 def role_for_job(kind: str) -> str:

@@ -9,7 +9,7 @@ from django.db import transaction
 from clusters.access.roles import ROLES, assign_role, role_of
 from clusters.inventory.services import InvalidInput
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}$")
+USERNAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.@+-]{0,149}\Z")
 
 
 def _role(value: object) -> str | None:
@@ -25,7 +25,7 @@ def user_create(*, username: str, password: str, role: str | None):
     role = _role(role)
     errors: dict[str, list[str]] = {}
     User = get_user_model()
-    if not USERNAME_RE.match(username or ""):
+    if not USERNAME_RE.fullmatch(username or ""):
         errors["username"] = ["Use letters, digits and . _ @ + - (up to 150, no spaces)."]
     elif User.objects.filter(username__iexact=username).exists():
         errors["username"] = ["A user with this name exists already."]

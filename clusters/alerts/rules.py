@@ -1,6 +1,7 @@
 """Alerts: a cluster event told in one line, delivered by email or webhook, rate-limited.
 
-Services: `channels_for`, `alerts_dispatch`, `alert_test_send`, `alert_channel_create`. The
+Services: `channels_for`, `alerts_dispatch`, `alert_test_send`, `alert_channel_create`,
+`alert_channel_update`. The
 Celery tasks and `alerts_enqueue` are in `tasks`, the text in `text`, the targets' checks in
 `targets`, the sending in `delivery`; the page is `clusters.web.alert_views`.
 
@@ -82,6 +83,24 @@ def alert_channel_create(
     )
 
 
+def alert_channel_update(*, channel: AlertChannel, target: str, min_severity: str) -> AlertChannel:
+    """Change a channel's target and minimum severity (its kind and cluster stay), after the
+    same checks as a new one; raises ValidationError keyed by field and changes nothing then."""
+    target = target.strip()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_channel(channel.kind, target)
+    except ValidationError as exc:
+        errors["target"] = exc.messages
+    if min_severity not in Severity.values:
+        errors["min_severity"] = ["Choose info, warning or critical."]
+    if errors:
+        raise ValidationError(errors)
+    channel.target, channel.min_severity = target, min_severity
+    channel.save(update_fields=["target", "min_severity"])
+    return channel
+
+
 # --- Dispatch ---------------------------------------------------------------------------------
 
 
@@ -142,9 +161,13 @@ def _dispatch_one(channel_id: int, event: ClusterEvent, text: str) -> AlertDeliv
         if last_sent is not None:
             suppressed = suppressed.filter(at__gt=last_sent)
         line = text + suppressed_note(suppressed.count())
-        error = deliver(channel, line, event_fields(event), event.summary)
+        result = deliver(channel, line, event_fields(event), event.summary)
         return AlertDelivery.objects.create(
-            channel=channel, event=event, status=FAILED if error else SENT, error=error
+            channel=channel,
+            event=event,
+            status=FAILED if result.error else SENT,
+            error=result.error,
+            detail=result.detail,
         )
 
 
@@ -181,7 +204,11 @@ def alert_test_send(*, channel: AlertChannel) -> AlertDelivery:
         "downtime_s": None,
         "lost_bytes": None,
     }
-    error = deliver(channel, text, fields, "A test alert sent from HA Center's alerts page.")
+    result = deliver(channel, text, fields, "A test alert sent from HA Center's alerts page.")
     return AlertDelivery.objects.create(
-        channel=channel, event=None, status=FAILED if error else TEST, error=error
+        channel=channel,
+        event=None,
+        status=FAILED if result.error else TEST,
+        error=result.error,
+        detail=result.detail,
     )

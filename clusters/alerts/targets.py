@@ -1,5 +1,6 @@
 """Where an alert channel may point (an email address, or an http(s) webhook URL a shell
-could not misread), and how a target is shown on pages without its secret."""
+could not misread, to a public address or an allow-listed network: see `addresses`), and how
+a target is shown on pages without its secret."""
 
 import unicodedata
 from urllib.parse import urlsplit
@@ -7,6 +8,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
+from clusters.alerts.addresses import TargetRefused, check_host
 from clusters.inventory.validators import validate_address, validate_no_shell_metacharacters
 from clusters.models import AlertChannel
 
@@ -45,6 +47,11 @@ def validate_channel(kind: str, target: str) -> None:
     if "@" in parts.netloc:
         # urllib would not send them as Basic auth, and the page would show them.
         raise ValidationError("Put no user name or password in the URL (user:password@host).")
+    try:
+        # Before the syntax check, so `0x7f000001` is refused for what it is (loopback).
+        check_host(host)
+    except TargetRefused as exc:
+        raise ValidationError(f"{exc}.") from None
     try:
         validate_address(host)
     except ValidationError:

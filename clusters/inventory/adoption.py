@@ -8,7 +8,7 @@ from django.db import transaction
 from clusters.inventory.services import InvalidInput, _node_save, _server_taken, nodes_input
 from clusters.models import Cluster, ClusterSecret, Node
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+NAME_RE = re.compile(r"\A[a-z][a-z0-9-]{0,62}\Z")
 
 
 def _rest_api(raw: object, errors: dict[str, list[str]]) -> dict[str, str]:
@@ -44,7 +44,7 @@ def cluster_adopt(*, data: dict, created_by=None) -> Cluster:
     caller."""
     errors: dict[str, list[str]] = {}
     name = data.get("name") or ""
-    if not isinstance(name, str) or (name and not NAME_RE.match(name)):
+    if not isinstance(name, str) or (name and not NAME_RE.fullmatch(name)):
         errors["name"] = ["Lower-case letters, digits and '-', starting with a letter."]
     elif name and Cluster.objects.filter(name=name).exists():
         errors["name"] = ["A cluster with this name exists."]

@@ -5,8 +5,28 @@ from urllib.parse import quote
 from clusters.models import Cluster
 
 
+def ca_file_name(cluster: Cluster) -> str:
+    """Where the connection strings expect the user to save the cluster's CA certificate
+    (relative: libpq reads it from the client's working directory; any path will do)."""
+    return f"hacenter-{cluster.name}-ca.crt"
+
+
+def tls_verified(cluster: Cluster) -> bool:
+    """Whether clients can verify every database node against the cluster's CA now: the CA
+    exists and each node serves a certificate from it (a cluster built before TLS gets there
+    when setup converts it)."""
+    nodes = list(cluster.database_nodes)
+    return bool(cluster.ca_certificate) and bool(nodes) and all(n.tls_active for n in nodes)
+
+
 def cluster_connection_strings(cluster: Cluster) -> dict | None:
     """libpq URIs for the application role (password included), or None without an app database.
+
+    With the cluster's TLS they say `sslmode=verify-full` and name the CA file the user
+    downloads (`ca_file_name`): `sslmode=require` would encrypt but accept any server, so
+    anyone between the client and the proxy could answer for the database. `ca_file` and
+    `ca_url` tell where to get it; both are None (and the strings as before TLS) while the
+    cluster cannot be verified yet.
 
     Callers must check the user may see them and audit the read.
     """
@@ -19,11 +39,20 @@ def cluster_connection_strings(cluster: Cluster) -> dict | None:
     auth = f"{user}:{quote(password, safe='')}"
     proxy = cluster.proxy_node
     hosts = ",".join(f"{_host(n.address)}:5432" for n in cluster.database_nodes)
+    tls = tls_verified(cluster)
+    options = [("sslmode", "verify-full"), ("sslrootcert", ca_file_name(cluster))] if tls else []
     return {
-        "read_write": f"postgresql://{auth}@{_host(proxy.address)}:5432/{db}",
-        "read_only": f"postgresql://{auth}@{_host(proxy.address)}:5433/{db}",
-        "multi_host": f"postgresql://{auth}@{hosts}/{db}?target_session_attrs=read-write",
+        "read_write": f"postgresql://{auth}@{_host(proxy.address)}:5432/{db}{_query(options)}",
+        "read_only": f"postgresql://{auth}@{_host(proxy.address)}:5433/{db}{_query(options)}",
+        "multi_host": f"postgresql://{auth}@{hosts}/{db}"
+        + _query([("target_session_attrs", "read-write"), *options]),
+        "ca_file": ca_file_name(cluster) if tls else None,
+        "ca_url": f"/api/v1/clusters/{cluster.pk}/ca/" if tls else None,
     }
+
+
+def _query(options: list[tuple[str, str]]) -> str:
+    return "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in options) if options else ""
 
 
 def _host(address: str) -> str:

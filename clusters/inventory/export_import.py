@@ -37,6 +37,9 @@ def inventory_export() -> dict:
                 "http_frontends": cluster.http_frontends,
                 "apt_proxy": cluster.apt_proxy,
                 "adopt_database": cluster.adopt_database,
+                # The CA and the node certificates stay behind (the CA's key is a secret): the
+                # importing console makes its own when it sets the cluster up.
+                "require_client_tls": cluster.require_client_tls,
                 "database": (
                     {"name": cluster.database_name, "user": cluster.database_user}
                     if cluster.database_name

@@ -1,21 +1,58 @@
 """Forms that validate what admins type, used by the pages and the API alike."""
 
-import ipaddress
-
 from django import forms
 from django.conf import settings
 
 from clusters.inventory import ssh_keys, validators
+from clusters.inventory.cluster_fields import (
+    RESERVED_DATABASE_ROLES,
+    RESERVED_DATABASES,
+    RESERVED_PORTS,
+    validate_application_unit,
+    validate_client_networks,
+    validate_database,
+    validate_http_frontends,
+)
 from clusters.models import Cluster, Credential, Node
 
+# The cluster's structured fields are checked in cluster_fields (the models' clean() uses them
+# too); they are named here as well, where the pages, the wizard and the API look for them.
+__all__ = [
+    "RESERVED_DATABASES",
+    "RESERVED_DATABASE_ROLES",
+    "RESERVED_PORTS",
+    "ClusterForm",
+    "CredentialForm",
+    "NodeForm",
+    "ServerForm",
+    "validate_application_unit",
+    "validate_client_networks",
+    "validate_database",
+    "validate_http_frontends",
+    "validate_topology",
+]
+
 MAX_KEY_BYTES = 16 * 1024  # an RSA-8192 key in PEM is about 6.5 KB
+
+
+class LineField(forms.CharField):
+    """A one-line value. Spaces around it are trimmed (a slip of the keyboard), but a line
+    break, tab or other control character is refused, never silently dropped: "app\\n" from
+    the API is not "app" (issue 17: such values used to slip past ^...$ validators)."""
+
+    def to_python(self, value: object) -> str:
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise forms.ValidationError(
+                "Line breaks, tabs and other control characters are not allowed here."
+            )
+        return super().to_python(value)
 
 
 class CredentialForm(forms.Form):
     """An SSH login: user and either a private key (optionally with passphrase) or a password."""
 
-    name = forms.CharField(max_length=100, validators=[validators.validate_label])
-    username = forms.CharField(max_length=32, validators=[validators.validate_unix_user])
+    name = LineField(max_length=100, validators=[validators.validate_label])
+    username = LineField(max_length=32, validators=[validators.validate_unix_user])
     private_key = forms.CharField(required=False, strip=False, widget=forms.Textarea)
     passphrase = forms.CharField(
         required=False,
@@ -65,14 +102,14 @@ class CredentialForm(forms.Form):
 class ClusterForm(forms.Form):
     """The cluster's own settings (nodes are validated by NodeForm, then together)."""
 
-    name = forms.CharField(max_length=63, validators=[validators.validate_name])
+    name = LineField(max_length=63, validators=[validators.validate_name])
     replication = forms.ChoiceField(choices=Cluster.Replication.choices, initial="async")
     failover_profile = forms.ChoiceField(
         choices=Cluster.FailoverProfile.choices, initial="balanced", required=False
     )
     postgres_version = forms.IntegerField(min_value=13, max_value=17, initial=15, required=False)
     sync_strict = forms.BooleanField(required=False)
-    apt_proxy = forms.CharField(
+    apt_proxy = LineField(
         max_length=200, required=False, validators=[validators.validate_apt_proxy]
     )
     # Take over the PostgreSQL already running on the master (its data, roles, settings) instead
@@ -89,134 +126,19 @@ class ClusterForm(forms.Form):
 class NodeForm(forms.Form):
     """One server: where to reach it, how to log in, the host key the admin confirmed."""
 
-    name = forms.CharField(max_length=63, validators=[validators.validate_name])
-    address = forms.CharField(max_length=253, validators=[validators.validate_server_address])
+    name = LineField(max_length=63, validators=[validators.validate_name])
+    address = LineField(max_length=253, validators=[validators.validate_server_address])
     ssh_port = forms.IntegerField(min_value=1, max_value=65535, initial=22, required=False)
     credential = forms.ModelChoiceField(
         queryset=Credential.objects.all(),
         error_messages={"invalid_choice": "No such credential; create it first."},
     )
-    host_key_fingerprint = forms.CharField(validators=[validators.validate_fingerprint])
+    host_key_fingerprint = LineField(validators=[validators.validate_fingerprint])
     kind = forms.ChoiceField(choices=Node.Kind.choices)
     master = forms.BooleanField(required=False)  # bootstrap this database node as the primary
 
     def clean_address(self) -> str:
         return validators.normalize_address(self.cleaned_data["address"])
-
-
-# Roles HA Center creates on every cluster: the application may not take one of their names.
-RESERVED_DATABASE_ROLES = frozenset(
-    {"postgres", "replicator", "rewind_user", "hacenter", "hacenter_monitor", "public"}
-)
-RESERVED_DATABASES = frozenset({"postgres", "template0", "template1"})
-
-
-def validate_database(data: object, errors: dict[str, list[str]]) -> dict[str, str]:
-    """The optional application database: {name, user}, both SQL identifiers."""
-    if data in (None, {}):
-        return {}
-    if not isinstance(data, dict):
-        errors["database"] = ["Expected an object with name and user."]
-        return {}
-    result = {}
-    for key in ("name", "user"):
-        value = data.get(key)
-        try:
-            if not isinstance(value, str):
-                raise forms.ValidationError("This field is required.")
-            validators.validate_sql_identifier(value)
-            reserved = RESERVED_DATABASE_ROLES if key == "user" else RESERVED_DATABASES
-            if value in reserved:
-                raise forms.ValidationError(
-                    f"{value} is a name PostgreSQL or HA Center uses itself; choose another."
-                )
-            result[key] = value
-        except forms.ValidationError as exc:
-            errors[f"database.{key}"] = list(exc.messages)
-    return result
-
-
-def validate_client_networks(data: object, errors: dict[str, list[str]]) -> list[str]:
-    if data in (None, ""):
-        return []
-    if not isinstance(data, list) or len(data) > 50:
-        errors["client_networks"] = ["Expected a list of at most 50 networks in CIDR form."]
-        return []
-    networks: list[str] = []
-    for i, value in enumerate(data):
-        try:
-            if not isinstance(value, str):
-                raise forms.ValidationError("Expected text such as 10.0.0.0/24.")
-            validators.validate_cidr(value)
-            validators.validate_open_network(value)
-            network = ipaddress.ip_network(value)
-            for earlier in networks:
-                other = ipaddress.ip_network(earlier)
-                if network.version == other.version and network.overlaps(other):
-                    raise forms.ValidationError(
-                        f"{value} overlaps {earlier}, given before it; give each network once."
-                    )
-            networks.append(value)
-        except forms.ValidationError as exc:
-            errors[f"client_networks[{i}]"] = list(exc.messages)
-    return networks
-
-
-RESERVED_PORTS = {22, 5432, 5433, 7000, 8008, 2379, 2380}
-
-
-def validate_http_frontends(data: object, errors: dict[str, list[str]]) -> list[dict]:
-    """Optional HTTP frontends on the proxy: [{listen_port, app_port, check_path?}] sent to the
-    primary. `check_path`, when given, is the application's own health path: HAProxy then sends
-    a server traffic only while it is the primary and its application answers 2xx or 3xx."""
-    if data in (None, ""):
-        return []
-    if not isinstance(data, list) or len(data) > 20:
-        errors["http_frontends"] = [
-            "Expected a list of at most 20 {listen_port, app_port, check_path}."
-        ]
-        return []
-    result, seen = [], set()
-    for i, item in enumerate(data):
-        ports = [
-            item.get(k) if isinstance(item, dict) else None for k in ("listen_port", "app_port")
-        ]
-        if not all(
-            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports
-        ):
-            errors[f"http_frontends[{i}]"] = ["Both ports must be numbers from 1 to 65535."]
-            continue
-        if ports[0] in RESERVED_PORTS or ports[0] in seen:
-            errors[f"http_frontends[{i}]"] = [f"Port {ports[0]} is taken on the proxy."]
-            continue
-        frontend = {"listen_port": ports[0], "app_port": ports[1]}
-        path = item.get("check_path")
-        if path not in (None, ""):
-            try:
-                if not isinstance(path, str):
-                    raise forms.ValidationError("Expected text such as /health.")
-                validators.validate_check_path(path)
-            except forms.ValidationError as exc:
-                errors[f"http_frontends[{i}].check_path"] = list(exc.messages)
-                continue
-            frontend["check_path"] = path
-        seen.add(ports[0])
-        result.append(frontend)
-    return result
-
-
-def validate_application_unit(data: object, errors: dict[str, list[str]]) -> str:
-    """The optional systemd unit of the application that runs only where the primary is."""
-    if data in (None, ""):
-        return ""
-    try:
-        if not isinstance(data, str):
-            raise forms.ValidationError("Expected text such as myapp.service.")
-        validators.validate_application_unit(data)
-    except forms.ValidationError as exc:
-        errors["application_unit"] = list(exc.messages)
-        return ""
-    return data
 
 
 def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:

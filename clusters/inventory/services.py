@@ -134,6 +134,16 @@ def _pinned_key(node: dict) -> dict:
     }
 
 
+def client_tls_input(data: dict, errors: dict[str, list[str]]) -> bool:
+    """`require_client_tls`: true unless given as false (new clusters require TLS from
+    clients); anything but a JSON boolean is an error, not a guess."""
+    value = data.get("require_client_tls", True)
+    if not isinstance(value, bool):
+        errors["require_client_tls"] = ["Expected true or false."]
+        return True
+    return value
+
+
 def cluster_create(*, data: dict, created_by=None) -> Cluster:
     """Create a cluster and its nodes, pinning each node's host key from an earlier scan.
 
@@ -147,6 +157,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     database = forms.validate_database(data.get("database"), errors)
     frontends = forms.validate_http_frontends(data.get("http_frontends"), errors)
     application_unit = forms.validate_application_unit(data.get("application_unit"), errors)
+    require_client_tls = client_tls_input(data, errors)
     raw_nodes = data.get("nodes")
     nodes = nodes_input(
         raw_nodes, errors, "Give the cluster's servers: at least two database nodes and a proxy."
@@ -167,6 +178,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             adopt_database=c["adopt_database"],
             http_frontends=frontends,
             application_unit=application_unit,
+            require_client_tls=require_client_tls,
             client_networks=networks,
             database_name=database.get("name", ""),
             database_user=database.get("user", ""),

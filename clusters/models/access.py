@@ -2,20 +2,30 @@
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ApiToken(models.Model):
-    """A token for the REST API; only its SHA-256 is stored, the token is shown once."""
+    """A token for the REST API; only its SHA-256 is stored, the token is shown once.
+
+    It works until `expires` (None: never, which only an admin may choose) unless `revoked`.
+    Services are in clusters.access.tokens.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
     )
     digest = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=8)  # to tell tokens apart in the admin
+    prefix = models.CharField(max_length=8)  # to tell tokens apart on the tokens page
+    name = models.CharField(max_length=100, blank=True)  # what it is for ("ci", "grafana")
     created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(null=True, blank=True)  # None: never expires
+    revoked = models.DateTimeField(null=True, blank=True)  # when it was revoked, if it was
+    # Updated at most once a minute (clusters.access.tokens), so busy clients cause few writes.
     last_used = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -26,11 +36,23 @@ class ApiToken(models.Model):
         return hashlib.sha256(token.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, user: models.Model) -> str:
-        """Create a token for `user` and return it; it cannot be read back later."""
+    def issue(cls, user: models.Model, *, days: int | None = 90, name: str = "") -> str:
+        """Create a token for `user` valid `days` (None: never) and return it; it cannot be
+        read back later. No checks: callers that take input use tokens.api_token_create."""
         token = secrets.token_urlsafe(32)
-        cls.objects.create(user=user, digest=cls.digest_of(token), prefix=token[:8])
+        expires = timezone.now() + timedelta(days=days) if days is not None else None
+        cls.objects.create(
+            user=user, digest=cls.digest_of(token), prefix=token[:8], name=name, expires=expires
+        )
         return token
+
+    def state(self, now: datetime | None = None) -> str:
+        """ "revoked", "expired" or "active"."""
+        if self.revoked is not None:
+            return "revoked"
+        if self.expires is not None and self.expires <= (now or timezone.now()):
+            return "expired"
+        return "active"
 
 
 class AuditEntryQuerySet(models.QuerySet):

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from clusters.inventory.fields import EncryptedTextField
 from clusters.models.inventory import Cluster
 from clusters.models.observed import ClusterEvent
 
@@ -18,7 +19,9 @@ class AlertChannel(models.Model):
         Cluster, null=True, blank=True, related_name="alert_channels", on_delete=models.CASCADE
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    target = models.CharField(max_length=500)  # address or https URL
+    # An address or an http(s) URL, at most 500 characters (alerts.targets checks). Encrypted:
+    # a webhook URL usually carries the receiver's token in its path.
+    target = EncryptedTextField()
     min_severity = models.CharField(
         max_length=10, choices=ClusterEvent.Severity.choices, default="warning"
     )
@@ -26,7 +29,8 @@ class AlertChannel(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.target}"
+        # No target: a webhook URL is a secret (pages use alerts.targets.target_display).
+        return f"{self.kind} channel {self.pk}"
 
 
 class AlertDelivery(models.Model):
@@ -36,7 +40,10 @@ class AlertDelivery(models.Model):
     event = models.ForeignKey(ClusterEvent, null=True, blank=True, on_delete=models.SET_NULL)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     status = models.CharField(max_length=12)  # sent, failed, suppressed, test
-    error = models.CharField(max_length=300, blank=True)
+    error = models.CharField(max_length=300, blank=True)  # one line, shown to every viewer
+    # What the target answered (an HTTP error's body, a garbled status line): admins only, as
+    # the answer of some internal service must not reach viewers.
+    detail = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return f"{self.channel} {self.at:%H:%M:%S} {self.status}"

@@ -1,9 +1,24 @@
 """The inventory: credentials, clusters, their nodes and generated secrets, scanned host keys."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
+from clusters.inventory import cluster_fields, ssh_keys, validators
 from clusters.inventory.fields import EncryptedTextField
+
+
+def _check(
+    errors: dict[str, list[str]], field: str, check: Callable[[Any], None], value: object
+) -> None:
+    """Run one validator; collect its messages under ``field``."""
+    try:
+        check(value)
+    except ValidationError as exc:
+        errors.setdefault(field, []).extend(exc.messages)
 
 
 def pem_secret_values(pem: str) -> list[str]:
@@ -41,6 +56,28 @@ class Credential(models.Model):
     @property
     def kind(self) -> str:
         return self.Kind.KEY if self.private_key else self.Kind.PASSWORD
+
+    def clean(self) -> None:
+        """The checks the credential pages and the API run, for whatever saves through a model
+        form (the Django admin): a display name, a Unix user, either a key or a password."""
+        errors: dict[str, list[str]] = {}
+        _check(errors, "name", validators.validate_label, self.name)
+        _check(errors, "username", validators.validate_unix_user, self.username)
+        for field in ("passphrase", "password"):
+            _check(errors, field, validators.validate_secret_text, getattr(self, field))
+        if bool(self.private_key) == bool(self.password):
+            errors.setdefault("__all__", []).append(
+                "Give either a private key or a password, not both."
+            )
+        elif self.private_key:
+            try:
+                ssh_keys.parse_private_key(self.private_key, self.passphrase or None)
+            except ssh_keys.InvalidPrivateKey as exc:
+                errors.setdefault("private_key", []).append(str(exc))
+        elif self.passphrase:
+            errors.setdefault("passphrase", []).append("A passphrase only goes with a private key.")
+        if errors:
+            raise ValidationError(errors)
 
     def secret_values(self) -> list[str]:
         """Every secret this credential holds, for redaction of logs."""
@@ -135,6 +172,28 @@ class Cluster(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The checks the cluster pages, the wizard and the API run, for whatever saves through a
+        model form (the Django admin): these values reach file names, SQL and HAProxy's config."""
+        errors: dict[str, list[str]] = {}
+        _check(errors, "name", validators.validate_name, self.name)
+        if self.apt_proxy:
+            _check(errors, "apt_proxy", validators.validate_apt_proxy, self.apt_proxy)
+        found: dict[str, list[str]] = {}
+        if self.database_name or self.database_user:
+            cluster_fields.validate_database(
+                {"name": self.database_name, "user": self.database_user}, found
+            )
+        cluster_fields.validate_client_networks(self.client_networks, found)
+        cluster_fields.validate_http_frontends(self.http_frontends, found)
+        cluster_fields.validate_application_unit(self.application_unit, found)
+        for key, messages in found.items():
+            # "database.user" -> the model's field database_user; list items -> their field.
+            field = key.replace("database.", "database_").split("[")[0].split(".")[0]
+            errors.setdefault(field, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def database_nodes(self) -> models.QuerySet["Node"]:
         return self.nodes.filter(kind=Node.Kind.DATABASE)
@@ -218,6 +277,24 @@ class Node(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.address})"
 
+    def clean(self) -> None:
+        """The checks NodeForm runs, for whatever saves through a model form (the Django
+        admin): a name fit for file names and etcd, an IP address others reach it by."""
+        errors: dict[str, list[str]] = {}
+        _check(errors, "name", validators.validate_name, self.name)
+        _check(errors, "address", validators.validate_server_address, self.address)
+        if not 1 <= (self.ssh_port or 0) <= 65535:
+            errors["ssh_port"] = ["Expected a port number from 1 to 65535."]
+        if self.host_key_fingerprint:
+            _check(
+                errors,
+                "host_key_fingerprint",
+                validators.validate_fingerprint,
+                self.host_key_fingerprint,
+            )
+        if errors:
+            raise ValidationError(errors)
+
 
 class ScannedHostKey(models.Model):
     """A host key seen by a scan, waiting for an admin to confirm its fingerprint.
@@ -242,3 +319,14 @@ class ScannedHostKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address}:{self.port} {self.fingerprint}"
+
+    def clean(self) -> None:
+        """The checks a scan's request passes, for whatever saves through a model form (the
+        Django admin): an IP address, a port, a SHA256 fingerprint."""
+        errors: dict[str, list[str]] = {}
+        _check(errors, "address", validators.validate_ip_address, self.address)
+        if not 1 <= (self.port or 0) <= 65535:
+            errors["port"] = ["Expected a port number from 1 to 65535."]
+        _check(errors, "fingerprint", validators.validate_fingerprint, self.fingerprint)
+        if errors:
+            raise ValidationError(errors)

@@ -11,6 +11,8 @@ import csv
 import http.client
 import io
 import json
+import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +32,10 @@ from clusters.monitoring.health import (
     ClusterView,
     MemberView,
 )
+from jobs import patroni_api
+from jobs.postgres_tls import UnsafeCaDirectory, node_tls
+
+logger = logging.getLogger(__name__)
 
 PATRONI_PORT, STATS_PORT, POSTGRES_PORT = 8008, 7000, 5432
 MONITOR_USER, STATS_USER = "hacenter_monitor", "hacenter"
@@ -58,11 +64,22 @@ class Reading:
 
 
 def _http_get(
-    address: str, port: int, path: str, timeout: float, headers: dict[str, str] | None = None
+    address: str,
+    port: int,
+    path: str,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> bytes | None:
-    """The body of a 200 answer, else None. Plain http.client: urllib's openers and handlers
-    cost about as much CPU as the rest of the pass, for features these reads do not use."""
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+    """The body of a 200 answer, else None (a redirect too: http.client never follows one).
+    Plain http.client: urllib's openers and handlers cost about as much CPU as the rest of the
+    pass, for features these reads do not use. With `context`, https verified by it."""
+    if context is not None:
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            address, port, timeout=timeout, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
@@ -74,8 +91,14 @@ def _http_get(
         conn.close()
 
 
-def _get_json(address: str, port: int, path: str, timeout: float) -> object | None:
-    body = _http_get(address, port, path, timeout)
+def _get_json(node: Node, path: str, timeout: float) -> object | None:
+    """Patroni's JSON answer from `node`: over https verified against the cluster's CA once
+    setup made its REST API speak TLS (`Node.tls_active`), plain http before."""
+    try:
+        context = patroni_api.tls_context(node)
+    except patroni_api.PatroniUnavailable:
+        return None
+    body = _http_get(node.address, PATRONI_PORT, path, timeout, context=context)
     try:
         return json.loads(body) if body is not None else None
     except ValueError:
@@ -96,7 +119,7 @@ def leaders_named(nodes: list[Node], timeout: float) -> dict[str, str | None]:
     answer; asked one by one, only before a fence (see `health.fence_confirmed`)."""
     named = {}
     for node in nodes:
-        found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
+        found = _get_json(node, "/cluster", timeout)
         if isinstance(found, dict) and "members" in found:
             named[node.name] = _leader_in(found)
     return named
@@ -109,11 +132,11 @@ def read_patroni(
     `history` is asked for or the leader is not `known_leader` any more (a hand-over: its
     promotion time is in the history). Otherwise the history is not needed and not read."""
     for node in nodes:
-        found = _get_json(node.address, PATRONI_PORT, "/cluster", timeout)
+        found = _get_json(node, "/cluster", timeout)
         if isinstance(found, dict) and "members" in found:
             if not history and _leader_in(found) == known_leader:
                 return found, []
-            entries = _get_json(node.address, PATRONI_PORT, "/history", timeout)
+            entries = _get_json(node, "/history", timeout)
             return found, entries if isinstance(entries, list) else []
     return None, []
 
@@ -147,8 +170,13 @@ def read_node(node: Node, password: str, timeout: float) -> NodeReading:
             dbname="postgres",
             connect_timeout=max(1, int(timeout)),
             options=f"-c statement_timeout={int(timeout * 1000)}",
+            # verify-full against the cluster's CA once the node serves its certificate.
+            **node_tls(node),
         )
     except psycopg2.Error:
+        return NodeReading()
+    except (OSError, UnsafeCaDirectory) as exc:  # the CA file for sslrootcert
+        logger.error("monitor: cannot read %s: %s", node.name, exc)
         return NodeReading()
     try:
         conn.autocommit = True

@@ -38,6 +38,15 @@ ACTIONS = {
         Action("add_node", "Add a node", "Yes, add the node", roles.ADMIN),
         Action("replace_node", "Replace node", "Yes, replace it", roles.ADMIN, needs_node=True),
         Action("remove_node", "Remove node", "Yes, remove it", roles.ADMIN, True, "node"),
+        # The sentinel fences on its own; this is the guarded manual action (jobs.services).
+        Action("fence", "Fence node", "Yes, fence it", roles.ADMIN, True, "node"),
+        # A security operation: admins only (clusters.access.roles.ADMIN_JOB_KINDS).
+        Action(
+            "rotate_certificates",
+            "Rotate certificates",
+            "Yes, replace the certificates",
+            roles.ADMIN,
+        ),
     )
 }
 
@@ -86,6 +95,17 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
         "replace_node": (
             f"{target} is taken out and a new server takes its place as a standby; its data "
             "is copied from the primary."
+        ),
+        "rotate_certificates": (
+            "Every node gets a new certificate from the cluster's CA (the CA stays). Node by "
+            "node, standbys first and the primary last, etcd, Patroni and PostgreSQL take the "
+            "new files without a restart and without a failover; the job checks the serial each "
+            "daemon serves. Open connections stay up."
+        ),
+        "fence": (
+            f"{target} is put in maintenance in HAProxy and its Patroni and PostgreSQL are "
+            "stopped; it stays out until it is rebuilt. Refused for the node holding the "
+            "leader key and while another job changes the cluster."
         ),
         "remove_node": (
             f"{target} leaves the cluster: its services stop and the proxy no longer routes "

@@ -6,16 +6,19 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from clusters.access.audit import audit, refused
 from clusters.access.roles import ADMIN, VIEWER, role_required
-from clusters.alerts.rules import Severity, alert_channel_create
+from clusters.alerts.rules import Severity, alert_channel_create, alert_channel_update
 from clusters.alerts.targets import target_display
 from clusters.alerts.tasks import send_test_alert
 from clusters.models import AlertChannel, AlertDelivery, Cluster
 
 
+@sensitive_post_parameters("target")  # a webhook URL carries its token: out of error reports
 @role_required(VIEWER, post=ADMIN)
 @require_http_methods(["GET", "POST"])
 def alert_channels(request: HttpRequest) -> HttpResponse:
@@ -64,6 +67,55 @@ def alert_channels(request: HttpRequest) -> HttpResponse:
         },
         status=400 if errors else 200,
     )
+
+
+@sensitive_post_parameters("target")
+@role_required(ADMIN)
+@require_http_methods(["GET", "POST"])
+def alert_channel_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change a channel's target or minimum severity: the one page that shows a webhook's full
+    URL, to admins only (other pages show scheme://host/…)."""
+    channel = get_object_or_404(AlertChannel.objects.select_related("cluster"), pk=pk)
+    errors: dict[str, list[str]] = {}
+    target, min_severity = channel.target, channel.min_severity
+    if request.method == "POST":
+        target = request.POST.get("target", "")
+        min_severity = request.POST.get("min_severity", "")
+        try:
+            alert_channel_update(channel=channel, target=target, min_severity=min_severity)
+        except ValidationError as exc:
+            errors = exc.message_dict
+            channel.refresh_from_db()
+            audit(
+                request,
+                action="alert_channel.update",
+                target=f"alert channel {channel.pk}",
+                result=refused(errors),
+            )
+        else:
+            audit(
+                request,
+                action="alert_channel.update",
+                target=f"alert channel {channel.pk}",
+                params={"kind": channel.kind, "min_severity": channel.min_severity},
+            )
+            messages.success(request, f"Alert channel {target_display(channel)} saved.")
+            return redirect("alert-channels")
+    response = render(
+        request,
+        "clusters/alert_edit.html",
+        {
+            "channel": channel,
+            "shown": target_display(channel),
+            "target": target,
+            "min_severity": min_severity,
+            "severities": Severity.choices,
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+    add_never_cache_headers(response)  # the full URL, with its token, is on this page
+    return response
 
 
 @role_required(ADMIN)

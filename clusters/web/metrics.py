@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from clusters.access.role_gate import guarded
 from clusters.access.roles import ROLES
+from clusters.access.tokens import active_tokens, token_used
 from clusters.models import ApiToken, Cluster, Node, NodeStatus
 from clusters.monitoring.health import is_up
 from jobs.models import Job, JobStatus
@@ -139,16 +140,17 @@ def _token_is_valid(request: HttpRequest) -> bool:
     if scheme.lower() not in ("bearer", "token") or not token:
         return False
     # One query: the token, its user active and holding a role (any role may read metrics).
+    # One query: the token active (not expired or revoked), its user active and holding a role
+    # (any role may read metrics).
     found = (
-        ApiToken.objects.filter(digest=ApiToken.digest_of(token), user__is_active=True)
+        active_tokens()
+        .filter(digest=ApiToken.digest_of(token), user__is_active=True)
         .filter(Q(user__is_superuser=True) | Q(user__groups__name__in=ROLES))
-        .values_list("pk", flat=True)
         .first()
     )
     if found is None:
         return False
-    # Shows the admin which tokens are in use (as the REST API does): one UPDATE, no read.
-    ApiToken.objects.filter(pk=found).update(last_used=timezone.now())
+    token_used(found)  # shows which tokens are in use, as the REST API does; once a minute
     return True
 
 

@@ -28,7 +28,7 @@ def _where_errors(typed: dict) -> dict[str, list[str]]:
     """The address and port checked as the forms check them, before anything is scanned."""
     errors: dict[str, list[str]] = {}
     try:
-        validators.validate_address(typed["address"])
+        validators.validate_ip_address(typed["address"])
     except validators.ValidationError as exc:
         errors["address"] = list(exc.messages)
     port = typed.get("ssh_port") or "22"

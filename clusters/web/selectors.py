@@ -4,6 +4,8 @@ from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from clusters.inventory import pki
+from clusters.inventory.connection_strings import ca_file_name, tls_verified
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
 from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_series
@@ -80,6 +82,22 @@ def proxy_backends(cluster: Cluster) -> list[dict]:
     ]
 
 
+def tls_detail(cluster: Cluster) -> dict | None:
+    """The cluster's CA as clients need to know it (never its key), None before setup made it."""
+    if not cluster.ca_certificate:
+        return None
+    info = pki.describe(cluster.ca_certificate)
+    return {
+        "ca_url": f"/api/v1/clusters/{cluster.pk}/ca/",
+        "ca_file": ca_file_name(cluster),
+        "fingerprint_sha256": info.fingerprint_sha256,
+        "not_after": info.not_after.isoformat(),
+        # Whether every database node serves a certificate from it (connection strings then
+        # say sslmode=verify-full); false on a cluster built before TLS until setup converts it.
+        "verified": tls_verified(cluster),
+    }
+
+
 def cluster_detail(cluster: Cluster) -> dict:
     """The cluster as DESIGN.md §3 promises it; observed fields stay empty until monitored."""
     proxy = cluster.proxy_node
@@ -93,6 +111,9 @@ def cluster_detail(cluster: Cluster) -> dict:
         # What the take-over of the master's existing PostgreSQL found and changed (no secrets).
         "adopt_database": cluster.adopt_database,
         "adopted_from": cluster.adopted_from or None,
+        # pg_hba `hostssl` for clients too; and the cluster's CA (GET …/ca/ serves it).
+        "require_client_tls": cluster.require_client_tls,
+        "tls": tls_detail(cluster),
         "database": (
             {"name": cluster.database_name, "user": cluster.database_user}
             if cluster.database_name

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
@@ -12,7 +13,7 @@ from clusters.access.audit import audit, mark_audited, refused, source_address
 from clusters.access.reveal import cluster_connection_read
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
 from clusters.inventory import services
-from clusters.inventory.validators import validate_address
+from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from clusters.monitoring import lag_history
 from clusters.web import actions, scans, selectors
@@ -58,6 +59,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "set_up": cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING),
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
+            "tls": selectors.tls_detail(cluster),
             "events": cluster.events.all()[:30],
             "application": application_detail(cluster),
         },
@@ -161,6 +163,8 @@ def cluster_new(request: HttpRequest) -> HttpResponse:
             "failover_profile": request.POST.get("failover_profile", "balanced"),
             "client_networks": request.POST.get("client_networks", "").split(),
             "apt_proxy": request.POST.get("apt_proxy", "").strip(),
+            # A checkbox, ticked by default: posted as "on" when ticked.
+            "require_client_tls": request.POST.get("require_client_tls") == "on",
             "nodes": _posted_nodes(request),
         }
         rows = data["nodes"] or rows
@@ -217,7 +221,7 @@ def _scan(address: str, port: int) -> dict:
     if not address:
         return {}
     try:
-        validate_address(address)
+        validate_ip_address(address)
     except ValidationError as exc:
         return {"error": " ".join(exc.messages)}
     if not 1 <= port <= 65535:
@@ -225,6 +229,8 @@ def _scan(address: str, port: int) -> dict:
     return scans.scan_via_worker(address, port)
 
 
+# A password is in the answer: no cache (browser, proxy) may keep it.
+@never_cache
 @role_required(VIEWER)  # the service lets admins only, and audits every refusal
 @require_http_methods(["POST"])
 def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:

@@ -27,6 +27,7 @@ CLUSTER_FIELDS = (
     "database_user",
     "apt_proxy",
     "adopt_database",
+    "require_client_tls",
 )
 SERVER_FIELDS = ("name", "address", "ssh_port", "credential", "role")
 # What the admin picks per server, and what it means for the node.
@@ -41,6 +42,7 @@ INITIAL_CLUSTER = {
     "failover_profile": "balanced",
     "database_name": "app",
     "database_user": "app",
+    "require_client_tls": "on",  # on by default: applications connect with TLS
 }
 INITIAL_SERVERS = [
     {"name": "node1", "role": "master", "ssh_port": "22"},
@@ -100,6 +102,8 @@ def cluster_data(fields: dict) -> dict:
         "apt_proxy": fields.get("apt_proxy", "").strip(),
         # A checkbox: posted as "on" when ticked, absent otherwise.
         "adopt_database": fields.get("adopt_database", "") in ("on", "true", "True", "1"),
+        # Ticked by default; a draft kept from before the box existed counts as ticked.
+        "require_client_tls": fields.get("require_client_tls", "on") in ("on", "true", "True", "1"),
     }
     db_name = fields.get("database_name", "").strip()
     db_user = fields.get("database_user", "").strip()

@@ -7,6 +7,7 @@ results poll with htmx. Only admins define clusters.
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -79,6 +80,8 @@ def _step1_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     return result
 
 
+# The servers step can create a credential: its secrets stay out of Django's error reports.
+@sensitive_post_parameters(*(f"credential-{f}" for f in ("private_key", "passphrase", "password")))
 @role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
 def wizard_step(request: HttpRequest, step: int) -> HttpResponse:

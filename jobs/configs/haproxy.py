@@ -5,6 +5,11 @@ Writes go to whichever node Patroni's REST API calls primary (`OPTIONS /primary`
 only on the leader-key holder), reads to the replicas, with the primary as the fallback when no
 replica is up. IPv6 addresses are written as `[addr]:port`, which HAProxy 2.6 reads as an
 address and port (`haproxy -c` accepts it; a test checks both families).
+
+With the cluster's TLS (`spec.tls`), Patroni's REST API speaks https: every check to it is
+TLS (`check-ssl`, or `ssl` on an `http-check connect` rule), verifies the chain against the
+cluster's CA (`verify required ca-file`) and the node's name against the certificate's DNS SAN
+(`verifyhost`). The database and application traffic itself stays plain TCP passthrough.
 """
 
 import re
@@ -17,6 +22,7 @@ from jobs.configs.spec import (
     REPLICA_PORT,
     STATS_PORT,
     STATS_USER,
+    TLS_CA_FILE,
     ClusterSpec,
     HttpFrontend,
     header,
@@ -47,16 +53,26 @@ def _patroni_check(endpoint: str) -> list[str]:
 
 
 def _servers(
-    spec: ClusterSpec, port: int, maxconn: bool = True, check_port: int | None = PATRONI_PORT
+    spec: ClusterSpec,
+    port: int,
+    ca_file: str,
+    maxconn: bool = True,
+    check_port: int | None = PATRONI_PORT,
 ) -> list[str]:
-    """One server line per database node; `check_port` None leaves the port to the
-    `http-check connect` rules."""
+    """One server line per database node; `check_port` None leaves the port (and TLS) to the
+    `http-check connect` rules, which still verify with the server line's CA and name."""
     limit = f" maxconn {SERVER_MAXCONN}" if maxconn else ""
     check = f" check port {check_port}" if check_port else " check"
-    return [
-        f"server {node.name} {host_port(node.address, port)}{limit}{check}"
-        for node in spec.database_nodes
-    ]
+    lines = []
+    for node in spec.database_nodes:
+        tls = ""
+        if spec.tls is not None:
+            # check-ssl only where the whole check goes to Patroni; the rules' own `ssl` else.
+            tls = (" check-ssl" if check_port else "") + (
+                f" verify required ca-file {ca_file} verifyhost {node.name}"
+            )
+        lines.append(f"server {node.name} {host_port(node.address, port)}{limit}{check}{tls}")
+    return lines
 
 
 def _section(title: str, lines: list[str]) -> list[str]:
@@ -68,18 +84,19 @@ def haproxy_config(
     *,
     socket_path: str = HAPROXY_SOCKET,
     state_file: str = HAPROXY_STATE_FILE,
+    ca_file: str = TLS_CA_FILE,
 ) -> str:
     """The whole `haproxy.cfg` for `spec`'s proxy host.
 
-    `socket_path` and `state_file` are parameters so tests can point them at a temporary
-    directory; the playbook keeps the defaults.
+    `socket_path`, `state_file` and `ca_file` are parameters so tests can point them at a
+    temporary directory (`haproxy -c` reads the CA); the playbook keeps the defaults.
     """
     if not _STATS_PASSWORD_RE.match(spec.secrets.haproxy_stats):
         raise ValueError(
             "The HAProxy stats password must be URL-safe letters, digits, '-' and '_' only: "
             "it is written unquoted into a `stats auth` line."
         )
-    for path in (socket_path, state_file):
+    for path in (socket_path, state_file, ca_file):
         if not _PATH_RE.match(path):
             raise ValueError(f"{path!r} is not an absolute path of safe characters.")
     proxy = spec.proxy.address
@@ -123,7 +140,11 @@ def haproxy_config(
     )
     lines += _section(
         "listen primary",
-        [*binds(POSTGRES_PORT), *_patroni_check("/primary"), *_servers(spec, POSTGRES_PORT)],
+        [
+            *binds(POSTGRES_PORT),
+            *_patroni_check("/primary"),
+            *_servers(spec, POSTGRES_PORT, ca_file),
+        ],
     )
     lines += _section(
         "frontend replicas",
@@ -136,11 +157,15 @@ def haproxy_config(
     )
     lines += _section(
         "backend be_replicas",
-        ["balance roundrobin", *_patroni_check("/replica"), *_servers(spec, POSTGRES_PORT)],
+        [
+            "balance roundrobin",
+            *_patroni_check("/replica"),
+            *_servers(spec, POSTGRES_PORT, ca_file),
+        ],
     )
     lines += _section(
         "backend be_replicas_fallback",
-        [*_patroni_check("/primary"), *_servers(spec, POSTGRES_PORT)],
+        [*_patroni_check("/primary"), *_servers(spec, POSTGRES_PORT, ca_file)],
     )
     lines += _section(
         "listen stats",
@@ -160,10 +185,11 @@ def haproxy_config(
                 f"bind {host_port(proxy, frontend.listen_port)}",
                 # TCP, so the application's own TLS and HTTP pass through untouched.
                 "mode tcp",
-                *_application_check(frontend),
+                *_application_check(frontend, tls=spec.tls is not None),
                 *_servers(
                     spec,
                     frontend.app_port,
+                    ca_file,
                     maxconn=False,
                     check_port=None if frontend.check_path else PATRONI_PORT,
                 ),
@@ -172,7 +198,7 @@ def haproxy_config(
     return "\n".join(lines) + "\n"
 
 
-def _application_check(frontend: HttpFrontend) -> list[str]:
+def _application_check(frontend: HttpFrontend, *, tls: bool) -> list[str]:
     """Patroni's /primary, and then, with a check path, the application's own answer.
 
     HAProxy 2.2+ runs the `http-check` rules of one backend as one sequence, each `connect`
@@ -185,7 +211,9 @@ def _application_check(frontend: HttpFrontend) -> list[str]:
         return _patroni_check("/primary")
     return [
         "option httpchk",
-        f"http-check connect port {PATRONI_PORT}",
+        # `ssl` here (not check-ssl on the server, which would also cipher the application's
+        # step): verified with the server line's `verify`, `ca-file` and `verifyhost`.
+        f"http-check connect port {PATRONI_PORT}" + (" ssl" if tls else ""),
         "http-check send meth OPTIONS uri /primary",
         "http-check expect status 200",
         # No port: the server's own, the application's.

@@ -12,6 +12,9 @@ from jobs.configs.spec import (
     REWIND_USER,
     SOCKET_DIR,
     SUPERUSER,
+    TLS_CA_FILE,
+    TLS_CERT_FILE,
+    TLS_KEY_FILE,
     ClusterSpec,
     NodeSpec,
     bin_dir,
@@ -78,7 +81,16 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
 
     Clients reach the database through HAProxy's TCP proxy, which hides their address, so the
     proxy's line stands for them; the client networks are for direct connections.
+
+    With the cluster's TLS (`spec.tls`), replication and HA Center's own roles come in over TLS
+    only (`hostssl`, and a `hostnossl … reject` so no later rule, such as a client line or a
+    taken-over server's own rules kept after ours, lets them in over plain TCP); clients use
+    `hostssl` too when the cluster requires it (with the same `reject` for their sources).
+    Loopback and the local socket stay as they are: nothing crosses a network there.
     """
+    tls = spec.tls
+    ours = "hostssl" if tls is not None else "host"
+    clients = "hostssl" if tls is not None and tls.require_client_tls else "host"
     lines = [
         f"local all {SUPERUSER} peer",
         "local all all scram-sha-256",
@@ -88,36 +100,104 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
         f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
     ]
     databases = [host_cidr(node.address) for node in spec.database_nodes]
-    lines += [f"host replication {REPLICATION_USER} {cidr} scram-sha-256" for cidr in databases]
+    lines += [f"{ours} replication {REPLICATION_USER} {cidr} scram-sha-256" for cidr in databases]
     # Patroni connects to its own node's address as the superuser; pg_rewind to the new
     # primary's address as the rewind user.
-    lines += [f"host all {SUPERUSER} {cidr} scram-sha-256" for cidr in databases]
-    lines += [f"host all {REWIND_USER} {cidr} scram-sha-256" for cidr in databases]
-    lines += [f"host all {MONITOR_USER} {host_cidr(a)} scram-sha-256" for a in spec.monitor_sources]
-    lines.append(f"host all all {host_cidr(spec.proxy.address)} scram-sha-256")
-    lines += [f"host all all {cidr} scram-sha-256" for cidr in spec.client_networks]
+    lines += [f"{ours} all {SUPERUSER} {cidr} scram-sha-256" for cidr in databases]
+    lines += [f"{ours} all {REWIND_USER} {cidr} scram-sha-256" for cidr in databases]
+    lines += [
+        f"{ours} all {MONITOR_USER} {host_cidr(a)} scram-sha-256" for a in spec.monitor_sources
+    ]
+    if tls is not None:
+        roles = ",".join((SUPERUSER, REPLICATION_USER, REWIND_USER, MONITOR_USER))
+        lines.append(f"hostnossl all,replication {roles} all reject")
+    sources = [host_cidr(spec.proxy.address), *spec.client_networks]
+    lines += [f"{clients} all all {cidr} scram-sha-256" for cidr in sources]
+    if clients == "hostssl":
+        # Required means required: a taken-over server's own rule for the same networks,
+        # kept after ours, must not let a plain connection in either.
+        lines += [f"hostnossl all all {cidr} reject" for cidr in sources]
     return lines
+
+
+def postgresql_parameters(spec: ClusterSpec) -> dict[str, Value]:
+    """The node's own PostgreSQL settings (not cluster-wide: Patroni writes them into each
+    node's postgresql.conf). With the cluster's TLS, PostgreSQL serves the node certificate;
+    `ssl` is reloadable, so a running server takes it without a restart."""
+    parameters: dict[str, Value] = {"unix_socket_directories": SOCKET_DIR}
+    if spec.tls is not None:
+        parameters |= {
+            "ssl": "on",
+            "ssl_cert_file": TLS_CERT_FILE,
+            "ssl_key_file": TLS_KEY_FILE,
+            "ssl_ca_file": TLS_CA_FILE,
+            "ssl_min_protocol_version": "TLSv1.2",
+        }
+    return parameters
+
+
+def postgresql_authentication(spec: ClusterSpec) -> dict[str, Value]:
+    """The roles Patroni connects as. With the cluster's TLS, replication (primary_conninfo,
+    pg_basebackup) and pg_rewind verify the other node's certificate against the cluster's CA
+    and its address against the certificate's SANs (Patroni passes sslmode and sslrootcert on).
+    The superuser only connects to its own node (the node's address or loopback), so it keeps
+    libpq's default (TLS when offered), which the `hostssl` rule then requires."""
+    secrets = spec.secrets
+    verify: dict[str, Value] = (
+        {"sslmode": "verify-full", "sslrootcert": TLS_CA_FILE} if spec.tls is not None else {}
+    )
+    return {
+        "superuser": {"username": SUPERUSER, "password": secrets.superuser},
+        "replication": {"username": REPLICATION_USER, "password": secrets.replication, **verify},
+        "rewind": {"username": REWIND_USER, "password": secrets.rewind, **verify},
+    }
+
+
+def restapi_section(spec: ClusterSpec, api_address: str) -> dict[str, Value]:
+    """Patroni's REST API: Basic auth on the unsafe endpoints; with the cluster's TLS, https
+    with the node certificate. `cafile` is also what Patroni's own requests to the other
+    members verify against (PatroniRequest takes `ctl.cacert` or else `restapi.cafile`, and
+    checks the member's address against the certificate's IP SANs). Client certificates are
+    not asked for (`verify_client` unset): HAProxy and the monitor authenticate the server."""
+    section: dict[str, Value] = {
+        "listen": api_address,
+        "connect_address": api_address,
+        # Patroni asks for these on the unsafe endpoints (switchover, restart, PATCH config).
+        "authentication": {"username": REST_API_USER, "password": spec.secrets.rest_api},
+    }
+    if spec.tls is not None:
+        section |= {"certfile": TLS_CERT_FILE, "keyfile": TLS_KEY_FILE, "cafile": TLS_CA_FILE}
+    return section
+
+
+def etcd3_section(spec: ClusterSpec) -> dict[str, Value]:
+    """Patroni's etcd client: with the cluster's TLS, https presenting the node certificate
+    (etcd demands one from the cluster's CA)."""
+    section: dict[str, Value] = {
+        "hosts": [host_port(member.address, ETCD_CLIENT_PORT) for member in spec.etcd_members]
+    }
+    if spec.tls is not None:
+        section |= {
+            "protocol": "https",
+            "cacert": TLS_CA_FILE,
+            "cert": TLS_CERT_FILE,
+            "key": TLS_KEY_FILE,
+        }
+    return section
 
 
 def patroni_config_dict(spec: ClusterSpec, node: NodeSpec) -> dict[str, Value]:
     """The settings of `node`'s Patroni; ValueError for a node that does not run PostgreSQL."""
     if node not in spec.database_nodes:
         raise ValueError(f"{node.name} is not a database node of {spec.name}.")
-    secrets = spec.secrets
     api_address = host_port(node.address, PATRONI_PORT)
     return {
         "scope": spec.name,
         "namespace": NAMESPACE,
         "name": node.name,
-        "restapi": {
-            "listen": api_address,
-            "connect_address": api_address,
-            # Patroni asks for these on the unsafe endpoints (switchover, restart, PATCH config).
-            "authentication": {"username": REST_API_USER, "password": secrets.rest_api},
-        },
-        "etcd3": {
-            "hosts": [host_port(member.address, ETCD_CLIENT_PORT) for member in spec.etcd_members]
-        },
+        "restapi": restapi_section(spec, api_address),
+        "etcd3": etcd3_section(spec),
+        **({"ctl": {"cacert": TLS_CA_FILE}} if spec.tls is not None else {}),
         "bootstrap": {
             "dcs": patroni_dcs_settings(spec),
             "initdb": [
@@ -134,12 +214,8 @@ def patroni_config_dict(spec: ClusterSpec, node: NodeSpec) -> dict[str, Value]:
             "data_dir": data_dir(spec),
             "bin_dir": bin_dir(spec.postgres_version),
             "pgpass": f"/var/lib/postgresql/.pgpass_{spec.name}",
-            "authentication": {
-                "superuser": {"username": SUPERUSER, "password": secrets.superuser},
-                "replication": {"username": REPLICATION_USER, "password": secrets.replication},
-                "rewind": {"username": REWIND_USER, "password": secrets.rewind},
-            },
-            "parameters": {"unix_socket_directories": SOCKET_DIR},
+            "authentication": postgresql_authentication(spec),
+            "parameters": postgresql_parameters(spec),
             # Without a fast checkpoint a new replica waited 95 s for a spread one (DESIGN §2).
             "basebackup": [{"checkpoint": "fast"}],
             "create_replica_methods": ["basebackup"],

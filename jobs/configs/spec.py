@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 from jobs.configs.profiles import PROFILES
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+NAME_RE = re.compile(r"\A[a-z][a-z0-9-]{0,62}\Z")
 # As clusters.inventory.validators checks them: the path goes unquoted into haproxy.cfg, the
 # unit into a sudoers rule and a shell script.
-CHECK_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!&()*+,;=:@%/?-]{0,199}$")
-UNIT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,91}\.service$")
+CHECK_PATH_RE = re.compile(r"\A/[A-Za-z0-9._~!&()*+,;=:@%/?-]{0,199}\Z")
+UNIT_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.@-]{0,91}\.service\Z")
 
 # Where things live on the servers (the playbooks use the same functions).
 PATRONI_VENV = "/opt/patroni"
@@ -64,7 +64,7 @@ class NodeSpec:
     kind: str  # DATABASE | PROXY
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not NAME_RE.fullmatch(self.name):
             raise ValueError(f"Node name {self.name!r} is not [a-z][a-z0-9-]*.")
         if self.kind not in (DATABASE, PROXY):
             raise ValueError(f"Node {self.name}: kind {self.kind!r} is not database or proxy.")
@@ -135,14 +135,14 @@ class HttpFrontend:
         for port in (self.listen_port, self.app_port):
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise ValueError(f"HTTP frontend port {port!r} is not in 1–65535.")
-        if self.check_path and not CHECK_PATH_RE.match(self.check_path):
+        if self.check_path and not CHECK_PATH_RE.fullmatch(self.check_path):
             raise ValueError(f"HTTP check path {self.check_path!r} is not a safe absolute path.")
 
 
 # A parameter name as postgresql.conf spells it (extensions add dotted ones).
-PARAMETER_RE = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+PARAMETER_RE = re.compile(r"\A[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\Z")
 # A path that lands unquoted in YAML and shell commands: absolute, no spaces or quotes.
-SAFE_PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+-]+$")
+SAFE_PATH_RE = re.compile(r"\A/[A-Za-z0-9._/@+-]+\Z")
 
 
 @dataclass(frozen=True)
@@ -156,10 +156,10 @@ class AdoptedServer:
     pg_ident: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not SAFE_PATH_RE.match(self.data_dir) or "/../" in self.data_dir + "/":
+        if not SAFE_PATH_RE.fullmatch(self.data_dir) or "/../" in self.data_dir + "/":
             raise ValueError(f"Data directory {self.data_dir!r} is not a plain absolute path.")
         for name, value in self.parameters:
-            if not PARAMETER_RE.match(name) or "\n" in value:
+            if not PARAMETER_RE.fullmatch(name) or "\n" in value:
                 raise ValueError(f"Parameter {name!r} cannot be carried into Patroni's config.")
         for line in (*self.pg_hba, *self.pg_ident):
             if "\n" in line or "\r" in line:
@@ -190,7 +190,7 @@ class ClusterSpec:
     tls: TlsSpec | None = None
 
     def __post_init__(self) -> None:
-        if not NAME_RE.match(self.name):
+        if not NAME_RE.fullmatch(self.name):
             raise ValueError(f"Cluster name {self.name!r} is not [a-z][a-z0-9-]*.")
         # wal_keep_size (in the generated config) exists from PostgreSQL 13 on.
         if isinstance(self.postgres_version, bool) or not isinstance(self.postgres_version, int):
@@ -219,7 +219,7 @@ class ClusterSpec:
             raise ValueError("A cluster has exactly one proxy node.")
         if not self.database_nodes:
             raise ValueError("A cluster needs at least one database node.")
-        if self.application_unit and not UNIT_RE.match(self.application_unit):
+        if self.application_unit and not UNIT_RE.fullmatch(self.application_unit):
             raise ValueError(f"Application unit {self.application_unit!r} is not a service name.")
         listen_ports = [frontend.listen_port for frontend in self.http_frontends]
         if len(set(listen_ports)) != len(listen_ports):

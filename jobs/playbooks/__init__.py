@@ -16,6 +16,7 @@ from jobs.playbooks import (
     rebuild,
     remove,
     restart,
+    rotate_certificates,
     setup,
 )
 from jobs.playbooks.base import Playbook
@@ -38,6 +39,7 @@ def _registry() -> dict[str, Playbook]:
         nodes.REMOVE_NODE,
         lint.PLAYBOOK,
         adopt.PLAYBOOK,
+        rotate_certificates.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

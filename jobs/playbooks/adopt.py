@@ -26,8 +26,9 @@ from jobs.playbooks.patroni_files import find_patroni, read_config
 from jobs.playbooks.setup import check_login
 from jobs.playbooks.setup_postgres import members
 from jobs.playbooks.sql import psql
+from jobs.postgres_tls import node_tls
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+NAME_RE = re.compile(r"\A[a-z][a-z0-9-]{0,62}\Z")
 MONITOR_USER = "hacenter_monitor"
 # The dynamic settings kept in the layout for the page and the API (none of them secret).
 DYNAMIC_KEYS = (
@@ -61,6 +62,19 @@ def _etcd_hosts(config: dict) -> list[str]:
     if isinstance(hosts, str):
         hosts = hosts.split(",")
     return [h.strip().split("://", 1)[-1] for h in hosts if isinstance(h, str) and h.strip()]
+
+
+def _etcd_tls(config: dict) -> tuple[str, list[str]]:
+    """How the member's Patroni reaches etcd: its protocol and (cacert, cert, key) paths, so
+    the console's etcdctl connects the same way."""
+    section = config.get("etcd3") or config.get("etcd") or {}
+    hosts = section.get("hosts") or section.get("host") or []
+    hosts = hosts.split(",") if isinstance(hosts, str) else hosts
+    https = str(section.get("protocol") or "") == "https" or any(
+        str(h).strip().startswith("https://") for h in hosts
+    )
+    files = [str(section.get(k) or "") for k in ("cacert", "cert", "key")]
+    return ("https", files) if https else ("http", [])
 
 
 def _port(listen: str) -> int | None:
@@ -103,6 +117,8 @@ def _member_layout(ctx: StepContext, node: Node) -> tuple[dict, dict]:
         "superuser": str((auth.get("superuser") or {}).get("username") or "postgres"),
         "replication_user": str((auth.get("replication") or {}).get("username") or ""),
         "etcd_hosts": _etcd_hosts(config),
+        "etcd_protocol": _etcd_tls(config)[0],
+        "etcd_tls_files": _etcd_tls(config)[1],
         "unit": running.get("unit") or "",
         # The first of unix_socket_directories: where psql finds PostgreSQL on the node.
         "socket_dir": str((pg.get("parameters") or {}).get("unix_socket_directories") or "")
@@ -123,7 +139,7 @@ def _rename(ctx: StepContext, node: Node, member: str) -> str:
     """The console's node takes its Patroni member name (the monitor matches them by name)."""
     if not member or member == node.name:
         return ""
-    if not NAME_RE.match(member) or ctx.cluster.nodes.filter(name=member).exists():
+    if not NAME_RE.fullmatch(member) or ctx.cluster.nodes.filter(name=member).exists():
         raise StepFailed(
             f"{node.name} is Patroni member {member!r}; rename the node to that (it is not a "
             "usable name here, or another node has it)"
@@ -151,8 +167,8 @@ def read_layout(ctx: StepContext) -> Verdict | str:
     dynamic = {}
     for node in cluster.database_nodes:
         try:
-            dynamic = patroni_api.config(node.address, timeout=3)
-            _, me = patroni_api.member(node.address, timeout=3)
+            dynamic = patroni_api.config(node, timeout=3)
+            _, me = patroni_api.member(node, timeout=3)
             break
         except patroni_api.PatroniUnavailable:
             continue
@@ -178,7 +194,7 @@ def read_layout(ctx: StepContext) -> Verdict | str:
         fields["postgres_version"] = version
     free = not Cluster.objects.filter(name=scope).exclude(pk=cluster.pk).exists()
     placeholder = bool((cluster.patroni_layout or {}).get("placeholder_name"))
-    if placeholder and scope != cluster.name and NAME_RE.match(scope) and free:
+    if placeholder and scope != cluster.name and NAME_RE.fullmatch(scope) and free:
         fields["name"] = scope
     with transaction.atomic():
         Cluster.objects.filter(pk=cluster.pk).update(**fields)
@@ -233,6 +249,7 @@ def monitor_role(ctx: StepContext) -> Verdict | str:
                 password=password,
                 dbname="postgres",
                 connect_timeout=5,
+                **node_tls(node),
             ).close()
         except psycopg2.Error as exc:
             refused.append(f"{node.name}: {str(exc).strip().splitlines()[0][:160]}")

@@ -14,29 +14,31 @@ import shlex
 
 from clusters.models import Node
 from jobs.configs import spec as paths
-from jobs.configs.etcd import etcd_config
+from jobs.configs.etcd import etcd_config, peer_url, scheme
 from jobs.playbooks import daemons
 from jobs.playbooks.base import StepContext, StepFailed, Verdict
-from jobs.playbooks.setup_etcd import etcd_daemon, etcd_verify
-
-LOCAL_ETCD = f"http://127.0.0.1:{paths.ETCD_CLIENT_PORT}"
+from jobs.playbooks.setup_etcd import etcd_daemon, etcd_verify, etcdctl_line
 
 
-def peer_url(node: paths.NodeSpec) -> str:
-    return f"http://{paths.host_port(node.address, paths.ETCD_PEER_PORT)}"
-
-
-def local_etcdctl(*args: str) -> str:
-    """An etcdctl command line against the proxy's own member."""
-    return "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=10s " + shlex.join(
-        ["--endpoints", LOCAL_ETCD, *args]
+def local_etcdctl(*args: str, tls: bool = True) -> str:
+    """An etcdctl command line against the proxy's own member (over TLS, presenting the node
+    certificate, for every cluster HA Center builds)."""
+    protocol = "https" if tls else "http"
+    return etcdctl_line(
+        f"{protocol}://127.0.0.1:{paths.ETCD_CLIENT_PORT}", *args, tls=tls, command_timeout="10s"
     )
+
+
+def _local(spec: paths.ClusterSpec, *args: str) -> str:
+    return local_etcdctl(*args, tls=spec.tls is not None)
 
 
 def member_list(ctx: StepContext) -> list[dict]:
     """etcd's members as `{id, name, peer}`; a member added but not started has no name."""
     lines = ctx.output(
-        local_etcdctl("member", "list", "-w", "json"), node=ctx.cluster.proxy_node, echo=False
+        _local(ctx.facts["spec"], "member", "list", "-w", "json"),
+        node=ctx.cluster.proxy_node,
+        echo=False,
     )
     found = json.loads("".join(lines)).get("members", [])
     return [
@@ -71,13 +73,13 @@ def _start_joining_member(ctx: StepContext, node: Node, spec: paths.ClusterSpec)
 def etcd_membership(ctx: StepContext) -> Verdict | str:
     """Make etcd's member list match the cluster's nodes: remove, then add and start."""
     spec = ctx.facts["spec"]
-    wanted = {m.name: peer_url(m) for m in spec.etcd_members}
+    wanted = {m.name: peer_url(spec, m) for m in spec.etcd_members}
     members = member_list(ctx)
     changes = []
     for m in members:
         if m["peer"] not in wanted.values():
             ctx.run(
-                local_etcdctl("member", "remove", f"{m['id']:x}"),
+                _local(spec, "member", "remove", f"{m['id']:x}"),
                 node=ctx.cluster.proxy_node,
                 check=True,
             )
@@ -89,7 +91,7 @@ def etcd_membership(ctx: StepContext) -> Verdict | str:
             continue  # a running member; its data dir holds the cluster, nothing to do
         if member is None:
             ctx.run(
-                local_etcdctl("member", "add", name, f"--peer-urls={url}"),
+                _local(spec, "member", "add", name, f"--peer-urls={url}"),
                 node=ctx.cluster.proxy_node,
                 check=True,
             )
@@ -106,7 +108,7 @@ def etcd_membership(ctx: StepContext) -> Verdict | str:
     # Staying members keep running on their data; their files should still name the new list
     # (the same file setup writes), so a later setup run finds nothing to change.
     for member in spec.etcd_members:
-        if present.get(peer_url(member), {}).get("name"):
+        if present.get(peer_url(spec, member), {}).get("name"):
             ctx.ensure_file(
                 paths.etcd_config_path(spec),
                 etcd_config(spec, member),
@@ -125,10 +127,8 @@ def etcd_member_repair(ctx: StepContext) -> Verdict | str:
     me = next((m for m in spec.etcd_members if m.name == ctx.node.name), None)
     if me is None:
         return "not an etcd member"
-    endpoint = f"http://{paths.host_port(me.address, paths.ETCD_CLIENT_PORT)}"
-    health = "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s " + shlex.join(
-        ["--endpoints", endpoint, "endpoint", "health"]
-    )
+    endpoint = f"{scheme(spec)}://{paths.host_port(me.address, paths.ETCD_CLIENT_PORT)}"
+    health = etcdctl_line(endpoint, "endpoint", "health", tls=spec.tls is not None)
 
     def healthy() -> bool:
         return ctx.run(health, node=ctx.cluster.proxy_node, echo=False).ok
@@ -142,9 +142,9 @@ def etcd_member_repair(ctx: StepContext) -> Verdict | str:
         ctx.wait_until(healthy, timeout=60, interval=1, what=f"etcd on {ctx.node.name}")
         return f"etcd member back on its data ({started})"
     for m in member_list(ctx):
-        if m["peer"] == peer_url(me):
+        if m["peer"] == peer_url(spec, me):
             ctx.run(
-                local_etcdctl("member", "remove", f"{m['id']:x}"),
+                _local(spec, "member", "remove", f"{m['id']:x}"),
                 node=ctx.cluster.proxy_node,
                 check=True,
             )

@@ -297,7 +297,7 @@ def judge(
         )
     if info.get("in_recovery"):
         f.errors.append("the master's PostgreSQL is a standby (in recovery), not a primary")
-    if not paths.SAFE_PATH_RE.match(debian.data_dir):
+    if not paths.SAFE_PATH_RE.fullmatch(debian.data_dir):
         f.errors.append(f"the data directory {debian.data_dir!r} has characters HA Center refuses")
     data_dir_setting = inspection.setting("data_directory")
     if data_dir_setting and data_dir_setting != debian.data_dir:

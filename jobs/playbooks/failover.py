@@ -35,7 +35,7 @@ def failover(ctx: StepContext) -> Verdict | str:
     lag = me.get("lag")
     ctx.log(f"{candidate} lag before the failover: {lag} bytes (may be lost)")
     status, body = patroni_api.post(
-        _answering_node(ctx).address,
+        _answering_node(ctx),
         "/failover",
         {"candidate": candidate},
         auth=_auth(ctx),

@@ -5,6 +5,11 @@ resumed, a standby promoted by hand). Two walls: HAProxy puts the node in mainte
 backend (kept across reloads through the server-state file), and Patroni and PostgreSQL are
 stopped on the node. Only a verified rebuild lifts it. Not "mutating": it must run even while
 another job holds the cluster.
+
+Only the sentinel fences on its own judgement (it starts the job with nobody as requester,
+after every node that answers agreed on the leader). A person gets a guarded admin action at
+most (``person_fence_refusal``): the node's name typed as confirmation, no other fence or
+mutating job running, and never the node holding the leader key or the only writable one.
 """
 
 import shlex
@@ -37,6 +42,44 @@ def haproxy_runtime(ctx: StepContext, proxy: Node, commands: list[str]) -> list[
     """Run runtime-API commands, then save the server state so a reload keeps them."""
     argv = ["python3", "-c", RUNTIME_API, paths.HAPROXY_SOCKET, paths.HAPROXY_STATE_FILE, *commands]
     return ctx.output(shlex.join(argv), node=proxy, sudo=True)
+
+
+def unsafe_to_fence(cluster: Cluster, node: Node) -> str | None:
+    """Why fencing ``node`` now would stop the cluster's writes (None if it would not), by the
+    monitor's last reading: the node holding the leader key, the primary, or the only node
+    that accepts writes. A console that has not read the leader yet cannot tell: refused too."""
+    status = NodeStatus.objects.filter(node=node).first()
+    if not cluster.last_leader:
+        return (
+            f"the monitor has not read who holds {cluster.name}'s leader key yet, so fencing "
+            f"{node.name} could stop the only primary; wait for the cluster page to show it"
+        )
+    if node.name == cluster.last_leader or (
+        status is not None and status.role == NodeStatus.Role.PRIMARY
+    ):
+        return (
+            f"{node.name} holds the leader key (it is the primary): fencing it would stop "
+            "every write; use switchover or failover to move the primary first"
+        )
+    others = NodeStatus.objects.filter(
+        node__cluster=cluster, node__kind=Node.Kind.DATABASE, writable=True, fenced=False
+    ).exclude(node=node)
+    if status is not None and status.writable and not others.exists():
+        return f"{node.name} is the only node that accepts writes: fencing it stops them all"
+    return None
+
+
+def person_fence_refusal(cluster: Cluster, node: Node | None, params: dict) -> str | None:
+    """Why a person may not fence ``node`` now (None: they may). The job-start service asks
+    this for every fence a person requests; the role (admin) is checked by the pages and API."""
+    if node is None or node.kind != Node.Kind.DATABASE:
+        return "fence needs the database node to shut out"
+    if params.get("confirm") != node.name:
+        return (
+            f"fencing stops PostgreSQL on {node.name} until it is rebuilt; repeat the node's "
+            "name in 'confirm' to go ahead"
+        )
+    return unsafe_to_fence(cluster, node)
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:

@@ -6,6 +6,7 @@ adopted cluster uses what the adopt job read from its members (`Cluster.patroni_
 Nothing else should spell out those paths or names.
 """
 
+import shlex
 from dataclasses import dataclass
 
 from clusters.models import Cluster, ClusterSecret
@@ -34,6 +35,20 @@ class PatroniLayout:
     python: str = ""  # the interpreter that runs Patroni (reads its YAML); "" unknown
     adopted: bool = False
     socket_dir: str = paths.SOCKET_DIR  # PostgreSQL's local socket (psql connects there)
+    # How etcd's clients connect: "https" with (cacert, cert, key) on the nodes, or "http".
+    etcd_protocol: str = "http"
+    etcd_tls_files: tuple[str, ...] = ()
+
+    def etcdctl(self, *args: str) -> str:
+        """etcdctl against the cluster's etcd, as its Patroni connects (run it with sudo)."""
+        endpoints = ",".join(f"{self.etcd_protocol}://{h}" for h in self.etcd_hosts)
+        flags: list[str] = []
+        for flag, path in zip(("--cacert", "--cert", "--key"), self.etcd_tls_files, strict=False):
+            if path:
+                flags += [flag, path]
+        return "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s " + shlex.join(
+            [*flags, f"--endpoints={endpoints}", *args]
+        )
 
 
 def _etcd_nodes(cluster: Cluster) -> list:
@@ -45,8 +60,10 @@ def _etcd_nodes(cluster: Cluster) -> list:
 
 def built_layout(cluster: Cluster) -> PatroniLayout:
     """The layout HA Center's setup creates (the same names as jobs/configs/); a database it
-    took over (`adopt_database`) keeps its own data directory, as `spec.data_dir` says."""
+    took over (`adopt_database`) keeps its own data directory, as `spec.data_dir` says. etcd
+    speaks TLS once setup made it so (`Node.tls_active`)."""
     version = cluster.postgres_version
+    tls = any(n.tls_active for n in cluster.nodes.all())
     return PatroniLayout(
         scope=cluster.name,
         namespace=NAMESPACE,
@@ -61,6 +78,10 @@ def built_layout(cluster: Cluster) -> PatroniLayout:
             paths.host_port(n.address, paths.ETCD_CLIENT_PORT) for n in _etcd_nodes(cluster)
         ),
         python=f"{paths.PATRONI_VENV}/bin/python3",
+        etcd_protocol="https" if tls else "http",
+        etcd_tls_files=(
+            (paths.TLS_CA_FILE, paths.TLS_CERT_FILE, paths.TLS_KEY_FILE) if tls else ()
+        ),
     )
 
 
@@ -83,6 +104,8 @@ def patroni_layout(cluster: Cluster) -> PatroniLayout:
         python=stored.get("python") or "",
         adopted=True,
         socket_dir=stored.get("socket_dir") or paths.SOCKET_DIR,
+        etcd_protocol="https" if stored.get("etcd_protocol") == "https" else "http",
+        etcd_tls_files=tuple(stored.get("etcd_tls_files") or ()),
     )
 
 

@@ -46,7 +46,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
 def _dynamic(ctx: StepContext, notes: list[str]) -> dict:
     for node in ctx.cluster.database_nodes:
         try:
-            return patroni_api.config(node.address, timeout=3)
+            return patroni_api.config(node, timeout=3)
         except patroni_api.PatroniUnavailable:
             continue
     notes.append("no Patroni answered GET /config")
@@ -123,14 +123,13 @@ def clock_offsets(ctx: StepContext) -> dict[str, float]:
 def etcd_members(ctx: StepContext, notes: list[str]) -> tuple[tuple[str, str], ...] | None:
     """etcd's member list as (name, peer host), asked on the first node with etcdctl."""
     layout = patroni_layout(ctx.cluster)
-    endpoints = ",".join(f"http://{h}" for h in layout.etcd_hosts)
-    command = "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s " + shlex.join(
-        [f"--endpoints={endpoints}", "member", "list", "-w", "json"]
-    )
+    command = layout.etcdctl("member", "list", "-w", "json")
+    # With TLS the client key is readable by root (and postgres) only.
+    sudo = layout.etcd_protocol == "https"
     nodes = sorted(ctx.cluster.nodes.all(), key=lambda n: n.kind != Node.Kind.PROXY)
     for node in nodes:
         lines: list[str] = []
-        if not ctx.run(command, node=node, echo=False, collect=lines, sudo=False).ok:
+        if not ctx.run(command, node=node, echo=False, collect=lines, sudo=sudo).ok:
             continue
         try:
             listed = json.loads("\n".join(lines)).get("members", [])
@@ -152,7 +151,7 @@ def patroni_versions(ctx: StepContext) -> dict[str, str]:
     versions = {}
     for node in ctx.cluster.database_nodes:
         try:
-            _, me = patroni_api.member(node.address, timeout=3)
+            _, me = patroni_api.member(node, timeout=3)
         except patroni_api.PatroniUnavailable:
             continue
         version = (me.get("patroni") or {}).get("version")

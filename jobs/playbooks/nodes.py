@@ -23,7 +23,7 @@ from clusters.models import Cluster, ClusterEvent, Node
 from jobs import patroni_api
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import daemons, setup, setup_finish, setup_postgres
+from jobs.playbooks import daemons, firewall, setup, setup_finish, setup_postgres, tls
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_membership
 from jobs.playbooks.remove import _move_aside
@@ -56,6 +56,10 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
         StepSpec("check_login", "SSH login and sudo", node),
         StepSpec("install_packages", "Install packages", node),
         StepSpec("install_patroni", f"Install Patroni {settings.PATRONI_VERSION}", node),
+        # Its certificate (issued by cluster_spec) before its etcd and Patroni read it.
+        StepSpec("tls_files", "CA, node certificate and keys", node),
+        # Every node's firewall lets the new address in before it joins etcd and copies data.
+        *[StepSpec("firewall", "Host firewall (nftables)", n) for n in cluster.nodes.all()],
         StepSpec("etcd_membership", "etcd members match the nodes"),
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in others],
         StepSpec("patroni_configure", "Configure Patroni", node),
@@ -116,14 +120,22 @@ def check_cluster(ctx: StepContext) -> Verdict | str:
     return f"{primary.name} is the primary; {ctx.node.name} will be copied from it"
 
 
+def _answers(target: patroni_api.Member) -> bool:
+    try:
+        patroni_api.cluster(target, timeout=2)
+    except patroni_api.PatroniUnavailable:
+        return False
+    return True
+
+
 def check_old_server(ctx: StepContext) -> Verdict | str:
     """Refuse while the old server answers as a Patroni member; wait for its key to expire."""
     old = ctx.job.params["old_address"]
-    try:
-        patroni_api.cluster(old, timeout=2)
-    except patroni_api.PatroniUnavailable:
-        pass
-    else:
+    # Asked both ways: over TLS (a server HA Center set up presents the cluster's certificate,
+    # which names its old address) and plain (one set up before TLS).
+    ca = ctx.cluster.ca_certificate
+    targets = [old, *([patroni_api.Endpoint(old, patroni_api.ca_context(ca))] if ca else [])]
+    if any(_answers(target) for target in targets):
         raise StepFailed(
             f"the old server {old} still runs Patroni; power it off or stop Patroni there "
             f"before replacing {ctx.node.name}"
@@ -211,6 +223,8 @@ JOIN_STEPS = {
     "check_login": setup.check_login,
     "install_packages": setup.install_packages,
     "install_patroni": setup_postgres.install_patroni,
+    "tls_files": tls.tls_files_step,
+    "firewall": firewall.firewall,
     "etcd_membership": etcd_membership,
     "patroni_configure": setup.patroni_configure,
     "start_standby": setup_postgres.start_standby,

@@ -18,6 +18,7 @@ from jobs.playbooks.probe import WriteProbe
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_finish import routed_writes
 from jobs.playbooks.setup_postgres import members
+from jobs.postgres_tls import proxy_tls
 from jobs.ssh import SSHError
 
 
@@ -35,15 +36,17 @@ def _write_probe(ctx: StepContext) -> WriteProbe:
         or ""
     )
     user = patroni_layout(ctx.cluster).superuser
+    tls = proxy_tls(ctx.cluster)
     if proxy is not None:
-        return WriteProbe(proxy.address, password, user=user)
-    return WriteProbe([n.address for n in ctx.cluster.database_nodes], password, user=user)
+        return WriteProbe(proxy.address, password, user=user, tls=tls)
+    nodes = [n.address for n in ctx.cluster.database_nodes]
+    return WriteProbe(nodes, password, user=user, tls=tls)
 
 
 def _answering_node(ctx: StepContext) -> Node:
     for node in ctx.cluster.database_nodes:
         try:
-            patroni_api.cluster(node.address, timeout=2)
+            patroni_api.cluster(node, timeout=2)
             return node
         except patroni_api.PatroniUnavailable:
             continue
@@ -151,7 +154,7 @@ def switchover(ctx: StepContext) -> Verdict | str:
     try:
         leader_node = ctx.cluster.nodes.get(name=old)
         status, body = patroni_api.post(
-            leader_node.address,
+            leader_node,
             "/switchover",
             {"leader": old, "candidate": candidate},
             auth=_auth(ctx),
@@ -244,12 +247,12 @@ def set_pause(ctx: StepContext) -> Verdict | str:
     # PostgreSQL may be down and no member shows as leader.
     leader = _answering_node(ctx)
     status, body = patroni_api.post(
-        leader.address, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
+        leader, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
     )
     if status != 200:
         raise StepFailed(f"Patroni refused: {status} {body}")
     ctx.wait_until(
-        lambda: bool(patroni_api.cluster(leader.address).get("pause")) == pause,
+        lambda: bool(patroni_api.cluster(leader).get("pause")) == pause,
         timeout=30,
         what=f"Patroni to report pause={pause}",
     )

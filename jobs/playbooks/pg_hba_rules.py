@@ -61,10 +61,12 @@ class HbaRule:
     def covers(self, other: "HbaRule") -> bool:
         """Every connection `other` matches, this rule matches too (so, placed first, it
         decides them all)."""
-        if (self.kind == "local") != (other.kind == "local"):
-            return False
-        if self.kind not in ("local", "host") and self.kind != other.kind:
-            return False  # hostssl does not cover host; host covers every host* variant
+        # hostssl does not cover host; host covers every host* variant.
+        return CONNECTIONS[other.kind] <= CONNECTIONS[self.kind] and self.covers_targets(other)
+
+    def covers_targets(self, other: "HbaRule") -> bool:
+        """Every database, user and address `other` matches, this rule matches too (whatever
+        the connection's encryption)."""
         # "all" matches every database but replication connections (pg_hba.conf's own rule).
         if not all(
             d in self.databases or ("all" in self.databases and d != "replication")
@@ -74,6 +76,19 @@ class HbaRule:
         if not all(u in self.users or "all" in self.users for u in other.users):
             return False
         return self.kind == "local" or _network_covers(self.address, other.address)
+
+
+# Which connections each rule type matches: over the socket, or over TCP with TLS, without
+# encryption, or GSSAPI-encrypted (hostnossl matches the last two).
+CONNECTIONS = {
+    "local": frozenset({"local"}),
+    "host": frozenset({"tls", "plain", "gss"}),
+    "hostssl": frozenset({"tls"}),
+    "hostnossl": frozenset({"plain", "gss"}),
+    "hostgssenc": frozenset({"gss"}),
+    "hostnogssenc": frozenset({"tls", "plain"}),
+}
+ORDER = ("local", "tls", "plain", "gss")  # the order findings are looked for in
 
 
 def _is_ip(text: str) -> bool:
@@ -96,16 +111,25 @@ def _network_covers(mine: str, theirs: str) -> bool:
 
 def shadowed_rules(ours: list[str], theirs: list[str]) -> list[tuple[str, str]]:
     """The server's rules that one of the cluster's own rules (placed before them) decides
-    with another method: (their rule, our rule). Same-method overlaps change nothing."""
+    with another method, for all or some of its connections (the cluster's `hostssl` rule
+    decides the TLS ones, its `hostnossl … reject` the others): (their rule, our rule).
+    Same-method overlaps change nothing."""
     parsed_ours = [(line, rule) for line in ours if (rule := HbaRule.parse(line))]
     found = []
     for line in theirs:
         rule = HbaRule.parse(line)
         if rule is None:
             continue
-        for our_line, our_rule in parsed_ours:
-            if our_rule.covers(rule):
-                if our_rule.method != rule.method:
-                    found.append((line, our_line))
+        for connection in [c for c in ORDER if c in CONNECTIONS[rule.kind]]:
+            decider = next(
+                (
+                    (our_line, our_rule)
+                    for our_line, our_rule in parsed_ours
+                    if connection in CONNECTIONS[our_rule.kind] and our_rule.covers_targets(rule)
+                ),
+                None,
+            )
+            if decider is not None and decider[1].method != rule.method:
+                found.append((line, decider[0]))
                 break
     return found

@@ -13,7 +13,7 @@ from django.conf import settings
 from clusters.models import Cluster, Node
 from jobs.lint.generated import generated_snapshot
 from jobs.lint.rules import lint
-from jobs.playbooks import existing_postgres, packages
+from jobs.playbooks import existing_postgres, packages, preflight_firewall
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import cluster_spec
 
@@ -33,7 +33,7 @@ TESTED_OS_TEXT = "Debian 12 and 13"
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    """Nine checks per node, then one across the database nodes."""
+    """Ten checks per node, then the checks across the database nodes."""
     nodes = [node] if node else list(cluster.nodes.all())
     specs = [StepSpec(name, title, n) for n in nodes for name, title in NODE_CHECKS]
     specs.append(StepSpec("same_postgres_major", "Same PostgreSQL major on database nodes"))
@@ -219,6 +219,32 @@ def reachability(ctx: StepContext) -> Verdict | str:
     return f"reaches {len({p.pk for p, _ in targets})} peers on {len(targets)} ports"
 
 
+def existing_firewall(ctx: StepContext) -> Verdict | str:
+    """A firewall the node has already (ufw, firewalld, nftables, iptables): what it is, what HA
+    Center adds beside it, and a warning when it would drop the cluster's ports between nodes."""
+    lines = ctx.output(preflight_firewall.SCRIPT, sudo=True, echo=False)
+    wanted = list(PORTS[ctx.node.kind])
+    if ctx.node.kind == Node.Kind.PROXY:
+        wanted += [f["listen_port"] for f in ctx.cluster.http_frontends]
+    found, warnings = preflight_firewall.judge(preflight_firewall.read_firewalls(lines), wanted)
+    ours = preflight_firewall.has_our_table(lines)
+    if not ctx.cluster.firewall:
+        plan = "the cluster's firewall is off: setup adds no table" + (
+            " and removes the one of ours loaded here" if ours else ""
+        )
+    elif ours:
+        plan = "HA Center's table inet hacenter is loaded already; setup renews it"
+    else:
+        plan = (
+            "setup adds the table inet hacenter beside it, which only drops connections to the "
+            "cluster's ports from sources that are not the nodes, the console or client networks"
+        )
+    text = f"{found}; {plan}"
+    if warnings:
+        return Verdict.warn(f"{text}; " + "; ".join(warnings))
+    return text
+
+
 def same_postgres_major(ctx: StepContext) -> Verdict | str:
     """Streaming replication needs one PostgreSQL major version on every database node."""
     installed = ctx.facts.get("software", {})
@@ -303,6 +329,7 @@ NODE_CHECKS = [
     ("package_sources", "Packages setup installs"),
     ("ports", "Ports free"),
     ("reachability", "Reachability of the other nodes"),
+    ("firewall", "Existing firewall"),
 ]
 
 PLAYBOOK = Playbook(
@@ -318,6 +345,7 @@ PLAYBOOK = Playbook(
         "package_sources": package_sources,
         "ports": ports,
         "reachability": reachability,
+        "firewall": existing_firewall,
         "same_postgres_major": same_postgres_major,
         "config_lint": config_lint,
         "existing_postgres": existing_postgres_check,

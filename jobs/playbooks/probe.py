@@ -16,7 +16,12 @@ class WriteProbe(threading.Thread):
     """
 
     def __init__(
-        self, proxy_address: str | list[str], password: str, *, user: str = "postgres"
+        self,
+        proxy_address: str | list[str],
+        password: str,
+        *,
+        user: str = "postgres",
+        tls: dict[str, str] | None = None,
     ) -> None:
         super().__init__(daemon=True, name="write-probe")
         self.direct = isinstance(proxy_address, list)
@@ -27,6 +32,8 @@ class WriteProbe(threading.Thread):
             "password": password,
             "dbname": "postgres",
             "connect_timeout": 2,
+            # libpq's sslmode/sslrootcert (jobs.postgres_tls.proxy_tls).
+            **(tls or {}),
         }
         if self.direct:
             self.dsn["target_session_attrs"] = "read-write"

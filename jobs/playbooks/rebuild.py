@@ -17,7 +17,7 @@ from clusters.models import Cluster, Node, NodeStatus
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
-from jobs.playbooks import daemons
+from jobs.playbooks import daemons, firewall
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_member_repair
 from jobs.playbooks.fence import BACKENDS, haproxy_runtime
@@ -49,6 +49,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             [
                 StepSpec("install_patroni", f"Patroni {settings.PATRONI_VERSION} installed", node),
                 StepSpec("etcd_member", "etcd member healthy", node),
+                # A wiped or new disk lost the firewall's file and unit: loaded again.
+                StepSpec("firewall", "Host firewall (nftables)", node),
             ]
             if ours
             else []
@@ -68,7 +70,7 @@ def _streams(ctx: StepContext) -> bool:
     """The node's own Patroni says it streams. The cluster's member list is not enough: a
     member whose Patroni was just killed stays listed as streaming until its key expires."""
     try:
-        _, me = patroni_api.member(ctx.node.address, timeout=2)
+        _, me = patroni_api.member(ctx.node, timeout=2)
     except patroni_api.PatroniUnavailable:
         return False
     # Patroni 4 reports a replica's WAL receiver as `replication_state`; older ones as `state`.
@@ -288,6 +290,7 @@ PLAYBOOK = Playbook(
             "diagnose": diagnose,
             "install_patroni": install_patroni,
             "etcd_member": etcd_member_repair,
+            "firewall": firewall.firewall,
             "rejoin": rejoin,
             "reinitialise": reinitialise,
             "verify": verify,

@@ -1,13 +1,13 @@
 """Remove a cluster from its servers: stop its services, move data directories aside (never
-delete them) and take away the configuration files setup wrote. The inventory stays, marked
-`new`, so the cluster can be set up again."""
+delete them), take away the configuration files setup wrote and the host firewall's table and
+unit. The inventory stays, marked `new`, so the cluster can be set up again."""
 
 import shlex
 
 from clusters.models import Cluster, Node, NodeStatus
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import application, daemons, distro_services
+from jobs.playbooks import application, daemons, distro_services, firewall
 from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
 from jobs.playbooks.preflight import listener
 from jobs.playbooks.setup import cluster_spec as build_spec
@@ -37,6 +37,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         ],
         *[StepSpec("stop_patroni", "Stop Patroni and PostgreSQL", n) for n in db_nodes],
         *[StepSpec("stop_etcd", "Stop etcd", n) for n in etcd_member_nodes(cluster, spec)],
+        *[StepSpec("firewall_remove", "Remove the host firewall", n) for n in nodes],
         StepSpec("forget", "Mark the cluster as not set up"),
     ]
 
@@ -117,6 +118,7 @@ PLAYBOOK = Playbook(
             "application_release": application.application_release,
             "stop_patroni": stop_patroni,
             "stop_etcd": stop_etcd,
+            "firewall_remove": firewall.firewall_remove,
             "forget": forget,
         }.items()
     },

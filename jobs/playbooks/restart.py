@@ -30,12 +30,12 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
 
 
 def _paused(ctx: StepContext) -> bool:
-    return bool(patroni_api.cluster(_answering_node(ctx).address).get("pause"))
+    return bool(patroni_api.cluster(_answering_node(ctx)).get("pause"))
 
 
 def _set_pause(ctx: StepContext, pause: bool) -> None:
     status, body = patroni_api.post(
-        _answering_node(ctx).address, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
+        _answering_node(ctx), "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
     )
     if status != 200:
         raise StepFailed(f"Patroni refused: {status} {body}")
@@ -63,7 +63,7 @@ def restart(ctx: StepContext) -> Verdict | str:
         raise StepFailed("Patroni is not paused; restarting now could trigger a failover")
     primary = current_primary(ctx)
     node = ctx.step.node or primary
-    status, body = patroni_api.post(node.address, "/restart", {}, auth=_auth(ctx), timeout=90)
+    status, body = patroni_api.post(node, "/restart", {}, auth=_auth(ctx), timeout=90)
     if status != 200:
         raise StepFailed(f"Patroni on {node.name} refused to restart: {status} {body}")
     ctx.log(f"Patroni: {body}", host=node.name)

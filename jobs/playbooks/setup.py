@@ -12,11 +12,12 @@ from django import db
 from django.conf import settings
 
 from clusters.inventory.services import cluster_secrets_ensure
+from clusters.inventory.tls import cluster_tls_ensure
 from clusters.models import Cluster, Node
 from jobs.configs import spec as paths
 from jobs.configs.etcd import etcd_config
 from jobs.configs.patroni import patroni_config
-from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, Secrets
+from jobs.configs.spec import ClusterSpec, HttpFrontend, NodeSpec, NodeTls, Secrets, TlsSpec
 from jobs.errors import JobRefused
 from jobs.playbooks import (
     adopt_postgres,
@@ -24,16 +25,33 @@ from jobs.playbooks import (
     daemons,
     distro_services,
     existing_postgres,
+    firewall,
     packages,
     setup_etcd,
     setup_finish,
     setup_postgres,
+    tls,
+    tls_convert,
 )
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.monitor_sources import monitor_sources
+
+
+def cluster_tls_spec(cluster: Cluster) -> TlsSpec:
+    """The cluster's CA and node certificates, made or renewed first where needed."""
+    cluster_tls_ensure(cluster=cluster)
+    # cluster_tls_ensure saved through its own copies: read the new CA and keys back.
+    cluster.refresh_from_db(fields=["ca_certificate", "ca_key", "require_client_tls"])
+    return TlsSpec(
+        ca_certificate=cluster.ca_certificate,
+        nodes=tuple((n.name, NodeTls(n.tls_certificate, n.tls_key)) for n in cluster.nodes.all()),
+        require_client_tls=cluster.require_client_tls,
+    )
 
 
 def cluster_spec(cluster: Cluster) -> ClusterSpec:
-    """The cluster as the config generators see it, with its generated passwords."""
+    """The cluster as the config generators see it, with its generated passwords and its
+    certificates (made now if missing)."""
     secrets = cluster_secrets_ensure(cluster=cluster)
     return ClusterSpec(
         name=cluster.name,
@@ -63,6 +81,7 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
             if cluster.adopt_database
             else None
         ),
+        tls=cluster_tls_spec(cluster),
     )
 
 
@@ -113,6 +132,14 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             for n in db_nodes
         ],
         *[StepSpec("application_install", app_title, n) for n in db_nodes if app_title],
+        *[StepSpec("tls_files", "CA, node certificate and keys", n) for n in nodes],
+        # A cluster built before TLS is converted first, node by node without a failover;
+        # the etcd and Patroni steps below then find their files as they would write them.
+        *(
+            tls_convert.plan_steps(cluster, nodes, members)
+            if tls_convert.needs_conversion(cluster, params)
+            else []
+        ),
         *[StepSpec("etcd_configure", "Configure etcd", n) for n in members],
         *[StepSpec("etcd_start", "Start etcd", n) for n in members],
         StepSpec("etcd_verify", "etcd cluster healthy"),
@@ -141,6 +168,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             for n in nodes
             if n.kind == Node.Kind.PROXY
         ],
+        *[StepSpec("firewall", "Host firewall (nftables)", n) for n in nodes],
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
 
@@ -221,14 +249,6 @@ def etcd_configure(ctx: StepContext) -> Verdict | str:
     return "etcd configuration written" if changed else "etcd already configured"
 
 
-def monitor_sources(ctx: StepContext) -> tuple[str, ...]:
-    """The worker addresses the monitor connects from: this SSH session's source address as the
-    node sees it, plus any configured ones (workers on several machines)."""
-    seen = ctx.output('echo "${SSH_CLIENT%% *}"', echo=False)
-    found = {a for a in seen[:1] if a} | set(settings.HACENTER_MONITOR_SOURCES)
-    return tuple(sorted(found))
-
-
 def patroni_configure(ctx: StepContext) -> Verdict | str:
     """Write the node's Patroni YAML (passwords inside: mode 0600, owner postgres)."""
     spec = dataclasses.replace(ctx.facts["spec"], monitor_sources=monitor_sources(ctx))
@@ -241,10 +261,17 @@ def patroni_configure(ctx: StepContext) -> Verdict | str:
         owner="postgres",
         group="postgres",
     )
+    verdict = "Patroni configuration written" if changed else "Patroni already configured"
     if changed and daemons.pid(ctx, ctx.node, setup_postgres.patroni_daemon(spec)):
+        # Asked as it speaks now (tls_active unchanged yet); the reload applies the new REST
+        # TLS settings within a loop.
         setup_postgres.patroni_reload(ctx, ctx.node)
-        return "Patroni configuration updated and reloaded"
-    return "Patroni configuration written" if changed else "Patroni already configured"
+        verdict = "Patroni configuration updated and reloaded"
+    if spec.tls is not None:
+        # From here on this node's Patroni (running or about to start) and its etcd (set up
+        # before) speak TLS.
+        tls.tls_mark_active(ctx, ctx.node)
+    return verdict
 
 
 def with_spec(step):
@@ -256,6 +283,10 @@ def with_spec(step):
             # steps read jobs.playbooks.layout instead.
             adopted = ctx.cluster.origin == Cluster.Origin.ADOPTED
             ctx.facts["spec"] = None if adopted else cluster_spec(ctx.cluster)
+            if ctx.facts["spec"] is not None and ctx.job.params.get("tls") is False:
+                # A cluster built the way HA Center did before TLS: only the tests that
+                # convert one ask for it (the API does not pass this parameter on).
+                ctx.facts["spec"] = dataclasses.replace(ctx.facts["spec"], tls=None)
             for value in ctx.cluster.secret_values():
                 ctx.log_writer.redact.add(value)
         return step(ctx)
@@ -269,6 +300,7 @@ STEPS = {
     "check_login": check_login,
     "install_packages": install_packages,
     "install_patroni": setup_postgres.install_patroni,
+    "tls_files": tls.tls_files_step,
     "etcd_configure": etcd_configure,
     "etcd_start": setup_etcd.etcd_start,
     "etcd_verify": setup_etcd.etcd_verify,
@@ -282,6 +314,8 @@ STEPS = {
     "application_place": application.application_place,
     "database_roles": setup_finish.database_roles,
     "haproxy": setup_finish.haproxy,
+    "firewall": firewall.firewall,
+    **tls_convert.STEPS,
     "verify": setup_finish.verify,
 }
 

@@ -4,9 +4,12 @@ on the proxy host (a failing database host that also leads etcd adds ~3 s to a f
 import json
 import shlex
 
+from clusters.models import Node
 from jobs.configs import spec as paths
+from jobs.configs.etcd import client_urls
 from jobs.playbooks.base import StepContext, Verdict
 from jobs.playbooks.daemons import Daemon, start
+from jobs.playbooks.tls import tls_mark_active
 
 
 def etcd_daemon(spec: paths.ClusterSpec) -> Daemon:
@@ -19,17 +22,31 @@ def etcd_daemon(spec: paths.ClusterSpec) -> Daemon:
 
 
 def etcd_start(ctx: StepContext) -> Verdict | str:
-    """Start this member; it waits for its peers by itself, so members start one after another."""
-    return start(ctx, ctx.node, etcd_daemon(ctx.facts["spec"]))
+    """Start this member; it waits for its peers by itself, so members start one after another.
+    On the proxy, whose only TLS daemon is etcd, the node speaks TLS from here on (database
+    nodes once Patroni's config has TLS too: setup.patroni_configure)."""
+    spec = ctx.facts["spec"]
+    verdict = start(ctx, ctx.node, etcd_daemon(spec))
+    if spec.tls is not None and ctx.node.kind == Node.Kind.PROXY:
+        tls_mark_active(ctx, ctx.node)
+    return verdict
+
+
+def etcdctl_line(endpoints: str, *args: str, tls: bool, command_timeout: str = "5s") -> str:
+    """An etcdctl command line (run it with sudo: the key is root's or postgres's). With `tls`
+    it presents the node's certificate, which etcd's client-cert-auth demands, and verifies
+    etcd's against the cluster's CA; `endpoints` must then be https URLs."""
+    flags = ["--cacert", paths.TLS_CA_FILE, "--cert", paths.TLS_CERT_FILE]
+    flags += ["--key", paths.TLS_KEY_FILE]
+    return (
+        f"ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout={command_timeout} "
+        + shlex.join([*(flags if tls else []), "--endpoints", endpoints, *args])
+    )
 
 
 def etcdctl(spec: paths.ClusterSpec, *args: str) -> str:
-    endpoints = ",".join(
-        f"http://{paths.host_port(m.address, paths.ETCD_CLIENT_PORT)}" for m in spec.etcd_members
-    )
-    return "ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s " + shlex.join(
-        ["--endpoints", endpoints, *args]
-    )
+    """etcdctl against every member of the cluster HA Center built."""
+    return etcdctl_line(client_urls(spec), *args, tls=spec.tls is not None)
 
 
 def etcd_verify(ctx: StepContext) -> Verdict | str:
@@ -57,8 +74,7 @@ def etcd_verify(ctx: StepContext) -> Verdict | str:
     if leader_id != proxy_id:
         leader_endpoint = by_id[leader_id]
         ctx.run(
-            "ETCDCTL_API=3 etcdctl --dial-timeout=2s "
-            + shlex.join(["--endpoints", leader_endpoint, "move-leader", f"{proxy_id:x}"]),
+            etcdctl_line(leader_endpoint, "move-leader", f"{proxy_id:x}", tls=spec.tls is not None),
             node=proxy,
             check=True,
         )

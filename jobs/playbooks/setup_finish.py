@@ -15,7 +15,8 @@ from jobs.configs.haproxy import haproxy_config
 from jobs.playbooks import daemons
 from jobs.playbooks.base import StepContext, StepFailed, Verdict
 from jobs.playbooks.setup_postgres import current_primary, members, wait_for_sync_standby
-from jobs.playbooks.sql import psql
+from jobs.playbooks.sql import psql, quote_ident, quote_literal
+from jobs.postgres_tls import proxy_tls
 
 SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -24,7 +25,7 @@ def _literal(password: str) -> str:
     # Generated passwords are URL-safe base64; anything else would be a bug, not a quote problem.
     if not set(password) <= SAFE_PASSWORD:
         raise StepFailed("a stored password has unexpected characters; refusing to use it")
-    return f"'{password}'"
+    return quote_literal(password)
 
 
 def database_roles(ctx: StepContext) -> Verdict | str:
@@ -33,6 +34,8 @@ def database_roles(ctx: StepContext) -> Verdict | str:
     primary = current_primary(ctx)
     secrets_ = {s.name: s.value for s in ctx.cluster.secrets.all()}
     roles = [(paths.MONITOR_USER, secrets_["monitor"], "GRANT pg_monitor TO {role};")]
+    # Every name is quoted where it enters SQL, validated or not: the Django admin once saved
+    # inventory no form would accept, and a role name is where `COPY ... TO PROGRAM` would go.
     app_db, app_user = ctx.cluster.database_name, ctx.cluster.database_user
     # A role the taken-over server already had is the customer's: its password stays theirs.
     customers = set(ctx.cluster.adopted_from.get("roles") or ())
@@ -42,20 +45,20 @@ def database_roles(ctx: StepContext) -> Verdict | str:
     sql = []
     for role, password, extra in roles:
         verb = "ALTER" if role in existing else "CREATE"
-        sql.append(f"{verb} ROLE {role} LOGIN PASSWORD {_literal(password)};")
+        sql.append(f"{verb} ROLE {quote_ident(role)} LOGIN PASSWORD {_literal(password)};")
         if extra:
-            sql.append(extra.format(role=role))
+            sql.append(extra.format(role=quote_ident(role)))
     psql(ctx, primary, "\n".join(sql), echo=False)
     created = [r for r, _, _ in roles if r not in existing]
     parts = [f"roles created: {', '.join(created)}" if created else "roles already present"]
     if app_user in customers:
         parts.append(f"{app_user} kept as the taken-over server had it (password unchanged)")
     if app_db:
-        # app_db and app_user passed validate_sql_identifier: [a-z_][a-z0-9_]*.
-        query = f"SELECT 1 FROM pg_database WHERE datname = '{app_db}';"  # noqa: S608
+        query = f"SELECT 1 FROM pg_database WHERE datname = {quote_literal(app_db)};"  # noqa: S608
         has_db = psql(ctx, primary, query, echo=False)
         if not has_db:
-            psql(ctx, primary, f"CREATE DATABASE {app_db} OWNER {app_user};")
+            create = f"CREATE DATABASE {quote_ident(app_db)} OWNER {quote_ident(app_user)};"
+            psql(ctx, primary, create)
             parts.append(f"database {app_db} created, owned by {app_user}")
         else:
             parts.append(f"database {app_db} already exists")
@@ -102,6 +105,13 @@ def routed_writes(ctx: StepContext) -> list[str]:
 def haproxy(ctx: StepContext) -> Verdict | str:
     """Write the config, validate it with `haproxy -c`, then start or gracefully reload; wait
     until writes route to the primary."""
+    action = haproxy_apply(ctx)
+    return f"{action}; writes go to {haproxy_wait_for_primary(ctx)}"
+
+
+def haproxy_apply(ctx: StepContext) -> str:
+    """The config on the proxy (validated first), HAProxy started or gracefully reloaded;
+    says which. The TLS conversion turns its held checks back on between this and the wait."""
     spec = ctx.facts["spec"]
     candidate = paths.HAPROXY_CONFIG + ".hacenter-new"
     ctx.run("mkdir -p /run/haproxy /var/lib/haproxy", check=True)
@@ -124,6 +134,11 @@ def haproxy(ctx: StepContext) -> Verdict | str:
         action = "configuration changed; reloaded gracefully"
     else:
         action = daemons.start(ctx, ctx.node, daemon)
+    return action
+
+
+def haproxy_wait_for_primary(ctx: StepContext) -> str:
+    """Wait until HAProxy routes writes to the primary only; its name."""
     primary = current_primary(ctx)
 
     def routes_to_primary() -> bool:
@@ -135,7 +150,7 @@ def haproxy(ctx: StepContext) -> Verdict | str:
         interval=0.5,
         what=f"HAProxy to route writes to {primary.name} only",
     )
-    return f"{action}; writes go to {primary.name}"
+    return primary.name
 
 
 def verify(ctx: StepContext) -> Verdict | str:
@@ -149,6 +164,9 @@ def verify(ctx: StepContext) -> Verdict | str:
         "password": spec.secrets.superuser,
         "dbname": "postgres",
         "connect_timeout": 5,
+        # Through the proxy to the primary: verify-full against the cluster's CA, whose node
+        # certificates name the proxy's address too.
+        **proxy_tls(ctx.cluster),
     }
     with psycopg2.connect(port=paths.POSTGRES_PORT, **dsn) as conn, conn.cursor() as cur:
         cur.execute("CREATE SCHEMA IF NOT EXISTS hacenter")
@@ -183,7 +201,7 @@ def verify(ctx: StepContext) -> Verdict | str:
                 psql(
                     ctx,
                     node,
-                    f"SELECT 1 FROM hacenter.setup_check WHERE token = '{token}';",  # noqa: S608 - hex
+                    f"SELECT 1 FROM hacenter.setup_check WHERE token = {quote_literal(token)};",  # noqa: S608
                     echo=False,
                     check=False,
                 )

@@ -58,7 +58,7 @@ def install_patroni(ctx: StepContext) -> Verdict | str:
 
 
 def patroni_reload(ctx: StepContext, node: Node) -> None:
-    status, body = patroni_api.post(node.address, "/reload", {}, auth=rest_auth(ctx.cluster))
+    status, body = patroni_api.post(node, "/reload", {}, auth=rest_auth(ctx.cluster))
     if status not in (200, 202):
         raise StepFailed(f"Patroni on {node.name} refused to reload: {status} {body}")
 
@@ -67,7 +67,7 @@ def members(ctx: StepContext) -> list[dict]:
     """Patroni's member list from the first database node that answers (empty if none)."""
     for node in ctx.cluster.database_nodes:
         try:
-            return patroni_api.cluster(node.address, timeout=2).get("members", [])
+            return patroni_api.cluster(node, timeout=2).get("members", [])
         except patroni_api.PatroniUnavailable:
             continue
     return []
@@ -187,7 +187,7 @@ def current_primary(ctx: StepContext, wait_s: float = 30) -> Node:
         views, silent = [], []
         for node in ctx.cluster.database_nodes:
             try:
-                views.append(patroni_api.cluster(node.address, timeout=2).get("members", []))
+                views.append(patroni_api.cluster(node, timeout=2).get("members", []))
             except patroni_api.PatroniUnavailable as exc:
                 silent.append(f"{node.name}: {exc}")
         name, why = agreed_leader(views)

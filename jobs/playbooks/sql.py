@@ -46,6 +46,28 @@ def psql(
     return lines
 
 
+def quote_ident(name: str) -> str:
+    """An SQL identifier (role, database), always double-quoted, as PostgreSQL's quote_ident:
+    whatever the name holds, it stays one name and never becomes SQL. Validators keep names to
+    [a-z_][a-z0-9_]*, whose quoted form means the same as the bare one; this is the second wall
+    (the Django admin once saved names no form would accept)."""
+    if "\0" in name or not name:
+        raise StepFailed(f"refusing an empty identifier or one with a NUL byte: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """An SQL string literal, as PostgreSQL's quote_literal: quotes doubled, and E'' with
+    doubled backslashes when the value holds one (right whatever standard_conforming_strings
+    says)."""
+    if "\0" in value:
+        raise StepFailed("refusing a string with a NUL byte in SQL")
+    quoted = "'" + value.replace("'", "''") + "'"
+    if "\\" in value:
+        return "E" + quoted.replace("\\", "\\\\")
+    return quoted
+
+
 def lsn_to_int(lsn: str) -> int:
     """'16/B374D848' -> a comparable integer."""
     high, _, low = lsn.partition("/")

@@ -37,6 +37,6 @@ def test_wizard_steps_by_keyboard_and_at_phone_width(page: Page, live_server, dj
     page.get_by_label("Address of server 1").focus()
     page.keyboard.type("bad address!")
     page.keyboard.press("Enter")  # submits "Next", not "Add a standby"
-    expect(page.get_by_text("Enter an IP address or a host name")).to_be_visible()
+    expect(page.get_by_text("Enter the server's IP address")).to_be_visible()
     expect(page.locator("fieldset.server")).to_have_count(3)
     expect(page.get_by_label("Address of server 1")).to_have_value("bad address!")

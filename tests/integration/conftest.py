@@ -3,7 +3,7 @@
 import pytest
 
 from clusters.inventory import services as cluster_services
-from clusters.models import Cluster, Credential
+from clusters.models import Cluster, Credential, Node
 from jobs import patroni_api
 from jobs.host_keys import host_key_scan
 from jobs.models import Job
@@ -106,11 +106,24 @@ def _workers_idle_before_flush(transactional_db):
         time.sleep(0.2)
 
 
+def patroni_at(address: str) -> patroni_api.Member:
+    """The node at `address` as the inventory knows it, so the test asks its Patroni as the
+    workers do (https verified by the cluster's CA once setup made it speak TLS); the bare
+    address (plain http) when no cluster has that node, or outside the test database."""
+    try:
+        found = (
+            Node.objects.select_related("cluster").filter(address=address).order_by("-pk").first()
+        )
+    except RuntimeError:  # a thread of a test without database access
+        return address
+    return found or address
+
+
 def any_member(addresses: tuple[str, ...], wanted, timeout: float = 1) -> bool:
     """Whether the member list of the first Patroni that answers has a member `wanted` likes."""
     for address in addresses:
         try:
-            members = patroni_api.cluster(address, timeout=timeout)["members"]
+            members = patroni_api.cluster(patroni_at(address), timeout=timeout)["members"]
         except patroni_api.PatroniUnavailable:
             continue
         return any(wanted(m) for m in members)
@@ -127,7 +140,8 @@ def leader_name(*addresses: str) -> str | None:
     seen = set()
     for address in addresses:
         try:
-            found = patroni_api.leader(patroni_api.cluster(address, timeout=1)["members"])
+            members = patroni_api.cluster(patroni_at(address), timeout=1)["members"]
+            found = patroni_api.leader(members)
         except patroni_api.PatroniUnavailable:
             continue
         seen.add(found["name"] if found else None)

@@ -73,6 +73,12 @@ def receiver() -> Iterator[Receiver]:
     thread.join(10)
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(settings) -> None:
+    """The receiver listens on loopback, which webhooks may reach only when allow-listed."""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+
+
 @pytest.fixture
 def cluster() -> Cluster:
     return Cluster.objects.create(name="c1")
@@ -131,8 +137,43 @@ def test_a_500_answer_is_a_failed_delivery_with_the_status(receiver, channel, cl
     [delivery] = alerts_dispatch(event_id=failover(cluster).pk)
     assert delivery.status == "failed"
     assert "500" in delivery.error
-    assert delivery.error == "HTTP 500 Internal Server Error: receiver says no"
+    # The receiver's own words are kept apart: the page shows them to admins only.
+    assert delivery.error == "HTTP 500 Internal Server Error"
+    assert delivery.detail == "receiver says no"
     assert "secret" not in delivery.error  # the URL's token is never written down
+
+
+def test_loopback_is_refused_without_the_allow_list(receiver, channel, cluster, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS = []
+    [delivery] = alerts_dispatch(event_id=failover(cluster).pk)
+    assert delivery.status == "failed"
+    assert delivery.error.startswith("refused: 127.0.0.1 is a loopback address")
+    assert receiver.posts == []
+
+
+def test_a_rebound_name_still_reaches_the_address_that_was_checked(receiver, cluster, monkeypatch):
+    # The name's first answer is the receiver (allow-listed loopback); any later answer would
+    # be another address. The delivery looks up once and connects where it checked.
+    port = int(receiver.url.split(":")[2].split("/")[0])
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host != "hooks.rebind.test":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        ip = "127.0.0.1" if len(asked) == 1 else "192.0.2.1"  # TEST-NET: nothing answers
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    channel = AlertChannel.objects.create(
+        cluster=cluster, kind="webhook", target=f"http://hooks.rebind.test:{port}/hooks/T0/x"
+    )
+    delivery = alert_test_send(channel=channel)
+    assert (delivery.status, delivery.error) == ("test", "")
+    assert asked == ["hooks.rebind.test"]
+    assert receiver.posts[0]["path"] == "/hooks/T0/x"
+    assert receiver.headers[0]["Host"] == f"hooks.rebind.test:{port}"
 
 
 def test_redirects_are_not_followed(receiver, channel, cluster):

@@ -17,7 +17,7 @@ from clusters.models import Cluster
 from jobs import patroni_api
 from jobs.models import Job, JobStatus
 from tests.conftest import wait_for
-from tests.integration.conftest import wait_for_job
+from tests.integration.conftest import patroni_at, wait_for_job
 from tests.lab.rootfs import release_of
 from tests.lab_fixtures import on_debian
 from tests.workers import start_beat
@@ -47,6 +47,11 @@ def unit_state(lab, host: str, unit: str) -> str:
     enabled = sh(lab, host, f"systemctl is-enabled {unit} 2>/dev/null", check=False)
     enabled = "absent" if enabled in ("", "not-found") else enabled
     return f"{enabled}/{sh(lab, host, f'systemctl is-active {unit}', check=False)}"
+
+
+def firewall_table(lab, host: str) -> str:
+    """HA Center's nftables table on the host as `nft` lists it, "" when it is not loaded."""
+    return sh(lab, host, "nft list table inet hacenter 2>/dev/null || true", check=False)
 
 
 def listeners(lab, host: str, port: int) -> set[str]:
@@ -104,7 +109,7 @@ def steps(job: Job) -> dict[tuple[str, str], object]:
 def whole(lab, dsn: str) -> bool:
     """Both members running (one leader, one streaming replica) and a write through the proxy."""
     try:
-        members = patroni_api.cluster(lab.host("node1").address, timeout=2)["members"]
+        members = patroni_api.cluster(patroni_at(lab.host("node1").address), timeout=2)["members"]
         states = sorted((m["role"], m["state"]) for m in members)
         conn = psycopg2.connect(dsn, connect_timeout=2)
         try:
@@ -123,7 +128,7 @@ def primary_name(lab) -> str | None:
     or none answers."""
     for host in ("node1", "node2"):
         try:
-            members = patroni_api.cluster(lab.host(host).address, timeout=2)["members"]
+            members = patroni_api.cluster(patroni_at(lab.host(host).address), timeout=2)["members"]
         except patroni_api.PatroniUnavailable:
             continue
         return next((m["name"] for m in members if m["role"] == "leader"), None)
@@ -171,6 +176,10 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker,
     for host, units in OUR_UNITS.items():
         for unit in units:
             assert unit_state(lab, host, unit) == "enabled/active", (host, unit)
+    # The host firewall (issue 17): our table loaded by our unit on every host.
+    for host in OUR_UNITS:
+        assert unit_state(lab, host, "hacenter-firewall.service") == "enabled/active", host
+        assert "chain input" in firewall_table(lab, host), host
     # Problem 3: Debian's own HAProxy and etcd cannot start beside ours, now or after a boot.
     assert unit_state(lab, "proxy", "haproxy.service") == "masked/inactive"
     assert unit_state(lab, "node1", "etcd.service") == "masked/inactive"
@@ -185,6 +194,8 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker,
             lab.reboot(host)
             wait_for(lambda: whole(lab, dsn), 180, f"the cluster to be whole after {host} rebooted")
             assert len(listeners(lab, "proxy", 5432)) == 1, sh(lab, "proxy", "ss -Hltnp")
+            # the firewall's table is back after the boot, loaded by hacenter-firewall.service
+            assert "chain input" in firewall_table(lab, host), host
 
         # A hard power-off of the primary: writes go on on the standby; the event is recorded.
         wait_for(lambda: Cluster.objects.get(pk=cluster.pk).state == "healthy", 60, "healthy")
@@ -240,6 +251,7 @@ def test_a_customers_cluster_on_fresh_systemd_servers(fresh_systemd_lab, worker,
         for port in PORTS[host]:
             assert not listeners(lab, host, port), (host, port, sh(lab, host, "ss -Hltnp"))
         left = sh(lab, host, "ls /etc/systemd/system | grep '^hacenter-' || true")
-        assert left == "", (host, left)
+        assert left == "", (host, left)  # hacenter-firewall.service included
+        assert firewall_table(lab, host) == "", host
         assert all(unit_state(lab, host, u).startswith("absent/") for u in units)
     assert unit_state(lab, "proxy", "haproxy.service") != "masked/inactive"

@@ -11,7 +11,7 @@ from jobs import services as job_services
 from jobs.host_keys import host_key_scan
 from jobs.models import JobStatus
 from jobs.playbooks.etcd_members import local_etcdctl
-from tests.integration.conftest import lab_credential, wait_for_job
+from tests.integration.conftest import lab_credential, patroni_at, wait_for_job
 from tests.integration.test_operations_lab import run
 from tests.lab import Lab
 from tests.writer import ProxyWriter
@@ -46,7 +46,7 @@ def server(lab: Lab, host: str, credential, name: str | None = None) -> dict:
 
 
 def patroni_members(address: str = "198.18.0.11") -> dict[str, dict]:
-    return {m["name"]: m for m in patroni_api.cluster(address, timeout=3)["members"]}
+    return {m["name"]: m for m in patroni_api.cluster(patroni_at(address), timeout=3)["members"]}
 
 
 def etcd_peers(lab: Lab) -> set[str]:
@@ -83,7 +83,7 @@ def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
         assert patroni_members()["node3"]["state"] == "streaming"
         assert {"node1", "node2", "node3"} <= haproxy_servers(lab4)
         # Four nodes: etcd keeps its three members (an even count adds no tolerance).
-        assert etcd_peers(lab4) == {f"http://198.18.0.{i}:2380" for i in (10, 11, 12)}
+        assert etcd_peers(lab4) == {f"https://198.18.0.{i}:2380" for i in (10, 11, 12)}
 
         lab4.power_off("node2")
         node2 = cluster.nodes.get(name="node2")
@@ -97,9 +97,9 @@ def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
         members = patroni_members()
         assert members["node2"]["host"] == "198.18.0.14"
         assert members["node2"]["state"] == "streaming"
-        assert etcd_peers(lab4) == {f"http://198.18.0.{i}:2380" for i in (10, 11, 14)}
+        assert etcd_peers(lab4) == {f"https://198.18.0.{i}:2380" for i in (10, 11, 14)}
         etcd_step = replaced.steps.get(name="etcd_membership").summary
-        assert "removed node2 (http://198.18.0.12:2380)" in etcd_step, etcd_step
+        assert "removed node2 (https://198.18.0.12:2380)" in etcd_step, etcd_step
 
         with pytest.raises(Exception, match="repeat the node's name"):
             job_services.job_start(

@@ -16,7 +16,7 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
     job = wait_for_job(services.job_start(cluster=lab_cluster, kind="preflight"))
     steps = list(job.steps.select_related("node"))
     assert job.status == JobStatus.SUCCEEDED, (job.error, [(s.title, s.summary) for s in steps])
-    assert len(steps) == 3 * 9 + 2  # and across nodes: one PostgreSQL major, the lint
+    assert len(steps) == 3 * 10 + 2  # and across nodes: one PostgreSQL major, the lint
     assert all(s.status in (StepStatus.SUCCEEDED, StepStatus.WARNING) and s.summary for s in steps)
     verdicts = {(s.node.name if s.node else "cluster", s.name): s.summary for s in steps}
     assert verdicts[("node1", "ssh_login")].startswith("logged in as root on node1")
@@ -29,6 +29,9 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
     assert verdicts[("node1", "ports")].startswith("free: 5432, 8008, 2379, 2380")
     assert verdicts[("node1", "reachability")] == "reaches 2 peers on 9 ports"
     assert "clock" in verdicts[("node2", "clock")]
+    assert verdicts[("node1", "firewall")].startswith(
+        "no other firewall found; setup adds the table inet hacenter beside it"
+    )
     assert verdicts[("cluster", "same_postgres_major")] == "PostgreSQL 15 on every database node"
     # HA Center's own configuration passes its lint (a note on the watchdog being off).
     assert verdicts[("cluster", "config_lint")].startswith("no problem found")

@@ -4,10 +4,13 @@ Seeded: the lab's SSH private key re-encrypted with a known passphrase (so setup
 passphrase), a password credential, and then every password setup generates. Searched: a dump
 of every table of the console's database (encrypted columns hold only ciphertext, so the
 plaintext may appear nowhere), the worker's log and this process's log, every job log line,
-every page and every API answer an admin can fetch. The one place a secret may appear by
+every page and every API answer an admin can fetch (the CA certificate's download included),
+and the inventory export. Setup's generated secrets include the cluster's CA key and every
+node's TLS key: each base64 line of them is searched for. The one place a secret may appear by
 design, the admin-only and audited connection-strings answer, is checked to be audited instead.
 """
 
+import json
 import logging
 
 import pytest
@@ -15,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from django.db import connection
 
 from clusters.access.roles import assign_role
+from clusters.inventory.export_import import inventory_export
 from clusters.models import AuditEntry, Cluster
 from tests.conftest import api_client
 from tests.integration.conftest import wait_for_job
@@ -117,6 +121,10 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
     cluster = Cluster.objects.get(pk=cluster_id)
     generated = [s.value for s in cluster.secrets.all()]
     assert len(generated) >= 6  # superuser, replication, rewind, REST API, stats, monitor, app
+    # The cluster's CA and a certificate per node, made by setup; their keys are secrets too.
+    assert "PRIVATE KEY" in cluster.ca_key
+    tls_keys = {"CA": cluster.ca_key} | {n.name: n.tls_key for n in cluster.nodes.all()}
+    assert all("PRIVATE KEY" in key for key in tls_keys.values()), list(tls_keys)
 
     # The deliberate reveal: admin-only, audited, and left out of the search below.
     connection_answer = api.get(f"/api/v1/clusters/{cluster_id}/connection/")
@@ -135,6 +143,7 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
         f"/jobs/{job_id}/",
         f"/jobs/{job_id}/steps/",
         f"/jobs/{job_id}/log/?after=0",
+        f"/clusters/{cluster_id}/ca.crt",
     ]
     for url in pages:
         # The step list and the log are htmx fragments: a plain GET goes to the job page.
@@ -150,6 +159,9 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
         f"/api/v1/jobs/{job_id}/log/?after=0",
     ):
         keep(api.get(url))
+    ca_answer = api.get(f"/api/v1/clusters/{cluster_id}/ca/")
+    assert ca_answer.status_code == 200 and "BEGIN CERTIFICATE" in ca_answer.content.decode()
+    answers.append(ca_answer.content.decode())
     metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {_token(admin)}")
     assert metrics.status_code == 200
     answers.append(metrics.content.decode())
@@ -162,6 +174,7 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
         "console log": "\n".join(r.getMessage() for r in caplog.records),
         "job log lines": log_lines,
         "pages and API answers": "\n".join(answers),
+        "inventory export": json.dumps(inventory_export()),
     }
     secrets = {
         "passphrase": PASSPHRASE,
@@ -169,6 +182,11 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
         **{f"generated {s.name}": s.value for s in cluster.secrets.all()},
         **{f"key line {i}": p for i, p in enumerate(_key_pieces(protected_key))},
         **{f"plain key line {i}": p for i, p in enumerate(_key_pieces(fresh_lab.private_key_text))},
+        **{
+            f"{owner} TLS key line {i}": p
+            for owner, key in tls_keys.items()
+            for i, p in enumerate(_key_pieces(key))
+        },
     }
     leaks = [
         f"{name} in {place}"
@@ -181,6 +199,9 @@ def test_no_seeded_or_generated_secret_leaks_anywhere(
     # where it is shown on purpose.
     assert "lab-root" in places["database dump"] and "pgs" in places["database dump"]
     assert any(g in connection_answer.content.decode() for g in generated)
+    # The CA certificate (public) is there, downloaded; the export holds the cluster.
+    assert cluster.ca_certificate.splitlines()[1] in places["pages and API answers"]
+    assert '"name": "pgs"' in places["inventory export"]
 
 
 def _token(user) -> str:

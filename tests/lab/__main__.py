@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--nodes", type=int, default=2, help="database nodes (default 2)")
     up.add_argument("--fresh", action="store_true", help="wipe host disks and host keys first")
     up.add_argument(
+        "--outsider",
+        action="store_true",
+        help="netns: also boot 'outsider' (.50), a host in no cluster (firewall tests)",
+    )
+    up.add_argument(
         "--release",
         choices=sorted(RELEASES),
         default=DEFAULT_RELEASE,
@@ -158,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             return _systemd(args)
         args.root = args.root or DEFAULT_ROOT
         if args.command == "up":
-            lab = Lab(n_db=args.nodes, root=args.root).up(fresh=args.fresh)
+            lab = Lab(n_db=args.nodes, root=args.root, outsider=args.outsider)
+            lab.up(fresh=args.fresh)
             _print_up(lab)
             return 0
         if args.command == "down":
@@ -166,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             # --wipe every node dir a bigger lab left
             on_disk = len(list(Path(args.root).glob("node[0-9]*")))
             nodes = max(len(lab_netns()) - 1, on_disk, 1)
-            lab = Lab(n_db=nodes, root=args.root)
+            outsider = (Path(args.root) / "outsider").exists()  # its dir, for --wipe
+            lab = Lab(n_db=min(nodes, 39) if outsider else nodes, root=args.root, outsider=outsider)
             lab.down(keep_data=not args.wipe)
             print(f"lab is down ({lab.last_down_seconds:.2f} s)")
             return 0

@@ -23,6 +23,8 @@ class LabBase:
     #: nsenter's flags that put a command in all of a host's namespaces
     NSENTER: tuple[str, ...] = ("--all",)
     hosts: list[Any]
+    #: hosts on the lab network that belong to no cluster (the netns lab's outsider)
+    extra_hosts: tuple[Any, ...] = ()
     root: Path
     _procs: dict[str, subprocess.Popen[bytes]]
 
@@ -39,11 +41,12 @@ class LabBase:
         return self.hosts[1:]
 
     def host(self, name: str) -> Any:
-        """The host called ``name``; raises KeyError for unknown names."""
-        for h in self.hosts:
+        """The host called ``name`` (an extra host too); raises KeyError for unknown names."""
+        every = [*self.hosts, *self.extra_hosts]
+        for h in every:
             if h.name == name:
                 return h
-        raise KeyError(f"no lab host {name!r}; hosts: {[h.name for h in self.hosts]}")
+        raise KeyError(f"no lab host {name!r}; hosts: {[h.name for h in every]}")
 
     @property
     def key_path(self) -> Path:

@@ -19,6 +19,10 @@ HOSTINIT = Path(__file__).with_name("hostinit.sh")
 PROXY_NAME = "proxy"
 SUBNET = "198.18.0"
 PROXY_OCTET = 10
+#: A host on the lab network that is in no cluster (``Lab(outsider=True)``): the stranger whose
+#: connections the host firewall must stop. Fixed address, above any database host's.
+OUTSIDER_NAME = "outsider"
+OUTSIDER_OCTET = 50
 BOOT_TIMEOUT = 15.0
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen", "mount", "useradd", "chpasswd")
 
@@ -50,25 +54,38 @@ class Lab(LabBase):
     # the host's PID, mount, UTS, IPC and network namespaces (it has no user or cgroup one)
     NSENTER = ("-p", "-m", "-u", "-i", "-n")
 
-    def __init__(self, n_db: int = 2, root: str | os.PathLike[str] = DEFAULT_ROOT) -> None:
+    def __init__(
+        self, n_db: int = 2, root: str | os.PathLike[str] = DEFAULT_ROOT, outsider: bool = False
+    ) -> None:
         if not 1 <= n_db <= 200:
             raise ValueError("n_db must be between 1 and 200")
+        if outsider and PROXY_OCTET + n_db >= OUTSIDER_OCTET:
+            raise ValueError(f"with an outsider (.{OUTSIDER_OCTET}), n_db is at most 39")
         self.n_db = n_db
         self.root = Path(root)
         names = [PROXY_NAME] + [f"node{i}" for i in range(1, n_db + 1)]
-        self.hosts: list[LabHost] = [
-            LabHost(
-                name=n,
-                address=f"{SUBNET}.{PROXY_OCTET + i}",
-                netns=f"{network.NETNS_PREFIX}{n}",
-                veth=f"{network.VETH_PREFIX}{n}",
-                datadir=self.root / n,
-            )
-            for i, n in enumerate(names)
-        ]
+        self.hosts: list[LabHost] = [self._host(n, PROXY_OCTET + i) for i, n in enumerate(names)]
+        # Booted with the others but kept out of ``hosts``: clusters are made of ``hosts``.
+        self.extra_hosts = (self._host(OUTSIDER_NAME, OUTSIDER_OCTET),) if outsider else ()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.last_up_seconds: float | None = None
         self.last_down_seconds: float | None = None
+
+    def _host(self, name: str, octet: int) -> LabHost:
+        return LabHost(
+            name=name,
+            address=f"{SUBNET}.{octet}",
+            netns=f"{network.NETNS_PREFIX}{name}",
+            veth=f"{network.VETH_PREFIX}{name}",
+            datadir=self.root / name,
+        )
+
+    @property
+    def outsider(self) -> LabHost:
+        """The host in no cluster (``Lab(outsider=True)``), at .50."""
+        if not self.extra_hosts:
+            raise LabError("this lab has no outsider; make it with Lab(outsider=True)")
+        return self.extra_hosts[0]
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -108,16 +125,17 @@ class Lab(LabBase):
         hostfs.ensure_users()
         hostfs.ensure_mount_points()
         peers = {h.name: h.address for h in self.hosts}
-        for h in self.hosts:
+        every = [*self.hosts, *self.extra_hosts]
+        for h in every:
             if fresh:
                 shutil.rmtree(h.datadir, ignore_errors=True)
             self._prepare(h, peers)
         network.ensure_bridge()
-        for h in self.hosts:
+        for h in every:
             network.add_host_link(h.netns, h.veth, h.address)
-        for h in self.hosts:  # boot all first, then wait: hosts start in parallel
+        for h in every:  # boot all first, then wait: hosts start in parallel
             self._spawn(h)
-        for h in self.hosts:
+        for h in every:
             self._wait_booted(h)
         self.last_up_seconds = time.monotonic() - started
         return self
@@ -130,7 +148,7 @@ class Lab(LabBase):
         started = time.monotonic()
         self._teardown()
         if not keep_data:
-            for h in self.hosts:
+            for h in [*self.hosts, *self.extra_hosts]:
                 shutil.rmtree(h.datadir, ignore_errors=True)
         self.last_down_seconds = time.monotonic() - started
 

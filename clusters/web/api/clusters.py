@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.views.decorators.cache import never_cache
 
 from clusters.access.audit import audit, refused, source_address
 from clusters.access.reveal import cluster_connection_read
@@ -68,6 +69,7 @@ def cluster(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(selectors.cluster_detail(get_object_or_404(Cluster, pk=pk)))
 
 
+@never_cache  # a password is in the answer: no cache (browser, proxy) may keep it
 @api_view("GET")
 def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
     """The application's connection strings, password included: admins only, always audited

@@ -26,7 +26,7 @@ def host_key_scan(request: HttpRequest) -> JsonResponse:
     try:
         if not isinstance(address, str):
             raise validators.ValidationError("This field is required.")
-        validators.validate_address(address)
+        validators.validate_ip_address(address)
     except validators.ValidationError as exc:
         errors["address"] = list(exc.messages)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:

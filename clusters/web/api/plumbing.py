@@ -8,11 +8,10 @@ import json
 from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from clusters.access import roles
-from clusters.models import ApiToken
+from clusters.access.tokens import TokenRefused, api_token_authenticate
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -36,15 +35,10 @@ def _authenticate(request: HttpRequest):
         raise ApiError(
             401, "Authentication required: send the header 'Authorization: Token <key>'."
         )
-    found = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=ApiToken.digest_of(token.strip()), user__is_active=True)
-        .first()
-    )
-    if found is None:
-        raise ApiError(401, "Invalid or revoked API token.")
-    ApiToken.objects.filter(pk=found.pk).update(last_used=timezone.now())
-    return found.user
+    try:
+        return api_token_authenticate(token).user
+    except TokenRefused as exc:
+        raise ApiError(401, str(exc)) from None
 
 
 def _json_body(request: HttpRequest) -> dict:

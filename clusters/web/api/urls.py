@@ -2,9 +2,11 @@
 
 from django.urls import path
 
+from clusters.web.api import ca as ca_api
 from clusters.web.api import clusters as cluster_api
 from clusters.web.api import events as event_api
 from clusters.web.api import jobs as job_api
+from clusters.web.api import tokens as token_api
 
 urlpatterns = [
     path("credentials/", cluster_api.credentials, name="api-credentials"),
@@ -20,9 +22,13 @@ urlpatterns = [
         name="api-node-replace",
     ),
     path("clusters/<int:pk>/connection/", cluster_api.cluster_connection, name="api-connection"),
+    path("clusters/<int:pk>/ca/", ca_api.cluster_ca, name="api-cluster-ca"),
     path("clusters/<int:pk>/events/", event_api.cluster_events, name="api-cluster-events"),
     path("jobs/<int:pk>/", job_api.job, name="api-job"),
     path("jobs/<int:pk>/log/", job_api.job_log, name="api-job-log"),
     path("jobs/<int:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),
     path("jobs/<int:pk>/retry/", job_api.job_retry, name="api-job-retry"),
+    path("tokens/", token_api.tokens, name="api-tokens"),
+    path("tokens/<int:pk>/", token_api.token_revoke, name="api-token"),
+    path("tokens/<int:pk>/revoke/", token_api.token_revoke, name="api-token-revoke"),
 ]

@@ -44,15 +44,21 @@ def test_login_is_refused_after_five_failures_even_with_the_right_password(
     assert _login(Client(), "bob", "bob-password-123", "10.2.2.2").status_code == 302
 
 
-def test_failures_from_one_address_block_that_address_for_every_user_name(
-    client, django_user_model, settings
+def test_failures_from_one_address_slow_that_address_down_but_a_right_password_logs_in(
+    client, django_user_model, settings, monkeypatch
 ):
+    pauses = []
+    monkeypatch.setattr("clusters.access.login.pause", pauses.append)
     settings.LOGIN_MAX_FAILURES_PER_ADDRESS = 3
     make_user(django_user_model, "ann", "viewer")
     for name in ("x1", "x2", "x3"):
         _login(client, name, "guess", "10.3.3.3")
-    assert _login(client, "ann", "ann-password-123", "10.3.3.3").status_code == 429
+    assert pauses == []
+    assert _login(client, "ann", "ann-password-123", "10.3.3.3").status_code == 302
+    assert pauses == [settings.LOGIN_SLOWDOWN_S]
+    assert AuditEntry.objects.get(action="login").params == {"slowed": True}
     assert _login(Client(), "ann", "ann-password-123", "10.4.4.4").status_code == 302
+    assert len(pauses) == 1  # another address is not slowed
 
 
 def test_a_successful_login_clears_the_users_earlier_failures(client, django_user_model):

@@ -13,7 +13,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, assign_role
-from clusters.models import AlertChannel, AuditEntry, Cluster, Credential, Node
+from clusters.models import AlertChannel, ApiToken, AuditEntry, Cluster, Credential, Node
 from jobs.models import Job, JobStatus, Step
 from tests.unit.conftest import three_node_cluster
 
@@ -46,6 +46,8 @@ ENDPOINTS = [
     Endpoint("cluster-new", "GET", "/clusters/new/", ADMIN),
     Endpoint("cluster-new", "POST", "/clusters/new/", ADMIN, {"name": "pg9"}),
     Endpoint("cluster-connection", "POST", "/clusters/{cluster}/connection/", ADMIN),
+    # The CA certificate is public: any role (404 here, where setup has made no CA yet).
+    Endpoint("cluster-ca", "GET", "/clusters/{cluster}/ca.crt", VIEWER),
     Endpoint("credential-list", "GET", "/credentials/", VIEWER),
     Endpoint(
         "credential-list",
@@ -68,9 +70,21 @@ ENDPOINTS = [
     Endpoint(
         "alert-channels", "POST", "/alerts/", ADMIN, {"kind": "email", "target": "b@example.com"}
     ),
+    Endpoint("alert-channel-edit", "GET", "/alerts/{channel}/edit/", ADMIN),
+    Endpoint(
+        "alert-channel-edit",
+        "POST",
+        "/alerts/{channel}/edit/",
+        ADMIN,
+        {"target": "c@example.com", "min_severity": "info"},
+    ),
     Endpoint("alert-channel-test", "POST", "/alerts/{channel}/test/", ADMIN),
     Endpoint("alert-channel-toggle", "POST", "/alerts/{channel}/toggle/", ADMIN),
     Endpoint("alert-channel-delete", "POST", "/alerts/{channel}/delete/", ADMIN),
+    # API tokens: everyone with a role manages their own (another user's is a 404)
+    Endpoint("token-list", "GET", "/users/tokens/", VIEWER),
+    Endpoint("token-list", "POST", "/users/tokens/", VIEWER, {"name": "ci", "days": "30"}),
+    Endpoint("token-revoke", "POST", "/users/tokens/{token}/revoke/", VIEWER),
     Endpoint("job-list", "GET", "/jobs/", VIEWER),
     Endpoint("job-detail", "GET", "/jobs/{job}/", VIEWER),
     Endpoint("job-steps", "GET", "/jobs/{job}/steps/", VIEWER),
@@ -143,6 +157,7 @@ ENDPOINTS = [
         kind="api",
     ),
     Endpoint("api-connection", "GET", "/api/v1/clusters/{cluster}/connection/", ADMIN, kind="api"),
+    Endpoint("api-cluster-ca", "GET", "/api/v1/clusters/{cluster}/ca/", VIEWER, kind="api"),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
     Endpoint(
         "api-cluster-nodes",
@@ -172,6 +187,10 @@ ENDPOINTS = [
     Endpoint("api-job-log", "GET", "/api/v1/jobs/{job}/log/", VIEWER, kind="api"),
     Endpoint("api-job-cancel", "POST", "/api/v1/jobs/{job}/cancel/", OPERATOR, kind="api"),
     Endpoint("api-job-retry", "POST", "/api/v1/jobs/{job}/retry/", OPERATOR, kind="api"),
+    Endpoint("api-tokens", "GET", "/api/v1/tokens/", VIEWER, kind="api"),
+    Endpoint("api-tokens", "POST", "/api/v1/tokens/", VIEWER, {"days": 7}, kind="api"),
+    Endpoint("api-token", "POST", "/api/v1/tokens/{token}/", VIEWER, kind="api"),
+    Endpoint("api-token-revoke", "POST", "/api/v1/tokens/{token}/revoke/", VIEWER, kind="api"),
     Endpoint("metrics", "GET", "/metrics", VIEWER, kind="metrics"),
 ]
 
@@ -201,7 +220,15 @@ def world(django_user_model):
     channel = AlertChannel.objects.create(kind="email", target="a@example.com")
     target = django_user_model.objects.create_user("target", password="pw-target-12345")
     assign_role(target, VIEWER)
-    return {"cluster": cluster.pk, "job": job.pk, "channel": channel.pk, "target": target.pk}
+    ApiToken.issue(target, name="target's")
+    token = ApiToken.objects.get(user=target).pk
+    return {
+        "cluster": cluster.pk,
+        "job": job.pk,
+        "channel": channel.pk,
+        "target": target.pk,
+        "token": token,
+    }
 
 
 def _user(django_user_model, role: str):

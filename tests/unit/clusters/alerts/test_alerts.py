@@ -292,7 +292,8 @@ def test_bad_targets_are_refused_with_a_clear_message(kind, target, message):
         ("email", "ops@example.com"),
         ("webhook", "https://hooks.slack.com/services/T0/B0/XXXX"),
         ("webhook", "http://mattermost:8065/hooks/abc"),  # an internal host without a dot
-        ("webhook", "http://[2001:db8::1]:8080/hook"),
+        # A public IPv6 address (2001:db8::/32 is documentation-only: not public, refused).
+        ("webhook", "http://[2606:4700:4700::1111]:8080/hook"),
         ("webhook", "HTTPS://hooks.example.com"),
     ],
 )

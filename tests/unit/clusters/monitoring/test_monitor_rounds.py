@@ -198,7 +198,7 @@ def test_patronis_history_is_read_only_when_a_hand_over_needs_it(
 ):
     asked = []
 
-    def fake_get_json(address: str, port: int, path: str, timeout: float) -> object:
+    def fake_get_json(node: Node, path: str, timeout: float) -> object:
         asked.append(path)
         if path == "/cluster":
             return healthy_reading().patroni

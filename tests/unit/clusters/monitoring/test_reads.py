@@ -6,6 +6,7 @@ from decimal import Decimal
 import psycopg2
 import pytest
 
+from clusters.inventory import pki
 from clusters.models import Cluster, Node
 from clusters.monitoring.reads import (
     REPLICATION_SQL,
@@ -186,6 +187,16 @@ class FakeConnection:
         pass
 
 
+def db_node(name: str, address: str, *, ca: str = "", tls_active: bool = False) -> Node:
+    """An unsaved database node of an unsaved cluster (read_node reads no database)."""
+    return Node(
+        name=name,
+        address=address,
+        tls_active=tls_active,
+        cluster=Cluster(name="pg1", ca_certificate=ca),
+    )
+
+
 def fake_node(monkeypatch, in_recovery: bool, standby_answer: object) -> FakeCursor:
     cursor = FakeCursor(in_recovery, standby_answer)
     monkeypatch.setattr(
@@ -205,20 +216,49 @@ def fake_node(monkeypatch, in_recovery: bool, standby_answer: object) -> FakeCur
 )
 def test_a_standby_reads_its_own_replay_delay(monkeypatch, answer, seconds):
     fake_node(monkeypatch, in_recovery=True, standby_answer=answer)
-    found = read_node(Node(name="node2", address="10.0.0.2"), "pw", 1.0)
+    found = read_node(db_node("node2", "10.0.0.2"), "pw", 1.0)
     assert (found.writable, found.wal_position, found.standby_lag_s) == (False, 8000, seconds)
     assert isinstance(found.standby_lag_s, float | None)
 
 
 def test_a_failed_replay_delay_read_costs_the_figure_not_the_node(monkeypatch):
     fake_node(monkeypatch, in_recovery=True, standby_answer=psycopg2.ProgrammingError("no"))
-    found = read_node(Node(name="node2", address="10.0.0.2"), "pw", 1.0)
+    found = read_node(db_node("node2", "10.0.0.2"), "pw", 1.0)
     assert (found.writable, found.standby_lag_s) == (False, None)
 
 
 def test_a_primary_reads_its_standbys_and_not_its_own_replay_delay(monkeypatch):
     cursor = fake_node(monkeypatch, in_recovery=False, standby_answer=0)
-    found = read_node(Node(name="node1", address="10.0.0.1"), "pw", 1.0)
+    found = read_node(db_node("node1", "10.0.0.1"), "pw", 1.0)
     assert found.writable is True and found.standby_lag_s is None
     assert list(found.replication) == ["node2"]
     assert STANDBY_LAG_SQL not in cursor.executed
+
+
+def _connect_kwargs(monkeypatch, node: Node) -> dict:
+    seen: dict = {}
+
+    def connect(**kw):
+        seen.update(kw)
+        raise psycopg2.OperationalError("refused")
+
+    monkeypatch.setattr("clusters.monitoring.reads.psycopg2.connect", connect)
+    assert read_node(node, "pw", 1.0) == NodeReading()
+    return seen
+
+
+def test_the_monitor_verifies_a_tls_node_against_the_clusters_ca(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    ca = pki.new_authority("pg1").certificate
+    seen = _connect_kwargs(monkeypatch, db_node("node1", "10.0.0.1", ca=ca, tls_active=True))
+    assert seen["sslmode"] == "verify-full"
+    with open(seen["sslrootcert"]) as f:
+        assert f.read() == ca
+
+
+@pytest.mark.parametrize(("ca", "active"), [("", False), ("", True), ("CA", False)])
+def test_the_monitor_prefers_tls_on_a_node_not_converted_yet(monkeypatch, ca, active):
+    # No CA (built before TLS), or a CA whose files the node does not serve yet: TLS when the
+    # server offers it, as libpq does by default, and the node keeps being read.
+    seen = _connect_kwargs(monkeypatch, db_node("node1", "10.0.0.1", ca=ca, tls_active=active))
+    assert seen["sslmode"] == "prefer" and "sslrootcert" not in seen

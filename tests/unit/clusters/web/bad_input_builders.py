@@ -73,7 +73,10 @@ class Bad:
 
 CREDS, CLUSTERS, SCAN = "/api/v1/credentials/", "/api/v1/clusters/", "/api/v1/host-keys/scan/"
 JOBS = "/api/v1/clusters/EXISTING/jobs/"
+TOKENS = "/api/v1/tokens/"
 NODES = "/api/v1/clusters/EXISTING/nodes/"
 LETTERS = "Use 1–100 letters"
 NAME_RULE = "Use 1–63 lower-case letters"
 TEN_MB = "A" * (10 * 1024 * 1024)
+CONTROL = "Line breaks, tabs and other control characters are not allowed here"
+IP_ONLY = "Enter the server's IP address; host names are not accepted"

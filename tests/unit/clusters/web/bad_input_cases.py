@@ -8,9 +8,11 @@ inventory and job table exactly as it was, ask no worker to touch a server, and 
 """
 
 from tests.unit.clusters.web.bad_input_builders import (
+    CONTROL,
     CREDS,
     ENCRYPTED_KEY,
     FP,
+    IP_ONLY,
     JOBS,
     LETTERS,
     NODES,
@@ -18,8 +20,10 @@ from tests.unit.clusters.web.bad_input_builders import (
     PUBLIC_KEY,
     SCAN,
     TEN_MB,
+    TOKENS,
     Bad,
     cred_body,
+    node,
 )
 from tests.unit.clusters.web.bad_input_cluster_cases import CLUSTER_CASES
 
@@ -30,6 +34,8 @@ API_CASES = [
     Bad("cred-name-backtick", CREDS, cred_body(name="`id`"), LETTERS, "name"),
     Bad("cred-name-pipe", CREDS, cred_body(name="lab|nc evil 1"), LETTERS, "name"),
     Bad("cred-name-duplicate", CREDS, cred_body(name="lab"), "exists already", "name"),
+    Bad("cred-name-newline", CREDS, cred_body(name="lab\n"), CONTROL, "name"),
+    Bad("cred-user-newline", CREDS, cred_body(username="root\n"), CONTROL, "username"),
     Bad("cred-user-and", CREDS, cred_body(username="root && reboot"), "Unix user", "username"),
     Bad("cred-user-redirect", CREDS, cred_body(username="root>/etc/x"), "Unix user", "username"),
     Bad(
@@ -114,8 +120,32 @@ API_CASES = [
         "node-add-address-subshell",
         NODES,
         {"name": "node3", "address": "$(reboot)", "credential": "CRED", "host_key_fingerprint": FP},
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         "address",
+    ),
+    Bad(
+        "node-add-address-host-name",
+        NODES,
+        {
+            "name": "node3",
+            "address": "db3.example.com",
+            "credential": "CRED",
+            "host_key_fingerprint": FP,
+        },
+        IP_ONLY,
+        "address",
+    ),
+    Bad(
+        "node-add-name-newline",
+        NODES,
+        {
+            "name": "node3\n",
+            "address": "198.18.0.31",
+            "credential": "CRED",
+            "host_key_fingerprint": FP,
+        },
+        CONTROL,
+        "name",
     ),
     Bad(
         "node-add-same-server-other-port",
@@ -137,15 +167,37 @@ API_CASES = [
         "No Node matches the given query",
         status=404,
     ),
+    # --- adopting an existing Patroni cluster ----------------------------------------------
+    Bad(
+        "adopt-address-host-name",
+        "/api/v1/clusters/adopt/",
+        {
+            "nodes": [
+                node(0, address="db1.example.com"),
+                node(1),
+            ],
+            "rest_api": {"username": "admin", "password": "Rest-pass-1"},
+        },
+        IP_ONLY,
+        "nodes[0].address",
+    ),
     # --- host-key scans: validated before a worker is asked ---------------------------------
     Bad(
         "scan-address-subshell",
         SCAN,
         {"address": "$(reboot)", "port": 22},
-        "Enter an IP address",
+        "Enter the server's IP address",
         "address",
     ),
-    Bad("scan-address-space", SCAN, {"address": "a b", "port": 22}, "Enter an IP", "address"),
+    Bad(
+        "scan-address-space",
+        SCAN,
+        {"address": "a b", "port": 22},
+        "Enter the server's IP",
+        "address",
+    ),
+    Bad("scan-address-host-name", SCAN, {"address": "db1.example.com", "port": 22}, IP_ONLY),
+    Bad("scan-address-newline", SCAN, {"address": "198.18.0.11\n", "port": 22}, IP_ONLY),
     Bad("scan-port-text", SCAN, {"address": "198.18.0.11", "port": "22"}, "1 to 65535", "port"),
     Bad("scan-port-0", SCAN, {"address": "198.18.0.11", "port": 0}, "1 to 65535", "port"),
     # --- jobs ------------------------------------------------------------------------------
@@ -165,10 +217,51 @@ API_CASES = [
         "service_manager",
     ),
     Bad("job-confirm-list", JOBS, {"kind": "remove_cluster", "confirm": ["pg0"]}, "cluster's name"),
+    # --- issue 17: fence is the sentinel's; a person's is a guarded admin action --------------
+    Bad(
+        "job-fence-unconfirmed",
+        JOBS,
+        {"kind": "fence", "node": "node2"},
+        "repeat the node's name in 'confirm'",
+        "kind",
+    ),
+    Bad(
+        "job-fence-leader-unknown",
+        JOBS,
+        {"kind": "fence", "node": "node2", "confirm": "node2"},
+        "has not read who holds",
+        "kind",
+    ),
+    Bad(
+        "job-fence-proxy",
+        JOBS,
+        {"kind": "fence", "node": "proxy", "confirm": "proxy"},
+        "fence needs the database node",
+        "kind",
+    ),
     Bad(
         "job-remove-confirm-injected",
         JOBS,
         {"kind": "remove_cluster", "confirm": "pg0; reboot"},
         "repeat the cluster's name",
     ),
+    # --- issue 17: certificates are rotated on a running cluster that speaks TLS, whole -------
+    Bad(
+        "job-rotate-certificates-not-set-up",
+        JOBS,
+        {"kind": "rotate_certificates"},
+        "rotating certificates needs a running cluster",
+        "kind",
+    ),
+    # --- API tokens: an expiry is a number of days, 1 to 365 ---------------------------------
+    Bad("token-days-zero", TOKENS, {"days": 0}, "from 1 to 365", "days"),
+    Bad("token-days-over-a-year", TOKENS, {"days": 366}, "from 1 to 365", "days"),
+    Bad("token-days-text", TOKENS, {"days": "ninety; reboot"}, "from 1 to 365", "days"),
+    Bad("token-days-bool", TOKENS, {"days": True}, "from 1 to 365", "days"),
+    Bad("token-days-negative", TOKENS, {"days": -5}, "from 1 to 365", "days"),
+    Bad("token-never-text", TOKENS, {"never": "yes"}, "Say true or false", "never"),
+    Bad("token-name-newline", TOKENS, {"name": "ci\nBcc: x"}, "printable", "name"),
+    Bad("token-name-huge", TOKENS, {"name": "n" * 101}, "at most 100", "name"),
+    Bad("token-name-list", TOKENS, {"name": ["ci"]}, "must be text", "name"),
+    Bad("token-user-unknown", TOKENS, {"user": "nobody$(id)"}, "No user has this name", "user"),
 ]

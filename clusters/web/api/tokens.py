@@ -1,0 +1,104 @@
+"""REST endpoints for API tokens: list, create (the key shown once), revoke.
+
+GET  /api/v1/tokens/                 every token for an admin, else the caller's own
+POST /api/v1/tokens/                 {name, days | never, user} -> 201 {..., key}
+DELETE /api/v1/tokens/{id}/          revoke (also POST /api/v1/tokens/{id}/revoke/)
+"""
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.cache import never_cache
+
+from clusters.access.audit import audit, refused
+from clusters.access.roles import VIEWER
+from clusters.access.tokens import (
+    api_token_create,
+    api_token_revoke,
+    api_tokens_visible,
+)
+from clusters.inventory.services import InvalidInput
+from clusters.models import ApiToken
+from clusters.web.api.plumbing import ApiError, api_view
+
+
+def token_summary(token: ApiToken) -> dict:
+    """A token as the API and pages describe it: never its key or digest."""
+    return {
+        "id": token.pk,
+        "prefix": token.prefix,
+        "name": token.name,
+        "user": token.user.username,
+        "created": token.created.isoformat(),
+        "expires": token.expires.isoformat() if token.expires else None,
+        "last_used": token.last_used.isoformat() if token.last_used else None,
+        "revoked": token.revoked.isoformat() if token.revoked else None,
+        "state": token.state(),
+    }
+
+
+def token_audit_target(token: ApiToken) -> str:
+    return f"API token {token.prefix}… of {token.user.username}"
+
+
+@never_cache  # the answer to a POST holds the key
+@api_view("GET", "POST", write=VIEWER)
+def tokens(request: HttpRequest) -> JsonResponse:
+    """GET: the tokens the caller may see. POST: create one; its key is in this answer only."""
+    if request.method == "GET":
+        return JsonResponse(
+            [token_summary(t) for t in api_tokens_visible(request.user)], safe=False
+        )
+    data = request.data
+    try:
+        owner = request.user
+        username = data.get("user")
+        if username not in (None, "", request.user.username):
+            found = (
+                get_user_model().objects.filter(username=username).first()
+                if isinstance(username, str)
+                else None
+            )
+            if found is None:
+                raise InvalidInput({"user": ["No user has this name."]})
+            owner = found
+        issued = api_token_create(
+            by=request.user,
+            owner=owner,
+            name=data.get("name", ""),
+            days=data.get("days"),
+            never=data.get("never", False),
+        )
+    except InvalidInput as exc:
+        audit(request, action="api_token.create", result=refused(exc.field_errors))
+        raise ApiError(400, "The token was not created.", exc.field_errors) from None
+    token = issued.token
+    audit(
+        request,
+        action="api_token.create",
+        target=token_audit_target(token),
+        params={
+            "owner": token.user.username,
+            "name": token.name,
+            "expires": token.expires.isoformat() if token.expires else "never",
+        },
+    )
+    return JsonResponse(token_summary(token) | {"key": issued.key}, status=201)
+
+
+@api_view("DELETE", "POST", write=VIEWER)
+def token_revoke(request: HttpRequest, pk: int) -> JsonResponse:
+    """Revoke a token (DELETE, or POST to …/revoke/); a token the caller may not see is 404."""
+    token = get_object_or_404(api_tokens_visible(request.user), pk=pk)
+    try:
+        changed = api_token_revoke(token=token, by=request.user)
+    except InvalidInput as exc:
+        audit(request, action="api_token.revoke", result=refused(exc.field_errors))
+        raise ApiError(403, " ".join(m for ms in exc.field_errors.values() for m in ms)) from None
+    audit(
+        request,
+        action="api_token.revoke",
+        target=token_audit_target(token),
+        result="ok" if changed else "ok: already revoked",
+    )
+    return JsonResponse(token_summary(token))
