@@ -76,7 +76,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @functools.lru_cache(maxsize=256)
 def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
-    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    # No proxy from the environment either: the request goes to the member and nowhere else.
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect(), urllib.request.ProxyHandler({})]
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     return urllib.request.build_opener(*handlers)

@@ -55,9 +55,12 @@ class CeleryProcess:
 
 
 def start_worker(name: str = "w1", concurrency: int = 4) -> CeleryProcess:
-    """Start a worker on the test queue and wait until it answers a ping."""
+    """Start a worker on the test queue and wait until it answers a ping. Its name carries the
+    test process's pid: two test runs side by side (make test runs two) share the broker, and a
+    ping or an inspect by name must reach this run's worker only."""
     from hacenter.celery import app
 
+    name = f"{name}-{os.getpid()}"
     worker = CeleryProcess(
         "worker",
         "--pool",
@@ -92,7 +95,7 @@ def start_beat() -> CeleryProcess:
         "INFO",
         "--schedule",
         f"/tmp/hacenter-test-beat-{os.getpid()}",
-        log_name="hacenter-test-beat.log",
+        log_name=f"hacenter-test-beat-{os.getpid()}.log",
     )
 
 

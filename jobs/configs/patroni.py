@@ -130,7 +130,8 @@ def postgresql_parameters(spec: ClusterSpec) -> dict[str, Value]:
             "ssl": "on",
             "ssl_cert_file": TLS_CERT_FILE,
             "ssl_key_file": TLS_KEY_FILE,
-            "ssl_ca_file": TLS_CA_FILE,
+            # No ssl_ca_file: with one, PostgreSQL asks clients for a certificate, and a client
+            # holding one from another CA (~/.postgresql/postgresql.crt) fails the handshake.
             "ssl_min_protocol_version": "TLSv1.2",
         }
     return parameters

@@ -77,8 +77,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     plain = [n.name for n in cluster.nodes.all() if not n.tls_active]
     if plain or not cluster.ca_certificate:
         raise JobRefused(
-            f"{', '.join(plain) or cluster.name} does not run with TLS yet: run setup again, "
-            "which converts the cluster, then rotate"
+            f"not on TLS yet: {', '.join(plain) or cluster.name}. Run setup again, which "
+            "converts the cluster, then rotate"
         )
     return [
         StepSpec("rotate_issue", "Issue new certificates from the cluster's CA"),

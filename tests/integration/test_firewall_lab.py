@@ -63,6 +63,12 @@ def test_outsider_is_kept_out_while_the_cluster_works_and_remove_takes_the_table
         cluster = make_lab_cluster(world, lab_credential(world), name="fw1")
         assert "outsider" not in set(cluster.nodes.values_list("name", flat=True))
 
+        # Preflight names the server's own table and says ours will sit beside it.
+        preflight = wait_for_job(services.job_start(cluster=cluster, kind="preflight"))
+        found = preflight.steps.get(name="firewall", node__name="node2")
+        assert found.status == StepStatus.SUCCEEDED, found.summary
+        assert found.summary.startswith("found: nftables table inet site; setup adds"), found
+
         job = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=600)
         assert job.status == JobStatus.SUCCEEDED, job.error
         verdicts = {s.node.name: s.summary for s in job.steps.filter(name="firewall")}

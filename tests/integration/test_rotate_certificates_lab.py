@@ -129,6 +129,10 @@ def test_setup_converts_a_plain_cluster_and_rotation_keeps_the_primary(fresh_lab
     finally:
         writer.stop()
     missing = {a.id for a in writer.acks} - writer.stored_ids()
+    # When a write failed, and what it said (wall clock, to read beside the jobs' step times).
+    offset = time.time() - time.monotonic()
+    for at, text in writer.errors:
+        print(f"writer error at {time.strftime('%H:%M:%S', time.localtime(at + offset))}: {text}")
     print(
         f"TLS conversion (canceled half way, then setup again): writes through the proxy "
         f"stopped for at most {convert_gap:.2f} s; certificate rotation ×3: at most "

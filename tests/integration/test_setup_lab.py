@@ -32,7 +32,7 @@ def define_cluster(lab, name: str, **extra) -> Cluster:
 
 
 def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
-    fresh_lab, worker, client, django_user_model
+    fresh_lab, worker, client, django_user_model, tmp_path, monkeypatch
 ):
     # The test runner plays the application server: its address is a client network.
     cluster = define_cluster(
@@ -62,6 +62,11 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
 
     strings = client.get(f"/api/v1/clusters/{cluster.pk}/connection/", **auth).json()
     assert AuditEntry.objects.filter(action="cluster.connection.read", user=admin).exists()
+    # The strings verify the server against the cluster's CA, saved where the client runs.
+    assert "sslmode=verify-full" in strings["read_write"]
+    ca = client.get(f"/api/v1/clusters/{cluster.pk}/ca/", **auth)
+    (tmp_path / strings["ca_file"]).write_bytes(ca.content)
+    monkeypatch.chdir(tmp_path)
     query(strings["read_write"], "CREATE TABLE t (id int PRIMARY KEY)")
     query(strings["read_write"], "INSERT INTO t VALUES (42)")
     assert query(strings["read_write"], "SELECT pg_is_in_recovery()") == [(False,)]

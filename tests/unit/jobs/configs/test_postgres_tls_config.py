@@ -55,7 +55,6 @@ def test_postgresql_serves_the_node_certificate_with_tls_1_2_at_least():
         "ssl": "on",
         "ssl_cert_file": TLS_CERT_FILE,
         "ssl_key_file": TLS_KEY_FILE,
-        "ssl_ca_file": TLS_CA_FILE,
         "ssl_min_protocol_version": "TLSv1.2",
     }
 

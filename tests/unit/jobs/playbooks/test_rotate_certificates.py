@@ -55,7 +55,7 @@ def test_plan_refuses_a_cluster_that_does_not_run_tls_yet_and_names_the_nodes():
     cluster, nodes = tls_cluster()
     nodes[0].tls_active = False
     nodes[0].save(update_fields=["tls_active"])
-    with pytest.raises(JobRefused, match="node1 does not run with TLS yet: run setup again"):
+    with pytest.raises(JobRefused, match=r"not on TLS yet: node1\. Run setup again"):
         rotate_certificates.plan(cluster, None, {})
 
 
