@@ -46,6 +46,11 @@ def tcp_connects(lab, source: str, targets: list[tuple[str, int]]) -> dict[tuple
     return results
 
 
+def outsider_runs(lab, command: str):
+    """A shell command on the outsider host (output and exit status, never raising)."""
+    return lab.exec("outsider", ["bash", "-c", command], check=False, timeout=30)
+
+
 def table(lab, host: str) -> str:
     done = lab.exec(host, ["nft", "list", "table", "inet", "hacenter"], check=False)
     return done.stdout if done.returncode == 0 else ""
@@ -114,6 +119,32 @@ def test_outsider_is_kept_out_while_the_cluster_works_and_remove_takes_the_table
         conn.close()
         cluster.refresh_from_db()
         assert cluster.state == Cluster.State.HEALTHY
+
+        # With our table taken away, TLS and authentication still keep the outsider out.
+        for host in GUARDED:
+            world.exec(host, ["nft", "delete", "table", "inet", "hacenter"])
+        for name in ("proxy", "node1", "node2"):
+            for port in (2379, 2380):  # etcd wants a client certificate from the cluster's CA
+                done = outsider_runs(
+                    world, f"curl -sk --max-time 3 https://{addresses[name]}:{port}/version"
+                )
+                assert done.returncode != 0 and "etcd" not in done.stdout, (name, port, done)
+        for name in ("node1", "node2"):
+            # Patroni's unsafe endpoints want the REST password; PostgreSQL has no rule for it.
+            restart = outsider_runs(
+                world,
+                f"curl -sk --max-time 3 -o /dev/null -w '%{{http_code}}' -X POST "
+                f"https://{addresses[name]}:8008/restart",
+            )
+            assert restart.stdout == "401", (name, restart)
+            login = outsider_runs(
+                world,
+                f"PGCONNECT_TIMEOUT=3 psql -w 'host={addresses[name]} user=postgres "
+                "dbname=postgres sslmode=require' -c 'select 1'",
+            )
+            assert login.returncode != 0 and "no pg_hba.conf entry" in login.stderr, login
+        for host in GUARDED:
+            world.exec(host, ["nft", "-f", "/etc/hacenter/firewall.nft"])
 
         rerun = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=300)
         assert rerun.status == JobStatus.SUCCEEDED, rerun.error
