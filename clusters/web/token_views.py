@@ -21,7 +21,7 @@ from clusters.access.tokens import (
     api_tokens_visible,
 )
 from clusters.inventory.services import InvalidInput
-from clusters.web.api.tokens import token_audit_target
+from clusters.web.api.tokens import audit_token_created, audit_token_revoked
 
 
 @role_required(VIEWER, post=VIEWER)
@@ -53,17 +53,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
             errors = exc.field_errors
             audit(request, action="api_token.create", result=refused(errors))
         else:
-            token = issued.token
-            audit(
-                request,
-                action="api_token.create",
-                target=token_audit_target(token),
-                params={
-                    "owner": token.user.username,
-                    "name": token.name,
-                    "expires": token.expires.isoformat() if token.expires else "never",
-                },
-            )
+            audit_token_created(request, issued.token)
             new_key = issued.key
     admin = can_admin(request.user)
     response = render(
@@ -90,12 +80,7 @@ def token_revoke_page(request: HttpRequest, pk: int) -> HttpResponse:
     """Revoke one of the tokens the user may see (another user's is a 404 for non-admins)."""
     token = get_object_or_404(api_tokens_visible(request.user), pk=pk)
     changed = api_token_revoke(token=token, by=request.user)
-    audit(
-        request,
-        action="api_token.revoke",
-        target=token_audit_target(token),
-        result="ok" if changed else "ok: already revoked",
-    )
+    audit_token_revoked(request, token, changed=changed)
     if changed:
         messages.success(request, f"Token {token.prefix}… revoked: it is refused from now on.")
     else:

@@ -1,6 +1,5 @@
-"""HAProxy's runtime API on the proxy host, for steps that setup itself includes (the TLS
-conversion): the same script as jobs.playbooks.fence's, in a module that imports no playbook,
-so setup can include those steps without an import cycle (fence imports setup)."""
+"""HAProxy's runtime API on the proxy host (fence, rebuild, switchover, the TLS conversion), in
+a module that imports no playbook, so setup's steps can use it too (fence imports setup)."""
 
 import shlex
 

@@ -12,7 +12,7 @@ from clusters.models import Cluster, ClusterEvent, ClusterSecret, Node
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
-from jobs.playbooks.fence import haproxy_runtime
+from jobs.playbooks.haproxy_runtime import haproxy_runtime
 from jobs.playbooks.layout import patroni_layout, rest_auth
 from jobs.playbooks.probe import WriteProbe
 from jobs.playbooks.setup import with_spec

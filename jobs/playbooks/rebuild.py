@@ -20,7 +20,7 @@ from jobs.models import Job, JobStatus
 from jobs.playbooks import daemons, firewall
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_member_repair
-from jobs.playbooks.fence import BACKENDS, haproxy_runtime
+from jobs.playbooks.haproxy_runtime import BACKENDS, haproxy_runtime
 from jobs.playbooks.layout import patroni_daemon as layout_daemon
 from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import patroni_configure, with_spec

@@ -41,6 +41,26 @@ def token_audit_target(token: ApiToken) -> str:
     return f"API token {token.prefix}… of {token.user.username}"
 
 
+def audit_token_created(request: HttpRequest, token: ApiToken) -> None:
+    """The audit entry of a new token (never its key), for the API and the page alike."""
+    expires = token.expires.isoformat() if token.expires else "never"
+    audit(
+        request,
+        action="api_token.create",
+        target=token_audit_target(token),
+        params={"owner": token.user.username, "name": token.name, "expires": expires},
+    )
+
+
+def audit_token_revoked(request: HttpRequest, token: ApiToken, *, changed: bool) -> None:
+    audit(
+        request,
+        action="api_token.revoke",
+        target=token_audit_target(token),
+        result="ok" if changed else "ok: already revoked",
+    )
+
+
 @never_cache  # the answer to a POST holds the key
 @api_view("GET", "POST", write=VIEWER)
 def tokens(request: HttpRequest) -> JsonResponse:
@@ -73,16 +93,7 @@ def tokens(request: HttpRequest) -> JsonResponse:
         audit(request, action="api_token.create", result=refused(exc.field_errors))
         raise ApiError(400, "The token was not created.", exc.field_errors) from None
     token = issued.token
-    audit(
-        request,
-        action="api_token.create",
-        target=token_audit_target(token),
-        params={
-            "owner": token.user.username,
-            "name": token.name,
-            "expires": token.expires.isoformat() if token.expires else "never",
-        },
-    )
+    audit_token_created(request, token)
     return JsonResponse(token_summary(token) | {"key": issued.key}, status=201)
 
 
@@ -95,10 +106,5 @@ def token_revoke(request: HttpRequest, pk: int) -> JsonResponse:
     except InvalidInput as exc:
         audit(request, action="api_token.revoke", result=refused(exc.field_errors))
         raise ApiError(403, " ".join(m for ms in exc.field_errors.values() for m in ms)) from None
-    audit(
-        request,
-        action="api_token.revoke",
-        target=token_audit_target(token),
-        result="ok" if changed else "ok: already revoked",
-    )
+    audit_token_revoked(request, token, changed=changed)
     return JsonResponse(token_summary(token))
