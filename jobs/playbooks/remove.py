@@ -1,6 +1,7 @@
 """Remove a cluster from its servers: stop its services, move data directories aside (never
 delete them), take away the configuration files setup wrote and the host firewall's table and
-unit. The inventory stays, marked `new`, so the cluster can be set up again."""
+unit, and the node's TLS key and certificates (the CA stays in the console). The inventory stays,
+marked `new`, so the cluster can be set up again."""
 
 import shlex
 
@@ -38,6 +39,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         *[StepSpec("stop_patroni", "Stop Patroni and PostgreSQL", n) for n in db_nodes],
         *[StepSpec("stop_etcd", "Stop etcd", n) for n in etcd_member_nodes(cluster, spec)],
         *[StepSpec("firewall_remove", "Remove the host firewall", n) for n in nodes],
+        *[StepSpec("tls_remove", "Remove the TLS key and certificates", n) for n in nodes],
         StepSpec("forget", "Mark the cluster as not set up"),
     ]
 
@@ -102,8 +104,19 @@ def stop_etcd(ctx: StepContext) -> Verdict | str:
     return _stopped(ctx, verdict, [paths.ETCD_CLIENT_PORT, paths.ETCD_PEER_PORT])
 
 
+def tls_remove(ctx: StepContext) -> Verdict | str:
+    """The node's key is a secret of a cluster that no longer runs there: deleted, not kept
+    aside (setup writes it again from the console's copy)."""
+    removed = ctx.run(
+        f"[ -d {shlex.quote(paths.TLS_DIR)} ] && rm -rf {shlex.quote(paths.TLS_DIR)}", sudo=True
+    )
+    return f"{paths.TLS_DIR} removed" if removed.ok else f"no {paths.TLS_DIR}"
+
+
 def forget(ctx: StepContext) -> Verdict | str:
     NodeStatus.objects.filter(node__cluster=ctx.cluster).delete()
+    # Nothing speaks TLS there any more; the next setup marks each node again.
+    Node.objects.filter(cluster=ctx.cluster).update(tls_active=False)
     Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.NEW, maintenance=False)
     return "the cluster is defined but not set up; its old data stays on the servers"
 
@@ -119,6 +132,7 @@ PLAYBOOK = Playbook(
             "stop_patroni": stop_patroni,
             "stop_etcd": stop_etcd,
             "firewall_remove": firewall.firewall_remove,
+            "tls_remove": tls_remove,
             "forget": forget,
         }.items()
     },

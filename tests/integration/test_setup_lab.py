@@ -126,6 +126,9 @@ def test_setup_builds_a_healthy_cluster_and_a_rerun_changes_nothing(
         assert "pg1" not in kept
         assert fresh_lab.exec(host, ["pgrep", "-u", "postgres"], check=False).returncode == 1
     assert fresh_lab.exec("proxy", ["pgrep", "-x", "haproxy"], check=False).returncode == 1
+    for host in ("proxy", "node1", "node2"):  # no node key left behind
+        assert fresh_lab.exec(host, ["test", "-e", "/etc/hacenter/tls"], check=False).returncode
+    assert not cluster.nodes.filter(tls_active=True).exists()
 
 
 def test_unreachable_node_stops_setup_before_anything_is_touched(fresh_lab, worker):
