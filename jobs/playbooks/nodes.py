@@ -104,6 +104,11 @@ def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepS
         StepSpec("etcd_membership", "etcd members match the nodes"),
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in remaining],
         StepSpec("haproxy", f"Take {node.name} out of HAProxy", cluster.proxy_node),
+        # The other nodes stop letting the old server's address in.
+        *[
+            StepSpec("firewall", f"Host firewall without {node.name}", n)
+            for n in cluster.nodes.exclude(pk=node.pk)
+        ],
         StepSpec("forget_node", f"Take {node.name} out of the inventory"),
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
@@ -258,6 +263,7 @@ REMOVE_NODE = Playbook(
             "etcd_membership": etcd_membership,
             "patroni_configure": setup.patroni_configure,
             "haproxy": setup_finish.haproxy,
+            "firewall": firewall.firewall,
             "forget_node": forget_node,
             "verify": setup_finish.verify,
         }.items()

@@ -105,11 +105,20 @@ def test_add_replace_and_remove_a_node_under_writes(lab4, worker):
             job_services.job_start(
                 cluster=cluster, kind="remove_node", node=cluster.nodes.get(name="node3")
             )
+        node3_address = cluster.nodes.get(name="node3").address
         removed = run(cluster, "remove_node", node="node3", confirm="node3")
         kept = removed.steps.get(name="stop_node").summary
         assert ".removed-" in kept, kept
         assert not Node.objects.filter(cluster=cluster, name="node3").exists()
         assert "node3" not in haproxy_servers(lab4)
+        # The other nodes' firewalls no longer let the removed server in: its connection to
+        # node1's etcd is dropped (timeout), not answered.
+        knock = lab4.exec(
+            "node3",
+            ["timeout", "2", "bash", "-c", "exec 3<>/dev/tcp/198.18.0.11/2379"],
+            check=False,
+        )
+        assert knock.returncode == 124, (node3_address, knock)
         moved = lab4.exec(
             "node3", ["sh", "-c", "ls -d /var/lib/postgresql/15/grow.removed-*"], check=False
         )
