@@ -17,7 +17,7 @@ from clusters.models import Cluster, Node, NodeStatus
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
-from jobs.playbooks import daemons, firewall
+from jobs.playbooks import daemons, firewall, tls
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_member_repair
 from jobs.playbooks.haproxy_runtime import BACKENDS, haproxy_runtime
@@ -48,6 +48,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         *(
             [
                 StepSpec("install_patroni", f"Patroni {settings.PATRONI_VERSION} installed", node),
+                # A wiped disk lost the node's certificate and key: etcd and Patroni need them.
+                StepSpec("tls_files", "CA, node certificate and keys", node),
                 StepSpec("etcd_member", "etcd member healthy", node),
                 # A wiped or new disk lost the firewall's file and unit: loaded again.
                 StepSpec("firewall", "Host firewall (nftables)", node),
@@ -289,6 +291,7 @@ PLAYBOOK = Playbook(
         for name, fn in {
             "diagnose": diagnose,
             "install_patroni": install_patroni,
+            "tls_files": tls.tls_files_step,
             "etcd_member": etcd_member_repair,
             "firewall": firewall.firewall,
             "rejoin": rejoin,
