@@ -57,5 +57,5 @@ def test_login_create_cluster_run_preflight_and_watch_the_log(
     assert page.evaluate("window.noReload") is True
     assert log.get_by_text("logged in as root on node1").count() >= 1
     expect(page.locator("#log-poller")).to_have_count(0)
-    # nine checks on each of the three nodes, two across them (PostgreSQL major, the lint)
+    # ten checks on each of the three nodes, two across them (PostgreSQL major, the lint)
     expect(page.locator("tr.step-succeeded, tr.step-warning")).to_have_count(3 * 10 + 2)
