@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # django-ninja: its Swagger page's static files (no CDN) and templates
     "clusters",
     "jobs",
 ]

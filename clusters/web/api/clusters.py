@@ -2,29 +2,50 @@
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import never_cache
+from ninja import Router, Status
+from ninja.decorators import decorate_view
 
 from clusters.access.audit import audit, refused, source_address
 from clusters.access.reveal import cluster_connection_read
-from clusters.access.roles import ADMIN
 from clusters.inventory import adoption, services
 from clusters.models import Cluster, Credential
 from clusters.web import selectors
-from clusters.web.api.plumbing import ApiError, api_view
+from clusters.web.api import schemas as s
+from clusters.web.api.openapi import body_of, errors
+from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body
 from jobs import services as job_services
 from jobs.errors import JobRefused
 
+router = Router(tags=["clusters"])
 
-@api_view("GET", "POST", write=ADMIN)
-def credentials(request: HttpRequest) -> JsonResponse:
-    """GET: list credentials (never their secrets). POST: create one (admins)."""
-    if request.method == "GET":
-        data = [selectors.credential_summary(c) for c in Credential.objects.all()]
-        return JsonResponse(data, safe=False)
+
+@router.get(
+    "/credentials/",
+    auth=VIEWER_AUTH,
+    response={200: list[s.CredentialOut], **errors(401, 403)},
+    url_name="api-credentials",
+    tags=["credentials"],
+)
+def credentials(request: HttpRequest):
+    """List the SSH credentials (never their secrets)."""
+    return [selectors.credential_summary(c) for c in Credential.objects.all()]
+
+
+@router.post(
+    "/credentials/",
+    auth=ADMIN_AUTH,
+    response={201: s.CredentialOut, **errors(400, 401, 403, 413)},
+    openapi_extra=body_of(s.CredentialIn),
+    tags=["credentials"],
+)
+def credential_create(request: HttpRequest):
+    """Create an SSH credential (admins); its secret is stored encrypted and never answered."""
+    data = json_body(request)
     try:
-        cred = services.credential_create(data=request.data)
+        cred = services.credential_create(data=data)
     except services.InvalidInput as exc:
         audit(request, action="credential.create", result=refused(exc.field_errors))
         raise ApiError(400, "The credential is not valid.", exc.field_errors) from None
@@ -34,20 +55,33 @@ def credentials(request: HttpRequest) -> JsonResponse:
         target=f"credential {cred.name}",
         params={"name": cred.name, "username": cred.username, "kind": cred.kind},
     )
-    return JsonResponse(selectors.credential_summary(cred), status=201)
+    return Status(201, selectors.credential_summary(cred))
 
 
-@api_view("GET", "POST", write=ADMIN)
-def clusters(request: HttpRequest) -> JsonResponse:
-    """GET: every cluster with its state and primary. POST: define a new cluster (admins)."""
-    if request.method == "GET":
-        return JsonResponse(
-            [selectors.cluster_summary(c) for c in Cluster.objects.all()], safe=False
-        )
+@router.get(
+    "/clusters/",
+    auth=VIEWER_AUTH,
+    response={200: list[s.ClusterSummaryOut], **errors(401, 403)},
+    url_name="api-clusters",
+)
+def clusters(request: HttpRequest):
+    """Every cluster with its state and primary."""
+    return [selectors.cluster_summary(c) for c in Cluster.objects.all()]
+
+
+@router.post(
+    "/clusters/",
+    auth=ADMIN_AUTH,
+    response={201: s.ClusterOut, **errors(400, 401, 403, 413)},
+    openapi_extra=body_of(s.ClusterIn),
+)
+def cluster_create(request: HttpRequest):
+    """Define a new cluster (admins); a setup job builds it."""
+    data = json_body(request)
     try:
-        cluster = services.cluster_create(data=request.data, created_by=request.user)
+        cluster = services.cluster_create(data=data, created_by=request.user)
     except services.InvalidInput as exc:
-        name = request.data.get("name")
+        name = data.get("name")
         audit(
             request,
             action="cluster.create",
@@ -61,17 +95,28 @@ def clusters(request: HttpRequest) -> JsonResponse:
         target=f"cluster {cluster.name}",
         params={"name": cluster.name, "nodes": [n.name for n in cluster.nodes.all()]},
     )
-    return JsonResponse(selectors.cluster_detail(cluster), status=201)
+    return Status(201, selectors.cluster_detail(cluster))
 
 
-@api_view("GET")
-def cluster(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.cluster_detail(get_object_or_404(Cluster, pk=pk)))
+@router.get(
+    "/clusters/{int:pk}/",
+    auth=VIEWER_AUTH,
+    response={200: s.ClusterOut, **errors(401, 403, 404)},
+    url_name="api-cluster",
+)
+def cluster(request: HttpRequest, pk: int):
+    """The cluster with its nodes and what the monitor last observed."""
+    return selectors.cluster_detail(get_object_or_404(Cluster, pk=pk))
 
 
-@never_cache  # a password is in the answer: no cache (browser, proxy) may keep it
-@api_view("GET")
-def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
+@router.get(
+    "/clusters/{int:pk}/connection/",
+    auth=VIEWER_AUTH,
+    response={200: s.ConnectionOut, **errors(401, 403, 404)},
+    url_name="api-connection",
+)
+@decorate_view(never_cache)  # a password is in the answer: no cache (browser, proxy) may keep it
+def cluster_connection(request: HttpRequest, pk: int):
     """The application's connection strings, password included: admins only, always audited
     (the service audits refusals too, which is why viewers get this far)."""
     cluster = get_object_or_404(Cluster, pk=pk)
@@ -83,16 +128,23 @@ def cluster_connection(request: HttpRequest, pk: int) -> JsonResponse:
         raise ApiError(403, str(exc)) from None
     if strings is None:
         raise ApiError(404, "This cluster has no application database (or setup has not run).")
-    return JsonResponse(strings)
+    return strings
 
 
-@api_view("POST", write=ADMIN)
-def cluster_adopt(request: HttpRequest) -> JsonResponse:
+@router.post(
+    "/clusters/adopt/",
+    auth=ADMIN_AUTH,
+    response={202: s.AdoptedOut, **errors(400, 401, 403, 409, 413)},
+    openapi_extra=body_of(s.AdoptIn),
+    url_name="api-cluster-adopt",
+)
+def cluster_adopt(request: HttpRequest):
     """Adopt an existing Patroni cluster: define it (its nodes, the proxy if any, Patroni's
     REST credentials) and start the adopt job that reads the rest from its members."""
+    data = json_body(request)
     try:
         with transaction.atomic():
-            cluster = adoption.cluster_adopt(data=request.data, created_by=request.user)
+            cluster = adoption.cluster_adopt(data=data, created_by=request.user)
             job = job_services.job_start(cluster=cluster, kind="adopt", requested_by=request.user)
     except services.InvalidInput as exc:
         audit(request, action="cluster.adopt", result=refused(exc.field_errors))
@@ -106,10 +158,10 @@ def cluster_adopt(request: HttpRequest) -> JsonResponse:
         target=f"cluster {cluster.name}",
         params={"nodes": [n.name for n in cluster.nodes.all()], "job": job.pk},
     )
-    return JsonResponse(
+    return Status(
+        202,
         {
             **selectors.cluster_detail(cluster),
             "job": {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"},
         },
-        status=202,
     )

@@ -6,15 +6,60 @@ import binascii
 from datetime import UTC, datetime, time
 
 from django.db.models import Q
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from ninja import Router
 
 from clusters.models import Cluster, ClusterEvent
-from clusters.web.api.plumbing import ApiError, api_view
+from clusters.web.api import schemas as s
+from clusters.web.api.openapi import errors
+from clusters.web.api.plumbing import VIEWER_AUTH, ApiError
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+
+router = Router(tags=["events"])
+
+# The query's parameters as the document lists them; the view reads them itself (repeated
+# and comma-separated values, its own messages).
+QUERY = [
+    {
+        "name": "kind",
+        "in": "query",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "description": "Event kinds, repeated or comma-separated.",
+    },
+    {
+        "name": "severity",
+        "in": "query",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "description": "info, warning or critical; repeated or comma-separated.",
+    },
+    {
+        "name": "since",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "ISO 8601 time or date, inclusive (a '+' sent as %2B).",
+    },
+    {
+        "name": "until",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "ISO 8601 time or date, exclusive.",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "An answer's `next`, unchanged.",
+    },
+]
 
 
 def event_json(event: ClusterEvent) -> dict:
@@ -120,8 +165,14 @@ def _filters(request: HttpRequest) -> dict:
     return found
 
 
-@api_view("GET")
-def cluster_events(request: HttpRequest, pk: int) -> JsonResponse:
+@router.get(
+    "/clusters/{int:pk}/events/",
+    auth=VIEWER_AUTH,
+    response={200: s.EventPageOut, **errors(400, 401, 403, 404)},
+    openapi_extra={"parameters": QUERY},
+    url_name="api-cluster-events",
+)
+def cluster_events(request: HttpRequest, pk: int):
     """The cluster's events, newest first: `?kind=&severity=` (repeated or comma-separated),
     `since=` (inclusive) and `until=` (exclusive) ISO 8601 times, `limit=` (1 to 500, 50) and
     `cursor=` (an answer's `next`). Answers `{events, next}`; `next` is null on the last page.
@@ -145,6 +196,4 @@ def cluster_events(request: HttpRequest, pk: int) -> JsonResponse:
         events = events.filter(Q(at__lt=at) | Q(at=at, pk__lt=last))
     page = list(events.order_by("-at", "-pk")[: query["limit"] + 1])
     more, page = len(page) > query["limit"], page[: query["limit"]]
-    return JsonResponse(
-        {"events": [event_json(e) for e in page], "next": cursor_of(page[-1]) if more else None}
-    )
+    return {"events": [event_json(e) for e in page], "next": cursor_of(page[-1]) if more else None}

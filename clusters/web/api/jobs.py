@@ -1,27 +1,48 @@
 """REST endpoints for host-key scans and jobs (DESIGN.md §3)."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from ninja import Router, Status
 
 from clusters.access.audit import audit, refused
-from clusters.access.roles import ADMIN, OPERATOR, has_role, refusal, role_for_job
+from clusters.access.roles import has_role, refusal, role_for_job
 from clusters.inventory import validators
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Node
 from clusters.web import scans
-from clusters.web.api.plumbing import ApiError, api_view
+from clusters.web.api import schemas as s
+from clusters.web.api.openapi import body_of, errors
+from clusters.web.api.plumbing import (
+    ADMIN_AUTH,
+    OPERATOR_AUTH,
+    VIEWER_AUTH,
+    ApiError,
+    json_body,
+)
 from jobs import selectors, services
 from jobs.errors import JobConflict, JobRefused
 from jobs.models import Job
 from jobs.node_changes import node_add, node_replace
 
+router = Router(tags=["jobs"])
+
 # What a caller may pass to a job besides kind and node (never secrets).
 JOB_PARAMS = ("confirm", "service_manager", "full_copy", "force")
 
 
-@api_view("POST", write=ADMIN)
-def host_key_scan(request: HttpRequest) -> JsonResponse:
-    address, port = request.data.get("address"), request.data.get("port", 22)
+@router.post(
+    "/host-keys/scan/",
+    auth=ADMIN_AUTH,
+    response={200: s.HostKeyOut, **errors(400, 401, 403, 413, 502, 503)},
+    openapi_extra=body_of(s.HostKeyScanIn),
+    url_name="api-host-key-scan",
+    tags=["credentials"],
+)
+def host_key_scan(request: HttpRequest):
+    """Read a server's SSH host key through a worker (admins); a cluster's nodes must name a
+    fingerprint read this way."""
+    data = json_body(request)
+    address, port = data.get("address"), data.get("port", 22)
     errors = {}
     try:
         if not isinstance(address, str):
@@ -45,14 +66,22 @@ def host_key_scan(request: HttpRequest) -> JsonResponse:
         target=where,
         params={"fingerprint": result["fingerprint"]},
     )
-    return JsonResponse({"key_type": result["key_type"], "fingerprint": result["fingerprint"]})
+    return {"key_type": result["key_type"], "fingerprint": result["fingerprint"]}
 
 
-@api_view("POST", write=OPERATOR)
-def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
-    """Start a job of `kind` on the cluster (optionally aimed at one `node`, by name)."""
+@router.post(
+    "/clusters/{int:pk}/jobs/",
+    auth=OPERATOR_AUTH,
+    response={202: s.JobRefOut, **errors(400, 401, 403, 404, 409, 413)},
+    openapi_extra=body_of(s.JobStartIn),
+    url_name="api-cluster-jobs",
+)
+def cluster_jobs(request: HttpRequest, pk: int):
+    """Start a job of `kind` on the cluster (optionally aimed at one `node`, by name); a kind
+    may need more than the operator role (a removal: admin)."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    kind, node_name = request.data.get("kind"), request.data.get("node")
+    data = json_body(request)
+    kind, node_name = data.get("kind"), data.get("node")
     target = f"cluster {cluster.name}"
     action = f"job.start.{kind}" if isinstance(kind, str) else "job.start"
     shown = {"kind": kind, "node": node_name} if isinstance(kind, str) else {}
@@ -73,21 +102,21 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
         if node is None:
             message = f"{cluster.name} has no node {node_name!r}."
             raise refuse(400, "No such node.", {"node": [message]})
-    manager = request.data.get("service_manager")
+    manager = data.get("service_manager")
     if manager is not None and manager not in ("systemd", "process"):
         raise refuse(
             400,
             "Unknown service manager.",
             {"service_manager": ["Use systemd or process (or leave it out)."]},
         )
-    if not isinstance(request.data.get("full_copy", False), bool):
+    if not isinstance(data.get("full_copy", False), bool):
         raise ApiError(400, "Bad full_copy.", {"full_copy": ["Expected true or false."]})
-    if not isinstance(request.data.get("force", ""), str):
+    if not isinstance(data.get("force", ""), str):
         raise refuse(400, "Bad force.", {"force": ["Expected the cluster's name."]})
-    if not isinstance(request.data.get("confirm", ""), str):
+    if not isinstance(data.get("confirm", ""), str):
         raise refuse(400, "Bad confirmation.", {"confirm": ["Expected the cluster's name."]})
     try:
-        params = {k: request.data[k] for k in JOB_PARAMS if k in request.data}
+        params = {k: data[k] for k in JOB_PARAMS if k in data}
         job = services.job_start(
             cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
         )
@@ -95,32 +124,46 @@ def cluster_jobs(request: HttpRequest, pk: int) -> JsonResponse:
         status = 409 if isinstance(exc, JobConflict) else 400
         raise refuse(status, str(exc), {"kind": [str(exc)]} if status == 400 else {}) from None
     audit(request, action=action, target=target, params={**shown, "job": job.pk})
-    return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)
+    return Status(202, {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"})
 
 
-@api_view("GET")
-def job(request: HttpRequest, pk: int) -> JsonResponse:
-    return JsonResponse(selectors.job_detail(get_object_or_404(Job, pk=pk)))
+@router.get(
+    "/jobs/{int:pk}/",
+    auth=VIEWER_AUTH,
+    response={200: s.JobOut, **errors(401, 403, 404)},
+    url_name="api-job",
+)
+def job(request: HttpRequest, pk: int):
+    """The job with its steps."""
+    return selectors.job_detail(get_object_or_404(Job, pk=pk))
 
 
-@api_view("GET")
-def job_log(request: HttpRequest, pk: int) -> JsonResponse:
+@router.get(
+    "/jobs/{int:pk}/log/",
+    auth=VIEWER_AUTH,
+    response={200: s.JobLogOut, **errors(400, 401, 403, 404)},
+    url_name="api-job-log",
+)
+def job_log(request: HttpRequest, pk: int, after: str = "0"):
     """Log lines after `?after=N` (0 for the start), the next cursor and whether it is complete."""
     job = get_object_or_404(Job, pk=pk)
     try:
-        after = int(request.GET.get("after", "0"))
-        if after < 0:
+        cursor = int(after)
+        if cursor < 0:
             raise ValueError
     except ValueError:
         raise ApiError(400, "Bad cursor.", {"after": ["Expected a whole number ≥ 0."]}) from None
-    lines, cursor, done = selectors.job_log_after(job, after)
-    return JsonResponse(
-        {"lines": [selectors.log_line_json(ln) for ln in lines], "next": cursor, "done": done}
-    )
+    lines, cursor, done = selectors.job_log_after(job, cursor)
+    return {"lines": [selectors.log_line_json(ln) for ln in lines], "next": cursor, "done": done}
 
 
-@api_view("POST", write=OPERATOR)
-def job_cancel(request: HttpRequest, pk: int) -> JsonResponse:
+@router.post(
+    "/jobs/{int:pk}/cancel/",
+    auth=OPERATOR_AUTH,
+    response={202: s.JobCanceledOut, **errors(401, 403, 404, 409)},
+    url_name="api-job-cancel",
+)
+def job_cancel(request: HttpRequest, pk: int):
     """Ask a job to stop (any operator may stop any job, a removal included)."""
     job = get_object_or_404(Job, pk=pk)
     try:
@@ -129,11 +172,16 @@ def job_cancel(request: HttpRequest, pk: int) -> JsonResponse:
         audit(request, action="job.cancel", target=f"job {job.pk}", result=f"refused: {exc}")
         raise ApiError(409, str(exc)) from None
     audit(request, action="job.cancel", target=f"job {job.pk}")
-    return JsonResponse({"id": job.pk, "status": job.status}, status=202)
+    return Status(202, {"id": job.pk, "status": job.status})
 
 
-@api_view("POST", write=OPERATOR)
-def job_retry(request: HttpRequest, pk: int) -> JsonResponse:
+@router.post(
+    "/jobs/{int:pk}/retry/",
+    auth=OPERATOR_AUTH,
+    response={202: s.JobRefOut, **errors(401, 403, 404, 409)},
+    url_name="api-job-retry",
+)
+def job_retry(request: HttpRequest, pk: int):
     """Run a job again from its failed step; needs the role that may start its kind."""
     job = get_object_or_404(Job, pk=pk)
     if not has_role(request.user, role_for_job(job.kind)):
@@ -146,13 +194,13 @@ def job_retry(request: HttpRequest, pk: int) -> JsonResponse:
         audit(request, action="job.retry", target=f"job {job.pk}", result=f"refused: {exc}")
         raise ApiError(409, str(exc)) from None
     audit(request, action="job.retry", target=f"job {job.pk}")
-    return JsonResponse({"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"}, status=202)
+    return Status(202, {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"})
 
 
-def _node_job(request: HttpRequest, cluster: Cluster, action: str, start) -> JsonResponse:
+def _node_job(request: HttpRequest, data: dict, cluster: Cluster, action: str, start):
     """Run `start()` (a node service that saves the node and starts its job) and answer 202;
     invalid input is a 400 with field errors, a refused job a 400/409; all audited."""
-    params = {k: request.data.get(k) for k in ("name", "address", "ssh_port") if k in request.data}
+    params = {k: data.get(k) for k in ("name", "address", "ssh_port") if k in data}
     target = f"cluster {cluster.name}"
     try:
         job = start()
@@ -168,34 +216,48 @@ def _node_job(request: HttpRequest, cluster: Cluster, action: str, start) -> Jso
         target=target,
         params={**params, "node": job.node.name, "job": job.pk},
     )
-    return JsonResponse(
-        {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/", "node": job.node.name}, status=202
-    )
+    return Status(202, {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/", "node": job.node.name})
 
 
-@api_view("POST", write=ADMIN)
-def cluster_nodes(request: HttpRequest, pk: int) -> JsonResponse:
+@router.post(
+    "/clusters/{int:pk}/nodes/",
+    auth=ADMIN_AUTH,
+    response={202: s.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
+    openapi_extra=body_of(s.NewServerIn),
+    url_name="api-cluster-nodes",
+)
+def cluster_nodes(request: HttpRequest, pk: int):
     """Add a database server to a running cluster: `{name, address, ssh_port, credential,
     host_key_fingerprint}` (fingerprint from a scan) -> 202 with the `add_node` job (admins:
     it changes the inventory)."""
     cluster = get_object_or_404(Cluster, pk=pk)
+    data = json_body(request)
     return _node_job(
         request,
+        data,
         cluster,
         "node.add",
-        lambda: node_add(cluster=cluster, data=request.data, requested_by=request.user),
+        lambda: node_add(cluster=cluster, data=data, requested_by=request.user),
     )
 
 
-@api_view("POST", write=ADMIN)
-def node_replace_view(request: HttpRequest, pk: int, name: str) -> JsonResponse:
+@router.post(
+    "/clusters/{int:pk}/nodes/{str:name}/replace/",
+    auth=ADMIN_AUTH,
+    response={202: s.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
+    openapi_extra=body_of(s.NewServerIn),
+    url_name="api-node-replace",
+)
+def node_replace_view(request: HttpRequest, pk: int, name: str):
     """Replace a dead node with a new server under the same name: `{address, ssh_port,
     credential, host_key_fingerprint}` -> 202 with the `replace_node` job (admins)."""
     cluster = get_object_or_404(Cluster, pk=pk)
     node = get_object_or_404(Node, cluster=cluster, name=name)
+    data = json_body(request)
     return _node_job(
         request,
+        data,
         cluster,
         "node.replace",
-        lambda: node_replace(node=node, data=request.data, requested_by=request.user),
+        lambda: node_replace(node=node, data=data, requested_by=request.user),
     )

@@ -6,12 +6,13 @@ DELETE /api/v1/tokens/{id}/          revoke (also POST /api/v1/tokens/{id}/revok
 """
 
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import never_cache
+from ninja import Router, Status
+from ninja.decorators import decorate_view
 
 from clusters.access.audit import audit, refused
-from clusters.access.roles import VIEWER
 from clusters.access.tokens import (
     api_token_create,
     api_token_revoke,
@@ -19,7 +20,11 @@ from clusters.access.tokens import (
 )
 from clusters.inventory.services import InvalidInput
 from clusters.models import ApiToken
-from clusters.web.api.plumbing import ApiError, api_view
+from clusters.web.api import schemas as s
+from clusters.web.api.openapi import body_of, errors
+from clusters.web.api.plumbing import VIEWER_AUTH, ApiError, json_body
+
+router = Router(tags=["tokens"])
 
 
 def token_summary(token: ApiToken) -> dict:
@@ -61,15 +66,28 @@ def audit_token_revoked(request: HttpRequest, token: ApiToken, *, changed: bool)
     )
 
 
-@never_cache  # the answer to a POST holds the key
-@api_view("GET", "POST", write=VIEWER)
-def tokens(request: HttpRequest) -> JsonResponse:
-    """GET: the tokens the caller may see. POST: create one; its key is in this answer only."""
-    if request.method == "GET":
-        return JsonResponse(
-            [token_summary(t) for t in api_tokens_visible(request.user)], safe=False
-        )
-    data = request.data
+@router.get(
+    "/tokens/",
+    auth=VIEWER_AUTH,
+    response={200: list[s.TokenOut], **errors(401, 403)},
+    url_name="api-tokens",
+)
+@decorate_view(never_cache)  # one URL with the POST, whose answer holds the key
+def tokens(request: HttpRequest):
+    """The tokens the caller may see: every token for an admin, else the caller's own."""
+    return [token_summary(t) for t in api_tokens_visible(request.user)]
+
+
+@router.post(
+    "/tokens/",
+    auth=VIEWER_AUTH,
+    response={201: s.NewTokenOut, **errors(400, 401, 403, 413)},
+    openapi_extra=body_of(s.TokenIn),
+)
+@decorate_view(never_cache)  # the answer holds the key
+def token_create(request: HttpRequest):
+    """Create a token (for another user: admins); its key is in this answer only."""
+    data = json_body(request)
     try:
         owner = request.user
         username = data.get("user")
@@ -94,12 +112,11 @@ def tokens(request: HttpRequest) -> JsonResponse:
         raise ApiError(400, "The token was not created.", exc.field_errors) from None
     token = issued.token
     audit_token_created(request, token)
-    return JsonResponse(token_summary(token) | {"key": issued.key}, status=201)
+    return Status(201, token_summary(token) | {"key": issued.key})
 
 
-@api_view("DELETE", "POST", write=VIEWER)
-def token_revoke(request: HttpRequest, pk: int) -> JsonResponse:
-    """Revoke a token (DELETE, or POST to …/revoke/); a token the caller may not see is 404."""
+def _revoke(request: HttpRequest, pk: int) -> dict:
+    """Revoke a token; a token the caller may not see is 404 (its existence is not told)."""
     token = get_object_or_404(api_tokens_visible(request.user), pk=pk)
     try:
         changed = api_token_revoke(token=token, by=request.user)
@@ -107,4 +124,37 @@ def token_revoke(request: HttpRequest, pk: int) -> JsonResponse:
         audit(request, action="api_token.revoke", result=refused(exc.field_errors))
         raise ApiError(403, " ".join(m for ms in exc.field_errors.values() for m in ms)) from None
     audit_token_revoked(request, token, changed=changed)
-    return JsonResponse(token_summary(token))
+    return token_summary(token)
+
+
+# Revocation answers on both URLs to DELETE and POST, as it did before the port (clients that
+# cannot send DELETE use POST …/revoke/); one operation per method keeps operation ids unique.
+REVOKED = {200: s.TokenOut, **errors(401, 403, 404)}
+
+
+@router.delete("/tokens/{int:pk}/", auth=VIEWER_AUTH, response=REVOKED, url_name="api-token")
+def token_revoke(request: HttpRequest, pk: int):
+    """Revoke a token."""
+    return _revoke(request, pk)
+
+
+@router.post("/tokens/{int:pk}/", auth=VIEWER_AUTH, response=REVOKED, url_name="api-token")
+def token_revoke_by_post(request: HttpRequest, pk: int):
+    """Revoke a token (the same as DELETE)."""
+    return _revoke(request, pk)
+
+
+@router.post(
+    "/tokens/{int:pk}/revoke/", auth=VIEWER_AUTH, response=REVOKED, url_name="api-token-revoke"
+)
+def token_revoke_post(request: HttpRequest, pk: int):
+    """Revoke a token (the same as DELETE /tokens/{id}/, for clients that cannot send one)."""
+    return _revoke(request, pk)
+
+
+@router.delete(
+    "/tokens/{int:pk}/revoke/", auth=VIEWER_AUTH, response=REVOKED, url_name="api-token-revoke"
+)
+def token_revoke_delete(request: HttpRequest, pk: int):
+    """Revoke a token (the same as DELETE /tokens/{id}/)."""
+    return _revoke(request, pk)

@@ -1,34 +1,47 @@
-"""The REST API's routes under /api/v1/ (DESIGN.md §3)."""
+"""The REST API's routes under /api/v1/ (DESIGN.md §3), from the NinjaAPI in api.py."""
 
-from django.urls import path
+import functools
+from collections.abc import Callable
 
-from clusters.web.api import ca as ca_api
-from clusters.web.api import clusters as cluster_api
-from clusters.web.api import events as event_api
-from clusters.web.api import jobs as job_api
-from clusters.web.api import tokens as token_api
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
 
-urlpatterns = [
-    path("credentials/", cluster_api.credentials, name="api-credentials"),
-    path("host-keys/scan/", job_api.host_key_scan, name="api-host-key-scan"),
-    path("clusters/", cluster_api.clusters, name="api-clusters"),
-    path("clusters/adopt/", cluster_api.cluster_adopt, name="api-cluster-adopt"),
-    path("clusters/<int:pk>/", cluster_api.cluster, name="api-cluster"),
-    path("clusters/<int:pk>/jobs/", job_api.cluster_jobs, name="api-cluster-jobs"),
-    path("clusters/<int:pk>/nodes/", job_api.cluster_nodes, name="api-cluster-nodes"),
-    path(
-        "clusters/<int:pk>/nodes/<str:name>/replace/",
-        job_api.node_replace_view,
-        name="api-node-replace",
-    ),
-    path("clusters/<int:pk>/connection/", cluster_api.cluster_connection, name="api-connection"),
-    path("clusters/<int:pk>/ca/", ca_api.cluster_ca, name="api-cluster-ca"),
-    path("clusters/<int:pk>/events/", event_api.cluster_events, name="api-cluster-events"),
-    path("jobs/<int:pk>/", job_api.job, name="api-job"),
-    path("jobs/<int:pk>/log/", job_api.job_log, name="api-job-log"),
-    path("jobs/<int:pk>/cancel/", job_api.job_cancel, name="api-job-cancel"),
-    path("jobs/<int:pk>/retry/", job_api.job_retry, name="api-job-retry"),
-    path("tokens/", token_api.tokens, name="api-tokens"),
-    path("tokens/<int:pk>/", token_api.token_revoke, name="api-token"),
-    path("tokens/<int:pk>/revoke/", token_api.token_revoke, name="api-token-revoke"),
-]
+from clusters.access.role_gate import guarded
+from clusters.web.api.api import api
+from clusters.web.api.plumbing import error_response
+
+
+def _json_405(view: Callable) -> Callable:
+    """ninja answers an unknown method with an empty 405; this API says which ones to use."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and "Allow" in response:
+            methods = response["Allow"]
+            message = f"Method {request.method} not allowed; use {methods}."
+            answer = error_response(405, message)
+            answer["Allow"] = methods
+            return answer
+        return response
+
+    # Every operation checks the token and role itself (TokenAuth), the document and its page
+    # through viewer_docs: the role gate middleware must not ask for a session too.
+    return guarded(wrapper)
+
+
+def _patterns() -> list[URLPattern]:
+    """ninja's patterns, one per route (it makes one per operation, all to the same view),
+    without its root view (the document's prefix comes from DocumentedApi.get_root_path)."""
+    patterns, _app_name, _namespace = api.urls
+    kept: dict[str, URLPattern] = {}
+    for pattern in patterns:
+        if pattern.name == "api-root" or str(pattern.pattern) in kept:
+            continue
+        pattern.callback = _json_405(pattern.callback)
+        kept[str(pattern.pattern)] = pattern
+    return list(kept.values())
+
+
+urlpatterns = _patterns()
+app_name = "api"

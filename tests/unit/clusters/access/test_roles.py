@@ -191,6 +191,12 @@ ENDPOINTS = [
     Endpoint("api-tokens", "POST", "/api/v1/tokens/", VIEWER, {"days": 7}, kind="api"),
     Endpoint("api-token", "POST", "/api/v1/tokens/{token}/", VIEWER, kind="api"),
     Endpoint("api-token-revoke", "POST", "/api/v1/tokens/{token}/revoke/", VIEWER, kind="api"),
+    # The API's OpenAPI document and its reference page: a viewer's, in a browser session
+    # (a token works too: tests/unit/clusters/web/api/test_api_openapi.py)
+    Endpoint("api-audit", "GET", "/api/v1/audit/", ADMIN, kind="api"),
+    Endpoint("api-cluster-lag", "GET", "/api/v1/clusters/{cluster}/lag/", VIEWER, kind="api"),
+    Endpoint("openapi-json", "GET", "/api/v1/openapi.json", VIEWER),
+    Endpoint("openapi-view", "GET", "/api/v1/docs/", VIEWER),
     Endpoint("metrics", "GET", "/metrics", VIEWER, kind="metrics"),
 ]
 

@@ -1,0 +1,235 @@
+"""Every REST endpoint called once to succeed and at least once to fail, against one world.
+
+The golden test (test_api_contract.py) holds each answer's status, content type, caching and
+JSON shape; the OpenAPI test (test_api_openapi.py) checks the same answers against the
+document. The world is real rows (a defined cluster, jobs, events, tokens); only the worker
+that scans a host key is stood in for, as no worker runs in unit tests.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.utils import timezone
+
+from clusters.inventory import pki
+from clusters.models import ApiToken, Cluster, ClusterEvent, ClusterSecret, ScannedHostKey
+from jobs.models import Job, JobStatus, LogLine
+from tests.conftest import make_user
+from tests.unit.clusters.web.api.test_api import _cluster_body
+from tests.unit.conftest import FP
+
+# A body that makes the request larger than the API's 1 MB limit.
+TOO_LARGE = {"name": "x" * (1024 * 1024 + 10)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request: `who` sends it (admin, viewer, nobody: no header, stranger: a wrong token)."""
+
+    name: str
+    method: str
+    path: str  # with {cluster}, {job}, {failed_job}, {token} filled from the world
+    body: dict | str | None = None
+    who: str = "admin"
+    query: dict = field(default_factory=dict)
+
+
+NODE3 = {
+    "name": "node3",
+    "address": "198.18.0.13",
+    "ssh_port": 22,
+    "credential": "{cred}",
+    "host_key_fingerprint": FP,
+}
+REPLACEMENT = {k: v for k, v in NODE3.items() if k != "name"}
+ADOPT = {
+    "nodes": [
+        {
+            "name": name,
+            "address": f"198.18.0.{last}",
+            "credential": "{cred}",
+            "host_key_fingerprint": FP,
+            "kind": "database",
+        }
+        for name, last in (("node1", 23), ("node2", 24))
+    ],
+    "rest_api": {"username": "admin", "password": "Rest-pass-1"},
+    "name": "adopted",
+}
+
+CASES = [
+    # credentials
+    Case("credentials-list", "GET", "/api/v1/credentials/"),
+    Case("credentials-list-no-token", "GET", "/api/v1/credentials/", who="nobody"),
+    Case(
+        "credentials-create",
+        "POST",
+        "/api/v1/credentials/",
+        {"name": "new", "username": "root", "password": "pw-123456"},
+    ),
+    Case("credentials-create-bad", "POST", "/api/v1/credentials/", {"name": "x"}),
+    Case("credentials-create-viewer", "POST", "/api/v1/credentials/", {"name": "x"}, "viewer"),
+    Case("credentials-put", "PUT", "/api/v1/credentials/", {}),
+    # host keys
+    Case("host-key-scan", "POST", "/api/v1/host-keys/scan/", {"address": "198.18.0.14"}),
+    Case("host-key-scan-bad", "POST", "/api/v1/host-keys/scan/", {"address": "a b", "port": 0}),
+    # clusters
+    Case("clusters-list", "GET", "/api/v1/clusters/"),
+    Case("clusters-list-wrong-token", "GET", "/api/v1/clusters/", who="stranger"),
+    Case("clusters-create", "POST", "/api/v1/clusters/", "CLUSTER_BODY"),
+    Case("clusters-create-bad", "POST", "/api/v1/clusters/", {"name": "Bad Name!"}),
+    Case("clusters-create-not-json", "POST", "/api/v1/clusters/", "{not json"),
+    Case("clusters-create-not-object", "POST", "/api/v1/clusters/", "[1, 2]"),
+    Case("clusters-create-too-large", "POST", "/api/v1/clusters/", TOO_LARGE),
+    Case("cluster-adopt", "POST", "/api/v1/clusters/adopt/", ADOPT),
+    Case("cluster-adopt-bad", "POST", "/api/v1/clusters/adopt/", {"nodes": []}),
+    Case("cluster-detail", "GET", "/api/v1/clusters/{cluster}/"),
+    Case("cluster-detail-missing", "GET", "/api/v1/clusters/999999/"),
+    Case("cluster-job-start", "POST", "/api/v1/clusters/{cluster}/jobs/", {"kind": "lint"}),
+    Case("cluster-job-start-bad", "POST", "/api/v1/clusters/{cluster}/jobs/", {"node": 3}),
+    Case(
+        "cluster-job-start-viewer",
+        "POST",
+        "/api/v1/clusters/{cluster}/jobs/",
+        {"kind": "lint"},
+        "viewer",
+    ),
+    Case("node-add", "POST", "/api/v1/clusters/{cluster}/nodes/", NODE3),
+    Case("node-add-bad", "POST", "/api/v1/clusters/{cluster}/nodes/", {"name": "Node 3"}),
+    Case("node-replace", "POST", "/api/v1/clusters/{cluster}/nodes/node2/replace/", REPLACEMENT),
+    Case(
+        "node-replace-missing",
+        "POST",
+        "/api/v1/clusters/{cluster}/nodes/node9/replace/",
+        REPLACEMENT,
+    ),
+    Case("connection", "GET", "/api/v1/clusters/{cluster}/connection/"),
+    Case("connection-viewer", "GET", "/api/v1/clusters/{cluster}/connection/", who="viewer"),
+    Case("ca", "GET", "/api/v1/clusters/{cluster}/ca/"),
+    Case("ca-missing", "GET", "/api/v1/clusters/{bare}/ca/"),
+    Case("events", "GET", "/api/v1/clusters/{cluster}/events/", query={"limit": "1"}),
+    Case("events-bad", "GET", "/api/v1/clusters/{cluster}/events/", query={"limit": "0"}),
+    # jobs
+    Case("job-detail", "GET", "/api/v1/jobs/{failed_job}/"),
+    Case("job-detail-missing", "GET", "/api/v1/jobs/999999/"),
+    Case("job-log", "GET", "/api/v1/jobs/{failed_job}/log/", query={"after": "0"}),
+    Case("job-log-bad", "GET", "/api/v1/jobs/{failed_job}/log/", query={"after": "-1"}),
+    Case("job-cancel", "POST", "/api/v1/jobs/{job}/cancel/"),
+    Case("job-cancel-ended", "POST", "/api/v1/jobs/{failed_job}/cancel/"),
+    Case("job-retry", "POST", "/api/v1/jobs/{failed_job}/retry/"),
+    Case("job-retry-running", "POST", "/api/v1/jobs/{job}/retry/"),
+    # audit and lag (read-only)
+    Case("audit", "GET", "/api/v1/audit/", query={"action": "cluster."}),
+    Case("audit-bad", "GET", "/api/v1/audit/", query={"since": "yesterday", "result": "x"}),
+    Case("audit-viewer", "GET", "/api/v1/audit/", who="viewer"),
+    Case("lag", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1h"}),
+    Case("lag-bad", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1y"}),
+    # tokens
+    Case("tokens-list", "GET", "/api/v1/tokens/"),
+    Case("tokens-create", "POST", "/api/v1/tokens/", {"name": "ci", "days": 30}),
+    Case("tokens-create-bad", "POST", "/api/v1/tokens/", {"name": "ci", "user": "nobody-here"}),
+    Case("token-delete", "DELETE", "/api/v1/tokens/{token}/"),
+    Case("token-delete-missing", "DELETE", "/api/v1/tokens/999999/"),
+    Case("token-revoke", "POST", "/api/v1/tokens/{token}/revoke/"),
+    Case("token-revoke-get", "GET", "/api/v1/tokens/{token}/revoke/"),
+]
+
+
+@pytest.fixture
+def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
+    """pg1 defined through the API and running, with a CA, an application database, events,
+    a failed job with a log, a running read-only job, and a second token of the admin."""
+    from clusters.web import scans
+
+    admin = make_user(django_user_model, "ops", "admin")
+    viewer = make_user(django_user_model, "watcher", "viewer")
+    keys = {"admin": ApiToken.issue(admin), "viewer": ApiToken.issue(viewer)}
+    keys["stranger"] = "hc_not-a-token"
+    for last in (13, 20, 21, 22, 23, 24):  # node3, the second cluster's and the adopted ones
+        ScannedHostKey.objects.create(
+            address=f"198.18.0.{last}",
+            port=22,
+            key_type="ssh-ed25519",
+            base64="AAAAnew",
+            fingerprint=FP,
+        )
+    body = _cluster_body(cred.pk)
+    answer = client.post(
+        "/api/v1/clusters/",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {keys['admin']}",
+    )
+    cluster = Cluster.objects.get(pk=answer.json()["id"])
+    ca = pki.new_authority(cluster.name)
+    cluster.ca_certificate, cluster.ca_key = ca.certificate, ca.key
+    cluster.state = Cluster.State.HEALTHY
+    cluster.database_name, cluster.database_user = "app", "app"
+    cluster.save()
+    ClusterSecret.objects.create(cluster=cluster, name="application", value="App-pw-0123456789")
+    ClusterEvent.objects.create(cluster=cluster, kind="failover", at=timezone.now(), node="node1")
+    ClusterEvent.objects.create(cluster=cluster, kind="failover", at=timezone.now(), node="node2")
+    failed = Job.objects.create(
+        kind="preflight", cluster=cluster, mutating=False, status=JobStatus.FAILED, error="no"
+    )
+    LogLine.objects.create(job=failed, seq=1, ts=timezone.now(), stream="stdout", text="hi")
+    running = Job.objects.create(
+        kind="lint", cluster=cluster, mutating=False, status=JobStatus.RUNNING
+    )
+    bare = Cluster.objects.create(name="bare")
+    ApiToken.issue(admin, name="spare")
+    token = ApiToken.objects.get(user=admin, name="spare")
+    monkeypatch.setattr(
+        scans,
+        "scan_via_worker",
+        lambda address, port: {"key_type": "ssh-ed25519", "fingerprint": FP},
+    )
+    return {
+        "client": client,
+        "keys": keys,
+        "ids": {
+            "cluster": cluster.pk,
+            "bare": bare.pk,
+            "job": running.pk,
+            "failed_job": failed.pk,
+            "token": token.pk,
+            "cred": cred.pk,
+        },
+        "cluster_body": {
+            **body,
+            "name": "pg2",
+            "nodes": [{**n, "address": f"198.18.0.{20 + i}"} for i, n in enumerate(body["nodes"])],
+        },
+    }
+
+
+def _filled(value, ids: dict):
+    """`value` with every "{name}" string placeholder replaced by the world's id."""
+    if isinstance(value, dict):
+        return {k: _filled(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids.get(value[1:-1], value)
+    return value
+
+
+def send(world: dict, case: Case):
+    """Send `case` through Django's test client and answer the response."""
+    client, ids = world["client"], world["ids"]
+    path = case.path.format(**ids)
+    headers = {}
+    if case.who in world["keys"]:
+        headers["HTTP_AUTHORIZATION"] = f"Token {world['keys'][case.who]}"
+    if case.method == "GET":
+        return client.get(path, case.query, **headers)
+    if case.body == "CLUSTER_BODY":
+        data = world["cluster_body"]
+        for node in data["nodes"]:
+            node["credential"] = ids["cred"]
+    else:
+        data = _filled(case.body, ids)
+    if data is None:
+        data = {}
+    kwargs = {"content_type": "application/json", **headers}
+    return getattr(client, case.method.lower())(path, data=data, **kwargs)
