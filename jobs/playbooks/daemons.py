@@ -224,3 +224,21 @@ def systemd_unit(daemon: Daemon) -> str:
         "Restart=on-failure\nRestartSec=2\nKillMode=process\nTimeoutStopSec=60\n\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )
+
+
+def restart(ctx: StepContext, node: Node, daemon: Daemon) -> str:
+    """Stop and start `daemon` (its start checks it stays up)."""
+    stop(ctx, node, daemon)
+    return start(ctx, node, daemon)
+
+
+def started_after(ctx: StepContext, node: Node, daemon: Daemon, path: str) -> bool:
+    """Whether `daemon` runs and started after `path` was last written (it read that file)."""
+    running = pid(ctx, node, daemon)
+    if not running:
+        return False
+    script = (
+        f"s=$(( $(date +%s) - $(ps -o etimes= -p {running}) )); "
+        f'[ "$s" -ge "$(stat -c %Y {shlex.quote(path)})" ]'
+    )
+    return ctx.run(script, node=node, echo=False).ok

@@ -14,6 +14,7 @@ from jobs.errors import JobRefused
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.haproxy_runtime import haproxy_runtime
 from jobs.playbooks.layout import patroni_layout, rest_auth
+from jobs.playbooks.patroni_pause import pause_set
 from jobs.playbooks.probe import WriteProbe
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_finish import routed_writes
@@ -243,19 +244,7 @@ def _plan_maintenance(pause: bool):
 def set_pause(ctx: StepContext) -> Verdict | str:
     """PATCH /config {pause}; verified by reading /cluster back. Idempotent."""
     pause = ctx.job.kind == "maintenance_on"
-    # Any member takes PATCH /config (it writes to etcd): while paused, the primary's
-    # PostgreSQL may be down and no member shows as leader.
-    leader = _answering_node(ctx)
-    status, body = patroni_api.post(
-        leader, "/config", {"pause": pause}, auth=_auth(ctx), method="PATCH"
-    )
-    if status != 200:
-        raise StepFailed(f"Patroni refused: {status} {body}")
-    ctx.wait_until(
-        lambda: bool(patroni_api.cluster(leader).get("pause")) == pause,
-        timeout=30,
-        what=f"Patroni to report pause={pause}",
-    )
+    pause_set(ctx, pause)
     Cluster.objects.filter(pk=ctx.cluster.pk).update(maintenance=pause)
     if pause:
         return "maintenance mode on: Patroni will not fail over or restart PostgreSQL"

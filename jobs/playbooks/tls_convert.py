@@ -53,8 +53,8 @@ from jobs.models import Job, StepStatus
 from jobs.playbooks import daemons, setup_finish
 from jobs.playbooks.base import StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.haproxy_runtime import BACKENDS, haproxy_runtime
-from jobs.playbooks.layout import rest_auth
 from jobs.playbooks.monitor_sources import monitor_sources
+from jobs.playbooks.patroni_pause import pause_set, paused
 from jobs.playbooks.setup_etcd import etcd_daemon, etcdctl_line
 from jobs.playbooks.setup_postgres import members, patroni_daemon
 from jobs.playbooks.tls import tls_files_put, tls_mark_active
@@ -126,57 +126,8 @@ def _node_spec(ctx: StepContext, node: Node) -> paths.NodeSpec:
     return next(n for n in ctx.facts["spec"].nodes if n.name == node.name)
 
 
-def _paused(ctx: StepContext) -> bool | None:
-    """Patroni's pause flag as the first member that answers sees it (None: none answers)."""
-    for node in ctx.cluster.database_nodes:
-        try:
-            return bool(patroni_api.cluster(node, timeout=2).get("pause"))
-        except patroni_api.PatroniUnavailable:
-            continue
-    return None
-
-
-def _set_pause(ctx: StepContext, pause: bool) -> None:
-    """PATCH /config on the first member that takes it, then wait until Patroni reports it."""
-    refusals = []
-    for node in ctx.cluster.database_nodes:
-        try:
-            status, body = patroni_api.post(
-                node, "/config", {"pause": pause}, auth=rest_auth(ctx.cluster), method="PATCH"
-            )
-        except patroni_api.PatroniUnavailable as exc:
-            refusals.append(str(exc))
-            continue
-        if status == 200:
-            break
-        refusals.append(f"{node.name}: {status} {body}")
-    else:
-        raise StepFailed(f"no Patroni member took pause={pause}: {'; '.join(refusals)}")
-    ctx.wait_until(
-        lambda: _paused(ctx) == pause, timeout=30, what=f"Patroni to report pause={pause}"
-    )
-
-
 def _leader(ctx: StepContext) -> dict | None:
     return patroni_api.leader(members(ctx))
-
-
-def _started_after(ctx: StepContext, node: Node, daemon: daemons.Daemon, path: str) -> bool:
-    """Whether `daemon` runs and started after `path` was last written (it read that file)."""
-    running = daemons.pid(ctx, node, daemon)
-    if not running:
-        return False
-    script = (
-        f"s=$(( $(date +%s) - $(ps -o etimes= -p {running}) )); "
-        f'[ "$s" -ge "$(stat -c %Y {shlex.quote(path)})" ]'
-    )
-    return ctx.run(script, node=node, echo=False).ok
-
-
-def _restart(ctx: StepContext, node: Node, daemon: daemons.Daemon) -> str:
-    """Stop and start `daemon` (its start checks it stays up)."""
-    daemons.stop(ctx, node, daemon)
-    return daemons.start(ctx, node, daemon)
 
 
 def _etcdctl(ctx: StepContext, node: Node, *args: str, echo: bool = False) -> list[str]:
@@ -300,9 +251,9 @@ def convert_begin(ctx: StepContext) -> Verdict | str:
         changed = tls_files_put(ctx, node, spec)
         if changed:
             ctx.log(f"{node.name}: wrote {', '.join(changed)}", host=node.name)
-    if _paused(ctx):
+    if paused(ctx):
         return f"{leader['name']} leads on timeline {leader.get('timeline')}; already paused"
-    _set_pause(ctx, True)
+    pause_set(ctx, True)
     ctx.log("Patroni paused: no failover until the conversion is done")
     return f"{leader['name']} leads on timeline {leader.get('timeline')}; Patroni paused"
 
@@ -315,10 +266,10 @@ def convert_etcd_dial(ctx: StepContext) -> Verdict | str:
     path = paths.etcd_config_path(spec)
     changed = ctx.ensure_file(path, _dialing_config(spec, _node_spec(ctx, node)), mode=0o644)
     daemon = etcd_daemon(spec)
-    if not changed and _started_after(ctx, node, daemon, path):
+    if not changed and daemons.started_after(ctx, node, daemon, path):
         return "already reaches its peers with TLS (plain URLs until the next pass)"
     ctx.log(f"restarting etcd on {node.name} with the TLS files, plain URLs", host=node.name)
-    _restart(ctx, node, daemon)
+    daemons.restart(ctx, node, daemon)
     ctx.wait_until(
         lambda: _etcd_healthy(ctx, node, "http"),
         timeout=RESTART_TIMEOUT_S,
@@ -348,9 +299,9 @@ def convert_etcd(ctx: StepContext) -> Verdict | str:
     path = paths.etcd_config_path(spec)
     changed = ctx.ensure_file(path, etcd_config(spec, _node_spec(ctx, node)), mode=0o644)
     daemon = etcd_daemon(spec)
-    if changed or not _started_after(ctx, node, daemon, path):
+    if changed or not daemons.started_after(ctx, node, daemon, path):
         ctx.log(f"restarting etcd on {node.name} on TLS", host=node.name)
-        _restart(ctx, node, daemon)
+        daemons.restart(ctx, node, daemon)
         done.append("restarted on TLS")
     ctx.wait_until(
         lambda: _etcd_healthy(ctx, node, "https"),
@@ -397,13 +348,13 @@ def convert_patroni(ctx: StepContext) -> Verdict | str:
         group="postgres",
     )
     daemon = patroni_daemon(spec)
-    if not changed and node.tls_active and _started_after(ctx, node, daemon, path):
+    if not changed and node.tls_active and daemons.started_after(ctx, node, daemon, path):
         return "Patroni already on TLS"
-    if _paused(ctx) is False:
+    if paused(ctx) is False:
         raise StepFailed("Patroni is not paused; restarting it now could start a failover")
     before = _postmaster_pid(ctx, node)
     ctx.log(f"restarting Patroni on {node.name} (paused: PostgreSQL keeps running)", host=node.name)
-    _restart(ctx, node, daemon)
+    daemons.restart(ctx, node, daemon)
     tls_mark_active(ctx, node)
 
     def answers_on_https() -> bool:
@@ -477,8 +428,8 @@ def convert_finish(ctx: StepContext) -> Verdict | str:
             f"{before[0]} on timeline {before[1]}; automatic failover left paused"
         )
     resume = ctx.job.params.get("convert_resume", True)
-    if resume and _paused(ctx):
-        _set_pause(ctx, False)
+    if resume and paused(ctx):
+        pause_set(ctx, False)
     took = time.time() - float(ctx.job.params.get("convert_started", time.time()))
     back = "automatic failover back on" if resume else "maintenance mode stays on, as it was"
     return (

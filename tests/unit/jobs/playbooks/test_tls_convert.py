@@ -104,7 +104,7 @@ def test_second_pass_updates_the_peer_url_by_hex_id_before_writing_the_final_con
     ctx = scripted_context(node, cluster, [Rule("member list", _members("http"))])
     ctx.facts["spec"] = setup.cluster_spec(cluster)
     restarts: list[str] = []
-    monkeypatch.setattr(tls_convert, "_restart", lambda ctx, n, d: restarts.append(d.name))
+    monkeypatch.setattr(tls_convert.daemons, "restart", lambda ctx, n, d: restarts.append(d.name))
     verdict = tls_convert.convert_etcd(ctx)
     conn = ctx.connections.connection
     update = conn.ran("member update 87b06abaccc4a113 --peer-urls=https://198.18.0.11:2380")
@@ -122,10 +122,10 @@ def test_patroni_is_not_restarted_when_the_cluster_is_not_paused(monkeypatch):
     node = cluster.nodes.get(name="node2")
     ctx = scripted_context(node, cluster, [])
     ctx.facts["spec"] = setup.cluster_spec(cluster)
-    monkeypatch.setattr(tls_convert, "_paused", lambda ctx: False)
+    monkeypatch.setattr(tls_convert, "paused", lambda ctx: False)
     monkeypatch.setattr(tls_convert, "monitor_sources", lambda ctx: ("198.18.0.1",))
     restarts: list[str] = []
-    monkeypatch.setattr(tls_convert, "_restart", lambda ctx, n, d: restarts.append(d.name))
+    monkeypatch.setattr(tls_convert.daemons, "restart", lambda ctx, n, d: restarts.append(d.name))
     with pytest.raises(StepFailed, match="not paused"):
         tls_convert.convert_patroni(ctx)
     assert not restarts
@@ -150,7 +150,7 @@ def test_a_setup_run_after_a_canceled_conversion_carries_on_its_pause_and_leader
     ctx.job = Job.objects.create(kind="setup", cluster=cluster, status="running")
     ctx.facts["spec"] = setup.cluster_spec(cluster)
     monkeypatch.setattr(tls_convert, "_leader", lambda ctx: {"name": "node2", "timeline": 2})
-    monkeypatch.setattr(tls_convert, "_paused", lambda ctx: True)
+    monkeypatch.setattr(tls_convert, "paused", lambda ctx: True)
     monkeypatch.setattr(tls_convert, "tls_files_put", lambda ctx, node, spec: [])
     assert tls_convert.convert_begin(ctx) == "node2 leads on timeline 2; already paused"
     ctx.job.refresh_from_db()
