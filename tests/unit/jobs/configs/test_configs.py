@@ -135,6 +135,21 @@ def tls_for(names: tuple[str, ...]) -> TlsSpec:
     return TlsSpec(ca_certificate=ca.certificate, nodes=certs)
 
 
+def run_etcd(tmp_path, text: str) -> subprocess.CompletedProcess:
+    """Start etcd on a generated config file (its data directory under tmp_path); it stops by
+    itself when binding the TEST-NET address fails."""
+    config = tmp_path / "etcd.yml"
+    config.write_text(text.replace("/var/lib/etcd/hacenter-demo", str(tmp_path / "data")))
+    return subprocess.run(
+        [ETCD, "--config-file", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
 # Failover profiles
 
 
@@ -248,17 +263,7 @@ def test_etcd_accepts_the_config_file(tmp_path: Path) -> None:
     """etcd loads and checks the whole file before it binds; binding a TEST-NET address then
     fails, which proves the file itself was accepted (a wrong type fails earlier)."""
     spec = make_spec()
-    config = tmp_path / "etcd.yml"
-    text = etcd_config(spec, spec.proxy)
-    config.write_text(text.replace("/var/lib/etcd/hacenter-demo", str(tmp_path / "data")))
-    result = subprocess.run(
-        [ETCD, "--config-file", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = run_etcd(tmp_path, etcd_config(spec, spec.proxy))
     assert "error verifying flags" not in result.stderr
     assert "loaded server configuration" in result.stderr
     assert "cannot assign requested address" in result.stderr
@@ -480,17 +485,8 @@ def test_etcd_accepts_the_tls_config_file(tmp_path: Path) -> None:
     files["etcd.key"] = mine.key
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    config = tmp_path / "etcd.yml"
     text = etcd_config(spec, spec.proxy).replace("/etc/hacenter/tls", str(tmp_path))
-    config.write_text(text.replace("/var/lib/etcd/hacenter-demo", str(tmp_path / "data")))
-    result = subprocess.run(
-        [ETCD, "--config-file", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = run_etcd(tmp_path, text)
     assert "error verifying flags" not in result.stderr
     assert "loaded server configuration" in result.stderr
     # It reaches the peer listener (which fails to bind) with the TLS it read from the file.
