@@ -1,5 +1,9 @@
 """Integration fixtures: a real Celery worker (Redis broker) and clusters on the lab's hosts."""
 
+import contextlib
+import shlex
+from collections.abc import Iterator
+
 import pytest
 
 from clusters.inventory import services as cluster_services
@@ -146,3 +150,24 @@ def leader_name(*addresses: str) -> str | None:
             continue
         seen.add(found["name"] if found else None)
     return seen.pop() if len(seen) == 1 else None
+
+
+@contextlib.contextmanager
+def port_squatted(lab, host: str, address: str, port: int) -> Iterator[None]:
+    """Another program (perl) listens on `address:port` of lab host `host` while the block
+    runs, as software of the customer's would."""
+    squatter = (
+        f"use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => '{address}:{port}', "
+        "Listen => 1, ReuseAddr => 1) or die; sleep 600"
+    )
+    background = f"cd /; setsid perl -e {shlex.quote(squatter)} </dev/null >/dev/null 2>&1 &"
+    lab.exec(host, ["sh", "-c", background])
+    wait_for(
+        lambda: str(port) in lab.exec(host, ["ss", "-Hltn"]).stdout,
+        10,
+        f"the squatter to listen on {port}",
+    )
+    try:
+        yield
+    finally:
+        lab.exec(host, ["pkill", "-f", f"{address}:{port}"], check=False)

@@ -3,16 +3,14 @@ Celery worker and the lab's hosts: it is run as a user runs it, as its own proce
 to the console only through the public API with an API token."""
 
 import json
-import shlex
 
 import pytest
 
 from clusters.models import Cluster
 from jobs import services
 from jobs.models import Job, JobStatus
-from tests.conftest import wait_for
 from tests.integration.cli_runner import Cli, Followed, admin_cli
-from tests.integration.conftest import job_story
+from tests.integration.conftest import job_story, port_squatted
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -69,22 +67,9 @@ def test_logs_follow_streams_a_preflight_and_status_shows_the_cluster(lab_cluste
 
 
 def test_a_failed_preflight_exits_1_and_is_an_event(lab_cluster, lab_clean, worker, cli):
-    squatter = (
-        "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => '198.18.0.12:8008', "
-        "Listen => 1, ReuseAddr => 1) or die; sleep 600"
-    )
-    background = f"cd /; setsid perl -e {shlex.quote(squatter)} </dev/null >/dev/null 2>&1 &"
-    lab_clean.exec("node2", ["sh", "-c", background])
-    wait_for(
-        lambda: "8008" in lab_clean.exec("node2", ["ss", "-Hltn"]).stdout,
-        10,
-        "the squatter to listen on 8008",
-    )
-    try:
+    with port_squatted(lab_clean, "node2", "198.18.0.12", 8008):
         job = services.job_start(cluster=lab_cluster, kind="preflight")
         followed, job = followed_job(cli, job, timeout=180)
-    finally:
-        lab_clean.exec("node2", ["pkill", "-f", "198.18.0.12:8008"], check=False)
     assert job.status == JobStatus.FAILED, job_story(job)
     assert followed.code == 1
     assert f"job {job.pk} failed: " in followed.stderr and "8008 by perl" in followed.stderr

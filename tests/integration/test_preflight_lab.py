@@ -1,13 +1,10 @@
 """Preflight and the job runner against the lab's real sshd hosts, run by a real worker."""
 
-import shlex
-
 import pytest
 
 from jobs import services
 from jobs.models import JobStatus, StepStatus
-from tests.conftest import wait_for
-from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
+from tests.integration.conftest import lab_credential, make_lab_cluster, port_squatted, wait_for_job
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -40,26 +37,13 @@ def test_preflight_on_two_database_nodes_and_proxy_shows_every_verdict(lab_clust
 
 
 def test_preflight_refuses_a_port_taken_by_other_software(lab_cluster, lab_clean, worker):
-    squatter = (
-        "use IO::Socket::INET; my $s = IO::Socket::INET->new(LocalAddr => '198.18.0.12:8008', "
-        "Listen => 1, ReuseAddr => 1) or die; sleep 600"
-    )
-    background = f"cd /; setsid perl -e {shlex.quote(squatter)} </dev/null >/dev/null 2>&1 &"
-    lab_clean.exec("node2", ["sh", "-c", background])
-    wait_for(
-        lambda: "8008" in lab_clean.exec("node2", ["ss", "-Hltn"]).stdout,
-        10,
-        "the squatter to listen on 8008",
-    )
-    try:
+    with port_squatted(lab_clean, "node2", "198.18.0.12", 8008):
         job = wait_for_job(services.job_start(cluster=lab_cluster, kind="preflight"))
         ports = job.steps.get(node__name="node2", name="ports")
         assert job.status == JobStatus.FAILED
         assert ports.status == StepStatus.FAILED
         assert "8008 by perl" in ports.summary
         assert job.steps.get(node__name="node1", name="ports").status == StepStatus.SUCCEEDED
-    finally:
-        lab_clean.exec("node2", ["pkill", "-f", "198.18.0.12:8008"], check=False)
 
 
 def test_changed_host_key_is_refused_with_both_fingerprints(lab_cluster, lab_clean, worker):
