@@ -122,35 +122,37 @@ def events(api: Api, args: Namespace) -> Exit:
 
 
 def jobs(api: Api, args: Namespace) -> Exit:
-    """A cluster's recent jobs, where the console's API lists them."""
-    cluster = find_cluster(api, args.cluster)
-    try:
-        found = api.get(f"/clusters/{cluster['id']}/jobs/")
-    except CliError as exc:
-        if exc.http_status != 405:
-            raise
-        raise CliError(
-            Exit.REFUSED,
-            "this console's API does not list a cluster's jobs; "
-            "show one with `hacenter job JOB` (ids are on the cluster's page)",
-            http_status=405,
-        ) from None
+    """Recent jobs, newest first: of one cluster, or of every cluster."""
+    query = {
+        "kind": ",".join(args.kind) if args.kind else None,
+        "status": ",".join(args.status) if args.status else None,
+        "limit": args.limit,
+        "cursor": args.cursor,
+    }
+    if args.cluster:
+        page = api.get(f"/clusters/{find_cluster(api, args.cluster)['id']}/jobs/", query)
+    else:
+        page = api.get("/jobs/", query)
     if args.json:
-        render.emit_json(found)
+        render.emit_json(page)
         return Exit.OK
-    listed = found.get("jobs", []) if isinstance(found, dict) else found
     rows = [
         (
             j.get("id"),
+            j.get("cluster_name"),
             j.get("kind"),
             j.get("node"),
             j.get("status"),
             render.when(j.get("created")),
             render.when(j.get("finished")),
         )
-        for j in listed
+        for j in page.get("jobs", [])
     ]
-    print(render.table(("id", "kind", "node", "status", "created", "finished"), rows))
+    heading = ("id", "cluster", "kind", "node", "status", "created", "finished")
+    print(render.table(heading, rows))
+    if page.get("next"):
+        again = f"hacenter jobs {args.cluster} " if args.cluster else "hacenter jobs "
+        print(f"more: {again}--cursor {page['next']}", file=sys.stderr)
     return Exit.OK
 
 

@@ -36,6 +36,13 @@ def event_limit(text: str) -> int:
     return value
 
 
+def job_limit(text: str) -> int:
+    value = positive_int(text)
+    if value > 200:
+        raise argparse.ArgumentTypeError("the API answers at most 200 jobs a page")
+    return value
+
+
 def interval(text: str) -> float:
     try:
         value = float(text)
@@ -89,8 +96,12 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--until", help="before this time (ISO 8601)")
     found.add_argument("--limit", type=event_limit, help="at most N events (1-500, default 50)")
     found.add_argument("--cursor", help="the next page, as the last page printed it")
-    found = command("jobs", commands.jobs, "a cluster's recent jobs (where the API lists them)")
-    found.add_argument("cluster", help="the cluster's name or id")
+    found = command("jobs", commands.jobs, "recent jobs, newest first")
+    found.add_argument("cluster", nargs="?", help="the cluster's name or id (default: every one)")
+    found.add_argument("--kind", action="append", help="only this kind (repeatable)")
+    found.add_argument("--status", action="append", help="only this status (repeatable)")
+    found.add_argument("--limit", type=job_limit, help="at most N jobs (1-200, default 50)")
+    found.add_argument("--cursor", help="the next page, as the last page printed it")
     found = command("job", commands.job, "one job: its status and steps")
     found.add_argument("job", type=positive_int, help="the job's id")
     found = command("switchover", commands.switchover, "planned change of primary", [polling])

@@ -7,7 +7,27 @@ from jobs.models import Job, JobStatus, LogLine, StepStatus
 LOG_PAGE_LINES = 1000
 
 
+def job_summary(job: Job) -> dict:
+    """A job as lists show it (select_related cluster, node and requested_by)."""
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "cluster": job.cluster_id,
+        "cluster_name": job.cluster.name,
+        "node": job.node.name if job.node else None,
+        "status": job.status,
+        "error": job.error,
+        "attempt": job.attempt,
+        "requested_by": job.requested_by.get_username() if job.requested_by else None,
+        "created": job.created,
+        "started": job.started,
+        "finished": job.finished,
+        "url": reverse("job-detail", args=[job.pk]),
+    }
+
+
 def job_detail(job: Job) -> dict:
+    """A job with its steps."""
     return {
         "id": job.pk,
         "kind": job.kind,

@@ -1,5 +1,6 @@
 """REST endpoints for host-key scans and jobs (DESIGN.md §3)."""
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
@@ -10,6 +11,7 @@ from clusters.inventory import validators
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Node
 from clusters.web import scans
+from clusters.web.api import events, paging
 from clusters.web.api import schemas as s
 from clusters.web.api.openapi import body_of, errors
 from clusters.web.api.plumbing import (
@@ -21,7 +23,7 @@ from clusters.web.api.plumbing import (
 )
 from jobs import selectors, services
 from jobs.errors import JobConflict, JobRefused
-from jobs.models import Job
+from jobs.models import Job, JobKind, JobStatus
 from jobs.node_changes import node_add, node_replace
 
 router = Router(tags=["jobs"])
@@ -261,3 +263,60 @@ def node_replace_view(request: HttpRequest, pk: int, name: str):
         "node.replace",
         lambda: node_replace(node=node, data=data, requested_by=request.user),
     )
+
+
+MAX_JOBS_PAGE = 200
+JOB_QUERY = [
+    paging.choice_parameter("kind", JobKind.values, "Job kinds"),
+    paging.choice_parameter("status", JobStatus.values, "Job statuses"),
+    *paging.window_parameters(MAX_JOBS_PAGE),
+]
+
+
+def _jobs_page(request: HttpRequest, jobs: QuerySet, errors: dict) -> dict:
+    """The page of `jobs` the query asks for (newest first by creation), or a 400 naming
+    every bad parameter."""
+    kinds = paging.choices(request, "kind", JobKind.values, errors)
+    statuses = paging.choices(request, "status", JobStatus.values, errors)
+    query = paging.window(request, errors, max_limit=MAX_JOBS_PAGE)
+    if errors:
+        raise ApiError(400, "Bad query.", errors)
+    if kinds:
+        jobs = jobs.filter(kind__in=kinds)
+    if statuses:
+        jobs = jobs.filter(status__in=statuses)
+    jobs = jobs.select_related("cluster", "node", "requested_by")
+    page, after = paging.page_of(jobs, query, "created")
+    return {"jobs": [selectors.job_summary(j) for j in page], "next": after}
+
+
+@router.get(
+    "/clusters/{int:pk}/jobs/",
+    auth=VIEWER_AUTH,
+    response={200: s.JobPageOut, **errors(400, 401, 403, 404)},
+    openapi_extra={"parameters": JOB_QUERY},
+    url_name="api-cluster-jobs",
+)
+def cluster_job_list(request: HttpRequest, pk: int):
+    """The cluster's jobs, newest first: `?kind=&status=` (repeated or comma-separated),
+    `since=`/`until=` on the creation time, `limit=` (1 to 200, 50) and `cursor=`."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return _jobs_page(request, Job.objects.filter(cluster=cluster), {})
+
+
+@router.get(
+    "/jobs/",
+    auth=VIEWER_AUTH,
+    response={200: s.JobPageOut, **errors(400, 401, 403)},
+    openapi_extra={"parameters": [events.ALL_CLUSTERS_QUERY[0], *JOB_QUERY]},
+    url_name="api-jobs",
+)
+def job_list(request: HttpRequest):
+    """Every cluster's jobs (or those of `?cluster=`, by name or id), newest first, with the
+    filters and cursor of a cluster's jobs — the console's Jobs page."""
+    errors: dict[str, list[str]] = {}
+    chosen = events.clusters_named(request, errors)
+    found = Job.objects.all()
+    if chosen is not None:
+        found = found.filter(cluster__in=chosen)
+    return _jobs_page(request, found, errors)

@@ -299,6 +299,29 @@ class JobOut(Schema):
     steps: list[StepOut]
 
 
+class JobSummaryOut(Schema):
+    """A job in a list: what it is, where, who asked for it and how it ended (no steps)."""
+
+    id: int
+    kind: JobKindEnum  # type: ignore[valid-type]
+    cluster: int
+    cluster_name: str
+    node: str | None
+    status: JobStatusEnum  # type: ignore[valid-type]
+    error: str
+    attempt: int
+    requested_by: str | None
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    url: str
+
+
+class JobPageOut(Schema):
+    jobs: list[JobSummaryOut]
+    next: str | None = Field(description="The cursor of the next page; null on the last.")
+
+
 class LogLineOut(Schema):
     seq: int
     ts: datetime
@@ -318,6 +341,7 @@ class JobLogOut(Schema):
 
 class EventOut(Schema):
     id: int
+    cluster: int
     at: IsoTime
     kind: EventKind  # type: ignore[valid-type]
     severity: EventSeverity  # type: ignore[valid-type]

@@ -282,42 +282,29 @@ def test_rebuild_waits_for_the_job_and_exits_with_its_outcome(console, capsys):
     assert code == 1 and json.loads(out) == {"id": 5, "status": "failed", "error": "no standby"}
 
 
-def test_jobs_explains_when_the_api_does_not_list_them(console, capsys):
+def test_jobs_lists_a_clusters_jobs_or_every_ones_with_filters(console, capsys):
+    job = {
+        "id": 9,
+        "kind": "rebuild",
+        "cluster": 1,
+        "cluster_name": "pg1",
+        "node": "node1",
+        "status": "failed",
+        "created": "2026-12-05T01:00:00Z",
+        "finished": "2026-12-05T01:02:00Z",
+    }
     console.on("GET", "/clusters/", (200, CLUSTERS))
-    console.on(
-        "GET",
-        "/clusters/1/jobs/",
-        (405, {"error": "Method GET not allowed; use POST.", "field_errors": {}}),
-    )
-    code, _, err = run(console, capsys, "jobs", "pg1")
-    assert code == 4
-    assert "does not list a cluster's jobs; show one with `hacenter job JOB`" in err
-
-
-def test_jobs_lists_them_where_the_api_does(console, capsys):
-    console.on("GET", "/clusters/", (200, CLUSTERS))
-    listed = [
-        {
-            "id": 3,
-            "kind": "setup",
-            "node": None,
-            "status": "succeeded",
-            "created": "2026-12-05T01:00:00Z",
-            "finished": "2026-12-05T01:02:00Z",
-        }
-    ]
-    console.on("GET", "/clusters/1/jobs/", (200, {"jobs": listed}))
-    out = run(console, capsys, "jobs", "pg1")[1]
-    assert out.splitlines()[1].split() == [
-        "3",
-        "setup",
-        "-",
-        "succeeded",
-        "2026-12-05",
-        "01:00:00Z",
-        "2026-12-05",
-        "01:02:00Z",
-    ]
+    console.on("GET", "/clusters/1/jobs/", (200, {"jobs": [job], "next": "abc"}))
+    code, out, err = run(console, capsys, "jobs", "pg1", "--status", "failed", "--limit", "1")
+    assert code == 0
+    assert console.seen[-1].query == {"status": ["failed"], "limit": ["1"]}
+    assert out.splitlines()[1].split()[:5] == ["9", "pg1", "rebuild", "node1", "failed"]
+    assert err == "more: hacenter jobs pg1 --cursor abc\n"
+    console.on("GET", "/jobs/", (200, {"jobs": [job], "next": None}))
+    code, out, err = run(console, capsys, "jobs", "--kind", "rebuild", "--kind", "setup", "--json")
+    assert code == 0 and err == ""
+    assert console.seen[-1].query == {"kind": ["rebuild,setup"]}
+    assert json.loads(out) == {"jobs": [job], "next": None}
 
 
 def test_job_shows_its_steps_and_a_missing_job_exits_3(console, capsys):

@@ -159,6 +159,8 @@ ENDPOINTS = [
     Endpoint("api-connection", "GET", "/api/v1/clusters/{cluster}/connection/", ADMIN, kind="api"),
     Endpoint("api-cluster-ca", "GET", "/api/v1/clusters/{cluster}/ca/", VIEWER, kind="api"),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
+    Endpoint("api-events", "GET", "/api/v1/events/", VIEWER, kind="api"),
+    Endpoint("api-cluster-jobs", "GET", "/api/v1/clusters/{cluster}/jobs/", VIEWER, kind="api"),
     Endpoint(
         "api-cluster-nodes",
         "POST",
@@ -183,6 +185,7 @@ ENDPOINTS = [
         {"kind": "remove_node", "node": "node2"},
         kind="api",
     ),
+    Endpoint("api-jobs", "GET", "/api/v1/jobs/", VIEWER, kind="api"),
     Endpoint("api-job", "GET", "/api/v1/jobs/{job}/", VIEWER, kind="api"),
     Endpoint("api-job-log", "GET", "/api/v1/jobs/{job}/log/", VIEWER, kind="api"),
     Endpoint("api-job-cancel", "POST", "/api/v1/jobs/{job}/cancel/", OPERATOR, kind="api"),

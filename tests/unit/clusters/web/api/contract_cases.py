@@ -109,7 +109,13 @@ CASES = [
     Case("ca-missing", "GET", "/api/v1/clusters/{bare}/ca/"),
     Case("events", "GET", "/api/v1/clusters/{cluster}/events/", query={"limit": "1"}),
     Case("events-bad", "GET", "/api/v1/clusters/{cluster}/events/", query={"limit": "0"}),
+    Case("events-all", "GET", "/api/v1/events/", query={"cluster": "pg1", "limit": "1"}),
+    Case("events-all-bad", "GET", "/api/v1/events/", query={"cluster": "nope", "kind": "x"}),
     # jobs
+    Case("jobs-list", "GET", "/api/v1/jobs/", query={"limit": "1"}),
+    Case("jobs-list-bad", "GET", "/api/v1/jobs/", query={"status": "done", "cursor": "x"}),
+    Case("cluster-jobs-list", "GET", "/api/v1/clusters/{cluster}/jobs/", who="viewer"),
+    Case("cluster-jobs-list-missing", "GET", "/api/v1/clusters/999999/jobs/"),
     Case("job-detail", "GET", "/api/v1/jobs/{failed_job}/"),
     Case("job-detail-missing", "GET", "/api/v1/jobs/999999/"),
     Case("job-log", "GET", "/api/v1/jobs/{failed_job}/log/", query={"after": "0"}),

@@ -56,6 +56,7 @@ def test_events_come_newest_first_with_every_field_and_no_other_clusters(api, cl
     assert [e["kind"] for e in body["events"]] == ["failover", "node_down"]
     assert body["events"][0] == {
         "id": failover.pk,
+        "cluster": cluster.pk,
         "at": "2026-03-01T12:05:00+00:00",
         "kind": "failover",
         "severity": "critical",
@@ -196,3 +197,25 @@ def test_the_limit_may_go_up_to_500(api, cluster):
     assert len(body["events"]) == 500 and body["next"] is not None
     rest = api.get(url(cluster, limit=500, cursor=body["next"])).json()
     assert len(rest["events"]) == 1 and rest["next"] is None
+
+
+def test_every_clusters_events_filtered_by_cluster_name_or_id(api, cluster):
+    other = Cluster.objects.create(name="pg2")
+    third = Cluster.objects.create(name="pg3")
+    mine = add(cluster, "failover", minutes=1)
+    theirs = add(other, "node_down", minutes=2)
+    add(third, "node_down", minutes=3)
+    every = api.get("/api/v1/events/").json()["events"]
+    assert [e["cluster"] for e in every] == [third.pk, other.pk, cluster.pk]
+    chosen = api.get(f"/api/v1/events/?cluster={cluster.name},{other.pk}").json()["events"]
+    assert [e["id"] for e in chosen] == [theirs.pk, mine.pk]
+    kind = api.get("/api/v1/events/?kind=failover").json()["events"]
+    assert [e["id"] for e in kind] == [mine.pk]
+
+
+def test_every_clusters_events_name_each_unknown_cluster(api, cluster):
+    response = api.get("/api/v1/events/?cluster=nope&cluster=999999&severity=loud")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field_errors"]["cluster"] == ["No cluster 'nope'.", "No cluster '999999'."]
+    assert "severity" in body["field_errors"]
