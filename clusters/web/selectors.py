@@ -1,5 +1,7 @@
 """Reads of the inventory shaped for the API and pages (they only ever read the database)."""
 
+from datetime import timedelta
+
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -8,8 +10,18 @@ from clusters.inventory import pki
 from clusters.inventory.connection_strings import ca_file_name, tls_verified
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
 from clusters.monitoring import health
+from clusters.monitoring.failover_outlook import Member, failover_outlook
 from clusters.monitoring.lag_history import lag_minutes_series
 from clusters.web.application_selectors import application_detail
+from jobs.configs.patroni import MAXIMUM_LAG_ON_FAILOVER
+
+# Patroni's own default, for an adopted cluster whose layout does not say.
+PATRONI_DEFAULT_MAXIMUM_LAG = 1048576
+# A reading older than this is no ground for "if the primary died now" (the monitor reads
+# every few seconds; a stalled monitor must not leave an old verdict standing).
+OUTLOOK_FRESH = timedelta(seconds=60)
+# A member answered the last reading when it was seen this close to it.
+ANSWERED_WITHIN = timedelta(seconds=15)
 
 
 def credential_summary(cred: Credential) -> dict:
@@ -101,6 +113,52 @@ def tls_detail(cluster: Cluster) -> dict | None:
     }
 
 
+def outlook_settings(cluster: Cluster) -> tuple[bool, int]:
+    """(synchronous mode, maximum_lag_on_failover) as Patroni runs the cluster: HA Center's own
+    settings, or what the adopted cluster's layout read from its Patroni."""
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        dynamic = (cluster.patroni_layout or {}).get("dynamic", {})
+        limit = dynamic.get("maximum_lag_on_failover", PATRONI_DEFAULT_MAXIMUM_LAG)
+        return bool(dynamic.get("synchronous_mode")), int(limit)
+    return cluster.replication == Cluster.Replication.SYNC, MAXIMUM_LAG_ON_FAILOVER
+
+
+def cluster_failover_outlook(cluster: Cluster) -> list[dict]:
+    """For each standby: would Patroni promote it if the primary died now, why not, and the
+    acknowledged bytes it lacks (clusters.monitoring.failover_outlook)."""
+    checked = cluster.last_checked
+    observed = (
+        checked is not None
+        and timezone.now() - checked <= OUTLOOK_FRESH
+        and cluster.state not in (Cluster.State.UNKNOWN, Cluster.State.NEW)
+    )
+    members = []
+    for node in cluster.database_nodes.select_related("status").order_by("name"):
+        status = getattr(node, "status", None)
+        seen = status.last_seen if status else None
+        members.append(
+            Member(
+                name=node.name,
+                role=status.role if status else NodeStatus.Role.UNKNOWN,
+                state=status.state if status else "",
+                lag_bytes=status.lag_bytes if status else None,
+                wal_position=status.wal_position if status else None,
+                fenced=status.fenced if status else False,
+                answered=bool(seen and checked and seen >= checked - ANSWERED_WITHIN),
+            )
+        )
+    sync, limit = outlook_settings(cluster)
+    return [
+        {
+            "node": o.node,
+            "verdict": o.verdict,
+            "reasons": o.reasons,
+            "bytes_at_risk": o.bytes_at_risk,
+        }
+        for o in failover_outlook(members, sync=sync, maximum_lag=limit, observed=observed)
+    ]
+
+
 def cluster_detail(cluster: Cluster) -> dict:
     """The cluster as DESIGN.md §3 promises it; observed fields stay empty until monitored."""
     proxy = cluster.proxy_node
@@ -133,6 +191,8 @@ def cluster_detail(cluster: Cluster) -> dict:
         # HTTP frontends on the proxy and the unit that follows the primary.
         "application": application_detail(cluster),
         "nodes": [node_summary(n) for n in cluster.nodes.select_related("status")],
+        # If the primary died now: per standby, Patroni's verdict and the bytes at risk.
+        "failover_outlook": cluster_failover_outlook(cluster),
         "proxy": {
             "address": proxy.address if proxy else None,
             "endpoints": (

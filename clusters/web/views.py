@@ -45,6 +45,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     primary = next((n for n in database if _status(n).role == "primary"), None)
     standbys = [n for n in database if n is not primary]
     allowed = actions.available(request.user)
+    outlook = selectors.cluster_failover_outlook(cluster)
     return render(
         request,
         "clusters/cluster_detail.html",
@@ -62,6 +63,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tls": selectors.tls_detail(cluster),
             "events": cluster.events.all()[:30],
             "application": application_detail(cluster),
+            "outlook": outlook,
+            "outlook_winner": next((o for o in outlook if o["verdict"] == "would_promote"), None),
         },
     )
 

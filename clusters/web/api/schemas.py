@@ -9,7 +9,7 @@ and the API share, whose field names (`nodes[1].address`) clients already show.
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.db.models import TextChoices
 from ninja import Schema
@@ -199,6 +199,21 @@ class ProxyOut(Schema):
     backends: list[BackendOut]
 
 
+class FailoverOutlookOut(Schema):
+    """One standby's fate if the primary died now, from the monitor's last reading."""
+
+    node: str
+    verdict: Literal["would_promote", "eligible", "refused", "unknown"] = Field(
+        description="would_promote: Patroni would pick it; eligible: it may take over but "
+        "another is further ahead; refused: it would not (reasons); unknown: no fresh reading."
+    )
+    reasons: list[str]
+    bytes_at_risk: int | None = Field(
+        description="Acknowledged writes it lacks (0 on the synchronous standby); null when "
+        "unknown."
+    )
+
+
 class ClusterOut(ClusterSummaryOut):
     """A cluster with its nodes and what the monitor last observed."""
 
@@ -219,6 +234,7 @@ class ClusterOut(ClusterSummaryOut):
     config_checked: datetime | None
     application: ApplicationOut
     nodes: list[NodeOut]
+    failover_outlook: list[FailoverOutlookOut]
     proxy: ProxyOut
 
 
