@@ -1,7 +1,7 @@
 """Alerts: a cluster event told in one line, delivered by email or webhook, rate-limited.
 
 Services: `channels_for`, `alerts_dispatch`, `alert_test_send`, `alert_channel_create`,
-`alert_channel_update`. The
+`alert_channel_update`, `alert_channel_enabled_set`. The
 Celery tasks and `alerts_enqueue` are in `tasks`, the text in `text`, the targets' checks in
 `targets`, the sending in `delivery`; the page is `clusters.web.alert_views`.
 
@@ -99,6 +99,18 @@ def alert_channel_update(*, channel: AlertChannel, target: str, min_severity: st
     channel.target, channel.min_severity = target, min_severity
     channel.save(update_fields=["target", "min_severity"])
     return channel
+
+
+def alert_channel_enabled_set(*, channel: AlertChannel, enabled: bool) -> bool:
+    """Pause (False) or resume (True) a channel without losing its history; True when this
+    call changed it, False when it was so already."""
+    # Conditional: a second click from a stale page (or a retried API call) must not flip
+    # the channel back.
+    changed = (
+        AlertChannel.objects.filter(pk=channel.pk, enabled=not enabled).update(enabled=enabled) == 1
+    )
+    channel.enabled = enabled
+    return changed
 
 
 # --- Dispatch ---------------------------------------------------------------------------------

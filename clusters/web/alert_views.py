@@ -12,7 +12,12 @@ from django.views.decorators.http import require_http_methods
 
 from clusters.access.audit import audit, refused
 from clusters.access.roles import ADMIN, VIEWER, role_required
-from clusters.alerts.rules import Severity, alert_channel_create, alert_channel_update
+from clusters.alerts.rules import (
+    Severity,
+    alert_channel_create,
+    alert_channel_enabled_set,
+    alert_channel_update,
+)
 from clusters.alerts.targets import target_display
 from clusters.alerts.tasks import send_test_alert
 from clusters.models import AlertChannel, AlertDelivery, Cluster
@@ -136,11 +141,11 @@ def alert_channel_test(request: HttpRequest, pk: int) -> HttpResponse:
 def alert_channel_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause or resume a channel without losing its history."""
     channel = get_object_or_404(AlertChannel, pk=pk)
-    # Conditional: a second click from a stale page must not flip the channel back.
-    AlertChannel.objects.filter(pk=pk, enabled=channel.enabled).update(enabled=not channel.enabled)
+    was_enabled = channel.enabled
+    alert_channel_enabled_set(channel=channel, enabled=not was_enabled)
     audit(
         request,
-        action="alert_channel.disable" if channel.enabled else "alert_channel.enable",
+        action="alert_channel.disable" if was_enabled else "alert_channel.enable",
         target=f"alert channel {channel.pk}",
     )
     return redirect("alert-channels")

@@ -7,6 +7,7 @@ from django.urls import reverse
 from ninja import NinjaAPI, Schema
 from pydantic.json_schema import models_json_schema
 
+from clusters.web.api import schemas_admin
 from clusters.web.api.schemas import REQUEST_SCHEMAS, ErrorOut
 
 COMPONENTS = "#/components/schemas/{model}"
@@ -49,7 +50,8 @@ class DocumentedApi(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         _, found = models_json_schema(
-            [(model, "validation") for model in REQUEST_SCHEMAS], ref_template=COMPONENTS
+            [(model, "validation") for model in (*REQUEST_SCHEMAS, *schemas_admin.REQUEST_SCHEMAS)],
+            ref_template=COMPONENTS,
         )
         schema["components"].setdefault("schemas", {}).update(found.get("$defs", {}))
         return schema

@@ -197,6 +197,53 @@ ENDPOINTS = [
     # The API's OpenAPI document and its reference page: a viewer's, in a browser session
     # (a token works too: tests/unit/clusters/web/api/test_api_openapi.py)
     Endpoint("api-audit", "GET", "/api/v1/audit/", ADMIN, kind="api"),
+    # Alert channels, users and roles (the alerts and users pages' twins)
+    Endpoint("api-alert-channels", "GET", "/api/v1/alert-channels/", VIEWER, kind="api"),
+    Endpoint(
+        "api-alert-channels",
+        "POST",
+        "/api/v1/alert-channels/",
+        ADMIN,
+        {"kind": "email", "target": "b@example.com"},
+        kind="api",
+    ),
+    Endpoint("api-alert-channel", "GET", "/api/v1/alert-channels/{channel}/", VIEWER, kind="api"),
+    Endpoint(
+        "api-alert-channel",
+        "PATCH",
+        "/api/v1/alert-channels/{channel}/",
+        ADMIN,
+        {"enabled": False},
+        kind="api",
+    ),
+    Endpoint("api-alert-channel", "DELETE", "/api/v1/alert-channels/{channel}/", ADMIN, kind="api"),
+    Endpoint(
+        "api-alert-channel-test",
+        "POST",
+        "/api/v1/alert-channels/{channel}/test/",
+        ADMIN,
+        kind="api",
+    ),
+    Endpoint(
+        "api-alert-channel-deliveries",
+        "GET",
+        "/api/v1/alert-channels/{channel}/deliveries/",
+        VIEWER,
+        kind="api",
+    ),
+    Endpoint("api-users", "GET", "/api/v1/users/", ADMIN, kind="api"),
+    Endpoint(
+        "api-users",
+        "POST",
+        "/api/v1/users/",
+        ADMIN,
+        {"username": "newbie", "password": "a-long-password-1", "role": "viewer"},
+        kind="api",
+    ),
+    Endpoint(
+        "api-user-role", "PUT", "/api/v1/users/{target}/role/", ADMIN, {"role": "admin"}, kind="api"
+    ),
+    Endpoint("api-roles", "GET", "/api/v1/roles/", VIEWER, kind="api"),
     Endpoint("api-cluster-lag", "GET", "/api/v1/clusters/{cluster}/lag/", VIEWER, kind="api"),
     Endpoint("openapi-json", "GET", "/api/v1/openapi.json", VIEWER),
     Endpoint("openapi-view", "GET", "/api/v1/docs/", VIEWER),
@@ -274,7 +321,8 @@ def _call(client, endpoint: Endpoint, user, world: dict):
     if endpoint.method == "GET":
         return client.get(path, **headers)
     if endpoint.kind == "api":
-        return client.post(path, endpoint.body or {}, content_type="application/json", **headers)
+        send = getattr(client, endpoint.method.lower())  # POST, PUT, PATCH or DELETE
+        return send(path, endpoint.body or {}, content_type="application/json", **headers)
     return client.post(path, endpoint.body or {}, **headers)
 
 
@@ -304,7 +352,7 @@ def test_each_endpoint_admits_exactly_the_roles_it_names(
             # Names the role the first gate needs (operator for any job, admin for a removal).
             assert re.search(r"needs the (viewer|operator|admin) role", text), text[-400:]
     assert _snapshot() == before
-    if endpoint.method == "POST":
+    if endpoint.method != "GET":
         assert AuditEntry.objects.filter(result__startswith="refused").exists()
 
 
