@@ -8,6 +8,7 @@ from ninja import NinjaAPI, Schema
 from pydantic.json_schema import models_json_schema
 
 from clusters.web.api.schemas import REQUEST_SCHEMAS, ErrorOut
+from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
 
 COMPONENTS = "#/components/schemas/{model}"
 
@@ -49,7 +50,8 @@ class DocumentedApi(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         _, found = models_json_schema(
-            [(model, "validation") for model in REQUEST_SCHEMAS], ref_template=COMPONENTS
+            [(model, "validation") for model in REQUEST_SCHEMAS + HOOK_REQUEST_SCHEMAS],
+            ref_template=COMPONENTS,
         )
         schema["components"].setdefault("schemas", {}).update(found.get("$defs", {}))
         return schema
