@@ -1,6 +1,7 @@
 """Recording a cluster event: the one way jobs and the monitor write to a cluster's history.
 
-Every event may be alerted on, so recording one also queues its alerts."""
+Every event may be alerted on and sent to event subscriptions, so recording one also queues
+its alerts and its deliveries."""
 
 from datetime import datetime
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from clusters.alerts.tasks import alerts_enqueue
 from clusters.models import Cluster, ClusterEvent
+from clusters.subscriptions.tasks import subscriptions_enqueue
 
 
 def event_record(
@@ -19,7 +21,8 @@ def event_record(
     at: datetime | None = None,
     **fields,
 ) -> ClusterEvent:
-    """Store an event and queue its alerts once the transaction commits."""
+    """Store an event and queue its alerts and subscription deliveries once the transaction
+    commits."""
     event = ClusterEvent.objects.create(
         cluster=cluster,
         kind=kind,
@@ -29,4 +32,5 @@ def event_record(
         **fields,
     )
     alerts_enqueue(event=event)
+    subscriptions_enqueue(event=event)
     return event

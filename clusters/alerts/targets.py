@@ -64,6 +64,12 @@ def target_display(channel: AlertChannel) -> str:
     """The target as shown on pages: a webhook's path (often its token) is elided."""
     if channel.kind != AlertChannel.Kind.WEBHOOK:
         return channel.target
-    parts = urlsplit(channel.target)
+    return url_display(channel.target)
+
+
+def url_display(url: str) -> str:
+    """A webhook URL as pages and the API show it: scheme://host/… (path and query elided,
+    as they often hold the receiver's token)."""
+    parts = urlsplit(url)
     hidden = "/…" if parts.path.strip("/") or parts.query else ""
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{hidden}"

@@ -4,6 +4,7 @@ from clusters.models.access import ApiToken, AuditEntry
 from clusters.models.alerts import AlertChannel, AlertDelivery
 from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
+from clusters.models.subscriptions import DeliveryStatus, EventDelivery, EventSubscription
 from clusters.models.wizard import WizardDraft
 
 __all__ = [
@@ -16,6 +17,9 @@ __all__ = [
     "ClusterEvent",
     "ClusterSecret",
     "Credential",
+    "DeliveryStatus",
+    "EventDelivery",
+    "EventSubscription",
     "Node",
     "NodeStatus",
     "ScannedHostKey",

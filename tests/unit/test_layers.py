@@ -19,7 +19,8 @@ PROJECT = ("clusters", "jobs", "hacenter")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("inventory", ("clusters.models", "clusters.inventory", "clusters.migrations")),
     ("access", ("clusters.access",)),
-    ("alerts", ("clusters.alerts",)),
+    # Event subscriptions sit beside the alerts: recording an event queues both.
+    ("alerts", ("clusters.alerts", "clusters.subscriptions")),
     ("jobs", ("jobs",)),
     ("monitoring", ("clusters.monitoring",)),
     (

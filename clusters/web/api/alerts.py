@@ -312,7 +312,7 @@ def alert_channel_test(request: HttpRequest, pk: int):
 @router.get(
     "/alert-channels/{int:pk}/deliveries/",
     auth=VIEWER_AUTH,
-    response={200: list[s.DeliveryOut], **errors(400, 401, 403, 404)},
+    response={200: list[s.AlertDeliveryOut], **errors(400, 401, 403, 404)},
     openapi_extra={"parameters": DELIVERIES_QUERY},
     url_name="api-alert-channel-deliveries",
 )

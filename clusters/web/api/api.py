@@ -8,7 +8,17 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Swagger
 
 from clusters.access.roles import VIEWER, role_required
-from clusters.web.api import alerts, ca, clusters, events, jobs, readings, tokens, users
+from clusters.web.api import (
+    alerts,
+    ca,
+    clusters,
+    events,
+    jobs,
+    readings,
+    subscriptions,
+    tokens,
+    users,
+)
 from clusters.web.api.openapi import DocumentedApi
 from clusters.web.api.plumbing import (
     VIEWER_AUTH,
@@ -53,5 +63,5 @@ api = DocumentedApi(
     docs_decorator=viewer_docs,
 )
 install_error_handlers(api)
-for module in (clusters, jobs, events, tokens, ca, readings, alerts, users):
+for module in (clusters, jobs, events, tokens, ca, readings, alerts, users, subscriptions):
     api.add_router("", module.router)

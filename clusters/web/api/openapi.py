@@ -9,8 +9,12 @@ from pydantic.json_schema import models_json_schema
 
 from clusters.web.api import schemas_admin
 from clusters.web.api.schemas import REQUEST_SCHEMAS, ErrorOut
+from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
 
 COMPONENTS = "#/components/schemas/{model}"
+# Every request body's schema: the document lists them as components (bodies are read by
+# the views, so ninja does not find them itself).
+ALL_REQUEST_SCHEMAS = (*REQUEST_SCHEMAS, *schemas_admin.REQUEST_SCHEMAS, *HOOK_REQUEST_SCHEMAS)
 
 
 def errors(*statuses: int) -> dict[int, type[Schema]]:
@@ -50,7 +54,7 @@ class DocumentedApi(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         _, found = models_json_schema(
-            [(model, "validation") for model in (*REQUEST_SCHEMAS, *schemas_admin.REQUEST_SCHEMAS)],
+            [(model, "validation") for model in ALL_REQUEST_SCHEMAS],
             ref_template=COMPONENTS,
         )
         schema["components"].setdefault("schemas", {}).update(found.get("$defs", {}))

@@ -2,7 +2,7 @@
 users, and roles (clusters.web.api.alerts and .users).
 
 As in schemas.py, enumerations are spelled out in the document (components AlertChannelKind,
-EventSeverity, DeliveryStatus, Role, UserRole), request bodies are documented here and
+EventSeverity, AlertDeliveryStatus, Role, UserRole), request bodies are documented here and
 validated by the services the pages share, and no schema has a field for a secret in an
 answer: a webhook's URL is shown as `target_display` shows it, a password never.
 """
@@ -28,7 +28,7 @@ def values_enum(name: str, values: Iterable[str]) -> type[enum.Enum]:
 
 AlertChannelKind = choices_enum("AlertChannelKind", AlertChannel.Kind)
 # AlertDelivery.status's stored values (clusters.alerts.rules).
-DeliveryStatus = values_enum("DeliveryStatus", (SENT, FAILED, SUPPRESSED, TEST))
+AlertDeliveryStatus = values_enum("AlertDeliveryStatus", (SENT, FAILED, SUPPRESSED, TEST))
 Role = values_enum("Role", ROLES)
 # A user's role as the users page shows it: "none" for a user in no group.
 UserRole = values_enum("UserRole", ("none", *ROLES))
@@ -62,7 +62,7 @@ class AlertChannelPatchIn(Schema):
 class LastDeliveryOut(Schema):
     """A channel's latest delivery: sent, failed, suppressed by the rate limit, or test."""
 
-    status: DeliveryStatus  # type: ignore[valid-type]
+    status: AlertDeliveryStatus  # type: ignore[valid-type]
     at: datetime
     error: str = Field(description="Why it failed, in one line; empty otherwise.")
 
@@ -94,12 +94,12 @@ class DeliveryEventOut(Schema):
     summary: str
 
 
-class DeliveryOut(Schema):
+class AlertDeliveryOut(Schema):
     """One alert sent, failed or suppressed on a channel (a test alert has no event)."""
 
     id: int
     at: datetime
-    status: DeliveryStatus  # type: ignore[valid-type]
+    status: AlertDeliveryStatus  # type: ignore[valid-type]
     error: str
     detail: str | None = Field(
         description="What the target answered (an HTTP error's body): admins only, null "

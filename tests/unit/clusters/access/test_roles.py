@@ -13,7 +13,15 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, assign_role
-from clusters.models import AlertChannel, ApiToken, AuditEntry, Cluster, Credential, Node
+from clusters.models import (
+    AlertChannel,
+    ApiToken,
+    AuditEntry,
+    Cluster,
+    Credential,
+    EventSubscription,
+    Node,
+)
 from jobs.models import Job, JobStatus, Step
 from tests.unit.conftest import three_node_cluster
 
@@ -22,6 +30,7 @@ pytestmark = pytest.mark.django_db
 ROLE_NAMES = ("anonymous", "none", VIEWER, OPERATOR, ADMIN, "superuser")
 RANK = {"anonymous": -2, "none": -1, VIEWER: 0, OPERATOR: 1, ADMIN: 2, "superuser": 2}
 PUBLIC = "public"
+HOOK_URL = "https://hooks.example.com/T0KEN"  # a name: checked at send time, not when saved
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,13 @@ ENDPOINTS = [
     Endpoint("alert-channel-test", "POST", "/alerts/{channel}/test/", ADMIN),
     Endpoint("alert-channel-toggle", "POST", "/alerts/{channel}/toggle/", ADMIN),
     Endpoint("alert-channel-delete", "POST", "/alerts/{channel}/delete/", ADMIN),
+    # Event subscriptions: viewers read, admins change
+    Endpoint("subscriptions", "GET", "/subscriptions/", VIEWER),
+    Endpoint("subscriptions", "POST", "/subscriptions/", ADMIN, {"name": "new", "url": HOOK_URL}),
+    Endpoint("subscription-toggle", "POST", "/subscriptions/{subscription}/toggle/", ADMIN),
+    Endpoint("subscription-rotate", "POST", "/subscriptions/{subscription}/rotate/", ADMIN),
+    Endpoint("subscription-test", "POST", "/subscriptions/{subscription}/test/", ADMIN),
+    Endpoint("subscription-delete", "POST", "/subscriptions/{subscription}/delete/", ADMIN),
     # API tokens: everyone with a role manages their own (another user's is a 404)
     Endpoint("token-list", "GET", "/users/tokens/", VIEWER),
     Endpoint("token-list", "POST", "/users/tokens/", VIEWER, {"name": "ci", "days": "30"}),
@@ -244,6 +260,39 @@ ENDPOINTS = [
         "api-user-role", "PUT", "/api/v1/users/{target}/role/", ADMIN, {"role": "admin"}, kind="api"
     ),
     Endpoint("api-roles", "GET", "/api/v1/roles/", VIEWER, kind="api"),
+    Endpoint("api-subscriptions", "GET", "/api/v1/subscriptions/", VIEWER, kind="api"),
+    Endpoint(
+        "api-subscriptions",
+        "POST",
+        "/api/v1/subscriptions/",
+        ADMIN,
+        {"name": "new", "url": HOOK_URL},
+        kind="api",
+    ),
+    Endpoint(
+        "api-subscription", "GET", "/api/v1/subscriptions/{subscription}/", VIEWER, kind="api"
+    ),
+    Endpoint(
+        "api-subscription-rotate-secret",
+        "POST",
+        "/api/v1/subscriptions/{subscription}/rotate-secret/",
+        ADMIN,
+        kind="api",
+    ),
+    Endpoint(
+        "api-subscription-test",
+        "POST",
+        "/api/v1/subscriptions/{subscription}/test/",
+        ADMIN,
+        kind="api",
+    ),
+    Endpoint(
+        "api-subscription-deliveries",
+        "GET",
+        "/api/v1/subscriptions/{subscription}/deliveries/",
+        VIEWER,
+        kind="api",
+    ),
     Endpoint("api-cluster-lag", "GET", "/api/v1/clusters/{cluster}/lag/", VIEWER, kind="api"),
     Endpoint("openapi-json", "GET", "/api/v1/openapi.json", VIEWER),
     Endpoint("openapi-view", "GET", "/api/v1/docs/", VIEWER),
@@ -274,6 +323,7 @@ def world(django_user_model):
     job = Job.objects.create(kind="preflight", cluster=cluster, status=JobStatus.FAILED)
     Step.objects.create(job=job, position=1, name="ssh", title="SSH login", status="failed")
     channel = AlertChannel.objects.create(kind="email", target="a@example.com")
+    subscription = EventSubscription.objects.create(name="bot", url=HOOK_URL, secret="s" * 43)
     target = django_user_model.objects.create_user("target", password="pw-target-12345")
     assign_role(target, VIEWER)
     ApiToken.issue(target, name="target's")
@@ -284,6 +334,7 @@ def world(django_user_model):
         "channel": channel.pk,
         "target": target.pk,
         "token": token,
+        "subscription": subscription.pk,
     }
 
 
@@ -305,6 +356,7 @@ def _snapshot() -> dict:
         {"users": users}
         | {m.__name__: m.objects.count() for m in (Cluster, Node, Credential, AlertChannel, Job)}
         | {"enabled": list(AlertChannel.objects.values_list("enabled", flat=True))}
+        | {"subscriptions": list(EventSubscription.objects.values_list("enabled", "secret"))}
     )
 
 

@@ -363,5 +363,5 @@ def test_the_document_spells_out_kinds_severities_and_delivery_statuses():
     schemas = openapi_check.document()["components"]["schemas"]
     assert schemas["AlertChannelKind"]["enum"] == ["email", "webhook"]
     assert schemas["EventSeverity"]["enum"] == ["info", "warning", "critical"]
-    assert schemas["DeliveryStatus"]["enum"] == ["sent", "failed", "suppressed", "test"]
+    assert schemas["AlertDeliveryStatus"]["enum"] == ["sent", "failed", "suppressed", "test"]
     assert "AlertChannelIn" in schemas and "AlertChannelPatchIn" in schemas

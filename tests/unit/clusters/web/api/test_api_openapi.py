@@ -2,6 +2,7 @@
 out, and every answer of the contract cases valid against it (the answers of the other tests
 in this folder are checked too, by conftest.py)."""
 
+import enum
 import json
 
 import pytest
@@ -141,3 +142,23 @@ def test_ninja_error_locations_are_named_as_the_services_name_fields():
     assert field_name(("body", "payload", "nodes", 1, "address")) == "nodes[1].address"
     assert field_name(("query", "after")) == "after"
     assert field_name(("body",)) == "non_field_errors"
+
+
+def test_no_two_schemas_share_a_component_name():
+    """The document names each schema and enumeration by its class name: two of one name (in
+    two schema modules) would silently describe one answer with the other's."""
+    from django.db.models import Choices  # the models' own: not in the document
+    from pydantic import BaseModel
+
+    from clusters.web.api import schemas, schemas_admin, schemas_hooks
+
+    named: dict[str, set[int]] = {}
+    for module in (schemas, schemas_admin, schemas_hooks):
+        for value in vars(module).values():
+            documented = isinstance(value, type) and (
+                (issubclass(value, enum.Enum) and not issubclass(value, Choices))
+                or (issubclass(value, BaseModel) and value.__module__ == module.__name__)
+            )
+            if documented:
+                named.setdefault(value.__name__, set()).add(id(value))
+    assert [name for name, found in named.items() if len(found) > 1] == []
