@@ -15,7 +15,7 @@ from clusters.models import Cluster, Credential
 from clusters.web import selectors
 from clusters.web.api import schemas as s
 from clusters.web.api.openapi import body_of, errors
-from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body
+from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body, validated_body
 from jobs import services as job_services
 from jobs.errors import JobRefused
 
@@ -43,9 +43,9 @@ def credentials(request: HttpRequest):
 )
 def credential_create(request: HttpRequest):
     """Create an SSH credential (admins); its secret is stored encrypted and never answered."""
-    data = json_body(request)
     try:
-        cred = services.credential_create(data=data)
+        body = validated_body(request, s.CredentialIn)
+        cred = services.credential_create(data=body.model_dump(mode="json", exclude_unset=True))
     except services.InvalidInput as exc:
         audit(request, action="credential.create", result=refused(exc.field_errors))
         raise ApiError(400, "The credential is not valid.", exc.field_errors) from None
@@ -77,11 +77,12 @@ def clusters(request: HttpRequest):
 )
 def cluster_create(request: HttpRequest):
     """Define a new cluster (admins); a setup job builds it."""
-    data = json_body(request)
     try:
+        data = validated_body(request, s.ClusterIn).model_dump(mode="json", exclude_unset=True)
         cluster = services.cluster_create(data=data, created_by=request.user)
     except services.InvalidInput as exc:
-        name = data.get("name")
+        # The name as sent (the body was read already): the schema may have refused the rest.
+        name = json_body(request).get("name")
         audit(
             request,
             action="cluster.create",
@@ -141,8 +142,8 @@ def cluster_connection(request: HttpRequest, pk: int):
 def cluster_adopt(request: HttpRequest):
     """Adopt an existing Patroni cluster: define it (its nodes, the proxy if any, Patroni's
     REST credentials) and start the adopt job that reads the rest from its members."""
-    data = json_body(request)
     try:
+        data = validated_body(request, s.AdoptIn).model_dump(mode="json", exclude_unset=True)
         with transaction.atomic():
             cluster = adoption.cluster_adopt(data=data, created_by=request.user)
             job = job_services.job_start(cluster=cluster, kind="adopt", requested_by=request.user)

@@ -7,7 +7,6 @@ from ninja import Router, Status
 
 from clusters.access.audit import audit, refused
 from clusters.access.roles import has_role, refusal, role_for_job
-from clusters.inventory import validators
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Node
 from clusters.web import scans
@@ -19,7 +18,9 @@ from clusters.web.api.plumbing import (
     OPERATOR_AUTH,
     VIEWER_AUTH,
     ApiError,
+    in_one_line,
     json_body,
+    validated_body,
 )
 from jobs import selectors, services
 from jobs.errors import JobConflict, JobRefused
@@ -43,20 +44,12 @@ JOB_PARAMS = ("confirm", "service_manager", "full_copy", "force")
 def host_key_scan(request: HttpRequest):
     """Read a server's SSH host key through a worker (admins); a cluster's nodes must name a
     fingerprint read this way."""
-    data = json_body(request)
-    address, port = data.get("address"), data.get("port", 22)
-    errors = {}
     try:
-        if not isinstance(address, str):
-            raise validators.ValidationError("This field is required.")
-        validators.validate_ip_address(address)
-    except validators.ValidationError as exc:
-        errors["address"] = list(exc.messages)
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        errors["port"] = ["Expected a port number from 1 to 65535."]
-    if errors:
-        audit(request, action="host_key.scan", result=refused(errors))
-        raise ApiError(400, "Cannot scan this host.", errors)
+        body = validated_body(request, s.HostKeyScanIn)
+    except InvalidInput as exc:
+        audit(request, action="host_key.scan", result=refused(exc.field_errors))
+        raise ApiError(400, "Cannot scan this host.", exc.field_errors) from None
+    address, port = body.address, body.port
     result = scans.scan_via_worker(address, port)
     where = f"{address}:{port}"
     if "error" in result:
@@ -82,8 +75,8 @@ def cluster_jobs(request: HttpRequest, pk: int):
     """Start a job of `kind` on the cluster (optionally aimed at one `node`, by name); a kind
     may need more than the operator role (a removal: admin)."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    data = json_body(request)
-    kind, node_name = data.get("kind"), data.get("node")
+    sent = json_body(request)
+    kind, node_name = sent.get("kind"), sent.get("node")
     target = f"cluster {cluster.name}"
     action = f"job.start.{kind}" if isinstance(kind, str) else "job.start"
     shown = {"kind": kind, "node": node_name} if isinstance(kind, str) else {}
@@ -92,35 +85,26 @@ def cluster_jobs(request: HttpRequest, pk: int):
         audit(request, action=action, target=target, params=shown, result=f"refused: {message}")
         return ApiError(status, message, field_errors)
 
+    # The kind's role first, as before the body's other fields: who may not start a removal
+    # is told so, whatever else the body says.
     if isinstance(kind, str) and not has_role(request.user, role_for_job(kind)):
         raise refuse(403, refusal(request.user, role_for_job(kind)))
-    if not isinstance(kind, str):
-        raise refuse(400, "Which job?", {"kind": ["This field is required."]})
+    try:
+        # Null is the same as leaving a field out (the document says so).
+        data = validated_body(request, s.JobStartIn).model_dump(mode="json", exclude_none=True)
+    except InvalidInput as exc:
+        # Each refusal of a job has said what was wrong in its message: the fields' messages.
+        raise refuse(400, in_one_line(exc.field_errors), exc.field_errors) from None
     node = None
-    if node_name is not None:
-        if not isinstance(node_name, str):
-            raise refuse(400, "Bad node.", {"node": ["Expected a node's name."]})
-        node = Node.objects.filter(cluster=cluster, name=node_name).first()
+    if "node" in data:
+        node = Node.objects.filter(cluster=cluster, name=data["node"]).first()
         if node is None:
-            message = f"{cluster.name} has no node {node_name!r}."
+            message = f"{cluster.name} has no node {data['node']!r}."
             raise refuse(400, "No such node.", {"node": [message]})
-    manager = data.get("service_manager")
-    if manager is not None and manager not in ("systemd", "process"):
-        raise refuse(
-            400,
-            "Unknown service manager.",
-            {"service_manager": ["Use systemd or process (or leave it out)."]},
-        )
-    if not isinstance(data.get("full_copy", False), bool):
-        raise ApiError(400, "Bad full_copy.", {"full_copy": ["Expected true or false."]})
-    if not isinstance(data.get("force", ""), str):
-        raise refuse(400, "Bad force.", {"force": ["Expected the cluster's name."]})
-    if not isinstance(data.get("confirm", ""), str):
-        raise refuse(400, "Bad confirmation.", {"confirm": ["Expected the cluster's name."]})
     try:
         params = {k: data[k] for k in JOB_PARAMS if k in data}
         job = services.job_start(
-            cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
+            cluster=cluster, kind=data["kind"], node=node, params=params, requested_by=request.user
         )
     except JobRefused as exc:
         status = 409 if isinstance(exc, JobConflict) else 400
@@ -199,13 +183,16 @@ def job_retry(request: HttpRequest, pk: int):
     return Status(202, {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"})
 
 
-def _node_job(request: HttpRequest, data: dict, cluster: Cluster, action: str, start):
-    """Run `start()` (a node service that saves the node and starts its job) and answer 202;
-    invalid input is a 400 with field errors, a refused job a 400/409; all audited."""
-    params = {k: data.get(k) for k in ("name", "address", "ssh_port") if k in data}
+def _node_job(request: HttpRequest, cluster: Cluster, action: str, start):
+    """Validate the body as a NewServerIn, run `start(data)` (a node service that saves the node
+    and starts its job) and answer 202; invalid input is a 400 with field errors, a refused job
+    a 400/409; all audited."""
     target = f"cluster {cluster.name}"
+    params: dict = {}
     try:
-        job = start()
+        data = validated_body(request, s.NewServerIn).model_dump(mode="json", exclude_unset=True)
+        params = {k: data[k] for k in ("name", "address", "ssh_port") if k in data}
+        job = start(data)
     except InvalidInput as exc:
         audit(request, action=action, target=target, result=refused(exc.field_errors))
         raise ApiError(400, "The server is not valid.", exc.field_errors) from None
@@ -233,13 +220,11 @@ def cluster_nodes(request: HttpRequest, pk: int):
     host_key_fingerprint}` (fingerprint from a scan) -> 202 with the `add_node` job (admins:
     it changes the inventory)."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    data = json_body(request)
     return _node_job(
         request,
-        data,
         cluster,
         "node.add",
-        lambda: node_add(cluster=cluster, data=data, requested_by=request.user),
+        lambda data: node_add(cluster=cluster, data=data, requested_by=request.user),
     )
 
 
@@ -255,13 +240,11 @@ def node_replace_view(request: HttpRequest, pk: int, name: str):
     credential, host_key_fingerprint}` -> 202 with the `replace_node` job (admins)."""
     cluster = get_object_or_404(Cluster, pk=pk)
     node = get_object_or_404(Node, cluster=cluster, name=name)
-    data = json_body(request)
     return _node_job(
         request,
-        data,
         cluster,
         "node.replace",
-        lambda: node_replace(node=node, data=data, requested_by=request.user),
+        lambda data: node_replace(node=node, data=data, requested_by=request.user),
     )
 
 

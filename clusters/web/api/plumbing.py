@@ -1,5 +1,5 @@
 """The REST API's plumbing under django-ninja: token authentication with the role check, the
-JSON body reader and the error answers.
+JSON body reader and validator, and the error answers.
 
 Every error is `{"error": message, "field_errors": {field: [messages]}}` with a 4xx code. The
 order of checks is today's: an unknown method (405), then the token (401), then the role
@@ -7,8 +7,9 @@ order of checks is today's: an unknown method (405), then the token (401), then 
 """
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -16,6 +17,7 @@ from ninja.security import APIKeyHeader
 
 from clusters.access import roles
 from clusters.access.tokens import TokenRefused, api_token_authenticate
+from clusters.inventory.services import InvalidInput
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -106,6 +108,88 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
+Body = TypeVar("Body", bound=pydantic.BaseModel)
+
+
+def validated_body(request: HttpRequest, schema: type[Body]) -> Body:
+    """The body as `schema` (a schemas.BodyIn: the one the document shows), validated strictly.
+
+    First the checks of `json_body`, with their answers (413; 400 for text that is not UTF-8,
+    not JSON, not an object, or holds a broken escape). Then the schema, on the JSON text
+    itself: in strict mode a JSON string is no number and `true` no 1, and an enumeration
+    takes its values as text. A body that does not fit raises InvalidInput with messages by
+    field (`nodes[1].address`), which the views answer and audit as they do the services' own
+    refusals (400); fields the schema does not declare are ignored.
+    """
+    json_body(request)
+    try:
+        return schema.model_validate_json(request.body or b"{}", strict=True)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        broken = next((e for e in errors if e["type"] == "json_invalid"), None)
+        if broken is not None:
+            # Python's parser took it, pydantic's did not (it nests 200 deep, not 1000).
+            raise ApiError(
+                400, f"The body is not valid JSON: {broken.get('ctx', {}).get('error', '')}"
+            ) from None
+        raise InvalidInput(field_errors(errors)) from None
+
+
+def field_errors(errors: list) -> dict[str, list[str]]:
+    """Pydantic's errors as this API's `field_errors`: {field name: [clear messages]}."""
+    fields: dict[str, list[str]] = {}
+    for error in errors:
+        messages = fields.setdefault(field_name(tuple(error.get("loc", ()))), [])
+        if (message := error_message(error)) not in messages:
+            messages.append(message)
+    return fields
+
+
+def in_one_line(errors: dict[str, list[str]]) -> str:
+    """Field errors as one message, for an answer whose `error` names what is wrong
+    ("kind: This field is required. node: The value must be text (a JSON string).")."""
+    return " ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+
+
+_TEXT = "The value must be text (a JSON string)."
+_WHOLE = "Enter a whole number (a JSON number, not text)."
+_OBJECT = "Expected an object (a JSON object)."
+# Pydantic's error types as sentences a person can act on, in the words of the console's forms
+# ("This field is required.", "Enter a whole number."); `{…}` is filled from the error.
+MESSAGES = {
+    "missing": "This field is required.",
+    "string_type": _TEXT,
+    "int_type": _WHOLE,
+    "int_parsing": _WHOLE,
+    "int_from_float": _WHOLE,
+    "float_type": "Enter a number (a JSON number, not text).",
+    "bool_type": "Expected true or false.",
+    "list_type": "Expected a list (a JSON array).",
+    "model_type": _OBJECT,
+    "model_attributes_type": _OBJECT,
+    "dict_type": _OBJECT,
+    "enum": "Select a valid choice: {expected}.",
+    "literal_error": "Select a valid choice: {expected}.",
+    "greater_than_equal": "Ensure this value is greater than or equal to {ge}.",
+    "less_than_equal": "Ensure this value is less than or equal to {le}.",
+    "string_too_long": "Ensure this value has at most {max_length} characters.",
+    "too_long": "Give at most {max_length} items.",
+    "string_pattern_mismatch": "This value does not have the expected form.",
+}
+
+
+def error_message(error: dict) -> str:
+    """One pydantic error as a sentence: a field's own (schemas.says), else MESSAGES', else
+    pydantic's."""
+    template = MESSAGES.get(error.get("type", ""))
+    if template is None:
+        return str(error.get("msg", "This value is not valid."))
+    try:
+        return template.format(**error.get("ctx", {}))
+    except (KeyError, IndexError):
+        return str(error.get("msg", template))
+
+
 def field_name(location: tuple) -> str:
     """ninja's error location ("body", "payload", "nodes", 1, "address") as the services name
     fields: nodes[1].address."""
@@ -144,7 +228,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
             request, 401, "Authentication required: send the header 'Authorization: Token <key>'."
         )
 
+    def invalid_input(request: HttpRequest, exc: InvalidInput) -> HttpResponse:
+        # A view answers a body's refusal itself (its message, its audit entry); this is the
+        # answer of one that does not.
+        return answer(request, 400, "The request is not valid.", exc.field_errors)
+
     api.add_exception_handler(ApiError, api_error)
+    api.add_exception_handler(InvalidInput, invalid_input)
     api.add_exception_handler(Http404, not_found)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(ValidationError, validation_error)

@@ -2,19 +2,28 @@
 ninja renders answers through them and generates /api/v1/openapi.json from them.
 
 Enumerations are built from the models' TextChoices, so a new state or job kind appears in
-the document without an edit here. Request bodies are documented here but validated by the
-services (clusters.inventory.services and friends), the one validation the console's pages
-and the API share, whose field names (`nodes[1].address`) clients already show.
+the document without an edit here.
+
+A request body is declared here once (a `BodyIn`): the document describes it from the class
+(openapi.body_of) and the view validates it with the same class (plumbing.validated_body), in
+strict mode. The schema checks the shape: JSON types, required fields, closed sets of values
+and the bounds the views used to check by hand. What the console's pages share with the API
+stays in the services (clusters.inventory.services and friends): names, addresses, ranges of
+the forms, uniqueness; their field names (`nodes[1].address`) are the ones the schema uses.
 """
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import TextChoices
 from ninja import Schema
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
 
+from clusters.inventory import validators
 from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
 from jobs.models import JobKind, JobStatus, StepStatus
 
@@ -41,6 +50,62 @@ EventSeverity = choices_enum("EventSeverity", ClusterEvent.Severity)
 IsoTime = str
 
 
+# --- request bodies: strict, unknown fields ignored -------------------------------------------
+
+
+def _unknown_fields_ignored(schema: dict[str, Any]) -> None:
+    # Said in the document, for people and for generated clients: a field this API does not
+    # know is ignored (as it always was), not refused.
+    schema["additionalProperties"] = True
+    said = "Fields not listed here are ignored."
+    schema["description"] = f"{schema.get('description', '').strip()} {said}".strip()
+
+
+class BodyIn(BaseModel):
+    """A request body, validated in strict mode: each field must have its declared JSON type
+    ("22" is no port, true is no number of days, a list is no name); no value is coerced.
+
+    A plain pydantic model, not a ninja Schema: a Schema also reads objects' attributes (to
+    answer Django models), so a text where an object belongs would pass as an object whose
+    fields all take their defaults."""
+
+    model_config = ConfigDict(
+        strict=True, extra="ignore", json_schema_extra=_unknown_fields_ignored
+    )
+
+
+def says(message: str) -> WrapValidator:
+    """A field's own message for any error of its value as a whole (a wrong type, a value out
+    of its set or bounds), instead of the generic one; errors inside the value (one node of
+    a list) keep their own messages and field names."""
+
+    def check(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if all(error["loc"] == () for error in exc.errors()):
+                raise PydanticCustomError("invalid", message) from None
+            raise
+
+    return WrapValidator(check)
+
+
+def checked_by(validator: Callable[[str], None]) -> AfterValidator:
+    """A text field checked by one of clusters.inventory.validators, with its messages."""
+
+    def check(value: str) -> str:
+        try:
+            validator(value)
+        except DjangoValidationError as exc:
+            raise PydanticCustomError("invalid", " ".join(exc.messages)) from None
+        return value
+
+    return AfterValidator(check)
+
+
+PORT_RULE = "Expected a port number from 1 to 65535."
+
+
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -57,7 +122,7 @@ class ErrorOut(Schema):
 # --- credentials and host keys --------------------------------------------------------------
 
 
-class CredentialIn(Schema):
+class CredentialIn(BodyIn):
     """A new SSH credential: a private key (with its passphrase if any) or a password."""
 
     name: str
@@ -76,9 +141,11 @@ class CredentialOut(Schema):
     kind: CredentialKind  # type: ignore[valid-type]
 
 
-class HostKeyScanIn(Schema):
-    address: str
-    port: int = 22
+class HostKeyScanIn(BodyIn):
+    """A server whose SSH host key a worker reads: its IP address and SSH port."""
+
+    address: Annotated[str, checked_by(validators.validate_ip_address)]
+    port: Annotated[int, Field(ge=1, le=65535), says(PORT_RULE)] = 22
 
 
 class HostKeyOut(Schema):
@@ -89,42 +156,82 @@ class HostKeyOut(Schema):
 # --- clusters -------------------------------------------------------------------------------
 
 
-class NodeIn(Schema):
+# The ranges below (ports, versions, list lengths) are checked by the services' forms, which
+# the console's pages share, together with the other fields (so one answer names every wrong
+# field of a cluster): the schema says them in words.
+
+
+class NodeIn(BodyIn):
     """A server of a new cluster; its fingerprint must come from a scan."""
 
     name: str
     address: str
-    ssh_port: int = 22
-    credential: int
+    ssh_port: int = Field(22, description="1–65535.")
+    credential: int = Field(description="The id of a credential.")
     host_key_fingerprint: str
-    kind: NodeKind = "database"  # type: ignore[valid-type,assignment]
-    master: bool | None = None
+    kind: NodeKind  # type: ignore[valid-type]
+    master: bool | None = Field(
+        None, description="Bootstrap this database node as the primary (default: the first)."
+    )
 
 
-class ClusterIn(Schema):
+class DatabaseIn(BodyIn):
+    """The application database and its owner, created by setup: both, or neither."""
+
+    name: str | None = None
+    user: str | None = None
+
+
+class HttpFrontendIn(BodyIn):
+    """An HTTP port on the proxy sent to the application on the primary."""
+
+    listen_port: int = Field(description="1–65535, not a port the proxy uses itself.")
+    app_port: int = Field(description="1–65535.")
+    check_path: str | None = Field(None, description="The application's health path.")
+
+
+class ClusterIn(BodyIn):
     """A cluster to define: two or more database servers and one proxy."""
 
     name: str
-    replication: Replication = "async"  # type: ignore[valid-type,assignment]
+    replication: Replication  # type: ignore[valid-type]
     failover_profile: FailoverProfile = "balanced"  # type: ignore[valid-type,assignment]
-    nodes: list[NodeIn]
-    client_networks: list[str] = []
+    postgres_version: int | None = Field(None, description="13–17 (default 15).")
+    sync_strict: bool = False
+    nodes: Annotated[
+        list[NodeIn],
+        says("Give the cluster's servers: at least two database nodes and a proxy."),
+    ]
+    client_networks: list[str] = Field([], description="At most 50 networks in CIDR form.")
     require_client_tls: bool = True
     apt_proxy: str | None = None
+    adopt_database: bool = Field(
+        False, description="Take over the PostgreSQL already running on the master."
+    )
+    database: DatabaseIn | None = None
+    http_frontends: list[HttpFrontendIn] | None = Field(None, description="At most 20.")
+    application_unit: str | None = Field(
+        None, description="The systemd unit of the application that runs where the primary is."
+    )
 
 
-class RestApiIn(Schema):
-    username: str
-    password: str
+class RestApiIn(BodyIn):
+    """Patroni's REST API credentials: both, or neither when it asks for none."""
+
+    username: str = ""
+    password: str = ""
 
 
-class AdoptIn(Schema):
+class AdoptIn(BodyIn):
     """An existing Patroni cluster to adopt: its nodes (a proxy too, if any) and Patroni's REST
     credentials; the name defaults to a placeholder the adopt job replaces with the scope."""
 
     name: str | None = None
-    nodes: list[NodeIn]
-    rest_api: RestApiIn
+    nodes: Annotated[
+        list[NodeIn],
+        says("Give the cluster's database servers (and its proxy, if any)."),
+    ]
+    rest_api: RestApiIn | None = None
 
 
 class ClusterSummaryOut(Schema):
@@ -258,24 +365,33 @@ class ConnectionOut(Schema):
 # --- jobs -----------------------------------------------------------------------------------
 
 
-class JobStartIn(Schema):
-    """A job to start on the cluster, optionally aimed at one node (by name)."""
+class JobStartIn(BodyIn):
+    """A job to start on the cluster, optionally aimed at one node (by name); null is the same
+    as leaving a field out."""
 
-    kind: JobKindEnum  # type: ignore[valid-type]
+    kind: Annotated[
+        JobKindEnum,  # type: ignore[valid-type]
+        says(f"unknown job kind; this console runs: {', '.join(JobKind.values)}."),
+    ]
     node: str | None = None
-    confirm: str | None = Field(None, description="The cluster's name, for a removal.")
-    force: str | None = None
-    service_manager: str | None = Field(None, description="systemd or process.")
+    confirm: Annotated[str, says("Expected the cluster's name.")] | None = Field(
+        None, description="The cluster's name (the node's, for a fence), for a removal."
+    )
+    force: Annotated[str, says("Expected the cluster's name.")] | None = None
+    service_manager: (
+        Annotated[Literal["systemd", "process"], says("Use systemd or process (or leave it out).")]
+        | None
+    ) = None
     full_copy: bool | None = None
 
 
-class NewServerIn(Schema):
+class NewServerIn(BodyIn):
     """A server to add (`name` needed) or to put in a dead node's place (`name` ignored)."""
 
     name: str | None = None
     address: str
-    ssh_port: int = 22
-    credential: int
+    ssh_port: int = Field(22, description="1–65535.")
+    credential: int = Field(description="The id of a credential.")
     host_key_fingerprint: str
 
 
@@ -378,10 +494,21 @@ class EventPageOut(Schema):
 # --- tokens ---------------------------------------------------------------------------------
 
 
-class TokenIn(Schema):
-    name: str = ""
-    days: int | None = Field(None, description="Days it is valid (the default when absent).")
-    never: bool = False
+class TokenIn(BodyIn):
+    """A new API token: its name, how long it lasts, and whose it is."""
+
+    name: str = Field("", description="At most 100 printable characters.")
+    days: (
+        Annotated[
+            int,
+            Field(ge=1, le=365),
+            says("Give the days the token lasts as a whole number from 1 to 365."),
+        ]
+        | None
+    ) = Field(None, description="Days it is valid (90 when absent).")
+    never: Annotated[bool, says("Say true or false.")] | None = Field(
+        False, description="Never expires (admins)."
+    )
     user: str | None = Field(None, description="Another user's name (admins).")
 
 
@@ -403,8 +530,9 @@ class NewTokenOut(TokenOut):
     key: str = Field(description="The token itself: shown in this answer only.")
 
 
-# Request bodies documented in the OpenAPI document (see NinjaApi.get_openapi_schema).
-REQUEST_SCHEMAS: tuple[type[Schema], ...] = (
+# Request bodies documented in the OpenAPI document (see NinjaApi.get_openapi_schema); the
+# nested ones (NodeIn, RestApiIn, ...) come with them.
+REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
     CredentialIn,
     HostKeyScanIn,
     ClusterIn,

@@ -22,7 +22,7 @@ from clusters.inventory.services import InvalidInput
 from clusters.models import ApiToken
 from clusters.web.api import schemas as s
 from clusters.web.api.openapi import body_of, errors
-from clusters.web.api.plumbing import VIEWER_AUTH, ApiError, json_body
+from clusters.web.api.plumbing import VIEWER_AUTH, ApiError, validated_body
 
 router = Router(tags=["tokens"])
 
@@ -87,25 +87,15 @@ def tokens(request: HttpRequest):
 @decorate_view(never_cache)  # the answer holds the key
 def token_create(request: HttpRequest):
     """Create a token (for another user: admins); its key is in this answer only."""
-    data = json_body(request)
     try:
+        body = validated_body(request, s.TokenIn)
         owner = request.user
-        username = data.get("user")
-        if username not in (None, "", request.user.username):
-            found = (
-                get_user_model().objects.filter(username=username).first()
-                if isinstance(username, str)
-                else None
-            )
-            if found is None:
+        if body.user not in (None, "", request.user.username):
+            owner = get_user_model().objects.filter(username=body.user).first()
+            if owner is None:
                 raise InvalidInput({"user": ["No user has this name."]})
-            owner = found
         issued = api_token_create(
-            by=request.user,
-            owner=owner,
-            name=data.get("name", ""),
-            days=data.get("days"),
-            never=data.get("never", False),
+            by=request.user, owner=owner, name=body.name, days=body.days, never=body.never
         )
     except InvalidInput as exc:
         audit(request, action="api_token.create", result=refused(exc.field_errors))

@@ -76,7 +76,7 @@ def test_a_name_the_admin_gives_is_kept_and_placeholders_do_not_collide(api, cre
         (
             "a password that is not a string",
             {"rest_api": {"username": "a", "password": 5}},
-            "rest_api",
+            "rest_api.password",
         ),
         ("a bad name", {"name": "Shop; rm -rf /"}, "name"),
     ],
