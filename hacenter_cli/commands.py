@@ -88,11 +88,35 @@ def status_text(detail: dict[str, Any]) -> str:
         out.append(render.table(("frontend", "backend", "node", "status", "serving"), rows))
     elif endpoints:
         out.append("Routes: not read yet (the monitor has not read HAProxy's stats)")
+    out += outlook_lines(detail.get("failover_outlook") or [])
     return "\n".join(out)
 
 
+VERDICTS = {
+    "would_promote": "Patroni would promote it",
+    "eligible": "may take over",
+    "refused": "would not take over",
+    "unknown": "unknown",
+}
+
+
+def outlook_lines(outlook: list[dict[str, Any]]) -> list[str]:
+    """ "If the primary failed now", one line per standby (older consoles send none)."""
+    if not outlook:
+        return []
+    lines = ["If the primary failed now:"]
+    for o in outlook:
+        line = f"  {o.get('node')}: {VERDICTS.get(o.get('verdict'), o.get('verdict'))}"
+        if o.get("reasons"):
+            line += f" ({'; '.join(o['reasons'])})"
+        if o.get("bytes_at_risk") is not None:
+            line += f", {o['bytes_at_risk']} bytes of acknowledged writes at risk"
+        lines.append(line)
+    return lines
+
+
 def events(api: Api, args: Namespace) -> Exit:
-    cluster = find_cluster(api, args.cluster)
+    """Events, newest first: of one cluster, or of every cluster."""
     query = {
         "kind": ",".join(args.kind) if args.kind else None,
         "severity": ",".join(args.severity) if args.severity else None,
@@ -101,10 +125,16 @@ def events(api: Api, args: Namespace) -> Exit:
         "limit": args.limit,
         "cursor": args.cursor,
     }
-    page = api.get(f"/clusters/{cluster['id']}/events/", query)
+    if args.cluster:
+        cluster = find_cluster(api, args.cluster)
+        page = api.get(f"/clusters/{cluster['id']}/events/", query)
+    else:
+        page = api.get("/events/", query)
     if args.json:
         render.emit_json(page)
         return Exit.OK
+    found = page.get("events", [])
+    headers = ("at", "severity", "kind", "node", "summary")
     rows = [
         (
             render.when(e.get("at")),
@@ -113,11 +143,19 @@ def events(api: Api, args: Namespace) -> Exit:
             e.get("node"),
             e.get("summary"),
         )
-        for e in page.get("events", [])
+        for e in found
     ]
-    print(render.table(("at", "severity", "kind", "node", "summary"), rows))
+    if not args.cluster:  # every cluster's: say whose each event is
+        names = {c.get("id"): c.get("name") for c in api.get("/clusters/")} if found else {}
+        headers = ("at", "cluster", *headers[1:])
+        rows = [
+            (r[0], names.get(e.get("cluster"), e.get("cluster")), *r[1:])
+            for r, e in zip(rows, found, strict=True)
+        ]
+    print(render.table(headers, rows))
     if page.get("next"):
-        print(f"more: hacenter events {cluster['name']} --cursor {page['next']}", file=sys.stderr)
+        again = f"hacenter events {args.cluster} " if args.cluster else "hacenter events "
+        print(f"more: {again}--cursor {page['next']}", file=sys.stderr)
     return Exit.OK
 
 

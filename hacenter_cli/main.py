@@ -88,8 +88,8 @@ def parser() -> argparse.ArgumentParser:
         "status", commands.status, "a cluster's members (like patronictl list) and proxy routes"
     )
     found.add_argument("cluster", help="the cluster's name or id")
-    found = command("events", commands.events, "a cluster's events, newest first")
-    found.add_argument("cluster", help="the cluster's name or id")
+    found = command("events", commands.events, "events, newest first")
+    found.add_argument("cluster", nargs="?", help="the cluster's name or id (default: every one)")
     found.add_argument("--kind", action="append", help="only this kind (repeatable)")
     found.add_argument("--severity", action="append", help="only this severity (repeatable)")
     found.add_argument("--since", help="from this time (ISO 8601, UTC without an offset)")

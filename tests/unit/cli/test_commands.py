@@ -363,3 +363,46 @@ def test_logs_without_follow_pages_through_what_is_there(console, capsys):
     assert code == 0
     assert [ln.split()[-1] for ln in out.splitlines()] == ["1", "2", "3"]
     assert [s.query["after"] for s in console.seen] == [["0"], ["2"], ["3"]]
+
+
+def test_events_of_every_cluster_name_each_events_cluster(console, capsys):
+    event = {
+        "id": 1,
+        "cluster": 7,
+        "at": "2026-12-05T01:00:00Z",
+        "severity": "critical",
+        "kind": "failover",
+        "node": None,
+        "summary": "failover from node1 to node2",
+    }
+    console.on("GET", "/events/", (200, {"events": [event], "next": None}))
+    console.on("GET", "/clusters/", (200, CLUSTERS))
+    code, out, _ = run(console, capsys, "events", "--severity", "critical")
+    assert code == 0
+    assert console.seen[0].query == {"severity": ["critical"]}
+    assert out.splitlines()[1].split()[2:5] == ["orders", "critical", "failover"]
+
+
+def test_status_says_who_would_take_over_if_the_primary_failed_now(console, capsys):
+    detail = {
+        "name": "pg1",
+        "state": "healthy",
+        "nodes": [],
+        "failover_outlook": [
+            {"node": "node2", "verdict": "would_promote", "reasons": [], "bytes_at_risk": 0},
+            {
+                "node": "node3",
+                "verdict": "refused",
+                "reasons": ["it is fenced until rebuilt"],
+                "bytes_at_risk": None,
+            },
+        ],
+    }
+    console.on("GET", "/clusters/", (200, CLUSTERS))
+    console.on("GET", "/clusters/1/", (200, detail))
+    out = run(console, capsys, "status", "pg1")[1]
+    assert out.splitlines()[-3:] == [
+        "If the primary failed now:",
+        "  node2: Patroni would promote it, 0 bytes of acknowledged writes at risk",
+        "  node3: would not take over (it is fenced until rebuilt)",
+    ]
