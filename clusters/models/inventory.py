@@ -156,6 +156,12 @@ class Cluster(models.Model):
     # An nftables table of HA Center's own on every node limits who reaches the cluster's ports.
     firewall = models.BooleanField(default=True)
     maintenance = models.BooleanField(default=False)
+    # Why the monitor judged the state it did: one line each, most weighty first, in words an
+    # operator acts on (clusters.monitoring.health.derive_state); empty when healthy.
+    state_reasons = models.JSONField(default=list, blank=True)
+    # When the current state began, as the monitor saw it; unchanged while the state holds.
+    # Empty until the monitor has judged the cluster once.
+    state_since = models.DateTimeField(null=True, blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)  # the monitor's last full read
     # Who held Patroni's leader key at the last read: a change of it is a failover/switchover.
     last_leader = models.CharField(max_length=63, blank=True)

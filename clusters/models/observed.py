@@ -99,6 +99,7 @@ class ClusterEvent(models.Model):
         NODE_REPLACED = "node_replaced"
         NODE_REMOVED = "node_removed"
         NODE_RESTARTED = "node_restarted"  # PostgreSQL started again (crash or restart)
+        STATE_CHANGED = "state_changed"  # the monitor judged the cluster's state anew
 
     class Severity(models.TextChoices):
         INFO = "info"

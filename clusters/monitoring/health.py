@@ -45,15 +45,21 @@ PROXY_STATES = ("UP", "DOWN", "MAINT", "DRAIN", "NOLB")
 # ClusterAlarm.message is a CharField(300); a long list of standbys must not break the insert.
 MAX_ALARM_MESSAGE = 300
 
-NOTHING_ANSWERED = "Neither Patroni nor HAProxy answered; the cluster's state cannot be read."
-PATRONI_SILENT = "No Patroni member answered /cluster; who should be primary is unknown."
-PROXY_SILENT = "HAProxy's stats could not be read; where writes are routed is unknown."
-PAUSED = "Patroni is paused (maintenance mode): it will not fail over or restart anything."
-NO_LEADER = "No member holds the leader key; Patroni is electing a new primary."
-NO_SYNC_STANDBY = (
-    "No standby is synchronous yet: in synchronous mode Patroni fails over only to the "
-    "synchronous standby, so it would not fail over now."
+# The reasons are shown as they are in the cluster page's "Why" box, on the dashboard's cards and
+# in the API: one line each, saying what is wrong in words an operator acts on (what clients
+# feel, or what to do), not a raw status.
+NOTHING_ANSWERED = (
+    "Neither Patroni nor HAProxy answered: the cluster cannot be read (the console's own "
+    "network may be cut off)."
 )
+PATRONI_SILENT = "No Patroni answered: who should be primary is unknown."
+PROXY_SILENT = "HAProxy's stats did not answer: where clients' writes go is unknown."
+PAUSED = "Patroni is paused (maintenance mode): no automatic failover until it is resumed."
+NO_LEADER = "Nobody holds the leader key: Patroni is electing a new primary, writes wait."
+NO_SYNC_STANDBY = (
+    "No standby is synchronous yet: in synchronous mode Patroni would not fail over now."
+)
+WRITES_NOWHERE = "HAProxy routes writes to no server: clients cannot write."
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,11 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
     - "leader_mismatch": HAProxy routes writes to exactly one server and it is not the leader.
       It overlaps "proxy_rw_not_leader" on purpose: that one says a wrong server is routed,
       this one that the leader gets no writes at all.
+    - "writes_nowhere": HAProxy answered and routes writes to no server, so clients cannot
+      write at all; raised when a leader holds the key and when Patroni is silent, but not
+      while nobody holds the key (Patroni is electing: the state says failing_over) nor while
+      paused (an operator restarting the primary by hand). The monitor holds it back for a
+      moment after a hand-over, while HAProxy's checks catch up (`observe`).
     - "standby_not_streaming": the non-leader members that do not stream, in one message.
 
     Routing alarms need a leader to compare with: none while nobody holds the key (the state
@@ -201,6 +212,9 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
             alarms["leader_mismatch"] = (
                 f"Patroni's leader is {leader} but HAProxy routes writes to {routed[0]}."
             )
+    electing = view.patroni_answered and leader is None
+    if view.proxy_answered and not _routed(view) and not (electing or view.paused):
+        alarms["writes_nowhere"] = WRITES_NOWHERE
     if leader is not None and not view.paused:
         idle = [
             _standby_problem(m, view) for m in _standbys(view) if not m.fenced and not _streams(m)
@@ -302,17 +316,22 @@ def _outage_reasons(view: ClusterView) -> list[str]:
     if leader is not None:
         node = _member(view, leader)
         if node is None:
-            reasons.append(f"{leader} holds the leader key but is not a database node we know.")
+            reasons.append(
+                f"{leader} holds the leader key but is not a database node of this cluster."
+            )
         elif node.writable is None:
-            reasons.append(f"{leader} holds the leader key but the console cannot connect to it.")
+            reasons.append(
+                f"{leader} holds the leader key but its PostgreSQL does not answer the console."
+            )
         elif not node.writable:
-            reasons.append(f"{leader} holds the leader key but does not accept writes.")
+            reasons.append(f"{leader} holds the leader key but is read-only: writes fail.")
     if view.proxy_answered:
         if not routed:
-            reasons.append("HAProxy routes writes to no server.")
+            reasons.append(WRITES_NOWHERE)
         elif leader is not None and leader not in routed:
             reasons.append(
-                f"HAProxy routes writes to {_names(routed)}, not to the leader {leader}."
+                f"HAProxy routes writes to {_names(routed)}, not to the leader {leader}: "
+                "clients' writes fail or go astray."
             )
     return reasons
 
@@ -323,13 +342,22 @@ def _problem_reasons(view: ClusterView) -> list[str]:
     leader = _leader(view)
     writers = [m.name for m in view.members if m.writable is True]
     if len(writers) >= 2:
-        reasons.append(f"Split brain: {_names(writers)} accept writes at the same time.")
+        reasons.append(
+            f"Split brain: {_names(writers)} accept writes at the same time; what the one "
+            "without the leader key takes will be lost."
+        )
     elif writers and leader is not None and writers[0] != leader:
-        reasons.append(f"{writers[0]} accepts writes but {leader} holds the leader key.")
+        reasons.append(
+            f"{writers[0]} accepts writes but {leader} holds the leader key: what it takes will "
+            "be lost."
+        )
     if view.proxy_answered:
         routed = _routed(view)
         if len(routed) >= 2:
-            reasons.append(f"HAProxy routes writes to more than one server: {_names(routed)}.")
+            reasons.append(
+                f"HAProxy routes writes to more than one server ({_names(routed)}): only the "
+                "leader should get them."
+            )
     if view.patroni_answered:
         standbys = _standbys(view)
         reasons += [p for m in standbys if (p := _standby_problem(m, view))]
@@ -347,9 +375,15 @@ def _standby_problem(member: MemberView, view: ClusterView) -> str | None:
     if member.fenced:
         return _fenced(member)
     if member.patroni_role is None:
-        return f"{member.name} is not listed by Patroni."
+        return (
+            f"{member.name} is missing from Patroni's members: its Patroni is stopped or cut off."
+        )
     if not _streams(member):
-        return f"{member.name} is not streaming (state: {member.patroni_state or 'unknown'})."
+        return (
+            f"{member.name} does not stream from the primary "
+            f"(Patroni: {member.patroni_state or 'unknown'}): it falls behind and is no safe "
+            "failover target."
+        )
     # Above, not at, the threshold: the same comparison as the lag events (`observe`).
     if member.lag_bytes is not None and member.lag_bytes > view.lag_threshold_bytes:
         seconds = f", {member.lag_seconds:.1f} s" if member.lag_seconds is not None else ""
@@ -358,12 +392,12 @@ def _standby_problem(member: MemberView, view: ClusterView) -> str | None:
             f"(threshold {_size(view.lag_threshold_bytes)})."
         )
     if view.proxy_answered and member.proxy_ro is not None and not is_up(member.proxy_ro):
-        return f"{member.name} streams but HAProxy's read-only backend has it {member.proxy_ro}."
+        return f"{member.name} streams but HAProxy sends it no reads ({member.proxy_ro})."
     return None
 
 
 def _fenced(member: MemberView) -> str:
-    return f"{member.name} is fenced by the sentinel until it is rebuilt."
+    return f"{member.name} is fenced (shut out by the sentinel): rebuild it as a standby."
 
 
 def _names(names: list[str]) -> str:

@@ -21,6 +21,7 @@ from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_add
 from clusters.monitoring.observe_writes import STATUS_FIELDS, Context, Writes, context_load
 from clusters.monitoring.reads import Inventory, Reading
+from clusters.monitoring.state_changes import state_changes
 from jobs.models import Job, JobStatus
 
 __all__ = ["Context", "Pass", "context_load", "record"]
@@ -97,7 +98,7 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
         status = before.get(member.name) or NodeStatus(node=nodes[member.name])
         previous = _status_values(status)
         up = _is_up(member)
-        if up and status.state == "down":
+        if up and status.state == "down" and _down_recorded(cluster, member.name):
             event_record(cluster, Kind.NODE_UP, f"{member.name} is back", node=member.name)
         elif not up and status.pk and status.state != "down" and status.last_seen:
             event_record(
@@ -158,21 +159,57 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
     if handover is not None:
         _complete_failover_timings(handover, reading, view, now)
         _rejoins(cluster, handover, view, now, context.rejoins.setdefault(cluster.pk, []))
-    _alarms(cluster, health.find_alarms(view), now, context.alarms.setdefault(cluster.pk, {}))
+    active = context.alarms.setdefault(cluster.pk, {})
+    _alarms(cluster, _alarms_found(view, handover, active, now), now, active)
     changes: dict = {}
     if view.leader and view.leader != cluster.last_leader:
         changes["last_leader"] = cluster.last_leader = view.leader
     setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
-    if not setup_owns_state and (state, view.paused) != (cluster.state, cluster.maintenance):
-        changes.update(state=state, maintenance=view.paused)
-        cluster.state, cluster.maintenance = state, view.paused
+    if not setup_owns_state:
+        changes.update(state_changes(cluster, state, reasons, view.paused, now))
     if changes:
         writes.cluster_changes[cluster.pk] = {**changes, "last_checked": now}
     else:
         writes.quiet_clusters.append(cluster.pk)
-    if reasons:
-        logger.debug("cluster %s is %s: %s", cluster.name, state, "; ".join(reasons))
     return state
+
+
+def _down_recorded(cluster: Cluster, node: str) -> bool:
+    """Whether the node's latest up/down event is a "down": a node marked down without one (it
+    never answered since setup, or the monitor's first pass missed it) comes back silently.
+    Asked only when a down node answers again, which is rare."""
+    last = (
+        cluster.events.filter(kind__in=[Kind.NODE_DOWN, Kind.NODE_UP], node=node)
+        .order_by("-at", "-pk")
+        .values_list("kind", flat=True)
+        .first()
+    )
+    return last == Kind.NODE_DOWN
+
+
+# After a hand-over, HAProxy routes writes to the new primary once its checks see it promoted
+# (two checks a second apart: jobs/configs/haproxy.py); until then writes go nowhere, which the
+# hand-over's own event already tells. Only past this long is it an alarm of its own.
+ROUTE_GRACE_S = 10.0
+
+
+def _alarms_found(
+    view: health.ClusterView,
+    handover: ClusterEvent | None,
+    active: dict[str, ClusterAlarm],
+    now: datetime,
+) -> dict[str, str]:
+    """The reading's alarms, less a new "writes_nowhere" while HAProxy catches up with a
+    hand-over (ROUTE_GRACE_S). One already raised stays: writes still go nowhere."""
+    found = health.find_alarms(view)
+    catching_up = (
+        handover is not None
+        and not handover.details.get("proxy_routed_at")
+        and (now - handover.at).total_seconds() < ROUTE_GRACE_S
+    )
+    if catching_up and "writes_nowhere" not in active:
+        found.pop("writes_nowhere", None)
+    return found
 
 
 def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:

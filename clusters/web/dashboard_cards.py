@@ -47,13 +47,18 @@ def cluster_card(c: dict) -> str:
 
 
 def _facts(c: dict) -> str:
+    unknown = c["state"] == "unknown"
     if c["primary"]:
         primary = f"<strong>{_e(c['primary'])}</strong>"
+    elif unknown:
+        # Nobody answered: that is not "no primary" (the console may be the one cut off).
+        last = f" (last known: {_e(c['last_leader'])})" if c["last_leader"] else ""
+        primary = f'<span class="empty">unknown{last}</span>'
     else:
         primary = '<span class="error-text">none</span>'
     if c["maintenance"]:
         primary += ' <span class="status status-warning">maintenance: no automatic failover</span>'
-    standbys = "".join(_standby(s) for s in c["standbys"]) or (
+    standbys = "".join(_standby(s, unknown) for s in c["standbys"]) or (
         '<li class="error-text">none: no standby to fail over to</li>'
     )
     event = "none yet"
@@ -62,21 +67,36 @@ def _facts(c: dict) -> str:
             f'<span class="status status-{_e(c["event_severity"])}">{_e(c["event"])}</span> '
             f"<small>{ago(c['event_at'])}</small>"
         )
+    why = ""
+    if c["reason"]:
+        why = f'      <dt>Why</dt><dd class="reason">{_e(c["reason"])}</dd>\n'
+    proxy = _proxy(c["proxy_writes_to"], c["proxy_known"])
+    if unknown and not c["proxy_writes_to"]:
+        proxy = '<span class="empty">unknown</span>'
+    if unknown and c["state_since"]:
+        observed = f"no answer since {ago(c['state_since'])}"
+    else:
+        observed = ago(c["last_checked"])
     return (
         '<dl class="facts">\n'
+        f"{why}"
         f'      <dt>Primary</dt><dd class="primary">{primary}</dd>\n'
         f'      <dt>Standbys</dt><dd><ul class="standbys">{standbys}</ul></dd>\n'
-        f"      <dt>Proxy</dt><dd>{_proxy(c['proxy_writes_to'], c['proxy_known'])}</dd>\n"
+        f"      <dt>Proxy</dt><dd>{proxy}</dd>\n"
         f"      <dt>Last event</dt><dd>{event}</dd>\n"
-        f"      <dt>Observed</dt><dd>{ago(c['last_checked'])}</dd>\n"
+        f"      <dt>Observed</dt><dd>{observed}</dd>\n"
         "    </dl>"
     )
 
 
-def _standby(s: dict) -> str:
-    """A standby: fenced, not answering, or its state and lag; then its lag sparkline."""
+def _standby(s: dict, unknown: bool = False) -> str:
+    """A standby: fenced, not answering, or its state and lag; then its lag sparkline. While
+    the cluster is unknown, a silent node is "no answer", not "down": the console may be the
+    one cut off."""
     if s["fenced"]:
         state = '<strong class="error-text">fenced</strong>'
+    elif unknown and s["role"] == "unknown":
+        state = '<span class="empty">no answer</span>'
     elif s["role"] == "unknown":
         state = f'<span class="status status-failed">✖ {_e(s["state"] or "not answering")}</span>'
     else:

@@ -1,6 +1,6 @@
 """Reads of the inventory shaped for the API and pages (they only ever read the database)."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
@@ -8,10 +8,11 @@ from django.utils import timezone
 
 from clusters.inventory import pki
 from clusters.inventory.connection_strings import ca_file_name, tls_verified
-from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
+from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus, StatusSample
 from clusters.monitoring import health
 from clusters.monitoring.failover_outlook import Member, failover_outlook
 from clusters.monitoring.lag_history import lag_minutes_series
+from clusters.monitoring.state_changes import duration_text
 from clusters.web.application_selectors import application_detail
 from jobs.configs.patroni import MAXIMUM_LAG_ON_FAILOVER
 
@@ -35,13 +36,89 @@ def cluster_primary(cluster: Cluster) -> str | None:
     return status.values_list("node__name", flat=True).first()
 
 
+# States setup owns (the monitor does not judge them): no reasons, no start time to show.
+SETUP_STATES = (Cluster.State.NEW, Cluster.State.PROVISIONING)
+
+
+def state_reasons(cluster: Cluster | dict) -> list[str]:
+    """Why the cluster is in its state, as the monitor last judged it (one line each, most
+    weighty first); empty when healthy and while setup owns the state."""
+    state, reasons = _get(cluster, "state"), _get(cluster, "state_reasons")
+    return [] if state in SETUP_STATES else list(reasons or [])
+
+
+def state_since(cluster: Cluster | dict) -> datetime | None:
+    """When the current state began, as the monitor saw it; None before its first judgement
+    and while setup owns the state."""
+    return None if _get(cluster, "state") in SETUP_STATES else _get(cluster, "state_since")
+
+
+def _get(cluster: Cluster | dict, name: str) -> object:
+    return cluster[name] if isinstance(cluster, dict) else getattr(cluster, name)
+
+
 def cluster_summary(cluster: Cluster) -> dict:
     return {
         "id": cluster.pk,
         "name": cluster.name,
         "state": cluster.state,
+        "state_reasons": state_reasons(cluster),
+        "state_since": state_since(cluster),
         "primary": cluster_primary(cluster),
     }
+
+
+def last_known_roles(cluster: Cluster) -> list[dict]:
+    """Each database node's last role read with an answer, and when, and when it last answered
+    at all: the facts a page shows of a cluster the console cannot read now. The node's status
+    says "unknown" as soon as it stops answering; its samples remember. A few indexed reads,
+    for the one cluster page that asks."""
+    facts = []
+    for node in cluster.database_nodes.select_related("status").order_by("name"):
+        status = getattr(node, "status", None)
+        known = StatusSample.objects.filter(node=node, up=True).exclude(
+            role=NodeStatus.Role.UNKNOWN
+        )
+        seen = None
+        # Raw samples first (the last day); the minute roll-up only when none are left.
+        for resolution in (StatusSample.Resolution.RAW, StatusSample.Resolution.MINUTE):
+            seen = known.filter(resolution=resolution).order_by("-at").values("role", "at").first()
+            if seen:
+                break
+        facts.append(
+            {
+                "name": node.name,
+                "role": seen["role"].replace("_", " ") if seen else None,
+                "role_at": seen["at"] if seen else None,
+                "last_seen": status.last_seen if status else None,
+            }
+        )
+    return facts
+
+
+def cluster_why(cluster: Cluster) -> dict:
+    """What the cluster page's "Why" box says: the state's reasons and since when; for a cluster
+    the console cannot read, when it last had an answer and the last known facts instead of
+    today's (which it does not have)."""
+    since = state_since(cluster)
+    why = {
+        "state": cluster.state,
+        "label": cluster.state.replace("_", " ").capitalize(),
+        # "degraded for 4 min"
+        "lasted": duration_text((timezone.now() - since).total_seconds()) if since else None,
+        "reasons": state_reasons(cluster),
+        "since": since,
+        "judged": since is not None,
+        "unknown": cluster.state == Cluster.State.UNKNOWN,
+    }
+    if why["unknown"]:
+        facts = last_known_roles(cluster)
+        # PostgreSQL may still answer the console when Patroni and HAProxy do not.
+        answering = [
+            f["name"] for f in facts if since and f["last_seen"] and f["last_seen"] >= since
+        ]
+        why.update(last_leader=cluster.last_leader or None, facts=facts, answering=answering)
+    return why
 
 
 def node_summary(node: Node) -> dict:
@@ -211,7 +288,17 @@ def dashboard_rows() -> list[dict]:
     last_event = ClusterEvent.objects.filter(cluster=OuterRef("pk")).order_by("-at")
     rows = list(
         Cluster.objects.order_by("name")
-        .values("pk", "name", "state", "replication", "maintenance", "last_checked")
+        .values(
+            "pk",
+            "name",
+            "state",
+            "replication",
+            "maintenance",
+            "last_checked",
+            "last_leader",
+            "state_reasons",
+            "state_since",
+        )
         .annotate(
             event=Subquery(last_event.values("summary")[:1]),
             event_at=Subquery(last_event.values("at")[:1]),
@@ -243,6 +330,9 @@ def dashboard_rows() -> list[dict]:
     for row in rows:
         statuses = by_cluster.get(row["pk"], [])
         row["url"] = link.format(row["pk"])
+        # The card's one line of why: the weightiest reason.
+        row["reason"] = next(iter(state_reasons(row)), None)
+        row["state_since"] = state_since(row)
         row["state_label"] = labels.get(row["state"], row["state"]).replace("_", " ").capitalize()
         row["primary"] = next((s["node__name"] for s in statuses if s["role"] == "primary"), None)
         row["standbys"] = [s for s in statuses if s["role"] != "primary"]

@@ -46,18 +46,26 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     standbys = [n for n in database if n is not primary]
     allowed = actions.available(request.user)
     outlook = selectors.cluster_failover_outlook(cluster)
+    set_up = cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING)
     return render(
         request,
         "clusters/cluster_detail.html",
         {
             "cluster": cluster,
+            "why": selectors.cluster_why(cluster),
             "nodes": nodes,
             "primary": primary,
             "standbys": standbys,
             "proxy": next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
             "readers": [n for n in standbys if _status(n).state == "streaming"],
+            # HAProxy sends writes to the primary (UP, or "UP 1/2" while failing checks).
+            "writes_routed": primary is not None and _status(primary).proxy_status.startswith("UP"),
             "allowed": allowed,
-            "set_up": cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING),
+            "set_up": set_up,
+            # Operations that act on what the monitor read (switch over, rebuild, fail over…)
+            # need a reading: while nothing answers, what the page shows is old, and acting on
+            # it could rebuild a healthy primary the console merely cannot reach.
+            "acts": set_up and cluster.state != Cluster.State.UNKNOWN,
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "tls": selectors.tls_detail(cluster),

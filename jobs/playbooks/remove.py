@@ -117,7 +117,10 @@ def forget(ctx: StepContext) -> Verdict | str:
     NodeStatus.objects.filter(node__cluster=ctx.cluster).delete()
     # Nothing speaks TLS there any more; the next setup marks each node again.
     Node.objects.filter(cluster=ctx.cluster).update(tls_active=False)
-    Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.NEW, maintenance=False)
+    # The state's reasons and its start go too: a cluster set up again starts a new history.
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(
+        state=Cluster.State.NEW, maintenance=False, state_reasons=[], state_since=None
+    )
     return "the cluster is defined but not set up; its old data stays on the servers"
 
 

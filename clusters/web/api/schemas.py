@@ -238,6 +238,14 @@ class ClusterSummaryOut(Schema):
     id: int
     name: str
     state: ClusterState  # type: ignore[valid-type]
+    state_reasons: list[str] = Field(
+        description="Why the cluster is in its state, one line each, the weightiest first, "
+        "as the monitor last judged it; empty when healthy, new or being set up."
+    )
+    state_since: datetime | None = Field(
+        description="When the current state began, as the monitor saw it; null before its "
+        "first judgement and while setup owns the state (new, provisioning)."
+    )
     primary: str | None
 
 

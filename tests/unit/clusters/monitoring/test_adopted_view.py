@@ -81,7 +81,9 @@ def test_an_old_patronis_running_replica_without_a_streaming_sender_is_not_strea
     seen = to_view(_inventory(proxy=False), _reading(sender_state))
     assert seen.members[1].patroni_state == "running"
     state, reasons = derive_state(seen)
-    assert state == "degraded" and "node2 is not streaming (state: running)." in reasons
+    assert state == "degraded" and any(
+        r.startswith("node2 does not stream from the primary (Patroni: running)") for r in reasons
+    )
     assert "standby_not_streaming" in find_alarms(seen)
 
 

@@ -20,6 +20,7 @@ from clusters.monitoring.health import (
     PROXY_SILENT,
     STATES,
     UNKNOWN,
+    WRITES_NOWHERE,
     ClusterView,
     derive_state,
     is_up,
@@ -85,7 +86,7 @@ STATE_CASES = [
         "paused with a standby stopped by the operator",
         view(primary(), standby(patroni_state="stopped", writable=None), paused=True),
         MAINTENANCE,
-        "node2 is not streaming (state: stopped)",
+        "node2 does not stream from the primary (Patroni: stopped)",
     ),
     (
         "paused without a leader",
@@ -118,55 +119,58 @@ STATE_CASES = [
         "failover in progress, writes routed nowhere",
         view(standby("node1", writable=None), standby(), leader=None),
         FAILING_OVER,
-        "HAProxy routes writes to no server.",
+        WRITES_NOWHERE,
     ),
     (
         "leader in recovery",
         view(primary(writable=False), standby()),
         DOWN,
-        "node1 holds the leader key but does not accept writes.",
+        "node1 holds the leader key but is read-only: writes fail.",
     ),
     (
         "leader unreachable by SQL",
         view(primary(writable=None), standby()),
         DOWN,
-        "the console cannot connect to it",
+        "node1 holds the leader key but its PostgreSQL does not answer the console.",
     ),
     (
         "leader is not a known database node",
         view(primary(), standby(), leader="node9"),
         DOWN,
-        "node9 holds the leader key but is not a database node we know.",
+        "node9 holds the leader key but is not a database node of this cluster.",
     ),
     (
         "writes routed nowhere",
         view(primary(proxy_rw="DOWN"), standby()),
         DOWN,
-        "HAProxy routes writes to no server.",
+        WRITES_NOWHERE,
     ),
     (
         "leader in MAINT in the read-write backend",
         view(primary(proxy_rw="MAINT"), standby()),
         DOWN,
-        "HAProxy routes writes to no server.",
+        WRITES_NOWHERE,
     ),
     (
         "writes routed to the old primary, now a read-only standby",
         view(standby("node1", proxy_rw="UP"), NEW_ROUTED_NOWHERE, leader="node2"),
         DOWN,
-        "HAProxy routes writes to node1, not to the leader node2.",
+        "HAProxy routes writes to node1, not to the leader node2: clients' writes fail or go "
+        "astray.",
     ),
     (
         "resumed old primary still the only one routed",
         view(RESUMED_OLD_PRIMARY, NEW_ROUTED_NOWHERE, leader="node2"),
         DOWN,
-        "HAProxy routes writes to node1, not to the leader node2.",
+        "HAProxy routes writes to node1, not to the leader node2: clients' writes fail or go "
+        "astray.",
     ),
     (
         "resumed old primary routed next to the new one",
         view(RESUMED_OLD_PRIMARY, NEW_PRIMARY, leader="node2"),
         DEGRADED,
-        "Split brain: node1 and node2 accept writes at the same time.",
+        "Split brain: node1 and node2 accept writes at the same time; what the one without "
+        "the leader key takes will be lost.",
     ),
     (
         "split brain, writes routed only to the leader",
@@ -195,7 +199,8 @@ STATE_CASES = [
         "a standby routed for writes too",
         view(primary(), standby(proxy_rw="UP 2/3")),
         DEGRADED,
-        "HAProxy routes writes to more than one server: node1 and node2.",
+        "HAProxy routes writes to more than one server (node1 and node2): only the leader "
+        "should get them.",
     ),
     (
         "proxy unreadable",
@@ -223,7 +228,7 @@ STATE_CASES = [
             patroni_answered=False,
         ),
         DOWN,
-        "HAProxy routes writes to no server.",
+        WRITES_NOWHERE,
     ),
     (
         "lagging standby",
@@ -247,37 +252,38 @@ STATE_CASES = [
         "standby running but not streaming",
         view(primary(), standby(patroni_state="running")),
         DEGRADED,
-        "node2 is not streaming (state: running).",
+        "node2 does not stream from the primary (Patroni: running): it falls behind and is no "
+        "safe failover target.",
     ),
     (
         "standby in archive recovery",
         view(primary(), standby(patroni_state="in archive recovery")),
         DEGRADED,
-        "node2 is not streaming (state: in archive recovery).",
+        "node2 does not stream from the primary (Patroni: in archive recovery)",
     ),
     (
         "standby stopped",
         view(primary(), standby(patroni_state="stopped", writable=None, proxy_ro="DOWN")),
         DEGRADED,
-        "node2 is not streaming (state: stopped).",
+        "node2 does not stream from the primary (Patroni: stopped)",
     ),
     (
         "standby missing from /cluster",
         view(primary(), standby(patroni_role=None, patroni_state=None, writable=None)),
         DEGRADED,
-        "node2 is not listed by Patroni.",
+        "node2 is missing from Patroni's members: its Patroni is stopped or cut off.",
     ),
     (
         "one of two standbys not streaming",
         view(primary(), standby(), standby("node3", patroni_state="starting")),
         DEGRADED,
-        "node3 is not streaming (state: starting).",
+        "node3 does not stream from the primary (Patroni: starting)",
     ),
     (
         "streaming standby not UP for reads",
         view(primary(), standby(proxy_ro="DOWN")),
         DEGRADED,
-        "node2 streams but HAProxy's read-only backend has it DOWN.",
+        "node2 streams but HAProxy sends it no reads (DOWN).",
     ),
     (
         "fenced old primary",
@@ -295,7 +301,7 @@ STATE_CASES = [
             leader="node2",
         ),
         DEGRADED,
-        "node1 is fenced by the sentinel until it is rebuilt.",
+        "node1 is fenced (shut out by the sentinel): rebuild it as a standby.",
     ),
     (
         "fenced but still writable",
@@ -373,8 +379,8 @@ def test_reasons_are_one_sentence_each() -> None:
 def test_a_down_cluster_puts_what_makes_it_down_first() -> None:
     state, reasons = derive_state(view(primary(writable=False), standby(patroni_state="running")))
     assert state == DOWN
-    assert reasons[0] == "node1 holds the leader key but does not accept writes."
-    assert reasons[-1] == "node2 is not streaming (state: running)."
+    assert reasons[0] == "node1 holds the leader key but is read-only: writes fail."
+    assert reasons[-1].startswith("node2 does not stream from the primary (Patroni: running)")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,10 @@ from tests.unit.clusters.monitoring.health_views import (
     view,
 )
 
-STANDBY_DOWN = "node2 is not streaming (state: stopped)."
+STANDBY_DOWN = (
+    "node2 does not stream from the primary (Patroni: stopped): it falls behind and is no safe "
+    "failover target."
+)
 
 # (id, view, expected alarms: code -> a fragment of its message)
 ALARM_CASES = [
@@ -33,7 +36,7 @@ ALARM_CASES = [
             "(leader key: node2).",
             "proxy_rw_not_leader": "HAProxy routes writes to node1, which does not hold the "
             "leader key (node2).",
-            "standby_not_streaming": "node1 is not streaming (state: running).",
+            "standby_not_streaming": "node1 does not stream from the primary (Patroni: running)",
         },
     ),
     (
@@ -57,8 +60,43 @@ ALARM_CASES = [
         {"proxy_rw_not_leader": "node2 and node3, which do not hold the leader key (node1)."},
     ),
     (
-        "writes routed nowhere: the state says down, no routing alarm",
+        "writes routed nowhere: clients cannot write, an alarm",
         view(primary(proxy_rw="DOWN"), standby()),
+        {"writes_nowhere": "HAProxy routes writes to no server: clients cannot write."},
+    ),
+    (
+        "the leader's node dead, its key not expired yet: writes go nowhere",
+        view(primary(writable=None, proxy_rw="DOWN"), standby()),
+        {"writes_nowhere": "no server"},
+    ),
+    (
+        "Patroni silent and writes routed nowhere",
+        view(
+            standby("node1", patroni_role=None, writable=None),
+            standby(patroni_role=None, writable=None),
+            leader=None,
+            patroni_answered=False,
+        ),
+        {"writes_nowhere": "no server"},
+    ),
+    (
+        "writes routed nowhere while Patroni elects: the state says failing over, no alarm",
+        view(standby("node1", writable=None), standby(), leader=None),
+        {},
+    ),
+    (
+        "writes routed nowhere while paused: an operator works by hand, no alarm",
+        view(primary(proxy_rw="DOWN"), standby(), paused=True),
+        {},
+    ),
+    (
+        "writes routed nowhere on a cluster without a proxy: nothing to alarm on",
+        view(
+            primary(proxy_rw=None),
+            standby(proxy_rw=None),
+            proxy_answered=False,
+            proxy_expected=False,
+        ),
         {},
     ),
     (
@@ -76,7 +114,7 @@ ALARM_CASES = [
     (
         "two standbys not streaming, in one message",
         view(primary(), standby(patroni_state="stopped"), standby("node3", patroni_role=None)),
-        {"standby_not_streaming": f"{STANDBY_DOWN} node3 is not listed by Patroni."},
+        {"standby_not_streaming": f"{STANDBY_DOWN} node3 is missing from Patroni's members"},
     ),
     (
         "standby not streaming while paused",

@@ -150,7 +150,14 @@ def test_cluster_is_created_with_pinned_keys_and_read_back(api, cred, scanned):
     assert [n["name"] for n in detail["nodes"]] == ["node1", "node2", "proxy"]
     assert detail["proxy"]["endpoints"] == {"rw": "198.18.0.10:5432", "ro": "198.18.0.10:5433"}
     assert api.get("/api/v1/clusters/").json() == [
-        {"id": cluster_id, "name": "pg1", "state": "new", "primary": None}
+        {
+            "id": cluster_id,
+            "name": "pg1",
+            "state": "new",
+            "state_reasons": [],
+            "state_since": None,
+            "primary": None,
+        }
     ]
 
 
