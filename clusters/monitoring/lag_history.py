@@ -3,18 +3,24 @@ dashboard's sparklines."""
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import F, Max
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from clusters.models import Cluster, Node, StatusSample
+from clusters.models import Cluster, ClusterEvent, Node, StatusSample
 
 RANGES = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+# The events the chart marks with a vertical line: the moments the primary changed.
+MARKED_EVENTS = (ClusterEvent.Kind.FAILOVER, ClusterEvent.Kind.SWITCHOVER)
 
 
 def lag_series(cluster: Cluster, range_key: str) -> dict:
-    """``{"range", "nodes", "t", "bytes": [[...] per node], "seconds": [...]}`` with one shared
-    time axis (Unix seconds) and ``None`` where a node has no sample at that time.
+    """``{"range", "nodes", "t", "bytes": [[...] per node], "seconds": [...], "events",
+    "threshold_bytes"}`` with one shared time axis (Unix seconds) and ``None`` where a node has
+    no sample at that time; ``events`` are the failovers and switchovers in the range
+    (``{"t", "kind", "summary"}``, oldest first) and ``threshold_bytes`` the lag above which
+    the monitor raises its lag event (LAG_ALERT_BYTES).
 
     The last hour is drawn from the raw samples (one per monitor period); the last day from
     per-minute maxima (the worst lag of each minute, so a spike is never averaged away).
@@ -43,12 +49,22 @@ def lag_series(cluster: Cluster, range_key: str) -> dict:
             ts = int(row["t"].timestamp())
             points.setdefault(ts, {})[index[row["node_id"]]] = (row["b"], row["s"])
     times = sorted(points)
+    events = (
+        cluster.events.filter(kind__in=MARKED_EVENTS, at__gte=since)
+        .order_by("at")
+        .values_list("at", "kind", "summary")
+    )
     return {
         "range": range_key if range_key in RANGES else "1h",
         "nodes": [name for _pk, name in nodes],
         "t": times,
         "bytes": [[points[t].get(i, (None, None))[0] for t in times] for i in range(len(nodes))],
         "seconds": [[points[t].get(i, (None, None))[1] for t in times] for i in range(len(nodes))],
+        "events": [
+            {"t": int(at.timestamp()), "kind": kind, "summary": summary}
+            for at, kind, summary in events
+        ],
+        "threshold_bytes": settings.LAG_ALERT_BYTES,
     }
 
 

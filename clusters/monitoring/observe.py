@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clusters.alerts.events import event_record
+from clusters.inventory.units import size_text
 from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_add
@@ -225,8 +226,9 @@ def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
             event_record(
                 cluster,
                 Kind.LAG_HIGH,
-                f"{status.node.name} lags "
-                f"{status.lag_bytes} bytes for {settings.LAG_ALERT_AFTER_S:g} s",
+                f"{status.node.name} lags {size_text(status.lag_bytes)} for "
+                f"{settings.LAG_ALERT_AFTER_S:g} s "
+                f"(alert threshold {size_text(settings.LAG_ALERT_BYTES)})",
                 node=status.node.name,
                 severity=Severity.WARNING,
             )

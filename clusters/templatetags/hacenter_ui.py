@@ -4,10 +4,11 @@ from datetime import datetime
 from functools import lru_cache
 
 from django import template
-from django.template.defaultfilters import filesizeformat
+from django.conf import settings
 from django.utils import timezone
 from django.utils.html import format_html
 
+from clusters.inventory.units import size_text
 from clusters.web.sparkline import sparkline_svg
 
 register = template.Library()
@@ -93,13 +94,22 @@ def lag(lag_bytes: int | None, lag_seconds: float | None) -> str:
         return "—"
     parts = []
     if lag_bytes is not None:
-        parts.append(filesizeformat(lag_bytes).replace("\xa0", " "))
+        parts.append(size_text(lag_bytes))
     if lag_seconds is not None:
         parts.append(f"{lag_seconds:.1f} s")
     return " · ".join(parts)
 
 
+@register.filter
+def size(n: int | None) -> str:
+    """A byte count in the console's one unit system (``213 MiB``), or a dash when unknown."""
+    return size_text(n) if isinstance(n, int) else "—"
+
+
 @register.simple_tag
 def sparkline(values: list, node: str) -> str:
-    """A node's lag sparkline (the dashboard's last 20 minutes)."""
-    return sparkline_svg(values, f"lag of {node}, last 20 minutes")
+    """A node's lag sparkline (the dashboard's last 20 minutes), on the scale every card
+    shares, with the monitor's alert threshold as a dotted line."""
+    return sparkline_svg(
+        values, f"lag of {node}, last 20 minutes", threshold=settings.LAG_ALERT_BYTES
+    )

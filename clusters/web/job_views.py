@@ -1,9 +1,13 @@
-"""Job pages: the list, a job with its steps and live log (htmx polling with a cursor)."""
+"""Job pages: the list, a job with its steps and live log (htmx polling with a cursor), and
+the whole log as a text file."""
+
+from datetime import UTC
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -26,6 +30,11 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("cluster"), pk=pk)
     lines, cursor, done = selectors.job_log_after(job, 0)
     steps = list(job.steps.select_related("node"))
+    # The log filter offers the cluster's servers from the start (their lines may come later)
+    # and any other host the log already names; the page's script adds hosts that appear.
+    hosts = set(job.cluster.nodes.values_list("name", flat=True))
+    # order_by(): the model's default ordering (seq) would make DISTINCT read every line.
+    hosts |= set(job.log_lines.order_by().values_list("host", flat=True).distinct())
     return render(
         request,
         "jobs/job_detail.html",
@@ -36,6 +45,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "lines": lines,
             "cursor": cursor,
             "done": done,
+            "log_hosts": sorted(hosts),
         },
     )
 
@@ -64,6 +74,37 @@ def job_log(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "jobs/htmx/log.html", {"job": job, "lines": lines, "cursor": cursor, "done": done}
     )
+
+
+@role_required(VIEWER)
+@never_cache  # a running job's log grows: a proxy's or the browser's copy would be cut short
+def job_log_text(request: HttpRequest, pk: int) -> HttpResponse:
+    """The whole log as a text file: one line per log line, with its full UTC time, host and
+    stream. The lines were redacted before they were stored (jobs.logwriter), so this serves
+    what the page shows, no more."""
+    job = get_object_or_404(Job.objects.select_related("cluster"), pk=pk)
+    body = _log_text(job)
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    name = f"hacenter-job-{job.pk}-{job.kind}.log"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _log_text(job: Job) -> str:
+    """A heading line, then ``<UTC time> <host or -> <stream>: <text>`` per line, in order."""
+    finished = ""
+    if job.finished:
+        finished = f", finished {job.finished.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    out = [
+        f"# HA Center job #{job.pk}: {job.kind} on cluster {job.cluster.name}, "
+        f"status {job.status}{finished}\n"
+    ]
+    # iterator(): a long setup log is read in chunks, not as one list of model instances.
+    rows = job.log_lines.order_by("seq").values_list("ts", "host", "stream", "text")
+    for ts, host, stream, text in rows.iterator(chunk_size=2000):
+        stamp = ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        out.append(f"{stamp} {host or '-'} {stream}: {text}\n")
+    return "".join(out)
 
 
 def _redirect_to_job(request: HttpRequest, job: Job) -> HttpResponse:

@@ -74,6 +74,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", job_views.job_detail, name="job-detail"),
     path("jobs/<int:pk>/steps/", job_views.job_steps, name="job-steps"),
     path("jobs/<int:pk>/log/", job_views.job_log, name="job-log"),
+    path("jobs/<int:pk>/log.txt", job_views.job_log_text, name="job-log-text"),
     path("jobs/<int:pk>/cancel/", job_views.job_cancel, name="job-cancel"),
     path("jobs/<int:pk>/retry/", job_views.job_retry, name="job-retry"),
     path("clusters/<int:pk>/jobs/", job_views.job_start, name="job-start"),

@@ -15,8 +15,7 @@ from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, ro
 from clusters.inventory import services
 from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
-from clusters.monitoring import lag_history
-from clusters.web import actions, scans, selectors
+from clusters.web import actions, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
 from clusters.web.dashboard_cards import cluster_cards
 
@@ -125,9 +124,13 @@ def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResp
 
 @role_required(VIEWER)
 def cluster_lag(request: HttpRequest, pk: int) -> JsonResponse:
-    """Lag history for the chart (``?range=1h`` or ``1d``), read from the database."""
+    """Lag history for the chart (``?range=1h`` or ``1d``), read from the database, with its
+    axes worked out for at most ``?ticks=N`` time labels (the chart's width decides)."""
     cluster = get_object_or_404(Cluster, pk=pk)
-    return JsonResponse(lag_history.lag_series(cluster, request.GET.get("range", "1h")))
+    ticks = request.GET.get("ticks", "")
+    # A tampered count must not crash the view; lag_chart caps it anyway.
+    max_ticks = int(ticks) if ticks.isdigit() else 6
+    return JsonResponse(lag_chart.chart_data(cluster, request.GET.get("range", "1h"), max_ticks))
 
 
 def _posted_nodes(request: HttpRequest) -> list[dict]:

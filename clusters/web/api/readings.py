@@ -104,7 +104,8 @@ def audit(
 )
 def cluster_lag(request: HttpRequest, pk: int, range: str = "1h"):
     """The replication lag of the cluster's database nodes over `range` (1h: every sample;
-    1d: the worst of each minute), as the cluster page's chart draws it."""
+    1d: the worst of each minute), as the cluster page's chart draws it, with the failovers
+    and switchovers in the range (`events`) and the monitor's lag alert threshold."""
     cluster = get_object_or_404(Cluster, pk=pk)
     if range not in lag_history.RANGES:
         raise ApiError(

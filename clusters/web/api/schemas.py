@@ -575,6 +575,17 @@ class AuditPageOut(Schema):
 
 
 LagRange = enum.Enum("LagRange", [("1h", "1h"), ("1d", "1d")], type=str)
+LagMarkKind = enum.Enum(
+    "LagMarkKind", [("failover", "failover"), ("switchover", "switchover")], type=str
+)
+
+
+class LagEventOut(Schema):
+    """A change of primary inside the range: the chart draws a vertical line there."""
+
+    t: int = Field(description="When the monitor saw it, Unix seconds.")
+    kind: LagMarkKind  # type: ignore[valid-type]
+    summary: str
 
 
 class LagOut(Schema):
@@ -587,3 +598,7 @@ class LagOut(Schema):
     t: list[int]
     bytes: list[list[int | None]]
     seconds: list[list[float | None]]
+    events: list[LagEventOut] = Field(description="Failovers and switchovers, oldest first.")
+    threshold_bytes: int = Field(
+        description="The lag above which the monitor raises its lag event (the chart's line)."
+    )

@@ -105,6 +105,7 @@ ENDPOINTS = [
     Endpoint("job-detail", "GET", "/jobs/{job}/", VIEWER),
     Endpoint("job-steps", "GET", "/jobs/{job}/steps/", VIEWER),
     Endpoint("job-log", "GET", "/jobs/{job}/log/", VIEWER),
+    Endpoint("job-log-text", "GET", "/jobs/{job}/log.txt", VIEWER),
     Endpoint("job-cancel", "POST", "/jobs/{job}/cancel/", OPERATOR),
     Endpoint("job-retry", "POST", "/jobs/{job}/retry/", OPERATOR),
     Endpoint("job-start", "POST", "/clusters/{cluster}/jobs/", OPERATOR, {"kind": "preflight"}),

@@ -220,3 +220,12 @@ def test_the_downtime_is_recorded_without_a_promotion_time_after_a_wait(settings
     one_wave([cluster], promoted)
     event.refresh_from_db()
     assert event.details["promoted_at"] is None and event.downtime_s is not None
+
+
+def test_a_standby_above_the_lag_threshold_is_told_in_binary_units(settings):
+    settings.LAG_ALERT_AFTER_S = 0  # the second pass above the threshold raises the event
+    cluster = make_cluster()
+    for _ in range(2):
+        one_wave([cluster], healthy_reading(position=300_000_000, lag=223_772_447))
+    event = ClusterEvent.objects.get(cluster=cluster, kind="lag_high")
+    assert event.summary == "node2 lags 213 MiB for 0 s (alert threshold 16 MiB)"

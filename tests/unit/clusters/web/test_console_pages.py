@@ -70,7 +70,7 @@ def test_dashboard_card_shows_state_in_words_lag_sparkline_proxy_and_event(
     client.force_login(user_with(django_user_model, "viewer"))
     html = client.get("/").content.decode()
     assert 'data-state="healthy"' in html and "Healthy" in html
-    assert "2.0 KB · 0.4 s" in html
+    assert "2 KiB · 0.4 s" in html
     assert '<svg class="spark"' in html and "lag of node2, last 20 minutes" in html
     assert "writes → node1" in html
     assert "switchover from node2 to node1" in html
@@ -132,16 +132,23 @@ def test_confirmation_names_the_consequence_and_posts_the_job(client, django_use
 def test_lag_series_for_the_chart(client, django_user_model, cluster):
     client.force_login(user_with(django_user_model, "viewer"))
     data = client.get(f"/clusters/{cluster.pk}/lag/?range=1h").json()
-    assert data["nodes"] == ["node1", "node2"] and len(data["t"]) == 4
-    assert data["bytes"][1] == [15000, 10000, 5000, 1000]
+    # Samples 15, 10, 5 and 1 minutes ago: minutes apart, so a null row between each two (the
+    # chart breaks its lines there rather than drawing across time without a reading).
+    assert data["nodes"] == ["node1", "node2"] and len(data["t"]) == 7
+    assert data["bytes"][1] == [15000, None, 10000, None, 5000, None, 1000]
+    assert [e["kind"] for e in data["events"]] == ["switchover"]
+    assert data["threshold_label"] == "alert threshold 16 MiB"
+    assert data["y"]["labels"][-1].endswith("KiB") and data["x"]["ticks"]
     day = client.get(f"/clusters/{cluster.pk}/lag/?range=1d").json()
-    assert day["range"] == "1d" and len(day["t"]) == 4
+    assert day["range"] == "1d" and len(day["t"]) == 7
 
 
 def test_sparkline_breaks_at_gaps_and_lsn_prints_as_postgres_does():
-    path = sparkline_path([0, 10, None, 5])
+    # The shared log scale: 1 KiB and less on the baseline (y 26), 1 GiB at the top (y 2),
+    # 32 MiB (2^15 KiB) three quarters of the way up.
+    path = sparkline_path([0, 1024**3, None, 32 * 1024**2])
     assert path.count("M") == 2 and path.startswith("M0.0 26.0 L40.0 2.0")
-    assert path.endswith("M120.0 14.0 h-4")  # a lone point is a short dash, not invisible
+    assert path.endswith("M120.0 8.0 h-4")  # a lone point is a short dash, not invisible
     assert sparkline_path([None, None]) == ""
     assert lsn(0x16_B374D848) == "16/B374D848" and lsn(None) == "—"
 

@@ -104,6 +104,7 @@ READ_TWINS = {
     "job-detail": "/api/v1/jobs/{}/",
     "job-steps": "/api/v1/jobs/{}/",
     "job-log": "/api/v1/jobs/{}/log/",
+    "job-log-text": "/api/v1/jobs/{}/log/",  # the download: the same lines, as text
     "wizard": "/api/v1/clusters/",
     "wizard-step": "/api/v1/clusters/",
     "wizard-preflight": "/api/v1/jobs/{}/",  # the wizard's preflight is a job

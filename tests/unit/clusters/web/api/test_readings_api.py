@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from clusters.models import AuditEntry, NodeStatus, StatusSample
+from clusters.models import AuditEntry, ClusterEvent, NodeStatus, StatusSample
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
 
@@ -64,6 +64,7 @@ def test_lag_answers_the_chart_data_and_refuses_an_unknown_range(api):
     answer = api.get(f"/api/v1/clusters/{cluster.pk}/lag/?range=1h").json()
     assert answer["range"] == "1h" and answer["nodes"] == ["node1", "node2"]
     assert len(answer["t"]) == 1 and answer["bytes"] == [[0], [100]]
+    assert answer["events"] == [] and answer["threshold_bytes"] == 16 * 1024 * 1024
     bad = api.get(f"/api/v1/clusters/{cluster.pk}/lag/?range=1w")
     assert bad.status_code == 400 and "range" in bad.json()["field_errors"]
     assert api.get("/api/v1/clusters/999999/lag/").status_code == 404
@@ -78,3 +79,25 @@ def test_a_fenced_node_says_so_in_the_cluster_answer(api):
         "wrote without the key",
     )
     assert (found["node1"]["fenced"], found["node1"]["fence_reason"]) == (False, None)
+
+
+def test_lag_lists_the_failovers_and_switchovers_in_the_range_for_the_charts_markers(api):
+    cluster, _nodes = three_node_cluster()
+    now = timezone.now()
+    for minutes, kind, summary in (
+        (90, "failover", "too old for the hour"),
+        (30, "failover", "node2 promoted after node1 stopped answering"),
+        (20, "node_down", "not a change of primary"),
+        (10, "switchover", "node1 took over from node2"),
+    ):
+        ClusterEvent.objects.create(
+            cluster=cluster, kind=kind, at=now - timedelta(minutes=minutes), summary=summary
+        )
+    events = api.get(f"/api/v1/clusters/{cluster.pk}/lag/?range=1h").json()["events"]
+    assert [(e["kind"], e["summary"]) for e in events] == [
+        ("failover", "node2 promoted after node1 stopped answering"),
+        ("switchover", "node1 took over from node2"),
+    ]
+    assert abs(events[0]["t"] - int((now - timedelta(minutes=30)).timestamp())) <= 1
+    day = api.get(f"/api/v1/clusters/{cluster.pk}/lag/?range=1d").json()["events"]
+    assert len(day) == 3
