@@ -80,6 +80,7 @@ ENDPOINTS = [
     ),
     Endpoint("alert-channel-test", "POST", "/alerts/{channel}/test/", ADMIN),
     Endpoint("alert-channel-toggle", "POST", "/alerts/{channel}/toggle/", ADMIN),
+    Endpoint("alert-channel-delete", "GET", "/alerts/{channel}/delete/", ADMIN),  # asks first
     Endpoint("alert-channel-delete", "POST", "/alerts/{channel}/delete/", ADMIN),
     # API tokens: everyone with a role manages their own (another user's is a 404)
     Endpoint("token-list", "GET", "/users/tokens/", VIEWER),
