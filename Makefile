@@ -27,11 +27,19 @@ lock:
 		--output-file requirements.lock requirements-dev.txt
 	rm -rf $(LOCK_TOOLS)
 
-## run: web + Celery worker + beat on http://127.0.0.1:8000 (SQLite; Redis if it answers)
+## run: web + Celery worker + beat on http://127.0.0.1:$(PORT) (SQLite; Redis if it answers);
+## `make run PORT=9000` for another port
+PORT ?= 8000
 run: $(VENV)/.installed
 	mkdir -p var
-	HACENTER_DEBUG=true $(PY) manage.py init_local
-	$(VENV)/bin/honcho start -f Procfile
+	$(PY) -m hacenter.local_env
+	$(PY) manage.py init_local
+	@echo "HA Center on http://127.0.0.1:$(PORT)/"
+	@# -e /dev/null: the settings read .env themselves, without overriding the shell; honcho's
+	@# own reading of it would override the shell's variables for every process.
+	@# HACENTER_PORT, not PORT: honcho sets PORT itself (5000 unless told), so the Procfile's own
+	@# default (8000) holds when honcho is started by hand.
+	HACENTER_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile -e /dev/null
 
 ## system-deps: the Debian packages the lab and the browser tests need (root)
 system-deps:

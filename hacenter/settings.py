@@ -13,8 +13,12 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env")
+# A local `.env` (written by `make run`) fills in what the environment does not set; it never
+# overrides it. HACENTER_ENV_FILE names another file, or none when empty: the test settings set
+# it empty, so a developer's `.env` (HACENTER_DEBUG=true…) cannot change what the tests check.
+ENV_FILE = env.str("HACENTER_ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("HACENTER_DEBUG", default=False)
 

@@ -5,6 +5,9 @@ Set before hacenter.settings is read, so pytest and the Celery workers the tests
 
 import os
 
+# Never a developer's .env: `make test-unit` must pass in a checkout where `make run` wrote one
+# (HACENTER_DEBUG=true there would turn off the production settings the tests check).
+os.environ["HACENTER_ENV_FILE"] = ""
 os.environ.setdefault("HACENTER_SECRET_KEY", "test-secret-key-not-for-production")
 # A fixed Fernet key: tests decrypt what their workers encrypted.
 os.environ.setdefault("HACENTER_FIELD_KEYS", "mHXwKJvS1bq0m4ibt5Vw6Vp1Fz0V8mLQ2Kj3r9o2b3E=")

@@ -18,6 +18,8 @@ here; an adopted cluster's tags are not read (its layout says so on the page).
 
 from dataclasses import dataclass, field
 
+from clusters.inventory.units import size_text
+
 # Verdicts, as the page and the API spell them.
 WOULD_PROMOTE = "would_promote"  # Patroni would pick this one
 ELIGIBLE = "eligible"  # may take over, but another one is further ahead
@@ -51,14 +53,6 @@ class Outlook:
     bytes_at_risk: int | None = None  # acknowledged writes it lacks; None: cannot tell
 
 
-def size(n: int) -> str:
-    """Bytes in binary units, as the page shows lag."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def _refusals(member: Member, *, sync: bool, maximum_lag: int) -> list[str]:
     """Why Patroni would not promote `member` (empty: it may)."""
     reasons = []
@@ -72,8 +66,8 @@ def _refusals(member: Member, *, sync: bool, maximum_lag: int) -> list[str]:
         reasons.append("in synchronous mode only the synchronous standby may take over")
     if member.lag_bytes is not None and member.lag_bytes > maximum_lag:
         reasons.append(
-            f"it lags {size(member.lag_bytes)}, more than maximum_lag_on_failover "
-            f"({size(maximum_lag)})"
+            f"it lags {size_text(member.lag_bytes)}, more than maximum_lag_on_failover "
+            f"({size_text(maximum_lag)})"
         )
     return reasons
 

@@ -1,4 +1,5 @@
-"""Pages for alert channels: list and add, send a test alert, pause/resume, remove."""
+"""Pages for alert channels: list and add, send a test alert, pause/resume, remove (after a
+confirmation page)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -152,11 +153,22 @@ def alert_channel_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(ADMIN)
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 def alert_channel_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    """Remove a channel and its delivery history."""
+    """GET: ask first (what stops, what history goes); POST: remove the channel and its
+    delivery history. Removing is not undone, so the list links here instead of removing."""
     channel = get_object_or_404(AlertChannel, pk=pk)
     shown = target_display(channel)
+    if request.method == "GET":
+        return render(
+            request,
+            "clusters/alert_delete.html",
+            {
+                "channel": channel,
+                "shown": shown,
+                "deliveries": AlertDelivery.objects.filter(channel=channel).count(),
+            },
+        )
     channel.delete()
     audit(
         request,

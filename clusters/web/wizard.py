@@ -7,6 +7,7 @@ preflight is a job on a cluster; it stays in state ``new`` (nothing touched on t
 until Launch starts the setup job.
 """
 
+from collections import Counter
 from collections.abc import Callable
 
 from django.db import transaction
@@ -30,6 +31,10 @@ CLUSTER_FIELDS = (
     "require_client_tls",
 )
 SERVER_FIELDS = ("name", "address", "ssh_port", "credential", "role")
+# A row's "credential" is always the one its server uses (what the API takes). "own_credential"
+# is "on" where the admin picked another than the one for every server; drafts from before the
+# shared pick have no such mark (see credential_choice).
+ROW_FIELDS = (*SERVER_FIELDS, "own_credential")
 # What the admin picks per server, and what it means for the node.
 SERVER_ROLES = (
     ("master", "Master: database, bootstraps first"),
@@ -142,7 +147,41 @@ def _advance(draft: WizardDraft, step: int) -> None:
 
 
 def _typed_rows(rows: list[dict]) -> list[dict]:
+    return [{k: str(row.get(k, "")).strip() for k in ROW_FIELDS} for row in rows]
+
+
+def _servers_as_nodes(rows: list[dict]) -> list[dict]:
+    """The rows without the wizard's own marks: what the cluster would be made of."""
     return [{k: str(row.get(k, "")).strip() for k in SERVER_FIELDS} for row in rows]
+
+
+def rows_with_credential(rows: list[dict], shared: str) -> list[dict]:
+    """Rows as posted (``credential``: the server's own pick, '' for none) with the credential
+    picked once for every server filled in where a row has none of its own."""
+    result = []
+    for row in rows:
+        own = str(row.get("credential", "")).strip()
+        mine = bool(own) and own != str(shared)
+        result.append(
+            dict(row, credential=own if mine else str(shared), own_credential="on" if mine else "")
+        )
+    return result
+
+
+def credential_choice(rows: list[dict]) -> tuple[str, list[str]]:
+    """The credential picked for every server, and each row's own pick ('' where it uses that
+    one). A draft kept from before the shared pick (no row marked either way) counts the
+    credential most servers use as the shared one, the others as their own."""
+    marked = any("own_credential" in row for row in rows)
+    following = [r for r in rows if not (marked and r.get("own_credential") == "on")] or rows
+    counts = Counter(str(r.get("credential", "")) for r in following if r.get("credential"))
+    shared = counts.most_common(1)[0][0] if counts else ""
+    own = []
+    for row in rows:
+        credential = str(row.get("credential", ""))
+        mine = row.get("own_credential") == "on" if marked else credential != shared
+        own.append(credential if mine and credential != shared else "")
+    return shared, own
 
 
 def node_data(row: dict) -> dict:
@@ -161,7 +200,8 @@ def node_data(row: dict) -> dict:
 def wizard_servers_keep(*, draft: WizardDraft, rows: list[dict]) -> None:
     """Keep step 2 as typed without judging it (adding a row or a credential midway)."""
     typed = _typed_rows(rows)
-    if typed != draft.servers:
+    # Compared without the marks: a draft from before them must not lose its cluster for that.
+    if _servers_as_nodes(typed) != _servers_as_nodes(draft.servers):
         _forget_cluster(draft)
         draft.reached = min(draft.reached, WizardDraft.Step.SERVERS)
     draft.servers = typed

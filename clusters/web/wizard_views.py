@@ -50,14 +50,17 @@ def wizard_discard(request: HttpRequest) -> HttpResponse:
 
 
 def _posted_rows(request: HttpRequest) -> list[dict]:
+    """The server rows as posted, each with the credential it uses: its own pick, else the one
+    picked for every server (``credential``)."""
     try:
         count = min(int(request.POST.get("rows", "0")), 50)
     except ValueError:
         count = 0
-    return [
+    rows = [
         {f: request.POST.get(f"servers-{i}-{f}", "") for f in wizard.SERVER_FIELDS}
         for i in range(count)
     ]
+    return wizard.rows_with_credential(rows, request.POST.get("credential", ""))
 
 
 def _row_errors(errors: dict[str, list[str]], i: int) -> dict[str, list[str]]:
@@ -110,8 +113,15 @@ def wizard_step(request: HttpRequest, step: int) -> HttpResponse:
 
 
 def _context(draft, step, errors, credential_errors, request) -> dict:
+    shared_credential, own_credentials = wizard.credential_choice(draft.servers)
     rows = [
-        dict(row, index=i, errors=_row_errors(errors, i), key=wizard.host_key_of(draft, row))
+        dict(
+            row,
+            index=i,
+            errors=_row_errors(errors, i),
+            key=wizard.host_key_of(draft, row),
+            own_credential=own_credentials[i],
+        )
         for i, row in enumerate(draft.servers)
     ]
     return {
@@ -124,6 +134,7 @@ def _context(draft, step, errors, credential_errors, request) -> dict:
         "rows": rows,
         "roles": wizard.SERVER_ROLES,
         "credentials": Credential.objects.all(),
+        "shared_credential": shared_credential,
         "credential_errors": credential_errors,
         "credential_typed": {
             k: request.POST.get(f"credential-{k}", "")
@@ -152,7 +163,7 @@ def _servers_step(request, draft, action):
         wizard.wizard_servers_keep(draft=draft, rows=rows)
         return _to(1)
     if action == "add":
-        credential = rows[-1]["credential"] if rows else ""
+        credential = request.POST.get("credential", "") or (rows[-1]["credential"] if rows else "")
         rows.append({"name": "", "role": "standby", "ssh_port": "22", "credential": credential})
         wizard.wizard_servers_keep(draft=draft, rows=rows)
         return _to(2)

@@ -89,6 +89,7 @@ ENDPOINTS = [
     ),
     Endpoint("alert-channel-test", "POST", "/alerts/{channel}/test/", ADMIN),
     Endpoint("alert-channel-toggle", "POST", "/alerts/{channel}/toggle/", ADMIN),
+    Endpoint("alert-channel-delete", "GET", "/alerts/{channel}/delete/", ADMIN),  # asks first
     Endpoint("alert-channel-delete", "POST", "/alerts/{channel}/delete/", ADMIN),
     # Event subscriptions: viewers read, admins change
     Endpoint("subscriptions", "GET", "/subscriptions/", VIEWER),

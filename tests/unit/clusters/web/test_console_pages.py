@@ -114,9 +114,10 @@ def test_a_node_that_needs_it_gets_a_prominent_rebuild(client, django_user_model
     NodeStatus.objects.filter(node__name="node2").update(role="unknown", state="stopped")
     client.force_login(user_with(django_user_model, "operator"))
     html = client.get(f"/clusters/{cluster.pk}/").content.decode()
-    assert (
-        f'class="button danger" href="/clusters/{cluster.pk}/confirm/rebuild/?node=node2"' in html
-    )
+    # Recommended, so the main button style: danger is kept for removals.
+    rebuild = f'href="/clusters/{cluster.pk}/confirm/rebuild/?node=node2"'
+    assert f'class="button rebuild recommended" {rebuild}' in html
+    assert f'class="button danger" href="/clusters/{cluster.pk}/confirm/rebuild/' not in html
     assert "needs a rebuild" in html and "not streaming" in html
 
 

@@ -32,7 +32,7 @@ def test_a_streaming_standby_would_be_promoted_and_its_lag_is_at_risk(admin_clie
     page = admin_client.get(f"/clusters/{cluster.pk}/").content.decode()
     assert 'data-node="node2" data-verdict="would_promote"' in page
     assert "Patroni would promote it" in page
-    assert "2.0 KiB of acknowledged writes would be lost" in page
+    assert "2 KiB of acknowledged writes would be lost" in page
 
 
 def test_a_stopped_standby_is_refused_and_the_page_says_nobody_would_take_over(admin_client):
@@ -63,7 +63,7 @@ def test_an_adopted_clusters_own_limit_is_used():
     cluster = observed_cluster(origin="adopted", patroni_layout=layout)
     (outlook,) = selectors.cluster_failover_outlook(cluster)
     assert outlook["verdict"] == "refused"
-    assert "more than maximum_lag_on_failover (1000 bytes)" in outlook["reasons"][0]
+    assert "more than maximum_lag_on_failover (1000 B)" in outlook["reasons"][0]
 
 
 def test_the_api_answers_the_outlook(api):
