@@ -27,23 +27,24 @@ from ninja import Router, Status
 from clusters.access.audit import audit, refused
 from clusters.access.roles import ADMIN, has_role
 from clusters.alerts.rules import (
-    Severity,
     alert_channel_create,
     alert_channel_enabled_set,
     alert_channel_update,
 )
 from clusters.alerts.targets import target_display
 from clusters.alerts.tasks import send_test_alert
+from clusters.inventory.services import InvalidInput
 from clusters.models import AlertChannel, AlertDelivery, Cluster
 from clusters.web.api import schemas_admin as s
 from clusters.web.api.openapi import body_of, errors
-from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body
+from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, validated_body
 
 router = Router(tags=["alerts"])
 
 DEFAULT_DELIVERIES, MAX_DELIVERIES = 50, 200
-# What PATCH may change; a channel's kind and cluster stay (remove it and add another).
-PATCHABLE = ("target", "min_severity", "enabled")
+# What PATCH may change (its schema's fields); a channel's kind and cluster stay (remove it
+# and add another).
+PATCHABLE = tuple(s.AlertChannelPatchIn.model_fields)
 
 DELIVERIES_QUERY = [
     {
@@ -129,16 +130,19 @@ def alert_channels(request: HttpRequest):
     return [channel_json(c, last.get(c.pk)) for c in channels]
 
 
-def _cluster_named(value: object, errors: dict[str, list[str]]) -> Cluster | None:
-    """The cluster `value` names (None or "": every cluster); a bad value is put in `errors`."""
-    if value in (None, ""):
+def _refusals(exc: InvalidInput | ValidationError) -> dict[str, list[str]]:
+    """The field errors of a refusal: the schema's (InvalidInput) or the services' (Django's
+    ValidationError, keyed by field)."""
+    return exc.field_errors if isinstance(exc, InvalidInput) else exc.message_dict
+
+
+def _cluster_named(name: str | None) -> Cluster | None:
+    """The cluster `name` names (None or "": every cluster); ValidationError if none has it."""
+    if not name:
         return None
-    if not isinstance(value, str):
-        errors["cluster"] = ["Expected a cluster's name, or null for every cluster."]
-        return None
-    cluster = Cluster.objects.filter(name=value).first()
+    cluster = Cluster.objects.filter(name=name).first()
     if cluster is None:
-        errors["cluster"] = [f"No cluster is named {value!r}."]
+        raise ValidationError({"cluster": [f"No cluster is named {name!r}."]})
     return cluster
 
 
@@ -153,29 +157,21 @@ def alert_channel_add(request: HttpRequest):
     """Add a channel (admins): `{kind: email|webhook, target, cluster (a name; null: every
     cluster), min_severity (warning when absent)}`; a webhook must point to a public address
     or an allow-listed network, as on the page."""
-    data = json_body(request)
-    wrong: dict[str, list[str]] = {}
-    for field in ("kind", "target"):
-        if field not in data:
-            wrong[field] = ["This field is required."]
-    for field in ("kind", "target", "min_severity"):
-        if field in data and not isinstance(data[field], str):
-            wrong[field] = ["Expected text."]
-    cluster = _cluster_named(data.get("cluster"), wrong)
     try:
-        if wrong:
-            raise ValidationError(wrong)
+        body = validated_body(request, s.AlertChannelIn).model_dump(mode="json")
+        cluster = _cluster_named(body["cluster"])
         channel = alert_channel_create(
-            kind=data["kind"],
-            target=data["target"],
+            kind=body["kind"],
+            target=body["target"],
             cluster=cluster,
-            min_severity=data.get("min_severity", Severity.WARNING),
+            min_severity=body["min_severity"],
         )
-    except ValidationError as exc:
-        # The messages never quote a webhook's URL (clusters.alerts.targets), nor does the
-        # audit row, which names the refused fields only.
-        audit(request, action="alert_channel.create", result=refused(exc.message_dict))
-        raise ApiError(400, "The alert channel was not added.", exc.message_dict) from None
+    except (InvalidInput, ValidationError) as exc:
+        # No message quotes a webhook's URL (the schema's quote no value, nor do those of
+        # clusters.alerts.targets), nor does the audit row, which names the refused fields only.
+        wrong = _refusals(exc)
+        audit(request, action="alert_channel.create", result=refused(wrong))
+        raise ApiError(400, "The alert channel was not added.", wrong) from None
     audit(
         request,
         action="alert_channel.create",
@@ -197,29 +193,31 @@ def alert_channel(request: HttpRequest, pk: int):
     return _one_json(get_object_or_404(_channels(), pk=pk))
 
 
-def _patch_errors(data: dict) -> dict[str, list[str]]:
-    """What is wrong with a PATCH body before any service sees it (types, unknown fields)."""
-    wrong: dict[str, list[str]] = {}
-    for field in data:
-        if field in ("kind", "cluster"):
-            wrong[field] = ["A channel's kind and cluster cannot change: add a new channel."]
-        elif field not in PATCHABLE:
-            wrong[field] = [f"Unknown field; a channel's {', '.join(PATCHABLE)} may change."]
-    for field in ("target", "min_severity"):
-        if data.get(field) is not None and not isinstance(data[field], str):
-            wrong[field] = ["Expected text."]
-    if data.get("enabled") is not None and not isinstance(data["enabled"], bool):
-        wrong["enabled"] = ["Expected true or false."]
-    if not wrong and all(data.get(field) is None for field in PATCHABLE):
-        wrong["non_field_errors"] = [f"Nothing to change: send {', '.join(PATCHABLE)}."]
-    return wrong
+# The words for a field a PATCH does not take (the schema refuses it, each named).
+NOT_CHANGEABLE = "A channel's kind and cluster cannot change: add a new channel."
+UNKNOWN_FIELD = f"Unknown field; a channel's {', '.join(PATCHABLE)} may change."
 
 
-def _given(data: dict, field: str, current: str) -> str:
-    """The body's value of `field`, or `current` when it is absent or null (an empty text is
-    a value, which the service refuses)."""
-    value = data.get(field)
-    return current if value is None else value
+def _said(field: str, messages: list[str]) -> list[str]:
+    """A PATCH refusal's messages, with words for a field the schema does not declare: one a
+    channel keeps (kind, cluster) or does not have."""
+    if field in PATCHABLE or field == "non_field_errors":
+        return messages
+    return [NOT_CHANGEABLE if field in ("kind", "cluster") else UNKNOWN_FIELD]
+
+
+def _patch_body(request: HttpRequest) -> dict:
+    """The fields a PATCH changes: those sent, null aside (a null field stays, as the API has
+    always said); InvalidInput naming each wrong field, or saying there is nothing to change."""
+    try:
+        body = validated_body(request, s.AlertChannelPatchIn)
+    except InvalidInput as exc:
+        raise InvalidInput({f: _said(f, m) for f, m in exc.field_errors.items()}) from None
+    sent = body.model_dump(mode="json", exclude_none=True)
+    if not sent:
+        nothing = f"Nothing to change: send {', '.join(PATCHABLE)}."
+        raise InvalidInput({"non_field_errors": [nothing]})
+    return sent
 
 
 @router.patch(
@@ -234,32 +232,28 @@ def alert_channel_change(request: HttpRequest, pk: int):
     edit form), and `enabled` (false pauses it, true resumes it, as the page's Pause button);
     absent or null fields stay. All or nothing: a refused field changes nothing."""
     channel = get_object_or_404(_channels(), pk=pk)
-    data = json_body(request)
     where = _target(channel.pk)
-    wrong = _patch_errors(data)
-    updating = data.get("target") is not None or data.get("min_severity") is not None
-    enabled = data.get("enabled")
     try:
-        if wrong:
-            raise ValidationError(wrong)
+        data = _patch_body(request)
+        updating = "target" in data or "min_severity" in data
+        enabled = data.get("enabled")
         with transaction.atomic():
             if updating:
                 alert_channel_update(
                     channel=channel,
-                    target=_given(data, "target", channel.target),
-                    min_severity=_given(data, "min_severity", channel.min_severity),
+                    target=data.get("target", channel.target),
+                    min_severity=data.get("min_severity", channel.min_severity),
                 )
             changed = (
                 alert_channel_enabled_set(channel=channel, enabled=enabled)
                 if enabled is not None
                 else False
             )
-    except ValidationError as exc:
+    except (InvalidInput, ValidationError) as exc:
+        wrong = _refusals(exc)
         channel.refresh_from_db()
-        audit(
-            request, action="alert_channel.update", target=where, result=refused(exc.message_dict)
-        )
-        raise ApiError(400, "The alert channel was not changed.", exc.message_dict) from None
+        audit(request, action="alert_channel.update", target=where, result=refused(wrong))
+        raise ApiError(400, "The alert channel was not changed.", wrong) from None
     if updating:
         audit(
             request,

@@ -1,20 +1,27 @@
-"""The OpenAPI document's parts ninja cannot infer: request bodies the services validate, and
-the error answers each operation can give."""
+"""The OpenAPI document's parts ninja cannot infer: the request bodies (each a schemas.BodyIn,
+which its view validates with plumbing.validated_body) and the error answers each operation
+can give."""
 
 from typing import Any
 
 from django.urls import reverse
 from ninja import NinjaAPI, Schema
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from clusters.web.api import schemas_admin
-from clusters.web.api.schemas import REQUEST_SCHEMAS, ErrorOut
+from clusters.web.api.schemas import REQUEST_SCHEMAS, BodyIn, ErrorOut
 from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
 
 COMPONENTS = "#/components/schemas/{model}"
-# Every request body's schema: the document lists them as components (bodies are read by
-# the views, so ninja does not find them itself).
-ALL_REQUEST_SCHEMAS = (*REQUEST_SCHEMAS, *schemas_admin.REQUEST_SCHEMAS, *HOOK_REQUEST_SCHEMAS)
+# Every request body's schema, one list: the document lists them as components (the views
+# validate their bodies themselves, so ninja does not find them), and a test holds that each
+# is the body of an operation and the one its view validates.
+ALL_REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
+    *REQUEST_SCHEMAS,
+    *schemas_admin.REQUEST_SCHEMAS,
+    *HOOK_REQUEST_SCHEMAS,
+)
 
 
 def errors(*statuses: int) -> dict[int, type[Schema]]:
@@ -22,8 +29,8 @@ def errors(*statuses: int) -> dict[int, type[Schema]]:
     return dict.fromkeys(statuses, ErrorOut)
 
 
-def body_of(schema: type[Schema]) -> dict[str, Any]:
-    """`openapi_extra=` naming the JSON body an operation reads (see module docstring)."""
+def body_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra=` naming the JSON body an operation validates (see DocumentedApi)."""
     ref = {"$ref": COMPONENTS.format(model=schema.__name__)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
@@ -31,9 +38,13 @@ def body_of(schema: type[Schema]) -> dict[str, Any]:
 class DocumentedApi(NinjaAPI):
     """NinjaAPI whose document also holds the request bodies' schemas.
 
-    Bodies are read by the views (plumbing.json_body) and validated by the services, which
-    the console's pages share, so ninja never sees them as parameters; their schemas are
-    added to the components here and referenced by `body_of`.
+    A view validates its body with the schema the document shows (plumbing.validated_body:
+    strict JSON types, required fields, closed value sets) after the role check, then hands
+    the values to the services the console's pages share for the rest (names, addresses,
+    existence). ninja never sees a body as a parameter: the view validates it itself, so it
+    answers and audits a refusal in its own words (and a job's role, which depends on the
+    body's kind, is checked first). So the schemas are added to the components here and
+    referenced by `body_of`.
     """
 
     def get_root_path(self, path_params: dict) -> str:

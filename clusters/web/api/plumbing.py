@@ -119,7 +119,9 @@ def validated_body(request: HttpRequest, schema: type[Body]) -> Body:
     itself: in strict mode a JSON string is no number and `true` no 1, and an enumeration
     takes its values as text. A body that does not fit raises InvalidInput with messages by
     field (`nodes[1].address`), which the views answer and audit as they do the services' own
-    refusals (400); fields the schema does not declare are ignored.
+    refusals (400). Fields the schema does not declare are ignored, unless its config says
+    otherwise (schemas_admin.UNKNOWN_FIELDS_REFUSED: each is named; schemas_hooks: they are
+    kept for the service, which refuses them), as the document says for each body.
     """
     json_body(request)
     try:
@@ -175,6 +177,8 @@ MESSAGES = {
     "string_too_long": "Ensure this value has at most {max_length} characters.",
     "too_long": "Give at most {max_length} items.",
     "string_pattern_mismatch": "This value does not have the expected form.",
+    # A body whose schema refuses unknown fields (extra="forbid"; the document says so).
+    "extra_forbidden": "Unknown field: this request does not take it.",
 }
 
 

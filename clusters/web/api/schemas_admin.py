@@ -2,22 +2,29 @@
 users, and roles (clusters.web.api.alerts and .users).
 
 As in schemas.py, enumerations are spelled out in the document (components AlertChannelKind,
-EventSeverity, AlertDeliveryStatus, Role, UserRole), request bodies are documented here and
-validated by the services the pages share, and no schema has a field for a secret in an
-answer: a webhook's URL is shown as `target_display` shows it, a password never.
+EventSeverity, AlertDeliveryStatus, Role, UserRole), and a request body is a `BodyIn` declared
+once: the document shows it (openapi.body_of) and its view validates it with the same class
+(plumbing.validated_body), strictly. The schema checks the shape (JSON types, required fields,
+closed sets of values); the services the pages share check the rest (a webhook's address, a
+user name's form, the password rules, who may change whose role). Unknown fields are ignored,
+as BodyIn's are, except where a body has always refused them (a channel's PATCH here; the
+subscriptions' bodies): its config says so (`UNKNOWN_FIELDS_REFUSED`), and so does the
+document (`unknown_fields_refused`). No schema has a field for a secret in an answer: a
+webhook's URL is shown as `target_display` shows it, a password never.
 """
 
 import enum
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from clusters.access.roles import ROLES
 from clusters.alerts.rules import FAILED, SENT, SUPPRESSED, TEST
 from clusters.models import AlertChannel
-from clusters.web.api.schemas import EventKind, EventSeverity, choices_enum
+from clusters.web.api.schemas import BodyIn, EventKind, EventSeverity, choices_enum, says
 
 
 def values_enum(name: str, values: Iterable[str]) -> type[enum.Enum]:
@@ -34,28 +41,67 @@ Role = values_enum("Role", ROLES)
 UserRole = values_enum("UserRole", ("none", *ROLES))
 
 
+# --- request bodies: what the admin schemas share ----------------------------------------------
+
+
+def unknown_fields_refused(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` of a body whose unknown fields are refused (a 400 naming them),
+    not ignored as BodyIn's are: the document says so, for people and generated clients."""
+    schema["additionalProperties"] = False
+    said = "Fields not listed here are refused."
+    schema["description"] = f"{schema.get('description', '').strip()} {said}".strip()
+
+
+# A body whose unknown fields the schema refuses, each named (`colour: Unknown field…`).
+UNKNOWN_FIELDS_REFUSED = ConfigDict(extra="forbid", json_schema_extra=unknown_fields_refused)
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def left_out_stays(**field: Any) -> Any:
+    """A PATCH field that may be left out (it stays as it is) but is never null. Pydantic does
+    not validate a default, so an absent field is None (and not in `model_dump(exclude_unset=
+    True)`) while a null sent is refused as the wrong type; the document shows no default."""
+    return Field(None, json_schema_extra=_no_default, **field)
+
+
+# The services' words for a value outside its set (clusters.alerts.rules, clusters.access.users).
+SEVERITY_RULE = "Choose info, warning or critical."
+ROLE_RULE = f"Choose one of: none, {', '.join(ROLES)}."
+MinSeverity = Annotated[EventSeverity, says(SEVERITY_RULE)]  # type: ignore[valid-type]
+ClusterName = Annotated[str, says("Expected a cluster's name, or null for every cluster.")]
+
+
 # --- alert channels -------------------------------------------------------------------------
 
 
-class AlertChannelIn(Schema):
+class AlertChannelIn(BodyIn):
     """A new alert channel: an email address or an http(s) webhook URL."""
 
-    kind: AlertChannelKind  # type: ignore[valid-type]
+    kind: Annotated[
+        AlertChannelKind,  # type: ignore[valid-type]
+        says("Unknown channel kind: use email or webhook."),
+    ]
     target: str = Field(
         description="An email address, or a webhook URL (stored encrypted, never answered "
         "in full: answers show scheme://host/…)."
     )
-    cluster: str | None = Field(
-        None, description="The cluster's name; absent or null: every cluster's events."
+    cluster: ClusterName | None = Field(
+        None, description="The cluster's name; absent, null or \"\": every cluster's events."
     )
-    min_severity: EventSeverity = "warning"  # type: ignore[valid-type,assignment]
+    min_severity: MinSeverity = EventSeverity("warning")  # type: ignore[valid-type]
 
 
-class AlertChannelPatchIn(Schema):
-    """What to change on a channel (its kind and cluster stay); absent fields stay as they are."""
+class AlertChannelPatchIn(BodyIn):
+    """What to change on a channel: a field left out or null stays as it is; a channel's kind
+    and cluster never change (remove it and add another)."""
 
-    target: str | None = None
-    min_severity: EventSeverity | None = None  # type: ignore[valid-type]
+    model_config = UNKNOWN_FIELDS_REFUSED
+
+    target: str | None = Field(None, description="Checked as a new channel's target.")
+    min_severity: MinSeverity | None = None  # type: ignore[valid-type]
     enabled: bool | None = Field(None, description="false pauses the channel, true resumes it.")
 
 
@@ -111,16 +157,20 @@ class AlertDeliveryOut(Schema):
 # --- users and roles ------------------------------------------------------------------------
 
 
-class UserIn(Schema):
+class UserIn(BodyIn):
     """A new console user; the password is checked by Django's password validators."""
 
     username: str
     password: str = Field(description="Never answered or recorded in the audit trail.")
-    role: UserRole = "none"  # type: ignore[valid-type,assignment]
+    role: Annotated[UserRole, says(ROLE_RULE)] = Field(  # type: ignore[valid-type]
+        UserRole("none"), description="none (the default): no access until an admin gives one."
+    )
 
 
-class UserRoleIn(Schema):
-    role: UserRole  # type: ignore[valid-type]
+class UserRoleIn(BodyIn):
+    """A user's new role; none takes their access away (so it is never a default)."""
+
+    role: Annotated[UserRole, says(ROLE_RULE)]  # type: ignore[valid-type]
 
 
 class UserOut(Schema):
@@ -146,7 +196,7 @@ class RoleOut(Schema):
 
 
 # Request bodies documented in the OpenAPI document (see openapi.DocumentedApi).
-REQUEST_SCHEMAS: tuple[type[Schema], ...] = (
+REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
     AlertChannelIn,
     AlertChannelPatchIn,
     UserIn,

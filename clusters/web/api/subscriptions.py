@@ -29,7 +29,7 @@ from clusters.subscriptions.payload import iso_utc
 from clusters.subscriptions.tasks import delivery_enqueue
 from clusters.web.api import schemas_hooks as h
 from clusters.web.api.openapi import body_of, errors
-from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body
+from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, validated_body
 
 router = Router(tags=["subscriptions"])
 
@@ -115,8 +115,9 @@ def subscriptions(request: HttpRequest):
 @decorate_view(never_cache)  # the answer holds the secret
 def subscription_create(request: HttpRequest):
     """Subscribe a URL to cluster events; the signing secret is in this answer only."""
-    data = json_body(request)
     try:
+        # The fields sent, unknown ones too: the service refuses those (schemas_hooks).
+        data = validated_body(request, h.SubscriptionIn).model_dump(mode="json", exclude_unset=True)
         subscription = services.subscription_create(data=data)
     except InvalidInput as exc:
         audit(request, action="event_subscription.create", result=refused(exc.field_errors))
@@ -153,8 +154,12 @@ def subscription_update(request: HttpRequest, pk: int):
     """Change the fields sent (name, url, cluster, kinds, min_severity, enabled); the
     secret changes through rotate-secret only."""
     found = get_object_or_404(_subscriptions(), pk=pk)
-    data = json_body(request)
     try:
+        # Only the fields sent (a null `cluster` is one: every cluster), unknown ones too: the
+        # service refuses those (schemas_hooks).
+        data = validated_body(request, h.SubscriptionPatchIn).model_dump(
+            mode="json", exclude_unset=True
+        )
         services.subscription_update(subscription=found, data=data)
     except InvalidInput as exc:
         audit(

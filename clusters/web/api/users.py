@@ -20,7 +20,7 @@ from clusters.access.users import user_create, user_role_set
 from clusters.inventory.services import InvalidInput
 from clusters.web.api import schemas_admin as s
 from clusters.web.api.openapi import body_of, errors
-from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, json_body
+from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError, validated_body
 
 router = Router(tags=["users"])
 
@@ -48,11 +48,6 @@ def user_json(user) -> dict:
     }
 
 
-def _text_errors(data: dict, fields: tuple[str, ...]) -> dict[str, list[str]]:
-    """Fields present but not text (the services expect text)."""
-    return {f: ["Expected text."] for f in fields if f in data and not isinstance(data[f], str)}
-
-
 @router.get(
     "/users/",
     auth=ADMIN_AUTH,
@@ -76,15 +71,9 @@ def user_add(request: HttpRequest):
     """Add a user (admins): `{username, password, role}`; role none (the default) gives no
     access until an admin gives one. The password must pass the console's password rules; it
     is never answered or recorded."""
-    data = json_body(request)
-    wrong = _text_errors(data, ("username", "password", "role"))
-    for field in ("username", "password"):
-        if field not in data:
-            wrong[field] = ["This field is required."]
-    role = data.get("role", "none")
     try:
-        if wrong:
-            raise InvalidInput(wrong)
+        data = validated_body(request, s.UserIn).model_dump(mode="json")
+        role = data["role"]
         user = user_create(username=data["username"], password=data["password"], role=role)
     except InvalidInput as exc:
         audit(request, action="user.create", result=refused(exc.field_errors))
@@ -93,7 +82,7 @@ def user_add(request: HttpRequest):
         request,
         action="user.create",
         target=f"user {user.username}",
-        params={"username": user.username, "role": role or "none"},
+        params={"username": user.username, "role": role},
     )
     return Status(201, user_json(user))
 
@@ -110,21 +99,16 @@ def user_role(request: HttpRequest, pk: int):
     page, for your own account (ask another admin: a last admin would lock everyone out) and
     for a superuser (an admin whatever their role)."""
     user = get_object_or_404(get_user_model(), pk=pk)
-    data = json_body(request)
     target = f"user {user.username}"
-    wrong = _text_errors(data, ("role",))
-    if "role" not in data:
-        # Not "none" by default: a PUT without a role must not take a user's access away.
-        wrong["role"] = ["This field is required: none, viewer, operator or admin."]
     try:
-        if wrong:
-            raise InvalidInput(wrong)
-        user_role_set(user=user, role=data["role"], by=request.user)
+        # `role` is required (UserRoleIn): a PUT without one must not take a user's access away.
+        role = validated_body(request, s.UserRoleIn).model_dump(mode="json")["role"]
+        user_role_set(user=user, role=role, by=request.user)
     except InvalidInput as exc:
         message = " ".join(m for msgs in exc.field_errors.values() for m in msgs)
         audit(request, action="user.role", target=target, result=f"refused: {message}")
         raise ApiError(400, "The role was not changed.", exc.field_errors) from None
-    audit(request, action="user.role", target=target, params={"role": data["role"]})
+    audit(request, action="user.role", target=target, params={"role": role})
     return user_json(user)
 
 

@@ -6,14 +6,25 @@ answered as before; and each documented body is the one its view checks."""
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.forms.models import model_to_dict
 
-from clusters.models import ApiToken, AuditEntry, Cluster, Credential, Node
+from clusters.models import (
+    AlertChannel,
+    ApiToken,
+    AuditEntry,
+    Cluster,
+    Credential,
+    EventSubscription,
+    Node,
+)
+from clusters.web.api.openapi import ALL_REQUEST_SCHEMAS
 from clusters.web.api.plumbing import error_message, field_errors
-from clusters.web.api.schemas import REQUEST_SCHEMAS
 from jobs.models import Job
 from tests.conftest import api_client, make_user
 from tests.unit.clusters.web.api import openapi_check
 from tests.unit.clusters.web.api.contract_cases import world  # noqa: F401
+from tests.unit.clusters.web.api.test_alerts_api import As
 from tests.unit.clusters.web.api.test_api import _cluster_body
 
 pytestmark = pytest.mark.django_db
@@ -26,9 +37,16 @@ CREDS, CLUSTERS, SCAN, TOKENS = (
 )
 
 
+WRITTEN = (Credential, Cluster, Node, Job, ApiToken, AlertChannel, EventSubscription)
+
+
 def _written() -> dict:
-    """Counts of what a refused request must not add to."""
-    return {m.__name__: m.objects.count() for m in (Credential, Cluster, Node, Job, ApiToken)}
+    """What a refused request must not add to or change: counts, and the rows a PATCH or PUT
+    could change (channels, subscriptions, users' roles)."""
+    counts = {m.__name__: m.objects.count() for m in WRITTEN}
+    rows = [model_to_dict(r) for m in (AlertChannel, EventSubscription) for r in m.objects.all()]
+    users = get_user_model().objects.values_list("username", "groups__name", "is_active")
+    return {"counts": counts, "rows": rows, "users": sorted(users, key=str)}
 
 
 def _refused(response, field: str, says: str | None = None) -> dict:
@@ -148,10 +166,38 @@ def test_null_is_the_same_as_leaving_a_job_field_out(api, cred, scanned):
 def test_fields_the_schema_does_not_declare_are_ignored_as_the_document_says(api):
     body = {"name": "lab", "username": "root", "password": "pw-123456", "colour": "blue"}
     assert api.post(CREDS, body).status_code == 201
+    channel = {"kind": "email", "target": "ops@example.com", "colour": "blue"}
+    assert api.post("/api/v1/alert-channels/", channel).status_code == 201
+    user = {"username": "newbie", "password": "Correct-horse-battery-42", "colour": "blue"}
+    assert api.post("/api/v1/users/", user).status_code == 201
     components = openapi_check.document()["components"]["schemas"]
-    for schema in REQUEST_SCHEMAS:
-        assert components[schema.__name__]["additionalProperties"] is True
-        assert "not listed here are ignored" in components[schema.__name__]["description"]
+    said = {}
+    for schema in ALL_REQUEST_SCHEMAS:
+        component = components[schema.__name__]
+        ignored = schema.model_config.get("extra") == "ignore"
+        assert component["additionalProperties"] is ignored, schema.__name__
+        words = "not listed here are ignored" if ignored else "not listed here are refused"
+        assert words in component["description"], schema.__name__
+        said[schema.__name__] = ignored
+    # The bodies that have always refused unknown fields still do, and say so.
+    refused = {"AlertChannelPatchIn", "SubscriptionIn", "SubscriptionPatchIn"}
+    assert {name for name, ignored in said.items() if not ignored} == refused
+
+
+def test_fields_a_body_does_not_take_are_refused_where_the_document_says_so(api, client, user):
+    channel = AlertChannel.objects.create(kind="email", target="ops@example.com")
+    url = f"/api/v1/alert-channels/{channel.pk}/"
+    # One answer names every wrong field: a bad type and the fields the body does not take.
+    response = As(client, user).patch(url, {"enabled": "no", "kind": "webhook", "colour": "red"})
+    errors = _refused(response, "kind", "kind and cluster cannot change")
+    assert set(errors) == {"enabled", "kind", "colour"}
+    assert "Unknown field" in errors["colour"][0]
+    hook = {"name": "bot", "url": "https://hooks.example.com/x", "secret": "mine"}
+    errors = _refused(api.post("/api/v1/subscriptions/", hook), "non_field_errors", "secret")
+    assert set(errors) == {"non_field_errors"}
+    assert not EventSubscription.objects.exists()
+    channel.refresh_from_db()
+    assert (channel.kind, channel.enabled) == ("email", True)
 
 
 # --- bodies that are no JSON object: answered as before, before any schema --------------------
@@ -200,6 +246,135 @@ def test_a_job_kind_the_caller_may_not_start_is_a_403_whatever_the_rest_of_the_b
     assert response.status_code == 403 and "admin" in response.json()["error"]
 
 
+# --- the admin's and the subscriptions' bodies -------------------------------------------------
+
+
+HOOK = "https://hooks.example.com/services/T0KEN"
+
+
+@pytest.fixture
+def admin(client, user) -> As:
+    return As(client, user)  # `user` is "ops", an admin
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field", "says"),
+    [
+        ("/api/v1/alert-channels/", {"kind": "email", "target": 5}, "target", "must be text"),
+        ("/api/v1/alert-channels/", {"kind": "pager", "target": "a@b.example"}, "kind", "email"),
+        (
+            "/api/v1/alert-channels/",
+            {"kind": "email", "target": "a@b.example", "cluster": 1},
+            "cluster",
+            "cluster's name",
+        ),
+        (
+            "/api/v1/alert-channels/",
+            {"kind": "email", "target": "a@b.example", "min_severity": None},
+            "min_severity",
+            "Choose info",
+        ),
+        ("/api/v1/users/", {"username": "a", "password": "x", "role": None}, "role", "Choose one"),
+        ("/api/v1/users/", {"username": ["a"], "password": "x"}, "username", "must be text"),
+        (
+            "/api/v1/subscriptions/",
+            {"name": "bot", "url": HOOK, "cluster": "1"},
+            "cluster",
+            "cluster's id",
+        ),
+        (
+            "/api/v1/subscriptions/",
+            {"name": "bot", "url": HOOK, "cluster": True},
+            "cluster",
+            "cluster's id",
+        ),
+        (
+            "/api/v1/subscriptions/",
+            {"name": "bot", "url": HOOK, "enabled": 1},
+            "enabled",
+            "true or false",
+        ),
+        ("/api/v1/subscriptions/", {"name": "b" * 101, "url": HOOK}, "name", "at most 100"),
+        (
+            "/api/v1/subscriptions/",
+            {"name": "bot", "url": HOOK, "kinds": "failover"},
+            "kinds",
+            "list of event kinds",
+        ),
+        (
+            "/api/v1/subscriptions/",
+            {"name": "bot", "url": HOOK, "kinds": ["failover", "boom"]},
+            "kinds",
+            "Unknown event kind 'boom'",
+        ),
+    ],
+)
+def test_the_admin_and_subscription_bodies_are_strict_and_say_why(admin, url, body, field, says):
+    before = _written()
+    errors = _refused(admin.post(url, body), field, says)
+    assert set(errors) == {field}
+    assert _written() == before
+    assert AuditEntry.objects.get().result == f"refused: invalid {field}"
+    assert "T0KEN" not in str(errors)
+
+
+def test_a_patch_null_stays_on_a_channel_and_nothing_to_change_is_still_refused(admin):
+    channel = AlertChannel.objects.create(kind="email", target="ops@example.com")
+    url = f"/api/v1/alert-channels/{channel.pk}/"
+    # Null stays, as the API has always said: here only `enabled` changes.
+    body = {"target": None, "min_severity": None, "enabled": False}
+    response = admin.patch(url, body)
+    assert response.status_code == 200, response.json()
+    channel.refresh_from_db()
+    assert (channel.target, channel.min_severity, channel.enabled) == (
+        "ops@example.com",
+        "warning",
+        False,
+    )
+    before = _written()
+    errors = _refused(admin.patch(url, {"target": None}), "non_field_errors", "Nothing to change")
+    assert set(errors) == {"non_field_errors"}
+    assert _written() == before
+
+
+@pytest.mark.parametrize("field", ["name", "url", "kinds", "min_severity", "enabled"])
+def test_a_subscription_patch_refuses_null_where_a_field_has_no_null(admin, field):
+    subscription = EventSubscription.objects.create(name="bot", url=HOOK, secret="s" * 43)
+    before = _written()
+    response = admin.patch(f"/api/v1/subscriptions/{subscription.pk}/", {field: None})
+    assert set(_refused(response, field)) == {field}
+    assert _written() == before
+    entry = AuditEntry.objects.get(action="event_subscription.update")
+    assert entry.result == f"refused: invalid {field}"
+
+
+def test_a_subscription_patch_takes_null_for_every_cluster_and_changes_only_what_is_sent(admin):
+    pg1 = Cluster.objects.create(name="pg1")
+    subscription = EventSubscription.objects.create(
+        name="bot", url=HOOK, secret="s" * 43, cluster=pg1, kinds=["failover"]
+    )
+    url = f"/api/v1/subscriptions/{subscription.pk}/"
+    response = admin.patch(url, {"cluster": None})
+    assert response.status_code == 200 and response.json()["cluster"] is None
+    subscription.refresh_from_db()
+    assert (subscription.cluster, subscription.kinds, subscription.min_severity) == (
+        None,
+        ["failover"],
+        "info",
+    )
+    entry = AuditEntry.objects.get(action="event_subscription.update")
+    assert entry.params["changed"] == ["cluster"]
+
+
+def test_a_role_put_without_a_role_never_takes_access_away(admin, django_user_model):
+    watcher = make_user(django_user_model, "watcher", "viewer")
+    for body in ({}, {"role": None}, {"rôle": "none"}):
+        response = admin.put(f"/api/v1/users/{watcher.pk}/role/", body)
+        assert set(_refused(response, "role")) == {"role"}
+    assert watcher.groups.get().name == "viewer"
+    assert AuditEntry.objects.filter(result__startswith="refused: ").count() == 3
+
+
 # --- the document's body is the view's schema ------------------------------------------------
 
 
@@ -238,7 +413,27 @@ def _operations_with_a_body() -> list[tuple[str, str, str]]:
 
 def test_every_documented_request_schema_is_one_a_view_reads():
     documented = {name for _, _, name in _operations_with_a_body()}
-    assert documented == {schema.__name__ for schema in REQUEST_SCHEMAS}
+    listed = [schema.__name__ for schema in ALL_REQUEST_SCHEMAS]
+    assert documented == set(listed) and len(listed) == len(set(listed))
+
+
+def _rows_to_change() -> dict[str, int]:
+    """The id each path's {pk} names, by the path's start: a row of its kind (a cluster's by
+    default); for a user, the world's viewer: an admin may not change their own role."""
+    channel = AlertChannel.objects.create(kind="email", target="ops@example.com")
+    subscription = EventSubscription.objects.create(
+        name="bot", url="https://hooks.example.com/x", secret="s" * 43
+    )
+    watcher = get_user_model().objects.get(username="watcher")
+    return {
+        "/api/v1/alert-channels/": channel.pk,
+        "/api/v1/subscriptions/": subscription.pk,
+        "/api/v1/users/": watcher.pk,
+    }
+
+
+def _pk_for(path: str, rows: dict[str, int], cluster: int) -> int:
+    return next((pk for start, pk in rows.items() if path.startswith(start)), cluster)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +443,8 @@ def test_the_view_validates_the_body_its_document_shows(world, path, method, com
     """Every property of the documented body sent with the wrong type is named by the answer,
     and every required one left out is too: the view checks the schema the document shows."""
     schema = openapi_check.document()["components"]["schemas"][component]
-    url = path.replace("{pk}", str(world["ids"]["cluster"])).replace("{name}", "node2")
+    pk = _pk_for(path, _rows_to_change(), world["ids"]["cluster"])
+    url = path.replace("{pk}", str(pk)).replace("{name}", "node2")
     headers = {"HTTP_AUTHORIZATION": f"Token {world['keys']['admin']}"}
     send = getattr(world["client"], method)
     before = _written()
