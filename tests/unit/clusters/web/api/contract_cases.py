@@ -12,7 +12,15 @@ import pytest
 from django.utils import timezone
 
 from clusters.inventory import pki
-from clusters.models import ApiToken, Cluster, ClusterEvent, ClusterSecret, ScannedHostKey
+from clusters.models import (
+    AlertChannel,
+    ApiToken,
+    Cluster,
+    ClusterEvent,
+    ClusterSecret,
+    EventSubscription,
+    ScannedHostKey,
+)
 from jobs.models import Job, JobStatus, LogLine
 from tests.conftest import make_user
 from tests.unit.clusters.web.api.test_api import _cluster_body
@@ -130,6 +138,59 @@ CASES = [
     Case("audit-viewer", "GET", "/api/v1/audit/", who="viewer"),
     Case("lag", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1h"}),
     Case("lag-bad", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1y"}),
+    # alert channels, users and roles
+    Case("alert-channels-list", "GET", "/api/v1/alert-channels/", who="viewer"),
+    Case(
+        "alert-channels-create",
+        "POST",
+        "/api/v1/alert-channels/",
+        {"kind": "email", "target": "oncall@example.com", "cluster": "pg1"},
+    ),
+    Case("alert-channels-create-bad", "POST", "/api/v1/alert-channels/", {"kind": "fax"}),
+    Case("alert-channel", "GET", "/api/v1/alert-channels/{channel}/"),
+    Case("alert-channel-patch", "PATCH", "/api/v1/alert-channels/{channel}/", {"enabled": False}),
+    Case("alert-channel-patch-bad", "PATCH", "/api/v1/alert-channels/{channel}/", {}),
+    Case("alert-channel-test", "POST", "/api/v1/alert-channels/{channel}/test/"),
+    Case("alert-channel-deliveries", "GET", "/api/v1/alert-channels/{channel}/deliveries/"),
+    Case(
+        "alert-channel-deliveries-bad",
+        "GET",
+        "/api/v1/alert-channels/{channel}/deliveries/",
+        query={"limit": "0"},
+    ),
+    Case(
+        "alert-channel-delete-viewer", "DELETE", "/api/v1/alert-channels/{channel}/", None, "viewer"
+    ),
+    Case("users-list", "GET", "/api/v1/users/"),
+    Case("users-list-viewer", "GET", "/api/v1/users/", who="viewer"),
+    Case(
+        "users-create",
+        "POST",
+        "/api/v1/users/",
+        {"username": "newbie", "password": "a-long-password-1", "role": "viewer"},
+    ),
+    Case("users-create-bad", "POST", "/api/v1/users/", {"username": 3, "role": "boss"}),
+    Case("user-role", "PUT", "/api/v1/users/{viewer_user}/role/", {"role": "operator"}),
+    Case("user-role-bad", "PUT", "/api/v1/users/{viewer_user}/role/", {"role": None}),
+    Case("roles", "GET", "/api/v1/roles/", who="viewer"),
+    # event subscriptions
+    Case("subscriptions-list", "GET", "/api/v1/subscriptions/", who="viewer"),
+    Case(
+        "subscriptions-create",
+        "POST",
+        "/api/v1/subscriptions/",
+        {"name": "bot", "url": "https://hooks.example.com/T0KEN"},
+    ),
+    Case("subscriptions-create-bad", "POST", "/api/v1/subscriptions/", {"name": "x", "url": 1}),
+    Case("subscription", "GET", "/api/v1/subscriptions/{subscription}/"),
+    Case(
+        "subscription-patch", "PATCH", "/api/v1/subscriptions/{subscription}/", {"enabled": False}
+    ),
+    Case("subscription-rotate", "POST", "/api/v1/subscriptions/{subscription}/rotate-secret/"),
+    Case("subscription-test", "POST", "/api/v1/subscriptions/{subscription}/test/"),
+    Case("subscription-deliveries", "GET", "/api/v1/subscriptions/{subscription}/deliveries/"),
+    Case("subscription-delete", "DELETE", "/api/v1/subscriptions/{subscription}/"),
+    Case("subscription-missing", "GET", "/api/v1/subscriptions/999999/"),
     # tokens
     Case("tokens-list", "GET", "/api/v1/tokens/"),
     Case("tokens-create", "POST", "/api/v1/tokens/", {"name": "ci", "days": 30}),
@@ -183,6 +244,10 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
         kind="lint", cluster=cluster, mutating=False, status=JobStatus.RUNNING
     )
     bare = Cluster.objects.create(name="bare")
+    channel = AlertChannel.objects.create(kind="email", target="dba@example.com", cluster=cluster)
+    subscription = EventSubscription.objects.create(
+        name="cmdb", url="https://cmdb.example.com/hook/S3CRET", secret="s" * 43
+    )
     ApiToken.issue(admin, name="spare")
     token = ApiToken.objects.get(user=admin, name="spare")
     monkeypatch.setattr(
@@ -200,6 +265,9 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
             "failed_job": failed.pk,
             "token": token.pk,
             "cred": cred.pk,
+            "channel": channel.pk,
+            "subscription": subscription.pk,
+            "viewer_user": viewer.pk,
         },
         "cluster_body": {
             **body,
