@@ -142,7 +142,7 @@ def test_at_phone_width_the_rebuild_is_visible_without_sideways_scrolling(
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     lag = card.locator("td[data-label=Lag]")
     expect(lag).to_be_visible()
-    expect(lag).to_contain_text("MB")
+    expect(lag).to_contain_text("MiB")
     lag_box = lag.bounding_box()
     assert lag_box["x"] + lag_box["width"] <= PHONE["width"]
     # The recommended action is not drawn as a danger.
