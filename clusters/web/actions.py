@@ -6,9 +6,13 @@ Pages only describe and link here; the job itself is started by ``jobs.services.
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from clusters.access import roles
+from clusters.inventory.units import size_text
 from clusters.models import Cluster, Node, NodeStatus
 from jobs.models import JobKind
+from jobs.playbooks.layout import patroni_layout
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,13 @@ ACTIONS = {
         Action(
             "maintenance_on", "Maintenance mode", "Yes, pause automatic failover", roles.OPERATOR
         ),
+        # Ending maintenance restarts nothing by itself, but Patroni acts at once on whatever it
+        # finds wrong when it resumes: no leader → it elects one (a failover, with its loss); a
+        # stopped PostgreSQL → it starts it. The reading the page has is seconds old, so it
+        # cannot promise "nothing happens": this interrupts what it may, and asks first.
+        Action(
+            "maintenance_off", "End maintenance", "Yes, resume automatic failover", roles.OPERATOR
+        ),
         Action("failover", "Fail over to here", "Yes, promote", roles.OPERATOR, True, "cluster"),
         # Node changes, shown only while the console knows their kind (see available()). Add
         # and replace have their own pages (a new server to scan); remove confirms here.
@@ -49,6 +60,31 @@ ACTIONS = {
         ),
     )
 }
+
+
+# Typed confirmations: the kind, and whose name the admin types (the API's `confirm`).
+TYPED = {a.kind: a.typed for a in ACTIONS.values() if a.typed} | {"remove_cluster": "cluster"}
+
+
+def typed_name(cluster: Cluster, kind: str, node: Node | None) -> str | None:
+    """The name the admin must type to confirm `kind`, or None when it asks for none."""
+    whose = TYPED.get(kind)
+    if whose == "node":
+        return node.name if node is not None else None
+    return cluster.name if whose == "cluster" else None
+
+
+def mistyped(cluster: Cluster, kind: str, node: Node | None, typed: str | None) -> str | None:
+    """The page's answer to a typed confirmation that does not match, in words (None: it
+    matches, or the kind asks for none). The API keeps the job's own message, which names its
+    `confirm` field; a person on the page never saw that field's name."""
+    expected = typed_name(cluster, kind, node)
+    if expected is None or typed == expected:
+        return None
+    whose = "the cluster's name" if TYPED[kind] == "cluster" else "the node's name"
+    # Echo what was typed, shortened: it is the admin's own input, escaped by the template.
+    shown = f"You typed '{typed[:60]}'" if typed else "You typed nothing"
+    return f"{shown}; type {whose}, {expected}, to confirm. Nothing was started."
 
 
 def available(user) -> set[str]:
@@ -87,6 +123,11 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             "Patroni stops managing the cluster: if the primary fails now, nothing fails over "
             "until you end maintenance mode."
         ),
+        "maintenance_off": (
+            "Patroni manages the cluster again and acts at once on what it finds: with no "
+            "running primary it promotes a standby (a failover: writes the standby lacks are "
+            "lost); a stopped PostgreSQL is started. On a healthy cluster nothing else changes."
+        ),
         "failover": (
             f"{target} is promoted at once, without waiting for {primary}. Writes "
             f"{primary} acknowledged but {target} had not received yet are lost."
@@ -113,3 +154,73 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
         ),
     }
     return texts.get(kind, "")
+
+
+def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list[dict]) -> str:
+    """The acknowledged writes the action would lose, from the failover outlook and the
+    monitor's last reading, for the confirmation page to name before the click."""
+    if kind == "failover" and node is not None:
+        seen = next((o for o in outlook if o["node"] == node.name), None)
+        at_risk = seen["bytes_at_risk"] if seen else None
+        if at_risk is None:
+            at_risk = (
+                NodeStatus.objects.filter(node=node).values_list("lag_bytes", flat=True).first()
+            )
+        if at_risk == 0:
+            return (
+                f"none expected: {node.name} had every acknowledged write at the last reading "
+                "(the synchronous standby, or no lag)"
+            )
+        if at_risk is None:
+            return (
+                f"unknown: the console has no lag reading of {node.name}; every write the "
+                "primary acknowledged and it had not received is lost"
+            )
+        return (
+            f"up to {size_text(at_risk)} of acknowledged writes: {node.name}'s lag behind the "
+            "primary at the last reading"
+        )
+    return {
+        "switchover": (
+            "none: the primary shuts down cleanly and the standby is promoted only once it has "
+            "received all of its WAL; writes pause for a few seconds"
+        ),
+        "rebuild": (
+            "none on the cluster: writes stay on the primary. Only writes "
+            f"{node.name if node else 'the node'} alone holds (made after it split off, if it "
+            "was a primary) are dropped: pg_rewind discards them; after a full copy they remain "
+            "only in the moved-aside directory"
+        ),
+        "restart": "none: writes pause for the restart; nothing fails over",
+        "maintenance_on": (
+            "none now; while it lasts a failed primary is not replaced, so writes stop "
+            "until you act"
+        ),
+        "maintenance_off": (
+            "none on a healthy cluster; with no running primary, Patroni's failover loses what "
+            "the promoted standby had not received (see “If the primary failed now”)"
+        ),
+        "fence": "none on the cluster: it is not the primary; it stops serving reads",
+        "remove_node": "none on the cluster: its data directory is moved aside, not deleted",
+        "rotate_certificates": "none: no restart and no failover",
+    }.get(kind, "")
+
+
+def replaced(cluster: Cluster, kind: str, node: Node | None) -> str:
+    """What a rebuild replaces on the node, named before the click (empty for other kinds)."""
+    if kind != "rebuild" or node is None:
+        return ""
+    data = patroni_layout(cluster).data_dir
+    keep = settings.REBUILD_KEEP_OLD_DATA
+    kept = (
+        "only the newest moved-aside copy is kept; older ones are deleted."
+        if keep == 1
+        else f"the newest {keep} moved-aside copies are kept; older ones are deleted."
+    )
+    return (
+        f"{node.name}'s PostgreSQL data directory, {data}. First pg_rewind rewinds it in place "
+        "to the primary's timeline; if that fails, the directory is moved aside to "
+        f"{data}.rebuild-<when the job started> (kept, not deleted) and a fresh copy is "
+        "taken from the primary. "
+        f"Once the new standby streams, {kept} The other nodes are not touched."
+    )

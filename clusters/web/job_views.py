@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -14,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from clusters.access.audit import audit
 from clusters.access.roles import OPERATOR, VIEWER, has_role, refusal, role_for_job, role_required
 from clusters.models import Cluster, Node
+from clusters.web import actions
 from jobs import selectors, services
 from jobs.errors import JobRefused
 from jobs.models import Job
@@ -111,6 +114,15 @@ def _redirect_to_job(request: HttpRequest, job: Job) -> HttpResponse:
     return redirect("job-detail", pk=job.pk)
 
 
+def _confirmation_page(cluster: Cluster, kind: str, node: Node | None) -> str:
+    """Where the admin typed the name: the kind's confirmation page, or the cluster page (whose
+    danger zone confirms removing the cluster)."""
+    if kind not in actions.ACTIONS:
+        return reverse("cluster-detail", args=[cluster.pk])
+    url = reverse("cluster-action-confirm", args=[cluster.pk, kind])
+    return f"{url}?{urlencode({'node': node.name})}" if node is not None else url
+
+
 @role_required(OPERATOR)
 @require_POST
 def job_start(request: HttpRequest, pk: int) -> HttpResponse:
@@ -129,8 +141,21 @@ def job_start(request: HttpRequest, pk: int) -> HttpResponse:
             audit(request, action=f"job.start.{kind}", target=target, result=f"refused: {message}")
             messages.error(request, message)
             return redirect("cluster-detail", pk=cluster.pk)
+    typed = request.POST.get("confirm") if "confirm" in request.POST else None
+    if wrong := actions.mistyped(cluster, kind, node, typed):
+        # Said in words on the page the admin typed it on; the job's own refusal (kept for the
+        # API, which names its `confirm` field) means nothing to a person at a form.
+        audit(
+            request,
+            action=f"job.start.{kind}",
+            target=target,
+            params=shown,
+            result="refused: the typed confirmation did not match",
+        )
+        messages.error(request, wrong)
+        return redirect(_confirmation_page(cluster, kind, node))
     try:
-        params = {"confirm": request.POST["confirm"]} if "confirm" in request.POST else {}
+        params = {"confirm": typed} if typed is not None else {}
         job = services.job_start(
             cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
         )

@@ -15,7 +15,7 @@ from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, ro
 from clusters.inventory import services
 from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
-from clusters.web import actions, lag_chart, scans, selectors
+from clusters.web import action_checks, actions, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
 from clusters.web.dashboard_cards import cluster_cards
 
@@ -46,6 +46,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     allowed = actions.available(request.user)
     outlook = selectors.cluster_failover_outlook(cluster)
     set_up = cluster.state not in (Cluster.State.NEW, Cluster.State.PROVISIONING)
+    off, winner = _actions_off(cluster, nodes, allowed, outlook)
     return render(
         request,
         "clusters/cluster_detail.html",
@@ -71,9 +72,41 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": cluster.events.all()[:30],
             "application": application_detail(cluster),
             "outlook": outlook,
-            "outlook_winner": next((o for o in outlook if o["verdict"] == "would_promote"), None),
+            "outlook_winner": winner,
+            # Why each offered action cannot succeed now ({kind: reason}; node rows carry their
+            # own as node.off), decided by the rules the job refuses by (action_checks).
+            "off": off,
         },
     )
+
+
+def _actions_off(
+    cluster: Cluster, nodes: list[Node], allowed: set[str], outlook: list[dict]
+) -> tuple[dict[str, str | None], dict | None]:
+    """Why each action the user may start cannot succeed now, for the cluster (returned) and
+    per database node (set as ``node.off``); and the standby Patroni would promote, whose
+    "Fail over" is the main action once a switchover cannot run (``node.failover_main``)."""
+    facts = action_checks.facts_read(cluster, outlook)
+    cluster_kinds = ("switchover", "restart", "maintenance_on", "maintenance_off", "add_node")
+    off = {kind: action_checks.why_not(cluster, kind, None, facts) for kind in cluster_kinds}
+    off["rotate_certificates"] = action_checks.why_not(cluster, "rotate_certificates", None, facts)
+    winner = next((o for o in outlook if o["verdict"] == "would_promote"), None)
+    node_kinds = ("rebuild", "switchover", "failover", "replace_node", "remove_node", "fence")
+    for node in nodes:
+        if node.kind != Node.Kind.DATABASE:
+            continue
+        node.off = {
+            kind: action_checks.why_not(cluster, kind, node, facts)
+            for kind in node_kinds
+            if kind in allowed
+        }
+        node.failover_main = (
+            winner is not None
+            and winner["node"] == node.name
+            and off["switchover"] is not None
+            and node.off.get("failover") is None
+        )
+    return off, winner
 
 
 def _status(node: Node):
@@ -102,11 +135,15 @@ def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResp
         return redirect("node-add", pk=cluster.pk)
     if kind == "replace_node" and node is not None:
         return redirect("node-replace", pk=cluster.pk, name=node.name)
+    outlook = selectors.cluster_failover_outlook(cluster)
+    facts = action_checks.facts_read(cluster, outlook)
+    database = list(cluster.database_nodes.select_related("status").order_by("name"))
     candidates = []
     if kind == "switchover" and node is None:
+        # Each standby with the reason it cannot take the role now, shown as a disabled option.
         candidates = [
-            n
-            for n in cluster.database_nodes.select_related("status")
+            (n, action_checks.why_not(cluster, kind, n, facts))
+            for n in database
             if _status(n).role != "primary"
         ]
     return render(
@@ -118,8 +155,23 @@ def cluster_action_confirm(request: HttpRequest, pk: int, kind: str) -> HttpResp
             "node": node,
             "candidates": candidates,
             "consequence": actions.consequence(cluster, kind, node),
+            # Decided before the click, by the rules the job refuses by: the button is disabled.
+            "why_not": action_checks.why_not(cluster, kind, node, facts),
+            "typed_name": actions.typed_name(cluster, kind, node),
+            # The facts to weigh it by: every database node as last read, the target marked.
+            "members": [(n, _status(n), _is_target(kind, n, node)) for n in database],
+            "loss": actions.predicted_loss(cluster, kind, node, outlook),
+            "replaced": actions.replaced(cluster, kind, node),
         },
     )
+
+
+def _is_target(kind: str, member: Node, node: Node | None) -> bool:
+    """Whether the confirmation acts on `member`: the named node, or for a restart without one
+    the primary (whose PostgreSQL restarts)."""
+    if node is not None:
+        return member.pk == node.pk
+    return kind == "restart" and _status(member).role == NodeStatus.Role.PRIMARY
 
 
 @role_required(VIEWER)

@@ -166,7 +166,7 @@ def test_node_changes_show_for_admins_and_remove_asks_for_the_node_name(
     html = client.get(f"/clusters/{cluster.pk}/").content.decode()
     assert "Add a node" in html and f"/clusters/{cluster.pk}/nodes/node2/replace/" in html
     confirm = client.get(f"/clusters/{cluster.pk}/confirm/remove_node/?node=node2")
-    assert "Type the node's name, <code>node2</code>" in confirm.content.decode()
+    assert "Type <code>node2</code> to confirm (the node's name)" in confirm.content.decode()
 
 
 def test_add_node_needs_the_fingerprint_ticked_then_starts_the_job(

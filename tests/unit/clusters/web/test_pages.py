@@ -59,7 +59,7 @@ def test_cluster_page_shows_alarm_fence_events_and_the_rebuild_action(client, ad
     assert "Fenced:" in html and "accepts writes without the key" in html
     assert html.count("Rebuild as standby") == 1  # node2 only: node1 is the primary
     assert "Reveal connection strings" in html
-    assert "Type the cluster's name to confirm" in html
+    assert "Type <code>pg1</code> to confirm (the cluster's name)" in html
 
 
 def test_remove_from_the_page_without_the_name_changes_nothing(client, admin, cluster):
@@ -67,7 +67,10 @@ def test_remove_from_the_page_without_the_name_changes_nothing(client, admin, cl
     response = client.post(
         f"/clusters/{cluster.pk}/jobs/", {"kind": "remove_cluster", "confirm": "wrong"}, follow=True
     )
-    assert "repeat the cluster&#x27;s name" in response.content.decode()
+    # In words, on the page: what was typed and what to type (the API's message names `confirm`).
+    html = response.content.decode()
+    assert "You typed &#x27;wrong&#x27;; type the cluster&#x27;s name, pg1, to confirm." in html
+    assert "&#x27;confirm&#x27;" not in html
     assert not cluster.jobs.exists()
 
 

@@ -28,7 +28,9 @@ def admin(django_user_model):
 @pytest.fixture
 def cluster():
     """pg1, degraded: node2 stopped and needs a rebuild."""
-    cluster, nodes = three_node_cluster(state="degraded", last_checked=timezone.now())
+    cluster, nodes = three_node_cluster(
+        state="degraded", last_checked=timezone.now(), last_leader="node1"
+    )
     for node, role, state in ((nodes[0], "primary", "running"), (nodes[1], "replica", "stopped")):
         NodeStatus.objects.create(
             node=node, role=role, state=state, lag_bytes=None if role == "primary" else 4096

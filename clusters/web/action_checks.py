@@ -1,0 +1,273 @@
+"""Whether an action on the cluster page can succeed now, decided before the click.
+
+`why_not` answers with one short sentence (or None: it may run), from `ActionFacts` read once
+per page by `facts_read`. It is pure, so the page can ask it for every button.
+
+Its first half, `job_refusal`, restates the rules `jobs.services.job_start` and the playbooks'
+`plan()` refuse by (tests/unit/clusters/web/test_action_checks.py starts the real job in every
+state to prove the two agree). The typed confirmations are left out: the page asks for those on
+the confirmation page. Its second half, `page_refusal`, adds what the monitor's reading already
+shows will fail in the job's first step (a failover to a node that is down, a switchover to one
+that does not stream) and what needs a reading the console does not have (an unknown cluster):
+the job would not refuse those at once, it would fail on the servers a minute later.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from clusters.models import Cluster, Node, NodeStatus
+from clusters.monitoring.failover_outlook import RUNNING_STATES
+from clusters.templatetags.hacenter_ui import relative
+from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
+from jobs.models import Job, JobStatus
+from jobs.playbooks import get_playbook
+
+# States the restart and certificate-rotation plans accept ("a running cluster").
+RUNNING = (Cluster.State.HEALTHY, Cluster.State.DEGRADED, Cluster.State.MAINTENANCE)
+NOT_SET_UP = (Cluster.State.NEW, Cluster.State.PROVISIONING)
+# Kinds that act on what the monitor read: on an unknown cluster the page's facts are old, and
+# acting on them could, say, rebuild a healthy primary the console merely cannot reach.
+NEEDS_READING = {
+    "switchover",
+    "failover",
+    "rebuild",
+    "restart",
+    "maintenance_on",
+    "maintenance_off",
+    "add_node",
+    "replace_node",
+    "remove_node",
+    "fence",
+    "rotate_certificates",
+}
+# The node changes share one rule set (jobs.playbooks.nodes._refuse_unless_running).
+NODE_CHANGES = {"add_node": "add", "replace_node": "replace", "remove_node": "remove"}
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the console knows of one node: its inventory row and the monitor's last reading."""
+
+    name: str
+    kind: str
+    role: str = NodeStatus.Role.UNKNOWN
+    state: str = ""
+    fenced: bool = False
+    writable: bool | None = None
+    tls_active: bool = False
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    """Everything `why_not` reads, gathered once per page."""
+
+    nodes: dict[str, NodeFacts]
+    now: datetime
+    active_job: str = ""  # an active job that changes the cluster, "switchover #12 (running)"
+    active_fence: str = ""  # an active fence job (a person's fence waits for it too)
+    # Per standby, the failover outlook's verdict (selectors.cluster_failover_outlook).
+    outlook: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def database(self) -> list[NodeFacts]:
+        return [n for n in self.nodes.values() if n.kind == Node.Kind.DATABASE]
+
+
+# A cluster's state as the end of "pg1 is …".
+STATE_WORDS = {
+    Cluster.State.NEW: "not set up yet",
+    Cluster.State.PROVISIONING: "being set up",
+    Cluster.State.FAILING_OVER: "failing over",
+    Cluster.State.MAINTENANCE: "in maintenance mode",
+    Cluster.State.UNKNOWN: "unknown (no answer)",
+}
+
+
+def state_words(cluster: Cluster) -> str:
+    """ "degraded", "down", "failing over", "in maintenance mode"…"""
+    return STATE_WORDS.get(cluster.state, cluster.state)
+
+
+def _job_words(job: Job | None) -> str:
+    return f"{job.kind} #{job.pk} ({job.status})" if job else ""
+
+
+def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFacts:
+    """Read what `why_not` needs: three queries (nodes with status, the active jobs), plus the
+    failover outlook unless the caller already has it."""
+    if outlook is None:  # the cluster page passes the one it shows
+        outlook = cluster_failover_outlook(cluster)
+    nodes = {}
+    for node in cluster.nodes.select_related("status"):
+        status = getattr(node, "status", None) or NodeStatus(node=node)
+        nodes[node.name] = NodeFacts(
+            name=node.name,
+            kind=node.kind,
+            role=status.role,
+            state=status.state,
+            fenced=status.fenced,
+            writable=status.writable,
+            tls_active=node.tls_active,
+            last_seen=status.last_seen,
+        )
+    active = Job.objects.filter(cluster=cluster, status__in=JobStatus.active()).order_by("created")
+    return ActionFacts(
+        nodes=nodes,
+        now=timezone.now(),
+        active_job=_job_words(active.filter(mutating=True).first()),
+        active_fence=_job_words(active.filter(Q(mutating=True) | Q(kind="fence")).first()),
+        outlook={o["node"]: o for o in outlook},
+    )
+
+
+def why_not(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:
+    """Why `kind` on `node` cannot succeed now, in words for the page (None: it can)."""
+    return job_refusal(cluster, kind, node, facts) or page_refusal(cluster, kind, node, facts)
+
+
+def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:
+    """What `jobs.services.job_start` would refuse, typed confirmations left out (None: it
+    would start the job). Same rules, same order as the plans; shorter words."""
+    name, state = cluster.name, state_words(cluster)
+    is_db = node is not None and node.kind == Node.Kind.DATABASE
+    reason = None
+    if kind == "switchover":
+        if cluster.state != Cluster.State.HEALTHY:
+            reason = f"needs a healthy cluster: {name} is {state}"
+        elif node is not None and not is_db:
+            reason = f"{node.name} is not a database node"
+    elif kind == "failover":
+        if not is_db:
+            reason = "name the standby to promote"
+    elif kind == "rebuild":
+        if not is_db:
+            reason = "name the database node to rebuild"
+        elif cluster.state in NOT_SET_UP:
+            reason = f"{name} is not set up yet: run setup"
+    elif kind == "restart":
+        if cluster.state not in RUNNING:
+            reason = f"needs a running cluster: {name} is {state}"
+        elif node is not None and not is_db:
+            reason = "only database nodes run PostgreSQL"
+    elif kind in ("maintenance_on", "maintenance_off"):
+        if cluster.state in NOT_SET_UP:
+            reason = f"{name} is not set up yet"
+    elif kind in NODE_CHANGES:
+        reason = _node_change_refusal(cluster, kind, node, facts)
+    elif kind == "fence":
+        reason = _fence_refusal(cluster, node, facts)
+    elif kind == "rotate_certificates":
+        reason = _rotation_refusal(cluster, node, facts)
+    elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
+        reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
+    if reason:
+        return reason
+    # job_start's last check: one job that changes the cluster at a time (fence: see above).
+    if kind != "fence" and facts.active_job and get_playbook(kind).mutating:
+        return f"wait for {facts.active_job} to end: one job changes a cluster at a time"
+    return None
+
+
+def _node_change_refusal(
+    cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts
+) -> str | None:
+    """jobs.playbooks.nodes: add, replace and remove need a running cluster HA Center built."""
+    # The page's "Add a node" names no node yet: the new server is entered on its own page.
+    if not (kind == "add_node" and node is None) and (
+        node is None or node.kind != Node.Kind.DATABASE
+    ):
+        return f"name the database node to {NODE_CHANGES[kind]}"
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        return f"{cluster.name} is an adopted Patroni cluster: change its members with its tools"
+    if cluster.state in NOT_SET_UP:
+        return f"{cluster.name} is not set up yet: run setup instead"
+    if cluster.maintenance:
+        return f"{cluster.name} is in maintenance mode: end it first"
+    if kind == "remove_node" and len([n for n in facts.database if n.name != node.name]) < 2:
+        return (
+            "a cluster keeps at least two database nodes: add a standby first, "
+            f"or replace {node.name}"
+        )
+    return None
+
+
+def _fence_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -> str | None:
+    """jobs.playbooks.fence.person_fence_refusal (its unsafe_to_fence) and job_start's fence
+    conflict: never the leader or the only writable node, never beside another change."""
+    if node is None or node.kind != Node.Kind.DATABASE:
+        return "fence needs the database node to shut out"
+    me = facts.nodes.get(node.name) or NodeFacts(node.name, node.kind)
+    if not cluster.last_leader:
+        return "the monitor has not read who holds the leader key yet"
+    if node.name == cluster.last_leader or me.role == NodeStatus.Role.PRIMARY:
+        return f"{node.name} holds the leader key: move the primary first"
+    others = [
+        n for n in facts.database if n.name != node.name and n.writable is True and not n.fenced
+    ]
+    if me.writable and not others:
+        return f"{node.name} is the only node that accepts writes"
+    if facts.active_fence:
+        return f"wait for {facts.active_fence} to end: fence when nothing else changes the cluster"
+    return None
+
+
+def _rotation_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -> str | None:
+    """jobs.playbooks.rotate_certificates.plan: a running cluster of ours, on TLS everywhere."""
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        return f"{cluster.name} is an adopted Patroni cluster: HA Center does not manage its TLS"
+    if cluster.state not in RUNNING:
+        return f"needs a running cluster: {cluster.name} is {state_words(cluster)}"
+    if node is not None:
+        return "certificates are rotated on every node at once"
+    plain = [n.name for n in facts.nodes.values() if not n.tls_active]
+    if plain or not cluster.ca_certificate:
+        return f"not on TLS yet ({', '.join(plain) or cluster.name}): run setup again first"
+    return None
+
+
+def page_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:
+    """What the job would accept but fail at on the servers, by the monitor's last reading;
+    and what needs a fresh reading the console does not have."""
+    if kind in NEEDS_READING and cluster.state == Cluster.State.UNKNOWN:
+        return f"needs a fresh reading: no answer from {cluster.name}; check from another host"
+    me = facts.nodes.get(node.name) if node is not None else None
+    if me is None:
+        return None
+    if kind == "switchover":
+        # switchover_check refuses a candidate that does not stream (live, in its first step).
+        if me.role == NodeStatus.Role.PRIMARY:
+            return f"{me.name} is already the primary"
+        if me.state != "streaming":
+            return f"{me.name} does not stream ({me.state or 'no reading'})"
+    elif kind == "failover":
+        return _failover_candidate_refusal(cluster, me, facts)
+    elif kind in ("rebuild", "remove_node") and me.role == NodeStatus.Role.PRIMARY:
+        # rebuild would stop the only writable node; remove_node fails at check_not_primary.
+        return f"{me.name} is the primary: switch over first"
+    return None
+
+
+def _failover_candidate_refusal(cluster: Cluster, me: NodeFacts, facts: ActionFacts) -> str | None:
+    """Patroni promotes only a running, answering, unfenced standby (the synchronous one in
+    synchronous mode); a failover to any other waits out its 90 s and fails."""
+    if me.role == NodeStatus.Role.PRIMARY:
+        return f"{me.name} is already the primary"
+    if me.fenced:
+        return f"{me.name} is fenced until rebuilt"
+    seen = "never answered"
+    if me.last_seen is not None:
+        seen = f"last answered {relative((facts.now - me.last_seen).total_seconds())}"
+    if me.state not in RUNNING_STATES:
+        state = me.state or "not answering"
+        return f"{me.name} is {state} ({seen}): only a running standby can take over"
+    # As the failover outlook judges it: not in the monitor's last reading of the cluster.
+    checked = cluster.last_checked or facts.now
+    if me.last_seen is None or me.last_seen < checked - ANSWERED_WITHIN:
+        return f"{me.name}'s Patroni does not answer ({seen})"
+    if cluster.replication == Cluster.Replication.SYNC and me.role != NodeStatus.Role.SYNC_REPLICA:
+        return "in synchronous mode Patroni promotes only the synchronous standby"
+    return None
