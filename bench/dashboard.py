@@ -1,8 +1,9 @@
-"""Dashboard benchmark: the server time of the dashboard's 3-second refresh (the htmx partial)
-and of the cluster page's lag series, with N clusters and H hours of raw status samples
-(one per database node every 2 s, as the monitor writes them). Every standby has 20 minutes of
-sparkline history, and before each refresh a quarter of them get a new lag (outside the timed
-part), as busy clusters would between two refreshes: cached drawings only help where nothing
+"""Dashboard benchmark: the server time and bytes of the dashboard's 3-second refresh (its htmx
+poll, which gets only the cards that changed) and of the whole fragment (a click on a count), and
+the cluster page's lag series, with N clusters and H hours of raw status samples (one per
+database node every 2 s, as the monitor writes them). Every standby has 20 minutes of sparkline
+history. Before each refresh (outside the timed part) a monitor pass marks every cluster read and
+gives new lags to none, 10 or a quarter of the standbys: cached drawings only help where nothing
 changed.
 
 Goal: p95 <= 100 ms for the dashboard at 200 clusters. Needs PostgreSQL on localhost; no
@@ -11,8 +12,10 @@ workers, no network. Run: `.venv/bin/python -m bench.dashboard --clusters 200 --
 
 import argparse
 import functools
+import gzip
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -45,6 +48,43 @@ def timed(call, rounds: int, between=lambda: None, cpu: list | None = None) -> l
 def describe(name: str, times: list[float]) -> str:
     p95 = times[max(int(len(times) * 0.95) - 1, 0)]
     return f"{name}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms"
+
+
+GZIP = {"HTTP_ACCEPT_ENCODING": "gzip"}
+
+
+class Poll:
+    """The dashboard's poll as htmx sends it: the version the page shows, then the version each
+    answer brings. Records each answer's size before and after gzip, and its status."""
+
+    def __init__(self, client) -> None:
+        self.client, self.url = client, "/"
+        self.sizes: list[tuple[int, int]] = []
+        self.codes: list[int] = []
+
+    def start(self) -> None:
+        """Load the page, as a browser does, and take its poll address."""
+        self.follow(self.client.get("/").content)
+
+    def follow(self, body: bytes) -> None:
+        found = re.search(rb'id="dashboard-poll"[^>]* hx-get="([^"]+)"', body)
+        if found:
+            self.url = found.group(1).decode().replace("&amp;", "&")
+
+    def measure(self, call) -> tuple[int, int]:
+        response = call()
+        sent = response.content
+        body = gzip.decompress(sent) if response.get("Content-Encoding") == "gzip" else sent
+        return len(body), len(sent)
+
+    def __call__(self) -> None:
+        response = self.client.get(self.url, HTTP_HX_REQUEST="true", **GZIP)
+        assert response.status_code in (200, 204), response.status_code
+        sent = response.content
+        body = gzip.decompress(sent) if response.get("Content-Encoding") == "gzip" else sent
+        self.sizes.append((len(body), len(sent)))
+        self.codes.append(response.status_code)
+        self.follow(body)
 
 
 def main() -> None:
@@ -125,6 +165,7 @@ def run(args: argparse.Namespace) -> None:
     cluster = Cluster.objects.get(name="c0")
 
     def refresh() -> None:
+        """The whole fragment, as a click on a count or the search gets it."""
         assert client.get("/", HTTP_HX_REQUEST="true").status_code == 200
 
     def chart(range_key: str):
@@ -134,29 +175,56 @@ def run(args: argparse.Namespace) -> None:
 
     standbys = list(NodeStatus.objects.filter(role="replica"))
 
-    def monitor_wrote() -> None:
-        """A quarter of the standbys report a new lag, as the monitor writes it."""
-        for status in random.sample(standbys, len(standbys) // 4):
+    def monitor_pass(changing: int) -> None:
+        """A monitor pass: every cluster read now, `changing` standbys with a new lag."""
+        Cluster.objects.update(last_checked=timezone.now())
+        changed = random.sample(standbys, changing)
+        for status in changed:
             status.lag_bytes = random.randrange(200_000)
             status.lag_minutes = lag_minutes_add(
                 status.lag_minutes, timezone.now(), status.lag_bytes
             )
-        NodeStatus.objects.bulk_update(standbys, ["lag_bytes", "lag_minutes"])
+        NodeStatus.objects.bulk_update(changed, ["lag_bytes", "lag_minutes"])
 
     refresh()  # warm up: connection, templates
     print(describe("  of which dashboard_rows()", timed(selectors.dashboard_rows, 10)))
+    monitor_pass(0)
+    poll = Poll(client)
+    poll.start()
+    whole = poll.measure(lambda: client.get("/", HTTP_HX_REQUEST="true", **GZIP))
     cpu: list[float] = []
-    times = timed(refresh, 60, between=monitor_wrote, cpu=cpu)
-    print(describe("dashboard refresh (htmx partial)", times) + " (goal: p95 <= 100)")
+    times = timed(refresh, 30, between=lambda: monitor_pass(len(standbys) // 4), cpu=cpu)
+    print(
+        describe("whole fragment (a click on a count, a search)", times)
+        + f"; {whole[0]:,} B, {whole[1]:,} B gzipped"
+    )
     print(describe("  its CPU time in the web process", sorted(cpu)))
+    print("refresh every 3 s, the poll (it sends only what changed; gzipped):")
+    for label, changing in (
+        ("nothing changed", 0),
+        ("10 clusters changed", 10),
+        (f"{len(standbys) // 4} clusters changed", len(standbys) // 4),
+    ):
+        poll()  # the version after the whole-fragment rounds above
+        poll.sizes.clear()
+        cpu = []
+        times = timed(poll, 30, between=lambda n=changing: monitor_pass(n), cpu=cpu)
+        raw = statistics.median(r for r, _ in poll.sizes)
+        sent = statistics.median(s for _, s in poll.sizes)
+        codes = sorted(set(poll.codes[-30:]))
+        print(
+            describe(f"  {label}", times)
+            + f" (goal: p95 <= 100); {raw:,.0f} B, {sent:,.0f} B sent, HTTP {codes}"
+        )
+        print(describe("    its CPU time in the web process", sorted(cpu)))
     if os.environ.get("BENCH_PROFILE"):
         import cProfile
         import pstats
 
         profile = cProfile.Profile()
         for _ in range(10):
-            monitor_wrote()
-            profile.runcall(refresh)
+            monitor_pass(10)
+            profile.runcall(poll)
         pstats.Stats(profile).sort_stats(os.environ["BENCH_PROFILE"]).print_stats(40)
     print(describe("cluster lag chart, last hour", timed(chart("1h"), 10)))
     print(describe("cluster lag chart, last day", timed(chart("1d"), 10)))

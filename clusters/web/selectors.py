@@ -1,8 +1,8 @@
 """Reads of the inventory shaped for the API and pages (they only ever read the database)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -342,4 +342,60 @@ def dashboard_rows() -> list[dict]:
             s["node__name"] for s in statuses if (s["proxy_status"] or "").startswith("UP")
         ]
         row["proxy_known"] = any(s["proxy_status"] for s in statuses)
+    rows.sort(key=triage_order)  # most urgent first, the dashboard's order
     return rows
+
+
+# The dashboard's order of states, most urgent first: an outage, an election, trouble that still
+# takes writes, a cluster the console cannot read; then what needs no one now. Also the order of
+# the dashboard's counts.
+TRIAGE_STATES = (
+    Cluster.State.DOWN,
+    Cluster.State.FAILING_OVER,
+    Cluster.State.DEGRADED,
+    Cluster.State.UNKNOWN,
+    Cluster.State.MAINTENANCE,
+    Cluster.State.PROVISIONING,
+    Cluster.State.NEW,
+    Cluster.State.HEALTHY,
+)
+# The states in which a cluster needs someone (the tab title counts them).
+NEEDS_SOMEONE = (
+    Cluster.State.DOWN,
+    Cluster.State.FAILING_OVER,
+    Cluster.State.DEGRADED,
+    Cluster.State.UNKNOWN,
+)
+_RANK = {state: rank for rank, state in enumerate(TRIAGE_STATES)}
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def triage_order(row: dict) -> tuple:
+    """A dashboard row's sort key: by severity, then the longest in its state first (it has
+    waited longest for someone), then by name. Healthy clusters go by name alone: how long a
+    cluster has been fine tells nobody anything."""
+    rank = _RANK.get(row["state"], len(TRIAGE_STATES))
+    if row["state"] == Cluster.State.HEALTHY:
+        return (rank, _NEVER, row["name"])
+    return (rank, row["state_since"] or _NEVER, row["name"])
+
+
+def dashboard_filter(rows: list[dict], *, state: str, q: str) -> list[dict]:
+    """The dashboard's rows in `state` (all when empty) that match the search `q` (all when
+    empty), in their order."""
+    shown = [row for row in rows if not state or row["state"] == state]
+    if q:
+        matching = dashboard_search(q)
+        shown = [row for row in shown if row["pk"] in matching]
+    return shown
+
+
+def dashboard_search(text: str) -> set[int]:
+    """The clusters whose name, or one of whose nodes' name or address, contains `text`
+    (case-insensitive): the dashboard's search. One query."""
+    nodes = Node.objects.filter(Q(name__icontains=text) | Q(address__icontains=text))
+    return set(
+        Cluster.objects.filter(
+            Q(name__icontains=text) | Q(pk__in=nodes.values("cluster_id"))
+        ).values_list("pk", flat=True)
+    )

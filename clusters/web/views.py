@@ -4,7 +4,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.gzip import GZipMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
@@ -15,23 +18,88 @@ from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, ro
 from clusters.inventory import services
 from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
-from clusters.web import action_checks, actions, lag_chart, scans, selectors
+from clusters.web import action_checks, actions, dashboard_cards, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
-from clusters.web.dashboard_cards import cluster_cards
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
+
+
+# The dashboard's view (cards or rows) is remembered in a cookie, so a reload keeps it.
+VIEW_COOKIE = "hacenter_dashboard_view"
+VIEW_COOKIE_AGE_S = 365 * 86400
+# The dashboard's answers to htmx are compressed; the page itself is not. Compression next to a
+# secret an attacker can probe for is BREACH: these fragments carry no CSRF token nor any
+# secret, only what every viewer sees (the page carries the CSRF token, so it stays plain).
+_GZIP = GZipMiddleware(lambda request: HttpResponse())
 
 
 @role_required(VIEWER)
 @vary_on_headers("HX-Request")
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    """The dashboard; its htmx poll gets the cards alone. Reads the database only."""
+    """The dashboard: counts by state, then the clusters most urgent first, as cards or rows,
+    filtered by state (`?state=down`) and searched by cluster, node or address (`?q=`). Its poll
+    (`v`: the version the browser shows) gets 204 when nothing changed, else only the cards or
+    rows that did (dashboard_cards.changed_parts). Reads the database only."""
+    state = request.GET.get("state", "")
+    state = state if state in selectors.TRIAGE_STATES else ""
+    q = request.GET.get("q", "").strip()[:100]
+    view = request.GET.get("view") or request.COOKIES.get(VIEW_COOKIE, "")
+    view = view if view in dashboard_cards.VIEWS else "cards"
     rows = selectors.dashboard_rows()
-    context = {"clusters": rows, "cards": cluster_cards(rows)}
-    if request.htmx:
-        return render(request, "clusters/htmx/dashboard.html", context)
-    context["draft"] = WizardDraft.objects.filter(user=request.user).first()
-    return render(request, "clusters/cluster_list.html", context)
+    counts = dashboard_cards.triage_counts(rows)
+    shown = selectors.dashboard_filter(rows, state=state, q=q)
+    strip = dashboard_cards.count_strip(counts, state=state, q=q, view=view)
+    listed, items = dashboard_cards.dashboard_list(shown, view=view, state=state, q=q)
+    drawing = dashboard_cards.Drawing.of(view, strip, items)
+    old = request.GET.get("v") if request.htmx else None
+    if old == drawing.token:
+        if not dashboard_cards.still_remembered(old):
+            dashboard_cards.remember(drawing)
+        return HttpResponse(status=204)  # htmx swaps nothing
+    dashboard_cards.remember(drawing)
+    poller = dashboard_cards.poller(
+        token=drawing.token, state=state, q=q, view=view, shown=len(shown), total=len(rows)
+    )
+    if old is not None:
+        parts = dashboard_cards.changed_parts(old, drawing)
+        if parts is not None:
+            return _gzipped(request, HttpResponse(dashboard_cards.oob(poller) + "".join(parts)))
+    context = {
+        "total": len(rows),
+        "strip": mark_safe(strip),  # noqa: S308 - drawn by dashboard_cards, values escaped
+        "listed": mark_safe(listed),  # noqa: S308 - idem
+        "poller": mark_safe(poller),  # noqa: S308 - idem
+        "state": state,
+        "q": q,
+        "view": view,
+        "views": [
+            (name, dashboard_cards.dashboard_url(state=state, q=q, view=name))
+            for name in dashboard_cards.VIEWS
+        ],
+        "title": dashboard_cards.triage_title(counts),
+        "favicon": dashboard_cards.triage_favicon(counts),
+    }
+    if old is not None:  # a poll: the order changed or its drawing is unknown here, send all
+        section = render_to_string(
+            "clusters/htmx/dashboard_list.html", {**context, "oob": True}, request=request
+        )
+        response = HttpResponse(dashboard_cards.oob(strip) + section)
+    elif request.htmx:
+        response = render(request, "clusters/htmx/dashboard.html", context)
+    else:
+        context["draft"] = WizardDraft.objects.filter(user=request.user).first()
+        response = render(request, "clusters/cluster_list.html", context)
+    if request.GET.get("view") == view:
+        response.set_cookie(
+            VIEW_COOKIE, view, max_age=VIEW_COOKIE_AGE_S, samesite="Lax", httponly=True
+        )
+    return _gzipped(request, response) if request.htmx else response
+
+
+def _gzipped(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The answer compressed when the browser accepts gzip (only for the dashboard's htmx
+    fragments: see _GZIP)."""
+    return _GZIP.process_response(request, response)
 
 
 @role_required(VIEWER)

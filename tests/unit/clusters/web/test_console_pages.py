@@ -85,7 +85,7 @@ def test_dashboard_refresh_returns_the_cards_alone_and_follows_the_database(
     Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
     response = client.get("/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
-    assert html.lstrip().startswith('<section id="dashboard"') and "<html" not in html
+    assert html.lstrip().startswith('<div id="triage">') and "<html" not in html
     assert 'data-state="degraded"' in html and "✖ down" in html
     assert "HX-Request" in response["Vary"]
 
