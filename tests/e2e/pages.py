@@ -1,9 +1,33 @@
-"""Helpers of the browser tests: README screenshots and the phone-width check."""
+"""Helpers of the browser tests: logging in while watching for CSP violations, README
+screenshots and the phone-width check."""
 
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
+
+from clusters.access.roles import assign_role
+
+PASSWORD = "browser-test-pw-1"
+
+
+def log_in(page: Page, live_server, django_user_model, username="admin", role="admin") -> list[str]:
+    """Log in as a new user with `role`; the list that comes back fills with every Content
+    Security Policy violation and script error the pages report from then on."""
+    user = django_user_model.objects.create_user(username, password=PASSWORD)
+    assign_role(user, role)
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
+    return problems
 
 
 def shot(page: Page, name: str) -> None:

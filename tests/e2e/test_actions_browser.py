@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from clusters.models import Cluster, Credential, Node, NodeStatus
-from tests.e2e.pages import check_phone_width, shot
-from tests.e2e.test_charts_browser import log_in
+from clusters.models import Cluster, NodeStatus
+from tests.e2e.pages import check_phone_width, log_in, shot
+from tests.unit.conftest import three_node_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -20,34 +20,27 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def degraded_cluster() -> Cluster:
     """pg1: node1 primary, node2 stopped for five minutes; read just now."""
     now = timezone.now()
-    cred = Credential.objects.create(name="lab", username="root", password="pw-123456")
-    cluster = Cluster.objects.create(
-        name="pg1", state="degraded", last_leader="node1", last_checked=now
+    cluster, (node1, node2, _proxy) = three_node_cluster(
+        state="degraded", last_leader="node1", last_checked=now
     )
-    for i, (name, kind) in enumerate(
-        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
-    ):
-        node = Node.objects.create(
-            cluster=cluster,
-            name=name,
-            address=f"198.18.0.{11 + i}",
-            credential=cred,
-            kind=kind,
-            host_key_type="ssh-ed25519",
-            host_key_base64="AAAA",
-            host_key_fingerprint="SHA256:x",
-        )
-        if kind == "database":
-            primary = name == "node1"
-            NodeStatus.objects.create(
-                node=node,
-                role="primary" if primary else "unknown",
-                state="running" if primary else "stopped",
-                timeline=3,
-                writable=primary,
-                proxy_status="UP" if primary else "DOWN",
-                last_seen=now if primary else now - timedelta(minutes=5),
-            )
+    NodeStatus.objects.create(
+        node=node1,
+        role="primary",
+        state="running",
+        timeline=3,
+        writable=True,
+        proxy_status="UP",
+        last_seen=now,
+    )
+    NodeStatus.objects.create(
+        node=node2,
+        role="unknown",
+        state="stopped",
+        timeline=3,
+        writable=False,
+        proxy_status="DOWN",
+        last_seen=now - timedelta(minutes=5),
+    )
     return cluster
 
 

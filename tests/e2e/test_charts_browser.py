@@ -10,10 +10,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from clusters.access.roles import assign_role
 from clusters.models import Cluster, ClusterEvent, Credential, Node, StatusSample
 from jobs.models import Job, JobStatus, LogLine, Step
-from tests.e2e.pages import check_phone_width, shot
+from tests.e2e.pages import check_phone_width, log_in, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -68,23 +67,6 @@ def cluster_with_history() -> Cluster:
         summary="node2 promoted after node1 stopped answering",
     )
     return cluster
-
-
-def log_in(page: Page, live_server, django_user_model) -> list[str]:
-    admin = django_user_model.objects.create_user("admin", password="browser-test-pw-1")
-    assign_role(admin, "admin")
-    violations: list[str] = []
-    page.on(
-        "console",
-        lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.on("pageerror", lambda e: violations.append(f"page error: {e}"))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("User name").fill("admin")
-    page.get_by_label("Password").fill("browser-test-pw-1")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
-    return violations
 
 
 def test_lag_chart_draws_the_threshold_line_and_a_failover_marker(

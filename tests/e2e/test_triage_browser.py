@@ -14,9 +14,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from clusters.access.roles import assign_role
 from clusters.models import Cluster, Credential, Node, NodeStatus
-from tests.e2e.pages import check_phone_width, shot
+from tests.e2e.pages import check_phone_width, log_in, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -87,23 +86,6 @@ def write_fleet(count: int = 200) -> dict[str, Cluster]:
     return {cluster.name: cluster for cluster in clusters}
 
 
-def log_in(page: Page, live_server, django_user_model) -> list[str]:
-    viewer = django_user_model.objects.create_user("oncall", password="browser-test-pw-1")
-    assign_role(viewer, "viewer")
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("User name").fill("oncall")
-    page.get_by_label("Password").fill("browser-test-pw-1")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Clusters")).to_be_visible()
-    return problems
-
-
 def screenshot(page: Page, name: str) -> None:
     """A README screenshot of what the viewport shows (the top of 200 clusters), when asked
     for. Not tests.e2e.pages.shot: its full-page capture makes Chromium log a refused inline
@@ -122,7 +104,7 @@ def test_the_dashboard_triages_200_clusters_filters_searches_and_refreshes_in_pl
     page: Page, live_server, django_user_model
 ):
     clusters = write_fleet()
-    problems = log_in(page, live_server, django_user_model)
+    problems = log_in(page, live_server, django_user_model, "oncall", "viewer")
     expect(page).to_have_title("1 down · 1 degraded · 1 unknown · HA Center")
     assert page.locator('link[rel="icon"]').get_attribute("href") == "/static/favicon-down.svg"
 
@@ -211,7 +193,7 @@ def test_the_dashboard_triages_200_clusters_filters_searches_and_refreshes_in_pl
 
 def test_the_counts_cards_and_rows_fit_a_phone(page: Page, live_server, django_user_model):
     write_fleet(20)
-    log_in(page, live_server, django_user_model)
+    log_in(page, live_server, django_user_model, "oncall", "viewer")
     check_phone_width(page, f"{live_server.url}/?view=cards")
     check_phone_width(page, f"{live_server.url}/?view=rows")
     page.set_viewport_size({"width": 390, "height": 844})
