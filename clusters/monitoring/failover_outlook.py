@@ -26,7 +26,6 @@ ELIGIBLE = "eligible"  # may take over, but another one is further ahead
 REFUSED = "refused"  # would not take over: `reasons` say why
 UNKNOWN = "unknown"  # no fresh reading to judge by
 
-STANDBY_ROLES = ("replica", "sync_replica")
 RUNNING_STATES = ("streaming", "running")
 
 
@@ -86,7 +85,9 @@ def failover_outlook(
     """Each standby's outlook, in the members' order. `observed` is false when the monitor has
     no fresh reading of the cluster (every standby is then unknown); a cluster without a
     primary has nothing to fail over from (also unknown)."""
-    standbys = [m for m in members if m.role in STANDBY_ROLES]
+    # Every member but the primary: one whose role the last reading could not tell (stopped,
+    # silent) is a standby that would not take over, and is listed as such.
+    standbys = [m for m in members if m.role != "primary"]
     has_primary = any(m.role == "primary" for m in members)
     if not observed or not has_primary:
         why = "no fresh reading of the cluster" if not observed else "there is no primary now"

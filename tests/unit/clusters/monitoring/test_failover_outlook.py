@@ -104,3 +104,8 @@ def test_no_standby_able_means_no_winner():
     found = verdicts([member("node1", "primary"), member("node2", fenced=True, state="stopped")])
     verdict, reasons, _ = found["node2"]
     assert verdict == REFUSED and len(reasons) == 2
+
+
+def test_a_member_whose_role_is_unknown_is_listed_as_refused():
+    found = verdicts([member("node1", "primary"), member("node2", "unknown", state="stopped")])
+    assert found["node2"][0] == REFUSED
