@@ -22,6 +22,7 @@ import pytest
 from clusters.models import Cluster
 from jobs import patroni_api
 from jobs.models import Job, JobStatus
+from jobs.playbooks.packages import APT_COMMON
 from tests.conftest import wait_for
 from tests.integration.conftest import job_story, leader_name, streaming_standby, wait_for_job
 from tests.lab_fixtures import on_debian
@@ -97,7 +98,10 @@ def customer_installs(lab, host: str, initial_cluster: str) -> None:
     sh(
         lab,
         host,
-        f"apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -qy {wanted}",
+        # The product's own apt options: no pipelining through apt-cacher-ng (a closed pipelined
+        # connection stalled this step for 15 minutes once), timeouts and retries.
+        f"apt-get {APT_COMMON} update -q && "
+        f"DEBIAN_FRONTEND=noninteractive apt-get {APT_COMMON} install -qy {wanted}",
         timeout=900,
     )
     me = lab.host(host).address
