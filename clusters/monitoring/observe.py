@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clusters.alerts.events import event_record
+from clusters.alerts.incidents import incident_measure, incident_observe
 from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from clusters.monitoring import health
 from clusters.monitoring.lag_history import lag_minutes_add
@@ -163,6 +164,8 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
     if view.leader and view.leader != cluster.last_leader:
         changes["last_leader"] = cluster.last_leader = view.leader
     setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
+    if not setup_owns_state:
+        _incident(one, context, state, reasons, now)
     if not setup_owns_state and (state, view.paused) != (cluster.state, cluster.maintenance):
         changes.update(state=state, maintenance=view.paused)
         cluster.state, cluster.maintenance = state, view.paused
@@ -173,6 +176,26 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
     if reasons:
         logger.debug("cluster %s is %s: %s", cluster.name, state, "; ".join(reasons))
     return state
+
+
+def _incident(one: Pass, context: Context, state: str, reasons: list[str], now: datetime) -> None:
+    """Open an outage, end one, or close the cluster's incident after a healthy stretch
+    (clusters.alerts.incidents); reads the cluster's state and last check before this pass
+    writes them."""
+    cluster = one.cluster
+    found = incident_observe(
+        cluster=cluster,
+        state=state,
+        reasons=reasons,
+        previous_state=cluster.state,
+        last_checked=cluster.last_checked,
+        now=now,
+        open_incident=context.incidents.get(cluster.pk),
+    )
+    if found is None:
+        context.incidents.pop(cluster.pk, None)
+    else:
+        context.incidents[cluster.pk] = found
 
 
 def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
@@ -284,6 +307,8 @@ def _complete_failover_timings(
     if details != pending.details:
         pending.details = details
         pending.save(update_fields=["details", *changed])
+        if changed:  # the loss is measured: the incident tells it too
+            incident_measure(incident_id=pending.incident_id)
     if details.get("proxy_routed_at") and pending.downtime_s is None:
         _downtime(pending, now)
 
@@ -304,6 +329,7 @@ def _downtime(pending: ClusterEvent, now: datetime) -> None:
     start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
     pending.downtime_s = round((routed_at - start).total_seconds(), 1)
     pending.save(update_fields=["downtime_s"])
+    incident_measure(incident_id=pending.incident_id)
 
 
 def _rejoins(

@@ -51,7 +51,7 @@ def test_every_path_of_the_api_is_in_the_document():
     golden = json.loads(GOLDEN.read_text())
     for case in CASES:
         if golden[case.name]["status"] != 405:  # a method the path refuses has no operation
-            filled = case.path.format(cluster=1, bare=1, job=1, failed_job=1, token=1)
+            filled = case.path.format(cluster=1, bare=1, job=1, failed_job=1, token=1, incident=1)
             assert openapi_check.operation_of(filled, case.method) is not None, case
 
 
