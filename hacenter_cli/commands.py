@@ -159,6 +159,50 @@ def events(api: Api, args: Namespace) -> Exit:
     return Exit.OK
 
 
+def incidents(api: Api, args: Namespace) -> Exit:
+    """A cluster's incidents, newest first; an open one is then told whole: its timeline (each
+    milestone's time and seconds since the fault), its measures and the next action."""
+    cluster = find_cluster(api, args.cluster)
+    page = api.get(
+        f"/clusters/{cluster['id']}/incidents/", {"limit": args.limit, "cursor": args.cursor}
+    )
+    found = page.get("incidents", [])
+    current = next((i for i in found if i.get("closed") is None), None)
+    story = api.get(f"/incidents/{current['id']}/") if current else None
+    if args.json:
+        render.emit_json({**page, "open": story})
+        return Exit.OK
+    headers = ("opened", "kind", "title", "downtime_s", "lost_bytes", "closed")
+    rows = [
+        (
+            render.when(i.get("opened")),
+            i.get("kind"),
+            i.get("title"),
+            i.get("downtime_s"),
+            i.get("lost_bytes"),
+            render.when(i.get("closed")) if i.get("closed") else "open",
+        )
+        for i in found
+    ]
+    print(render.table(headers, rows))
+    if story is not None:
+        print(f"\nopen: {story.get('title')}")
+        steps = [
+            (
+                m.get("label"),
+                render.when(m.get("at")) if m.get("at") else m.get("state", "").replace("_", " "),
+                f"+{m['after_s']:g} s" if m.get("after_s") is not None else None,
+                m.get("note"),
+            )
+            for m in story.get("timeline", [])
+        ]
+        print(render.table(("milestone", "at", "after", "note"), steps))
+        print(f"next: {story.get('recommendation', {}).get('text')}")
+    if page.get("next"):
+        print(f"more: hacenter incidents {args.cluster} --cursor {page['next']}", file=sys.stderr)
+    return Exit.OK
+
+
 def jobs(api: Api, args: Namespace) -> Exit:
     """Recent jobs, newest first: of one cluster, or of every cluster."""
     query = {

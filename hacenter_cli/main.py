@@ -43,6 +43,14 @@ def job_limit(text: str) -> int:
     return value
 
 
+def incident_limit(text: str) -> int:
+    """A page size the incidents list accepts."""
+    value = positive_int(text)
+    if value > 200:
+        raise argparse.ArgumentTypeError("the API answers at most 200 incidents a page")
+    return value
+
+
 def interval(text: str) -> float:
     try:
         value = float(text)
@@ -95,6 +103,16 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("--since", help="from this time (ISO 8601, UTC without an offset)")
     found.add_argument("--until", help="before this time (ISO 8601)")
     found.add_argument("--limit", type=event_limit, help="at most N events (1-500, default 50)")
+    found.add_argument("--cursor", help="the next page, as the last page printed it")
+    found = command(
+        "incidents",
+        commands.incidents,
+        "a cluster's failovers, switchovers and outages, newest first; the open one told whole",
+    )
+    found.add_argument("cluster", help="the cluster's name or id")
+    found.add_argument(
+        "--limit", type=incident_limit, help="at most N incidents (1-200, default 50)"
+    )
     found.add_argument("--cursor", help="the next page, as the last page printed it")
     found = command("jobs", commands.jobs, "recent jobs, newest first")
     found.add_argument("cluster", nargs="?", help="the cluster's name or id (default: every one)")

@@ -2,6 +2,7 @@
 
 from clusters.models.access import ApiToken, AuditEntry
 from clusters.models.alerts import AlertChannel, AlertDelivery
+from clusters.models.incidents import Incident
 from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from clusters.models.subscriptions import DeliveryStatus, EventDelivery, EventSubscription
@@ -20,6 +21,7 @@ __all__ = [
     "DeliveryStatus",
     "EventDelivery",
     "EventSubscription",
+    "Incident",
     "Node",
     "NodeStatus",
     "ScannedHostKey",

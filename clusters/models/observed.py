@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from clusters.models.incidents import Incident
 from clusters.models.inventory import Cluster, Node
 
 
@@ -117,6 +118,11 @@ class ClusterEvent(models.Model):
     lost_bytes = models.BigIntegerField(null=True, blank=True)
     summary = models.CharField(max_length=300)
     details = models.JSONField(default=dict, blank=True)
+    # The failover, switchover or outage this event belongs to (at most one); empty for an
+    # event outside any (clusters.alerts.incidents attaches them).
+    incident = models.ForeignKey(
+        Incident, related_name="events", null=True, blank=True, on_delete=models.SET_NULL
+    )
 
     class Meta:
         ordering = ["-at"]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from clusters.alerts.events import event_record
+from clusters.alerts.incidents import incident_measure, incident_observe
 from clusters.inventory.units import size_text
 from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from clusters.monitoring import health
@@ -167,6 +168,9 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
         changes["last_leader"] = cluster.last_leader = view.leader
     setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
     if not setup_owns_state:
+        # The incident first: it reads the state before this pass; the state change's event
+        # then joins the incident it opened.
+        _incident(one, context, state, reasons, now)
         changes.update(state_changes(cluster, state, reasons, view.paused, now))
     if changes:
         writes.cluster_changes[cluster.pk] = {**changes, "last_checked": now}
@@ -211,6 +215,26 @@ def _alarms_found(
     if catching_up and "writes_nowhere" not in active:
         found.pop("writes_nowhere", None)
     return found
+
+
+def _incident(one: Pass, context: Context, state: str, reasons: list[str], now: datetime) -> None:
+    """Open an outage, end one, or close the cluster's incident after a healthy stretch
+    (clusters.alerts.incidents); reads the cluster's state and last check before this pass
+    writes them."""
+    cluster = one.cluster
+    found = incident_observe(
+        cluster=cluster,
+        state=state,
+        reasons=reasons,
+        previous_state=cluster.state,
+        last_checked=cluster.last_checked,
+        now=now,
+        open_incident=context.incidents.get(cluster.pk),
+    )
+    if found is None:
+        context.incidents.pop(cluster.pk, None)
+    else:
+        context.incidents[cluster.pk] = found
 
 
 def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
@@ -323,6 +347,8 @@ def _complete_failover_timings(
     if details != pending.details:
         pending.details = details
         pending.save(update_fields=["details", *changed])
+        if changed:  # the loss is measured: the incident tells it too
+            incident_measure(incident_id=pending.incident_id)
     if details.get("proxy_routed_at") and pending.downtime_s is None:
         _downtime(pending, now)
 
@@ -343,6 +369,7 @@ def _downtime(pending: ClusterEvent, now: datetime) -> None:
     start = parse_datetime(details.get("old_last_healthy") or "") or pending.at
     pending.downtime_s = round((routed_at - start).total_seconds(), 1)
     pending.save(update_fields=["downtime_s"])
+    incident_measure(incident_id=pending.incident_id)
 
 
 def _rejoins(

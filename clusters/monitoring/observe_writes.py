@@ -12,7 +12,14 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 
-from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
+from clusters.models import (
+    Cluster,
+    ClusterAlarm,
+    ClusterEvent,
+    Incident,
+    NodeStatus,
+    StatusSample,
+)
 
 Kind = ClusterEvent.Kind
 HANDOVERS = [Kind.FAILOVER, Kind.SWITCHOVER]
@@ -37,11 +44,13 @@ STATUS_FIELDS = [
 @dataclass
 class Context:
     """What judging a batch of clusters needs from earlier passes, loaded once per batch instead
-    of once per cluster and pass: active alarms, the latest hand-over and the rejoins after it."""
+    of once per cluster and pass: active alarms, the latest hand-over and the rejoins after it,
+    the open incident."""
 
     alarms: dict[int, dict[str, ClusterAlarm]]
     handovers: dict[int, ClusterEvent]
     rejoins: dict[int, list[tuple[str, datetime]]]  # (node, at) per cluster
+    incidents: dict[int, Incident] = field(default_factory=dict)  # the open one per cluster
 
     def history_wanted(self, cluster_id: int) -> bool:
         """Whether the cluster's latest hand-over still waits for its promotion time, which only
@@ -51,7 +60,7 @@ class Context:
 
 
 def context_load(cluster_ids: list[int]) -> Context:
-    """Two or three queries for the whole batch."""
+    """Three or four queries for the whole batch."""
     alarms: dict[int, dict[str, ClusterAlarm]] = {pk: {} for pk in cluster_ids}
     for alarm in ClusterAlarm.objects.filter(cluster_id__in=cluster_ids, cleared__isnull=True):
         alarms[alarm.cluster_id][alarm.code] = alarm
@@ -71,7 +80,11 @@ def context_load(cluster_ids: list[int]) -> Context:
             cluster_id__in=list(handovers), kind=Kind.REJOIN, at__gte=since
         ).values_list("cluster_id", "node", "at"):
             rejoins[cluster_id].append((node, at))
-    return Context(alarms, handovers, rejoins)
+    incidents = {
+        i.cluster_id: i
+        for i in Incident.objects.filter(cluster_id__in=cluster_ids, closed__isnull=True)
+    }
+    return Context(alarms, handovers, rejoins, incidents)
 
 
 @dataclass

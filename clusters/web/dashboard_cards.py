@@ -61,7 +61,12 @@ def _facts(c: dict) -> str:
         '<li class="error-text">none: no standby to fail over to</li>'
     )
     event = "none yet"
-    if c["event"]:
+    if c.get("incident"):  # one story rather than its latest line
+        event = (
+            f'<span class="status status-critical">Incident: {_e(c["incident"])}</span> '
+            f"<small>{ago(c['incident_at'])}</small>"
+        )
+    elif c["event"]:
         event = (
             f'<span class="status status-{_e(c["event_severity"])}">{_e(c["event"])}</span> '
             f"<small>{ago(c['event_at'])}</small>"

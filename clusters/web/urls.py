@@ -7,6 +7,7 @@ from clusters.web import (
     audit_views,
     ca_views,
     credential_views,
+    incident_views,
     job_views,
     node_views,
     subscription_views,
@@ -30,6 +31,7 @@ urlpatterns = [
         name="cluster-action-confirm",
     ),
     path("clusters/<int:pk>/lag/", views.cluster_lag, name="cluster-lag"),
+    path("clusters/<int:pk>/incident/", incident_views.cluster_incident, name="cluster-incident"),
     path("clusters/<int:pk>/nodes/new/", node_views.node_add_page, name="node-add"),
     path(
         "clusters/<int:pk>/nodes/<str:name>/replace/",

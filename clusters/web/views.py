@@ -20,6 +20,8 @@ from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from clusters.web import action_checks, actions, dashboard_cards, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
+from clusters.web.incident_selectors import events_grouped
+from clusters.web.incident_views import incident_context
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
 
@@ -137,7 +139,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "tls": selectors.tls_detail(cluster),
-            "events": cluster.events.all()[:30],
+            # An incident is one row of the list, its events folded under it.
+            "event_rows": events_grouped(list(cluster.events.select_related("incident")[:30])),
+            **incident_context(cluster),  # the incident section: story and what it shows
             "application": application_detail(cluster),
             "outlook": outlook,
             "outlook_winner": winner,

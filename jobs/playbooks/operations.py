@@ -8,7 +8,8 @@ import time
 from django.conf import settings
 
 from clusters.alerts.events import event_record
-from clusters.models import Cluster, ClusterEvent, ClusterSecret, Node
+from clusters.alerts.incidents import incident_measure
+from clusters.models import Cluster, ClusterEvent, ClusterSecret, Node, NodeStatus
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
@@ -216,7 +217,13 @@ def _record_switchover(ctx: StepContext, old: str, new: str, downtime: float) ->
         recent.downtime_s = round(downtime, 1)
         recent.details = dict(recent.details, measured_by_probe=True, job=ctx.job.pk)
         recent.save(update_fields=["downtime_s", "details"])
+        incident_measure(incident_id=recent.incident_id)  # the probe's figure is the finer one
     else:
+        # What the monitor needs to finish the timings as it does for its own hand-overs: the
+        # old primary's last reading bounds which promotion in Patroni's history is this one
+        # (an earlier one to the same node is not), and its LSN then gives the WAL lost.
+        last = NodeStatus.objects.filter(node__cluster=ctx.cluster, node__name=old).first()
+        seen = last.last_seen if last else None
         event_record(
             ctx.cluster,
             ClusterEvent.Kind.SWITCHOVER,
@@ -224,7 +231,14 @@ def _record_switchover(ctx: StepContext, old: str, new: str, downtime: float) ->
             old_primary=old,
             new_primary=new,
             downtime_s=round(downtime, 1),
-            details={"measured_by_probe": True, "job": ctx.job.pk},
+            details={
+                "measured_by_probe": True,
+                "job": ctx.job.pk,
+                "old_last_healthy": seen.isoformat() if seen else None,
+                "old_wal_position": last.wal_position if last else None,
+                "promoted_at": None,
+                "proxy_routed_at": None,
+            },
         )
     Cluster.objects.filter(pk=ctx.cluster.pk).update(last_leader=new)
 

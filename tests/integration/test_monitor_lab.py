@@ -1,13 +1,14 @@
 """The monitor on a lab cluster, with a real beat and worker: state, the split-brain sentinel
-(alarm and fence) and a failover event with its timings."""
+(alarm and fence) and a failover event with its timings, told as one incident."""
 
 import time
 
 import pytest
 from django.conf import settings
 
-from clusters.models import Cluster, ClusterAlarm, ClusterEvent, NodeStatus
+from clusters.models import Cluster, ClusterAlarm, ClusterEvent, Incident, NodeStatus
 from clusters.monitoring.reads import read_proxy
+from clusters.web.incident_selectors import incident_story
 from jobs import services
 from jobs.models import Job, JobStatus
 from tests.conftest import wait_for
@@ -114,3 +115,52 @@ def test_failover_is_recorded_as_an_event_with_timings(monitored, fresh_lab):
     assert 5 < event.downtime_s < 60
     print(f"failover: downtime {event.downtime_s} s, promoted at {event.details['promoted_at']}")
     assert ClusterEvent.objects.filter(cluster=monitored, kind="node_down", node="node1").exists()
+
+    # One incident tells it: the node_down before the failover and the failover in it, the
+    # downtime and the loss measured, node1 to be brought back.
+    incident = wait_for(
+        lambda: Incident.objects.filter(cluster=monitored, downtime_s__isnull=False).first(),
+        10,
+        "the incident's measures",
+    )
+    assert Incident.objects.filter(cluster=monitored).count() == 1
+    assert (incident.kind, incident.old_primary, incident.new_primary) == (
+        "failover",
+        "node1",
+        "node2",
+    )
+    event.refresh_from_db()
+    assert incident.is_open and incident.downtime_s == event.downtime_s
+    assert incident.lost_bytes == event.lost_bytes  # async: WAL past the promotion, if any
+    kinds = set(incident.events.values_list("kind", flat=True))
+    assert {"node_down", "failover"} <= kinds
+    story = incident_story(incident)
+    done = {m.key for m in story["timeline"] if m.state == "done"}
+    assert {"last_healthy", "detected", "promoted", "routed"} <= done
+    assert story["recommendation"].code == "bring_back"
+    print(
+        f"incident: {incident.title}; downtime {incident.downtime_s} s, lost "
+        f"{incident.lost_bytes} bytes; "
+        + "; ".join(f"{m.key} +{m.after_s} s" for m in story["timeline"] if m.at)
+    )
+
+    # Back on, rebuilt as the recommendation says once it answers: the story ends.
+    fresh_lab.power_on("node1")
+    monitored.refresh_from_db()  # the rebuild's plan checks the state the monitor keeps
+    node1 = monitored.nodes.get(name="node1")
+    rebuild = wait_for_job(
+        services.job_start(cluster=monitored, kind="rebuild", node=node1), timeout=600
+    )
+    assert rebuild.status == JobStatus.SUCCEEDED, rebuild.error
+
+    def told_to_the_end():
+        story = incident_story(Incident.objects.get(pk=incident.pk))
+        states = {m.key: m.state for m in story["timeline"]}
+        if states["old_back"] == "done" and states["rebuilt"] == "done":
+            return story
+        return None
+
+    story = wait_for(told_to_the_end, 60, "node1 back and rebuilt in the incident's timeline")
+    assert story["recommendation"].code in ("wait", "none")
+    assert Incident.objects.filter(cluster=monitored).count() == 1
+    print("incident after the rebuild: " + story["recommendation"].text)

@@ -13,6 +13,7 @@ from clusters.web.api import (
     ca,
     clusters,
     events,
+    incidents,
     jobs,
     readings,
     subscriptions,
@@ -63,5 +64,6 @@ api = DocumentedApi(
     docs_decorator=viewer_docs,
 )
 install_error_handlers(api)
-for module in (clusters, jobs, events, tokens, ca, readings, alerts, users, subscriptions):
+ROUTERS = (clusters, jobs, events, incidents, tokens, ca, readings, alerts, users, subscriptions)
+for module in ROUTERS:
     api.add_router("", module.router)

@@ -49,6 +49,8 @@ def event_json(event: ClusterEvent) -> dict:
         "downtime_s": event.downtime_s,
         "lost_bytes": event.lost_bytes,
         "details": event.details,
+        # The failover, switchover or outage it belongs to (GET /api/v1/incidents/{id}/).
+        "incident": event.incident_id,
     }
 
 

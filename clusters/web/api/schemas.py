@@ -492,6 +492,9 @@ class EventOut(Schema):
     downtime_s: float | None
     lost_bytes: int | None
     details: dict[str, Any]
+    incident: int | None = Field(
+        None, description="The incident it belongs to (GET /api/v1/incidents/{id}/), if any."
+    )
 
 
 class EventPageOut(Schema):

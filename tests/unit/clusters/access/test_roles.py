@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, assign_role
 from clusters.models import (
@@ -20,6 +21,7 @@ from clusters.models import (
     Cluster,
     Credential,
     EventSubscription,
+    Incident,
     Node,
 )
 from jobs.models import Job, JobStatus, Step
@@ -37,7 +39,7 @@ HOOK_URL = "https://hooks.example.com/T0KEN"  # a name: checked at send time, no
 class Endpoint:
     name: str  # the URL name
     method: str
-    path: str  # with {cluster}, {job}, {channel} filled in from the world fixture
+    path: str  # with {cluster}, {job}, {channel}, {incident}… filled in from the world fixture
     needs: str  # the weakest role allowed, or PUBLIC
     body: dict | None = None
     kind: str = "page"  # page, api or metrics
@@ -52,6 +54,7 @@ ENDPOINTS = [
     Endpoint("logout", "POST", "/logout/", PUBLIC),
     Endpoint("cluster-list", "GET", "/", VIEWER),
     Endpoint("cluster-detail", "GET", "/clusters/{cluster}/", VIEWER),
+    Endpoint("cluster-incident", "GET", "/clusters/{cluster}/incident/", VIEWER),
     Endpoint("cluster-new", "GET", "/clusters/new/", ADMIN),
     Endpoint("cluster-new", "POST", "/clusters/new/", ADMIN, {"name": "pg9"}),
     Endpoint("cluster-connection", "POST", "/clusters/{cluster}/connection/", ADMIN),
@@ -178,6 +181,10 @@ ENDPOINTS = [
     Endpoint("api-cluster-ca", "GET", "/api/v1/clusters/{cluster}/ca/", VIEWER, kind="api"),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
     Endpoint("api-events", "GET", "/api/v1/events/", VIEWER, kind="api"),
+    Endpoint(
+        "api-cluster-incidents", "GET", "/api/v1/clusters/{cluster}/incidents/", VIEWER, kind="api"
+    ),
+    Endpoint("api-incident", "GET", "/api/v1/incidents/{incident}/", VIEWER, kind="api"),
     Endpoint("api-cluster-jobs", "GET", "/api/v1/clusters/{cluster}/jobs/", VIEWER, kind="api"),
     Endpoint(
         "api-cluster-nodes",
@@ -330,7 +337,15 @@ def world(django_user_model):
     assign_role(target, VIEWER)
     ApiToken.issue(target, name="target's")
     token = ApiToken.objects.get(user=target).pk
+    incident = Incident.objects.create(
+        cluster=cluster,
+        kind="failover",
+        opened=timezone.now(),
+        title="failover",
+        old_primary="node1",
+    )
     return {
+        "incident": incident.pk,
         "cluster": cluster.pk,
         "job": job.pk,
         "channel": channel.pk,

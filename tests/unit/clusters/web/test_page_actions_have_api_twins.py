@@ -89,6 +89,7 @@ READ_TWINS = {
     "cluster-detail": "/api/v1/clusters/{}/",
     "cluster-action-confirm": "/api/v1/clusters/{}/",  # what the confirmation shows
     "cluster-lag": "/api/v1/clusters/{}/lag/",
+    "cluster-incident": "/api/v1/clusters/{}/incidents/",
     "cluster-connection": "/api/v1/clusters/{}/connection/",
     "cluster-ca": "/api/v1/clusters/{}/ca/",
     "node-add": "/api/v1/clusters/{}/",

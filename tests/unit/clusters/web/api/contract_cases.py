@@ -19,6 +19,7 @@ from clusters.models import (
     ClusterEvent,
     ClusterSecret,
     EventSubscription,
+    Incident,
     ScannedHostKey,
 )
 from jobs.models import Job, JobStatus, LogLine
@@ -119,6 +120,12 @@ CASES = [
     Case("events-bad", "GET", "/api/v1/clusters/{cluster}/events/", query={"limit": "0"}),
     Case("events-all", "GET", "/api/v1/events/", query={"cluster": "pg1", "limit": "1"}),
     Case("events-all-bad", "GET", "/api/v1/events/", query={"cluster": "nope", "kind": "x"}),
+    # incidents
+    Case("incidents", "GET", "/api/v1/clusters/{cluster}/incidents/", who="viewer"),
+    Case("incidents-bad", "GET", "/api/v1/clusters/{cluster}/incidents/", query={"open": "x"}),
+    Case("incidents-missing", "GET", "/api/v1/clusters/999999/incidents/"),
+    Case("incident", "GET", "/api/v1/incidents/{incident}/", who="viewer"),
+    Case("incident-missing", "GET", "/api/v1/incidents/999999/"),
     # jobs
     Case("jobs-list", "GET", "/api/v1/jobs/", query={"limit": "1"}),
     Case("jobs-list-bad", "GET", "/api/v1/jobs/", query={"status": "done", "cursor": "x"}),
@@ -234,7 +241,17 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
     cluster.database_name, cluster.database_user = "app", "app"
     cluster.save()
     ClusterSecret.objects.create(cluster=cluster, name="application", value="App-pw-0123456789")
-    ClusterEvent.objects.create(cluster=cluster, kind="failover", at=timezone.now(), node="node1")
+    incident = Incident.objects.create(
+        cluster=cluster,
+        kind="failover",
+        opened=timezone.now(),
+        title="failover from node1 to node2",
+        old_primary="node1",
+        new_primary="node2",
+    )
+    ClusterEvent.objects.create(
+        cluster=cluster, kind="failover", at=timezone.now(), node="node1", incident=incident
+    )
     ClusterEvent.objects.create(cluster=cluster, kind="failover", at=timezone.now(), node="node2")
     failed = Job.objects.create(
         kind="preflight", cluster=cluster, mutating=False, status=JobStatus.FAILED, error="no"
@@ -263,6 +280,7 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
             "bare": bare.pk,
             "job": running.pk,
             "failed_job": failed.pk,
+            "incident": incident.pk,
             "token": token.pk,
             "cred": cred.pk,
             "channel": channel.pk,

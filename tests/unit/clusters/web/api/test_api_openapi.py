@@ -148,13 +148,22 @@ def test_ninja_error_locations_are_named_as_the_services_name_fields():
 def test_no_two_schemas_share_a_component_name():
     """The document names each schema and enumeration by its class name: two of one name (in
     two schema modules) would silently describe one answer with the other's."""
+    import importlib
+    import pkgutil
+
     from django.db.models import Choices  # the models' own: not in the document
     from pydantic import BaseModel
 
-    from clusters.web.api import schemas, schemas_admin, schemas_hooks
+    from clusters.web import api as api_package
 
+    modules = [
+        importlib.import_module(f"clusters.web.api.{found.name}")
+        for found in pkgutil.iter_modules(api_package.__path__)
+        if found.name.startswith("schemas")
+    ]
+    assert len(modules) >= 4  # schemas, schemas_admin, schemas_hooks, schemas_incidents
     named: dict[str, set[int]] = {}
-    for module in (schemas, schemas_admin, schemas_hooks):
+    for module in modules:
         for value in vars(module).values():
             documented = isinstance(value, type) and (
                 (issubclass(value, enum.Enum) and not issubclass(value, Choices))

@@ -67,6 +67,7 @@ def test_events_come_newest_first_with_every_field_and_no_other_clusters(api, cl
         "downtime_s": 23.4,
         "lost_bytes": 0,
         "details": {"promoted_at": "2026-03-01T12:05:01+00:00"},
+        "incident": None,  # made by hand: in no incident
     }
     assert body["events"][1]["node"] == "node1"
 
