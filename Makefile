@@ -85,7 +85,9 @@ bench-monitor: $(VENV)/.installed
 
 ## screenshots: regenerate docs/screenshots/*.png with the browser scenario on the lab (root, Redis)
 screenshots: $(VENV)/.installed system-deps
-	HACENTER_SCREENSHOTS=$(CURDIR)/docs/screenshots bash tests/run.sh tests/e2e/test_wizard_browser.py
+	HACENTER_SCREENSHOTS=$(CURDIR)/docs/screenshots bash tests/run.sh tests/e2e/test_wizard_browser.py \
+		tests/e2e/test_triage_browser.py tests/e2e/test_actions_browser.py tests/e2e/test_charts_browser.py \
+		tests/e2e/test_console_browser.py
 
 ## bench-dashboard: the dashboard's refresh and the lag chart with 200 clusters of history (PostgreSQL)
 bench-dashboard: $(VENV)/.installed
