@@ -8,7 +8,7 @@ from ninja import Router
 
 from clusters.models import Cluster, ClusterEvent
 from clusters.web.api import paging
-from clusters.web.api import schemas as s
+from clusters.web.api import schemas_history as hist
 from clusters.web.api.openapi import errors
 from clusters.web.api.plumbing import VIEWER_AUTH, ApiError
 
@@ -88,7 +88,7 @@ def _events_page(request: HttpRequest, events: QuerySet, errors: dict) -> dict:
 @router.get(
     "/clusters/{int:pk}/events/",
     auth=VIEWER_AUTH,
-    response={200: s.EventPageOut, **errors(400, 401, 403, 404)},
+    response={200: hist.EventPageOut, **errors(400, 401, 403, 404)},
     openapi_extra={"parameters": QUERY},
     url_name="api-cluster-events",
 )
@@ -107,7 +107,7 @@ def cluster_events(request: HttpRequest, pk: int):
 @router.get(
     "/events/",
     auth=VIEWER_AUTH,
-    response={200: s.EventPageOut, **errors(400, 401, 403)},
+    response={200: hist.EventPageOut, **errors(400, 401, 403)},
     openapi_extra={"parameters": ALL_CLUSTERS_QUERY},
     url_name="api-events",
 )

@@ -12,6 +12,7 @@ from clusters.models import Cluster, Node
 from clusters.web import scans
 from clusters.web.api import events, paging
 from clusters.web.api import schemas as s
+from clusters.web.api import schemas_history as hist
 from clusters.web.api.openapi import body_of, errors
 from clusters.web.api.plumbing import (
     ADMIN_AUTH,
@@ -116,7 +117,7 @@ def cluster_jobs(request: HttpRequest, pk: int):
 @router.get(
     "/jobs/{int:pk}/",
     auth=VIEWER_AUTH,
-    response={200: s.JobOut, **errors(401, 403, 404)},
+    response={200: hist.JobOut, **errors(401, 403, 404)},
     url_name="api-job",
 )
 def job(request: HttpRequest, pk: int):
@@ -127,7 +128,7 @@ def job(request: HttpRequest, pk: int):
 @router.get(
     "/jobs/{int:pk}/log/",
     auth=VIEWER_AUTH,
-    response={200: s.JobLogOut, **errors(400, 401, 403, 404)},
+    response={200: hist.JobLogOut, **errors(400, 401, 403, 404)},
     url_name="api-job-log",
 )
 def job_log(request: HttpRequest, pk: int, after: str = "0"):
@@ -146,7 +147,7 @@ def job_log(request: HttpRequest, pk: int, after: str = "0"):
 @router.post(
     "/jobs/{int:pk}/cancel/",
     auth=OPERATOR_AUTH,
-    response={202: s.JobCanceledOut, **errors(401, 403, 404, 409)},
+    response={202: hist.JobCanceledOut, **errors(401, 403, 404, 409)},
     url_name="api-job-cancel",
 )
 def job_cancel(request: HttpRequest, pk: int):
@@ -211,7 +212,7 @@ def _node_job(request: HttpRequest, cluster: Cluster, action: str, start):
 @router.post(
     "/clusters/{int:pk}/nodes/",
     auth=ADMIN_AUTH,
-    response={202: s.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
+    response={202: hist.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
     openapi_extra=body_of(s.NewServerIn),
     url_name="api-cluster-nodes",
 )
@@ -231,7 +232,7 @@ def cluster_nodes(request: HttpRequest, pk: int):
 @router.post(
     "/clusters/{int:pk}/nodes/{str:name}/replace/",
     auth=ADMIN_AUTH,
-    response={202: s.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
+    response={202: hist.NodeJobOut, **errors(400, 401, 403, 404, 409, 413)},
     openapi_extra=body_of(s.NewServerIn),
     url_name="api-node-replace",
 )
@@ -276,7 +277,7 @@ def _jobs_page(request: HttpRequest, jobs: QuerySet, errors: dict) -> dict:
 @router.get(
     "/clusters/{int:pk}/jobs/",
     auth=VIEWER_AUTH,
-    response={200: s.JobPageOut, **errors(400, 401, 403, 404)},
+    response={200: hist.JobPageOut, **errors(400, 401, 403, 404)},
     openapi_extra={"parameters": JOB_QUERY},
     url_name="api-cluster-jobs",
 )
@@ -290,7 +291,7 @@ def cluster_job_list(request: HttpRequest, pk: int):
 @router.get(
     "/jobs/",
     auth=VIEWER_AUTH,
-    response={200: s.JobPageOut, **errors(400, 401, 403)},
+    response={200: hist.JobPageOut, **errors(400, 401, 403)},
     openapi_extra={"parameters": [events.ALL_CLUSTERS_QUERY[0], *JOB_QUERY]},
     url_name="api-jobs",
 )

@@ -10,7 +10,7 @@ from ninja import Router
 
 from clusters.models import AuditEntry, Cluster
 from clusters.monitoring import lag_history
-from clusters.web.api import schemas as s
+from clusters.web.api import schemas_history as hist
 from clusters.web.api.openapi import errors
 from clusters.web.api.plumbing import ADMIN_AUTH, VIEWER_AUTH, ApiError
 from clusters.web.audit_views import PAGE_SIZE, RESULTS, audit_entries
@@ -43,7 +43,7 @@ def audit_json(entry: AuditEntry) -> dict:
 @router.get(
     "/audit/",
     auth=ADMIN_AUTH,
-    response={200: s.AuditPageOut, **errors(400, 401, 403)},
+    response={200: hist.AuditPageOut, **errors(400, 401, 403)},
     url_name="api-audit",
     tags=["audit"],
 )
@@ -98,7 +98,7 @@ def audit(
 @router.get(
     "/clusters/{int:pk}/lag/",
     auth=VIEWER_AUTH,
-    response={200: s.LagOut, **errors(400, 401, 403, 404)},
+    response={200: hist.LagOut, **errors(400, 401, 403, 404)},
     url_name="api-cluster-lag",
     tags=["clusters"],
 )

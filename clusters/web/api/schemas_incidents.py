@@ -7,7 +7,8 @@ from ninja import Schema
 from pydantic import Field
 
 from clusters.models import Incident
-from clusters.web.api.schemas import EventOut, IsoTime, choices_enum
+from clusters.web.api.schemas import IsoTime, choices_enum
+from clusters.web.api.schemas_history import EventOut
 from clusters.web.incident_selectors import MILESTONE_KEYS, MILESTONE_STATES, RECOMMENDATIONS
 
 IncidentKind = choices_enum("IncidentKind", Incident.Kind)
