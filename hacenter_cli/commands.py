@@ -125,19 +125,22 @@ def events(api: Api, args: Namespace) -> Exit:
         "limit": args.limit,
         "cursor": args.cursor,
     }
-    if args.cluster:
-        cluster = find_cluster(api, args.cluster)
-        page = api.get(f"/clusters/{cluster['id']}/events/", query)
-    else:
-        page = api.get("/events/", query)
+    page = listed(api, args, "events", query)
     if args.json:
         render.emit_json(page)
         return Exit.OK
     found = page.get("events", [])
-    headers = ("at", "severity", "kind", "node", "summary")
+    # Every cluster's events say whose each one is (one more request, for the names).
+    names = (
+        {}
+        if args.cluster or not found
+        else {c.get("id"): c.get("name") for c in api.get("/clusters/")}
+    )
+    headers = ("at", *(() if args.cluster else ("cluster",)), "severity", "kind", "node", "summary")
     rows = [
         (
             render.when(e.get("at")),
+            *(() if args.cluster else (names.get(e.get("cluster"), e.get("cluster")),)),
             e.get("severity"),
             e.get("kind"),
             e.get("node"),
@@ -145,18 +148,23 @@ def events(api: Api, args: Namespace) -> Exit:
         )
         for e in found
     ]
-    if not args.cluster:  # every cluster's: say whose each event is
-        names = {c.get("id"): c.get("name") for c in api.get("/clusters/")} if found else {}
-        headers = ("at", "cluster", *headers[1:])
-        rows = [
-            (r[0], names.get(e.get("cluster"), e.get("cluster")), *r[1:])
-            for r, e in zip(rows, found, strict=True)
-        ]
     print(render.table(headers, rows))
-    if page.get("next"):
-        again = f"hacenter events {args.cluster} " if args.cluster else "hacenter events "
-        print(f"more: {again}--cursor {page['next']}", file=sys.stderr)
+    more_hint(args, "events", page)
     return Exit.OK
+
+
+def listed(api: Api, args: Namespace, what: str, query: dict[str, Any]) -> dict[str, Any]:
+    """One page of `what` (events, jobs): the named cluster's, or every cluster's."""
+    if args.cluster:
+        return api.get(f"/clusters/{find_cluster(api, args.cluster)['id']}/{what}/", query)
+    return api.get(f"/{what}/", query)
+
+
+def more_hint(args: Namespace, what: str, page: dict[str, Any]) -> None:
+    """How to ask for the next page, on stderr (stdout stays the table)."""
+    if page.get("next"):
+        again = " ".join(filter(None, ("hacenter", what, args.cluster)))
+        print(f"more: {again} --cursor {page['next']}", file=sys.stderr)
 
 
 def incidents(api: Api, args: Namespace) -> Exit:
@@ -198,8 +206,7 @@ def incidents(api: Api, args: Namespace) -> Exit:
         ]
         print(render.table(("milestone", "at", "after", "note"), steps))
         print(f"next: {story.get('recommendation', {}).get('text')}")
-    if page.get("next"):
-        print(f"more: hacenter incidents {args.cluster} --cursor {page['next']}", file=sys.stderr)
+    more_hint(args, "incidents", page)
     return Exit.OK
 
 
@@ -211,10 +218,7 @@ def jobs(api: Api, args: Namespace) -> Exit:
         "limit": args.limit,
         "cursor": args.cursor,
     }
-    if args.cluster:
-        page = api.get(f"/clusters/{find_cluster(api, args.cluster)['id']}/jobs/", query)
-    else:
-        page = api.get("/jobs/", query)
+    page = listed(api, args, "jobs", query)
     if args.json:
         render.emit_json(page)
         return Exit.OK
@@ -232,9 +236,7 @@ def jobs(api: Api, args: Namespace) -> Exit:
     ]
     heading = ("id", "cluster", "kind", "node", "status", "created", "finished")
     print(render.table(heading, rows))
-    if page.get("next"):
-        again = f"hacenter jobs {args.cluster} " if args.cluster else "hacenter jobs "
-        print(f"more: {again}--cursor {page['next']}", file=sys.stderr)
+    more_hint(args, "jobs", page)
     return Exit.OK
 
 
