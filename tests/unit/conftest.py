@@ -24,22 +24,27 @@ def scanned():
         )
 
 
-def three_node_cluster(**fields) -> tuple[Cluster, list[Node]]:
-    """pg1 with node1, node2 (database) and proxy at the lab's addresses, no status yet."""
-    cred = Credential.objects.create(name="c", username="root", password="pw-123456")
-    cluster = Cluster.objects.create(name="pg1", **fields)
+def three_node_cluster(
+    name: str = "pg1", *, network: str = "198.18.0.", first: int = 11, **fields
+) -> tuple[Cluster, list[Node]]:
+    """`name` (pg1) with node1, node2 (database) and proxy at network+first… (the lab's
+    addresses by default), no status yet; the credential "c" is shared between clusters."""
+    cred, _ = Credential.objects.get_or_create(
+        name="c", defaults={"username": "root", "password": "pw-123456"}
+    )
+    cluster = Cluster.objects.create(name=name, **fields)
     nodes = [
         Node.objects.create(
             cluster=cluster,
-            name=name,
-            address=f"198.18.0.{11 + i}",
+            name=node_name,
+            address=f"{network}{first + i}",
             credential=cred,
             kind=kind,
             host_key_type="ssh-ed25519",
             host_key_base64="AAAA",
             host_key_fingerprint=f"SHA256:{i}",
         )
-        for i, (name, kind) in enumerate(
+        for i, (node_name, kind) in enumerate(
             (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
         )
     ]

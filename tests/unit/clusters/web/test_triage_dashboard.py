@@ -10,7 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from clusters.models import Cluster, ClusterEvent, Credential, Node, NodeStatus
+from clusters.models import Cluster, ClusterEvent, NodeStatus
+from tests.unit.conftest import three_node_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -40,32 +41,17 @@ def add_cluster(
     """A cluster in `state` for `since_min` minutes, node1 primary and node2 streaming (both
     silent while unknown; node2 down while down), node addresses 10.9.<index>.1-3."""
     now = timezone.now()
-    cred, _ = Credential.objects.get_or_create(
-        name="c", defaults={"username": "root", "password": "pw-123456"}
-    )
-    cluster = Cluster.objects.create(
-        name=name,
+    cluster, nodes = three_node_cluster(
+        name,
+        network=f"10.9.{index}.",
+        first=1,
         state=state,
         last_checked=now,
         last_leader="node1",
         state_reasons=[reason] if reason else [],
         state_since=None if since_min is None else now - timedelta(minutes=since_min),
     )
-    for h, (node_name, kind) in enumerate(
-        (("node1", "database"), ("node2", "database"), ("proxy", "proxy"))
-    ):
-        node = Node.objects.create(
-            cluster=cluster,
-            name=node_name,
-            address=f"10.9.{index}.{h + 1}",
-            credential=cred,
-            kind=kind,
-            host_key_type="ssh-ed25519",
-            host_key_base64="AAAA",
-            host_key_fingerprint=f"SHA256:{name}{h}",
-        )
-        if kind != "database":
-            continue
+    for h, node in enumerate(nodes[:2]):  # the database nodes
         role = "primary" if h == 0 else "replica"
         if state == "unknown" or (state == "down" and h == 0):
             role = "unknown"
