@@ -5,6 +5,9 @@ How events become an incident:
   already open (an outage the monitor opened while nobody held the leader key becomes this
   failover). The events just before it (LOOK_BACK: the old primary's node_down, an alarm, a
   restart) are attached to it too.
+- A failover while a switchover's incident is still open (its healthy stretch not over) closes
+  that one and opens its own, taking the events since the cluster was healthy again: a planned
+  hand-over and a fault are two stories.
 - While an incident is open, every new event of its cluster belongs to it: the old primary
   back, its rejoin or fence, lag, alarms, the rebuild job's failures.
 - The monitor opens an outage when it finds writes reaching no primary with no hand-over
@@ -53,9 +56,29 @@ WRITES_DOWN = (Cluster.State.DOWN, Cluster.State.FAILING_OVER)
 def incident_for_event(*, cluster: Cluster, kind: str, at: datetime) -> Incident | None:
     """The incident a new event of `cluster` belongs to: the open one; a hand-over opens one
     when none is open. None for an event outside any incident."""
+    if kind == Kind.FAILOVER:
+        _end_planned(cluster, at)
     if kind in HANDOVERS:
         return _open(cluster=cluster, kind=kind, at=at, title=f"{kind} of {cluster.name}")
     return Incident.objects.filter(cluster=cluster, closed__isnull=True).first()
+
+
+def _end_planned(cluster: Cluster, at: datetime) -> None:
+    """A fault after a planned switchover is a story of its own (its own old primary to bring
+    back, its own measures): the switchover's incident ends where the failover begins, and
+    the events since the cluster was healthy again (the fault's: the old primary's node_down)
+    are let go, for the failover's incident to take in (`_attach_recent`)."""
+    planned = Incident.objects.filter(
+        cluster=cluster, closed__isnull=True, kind=Incident.Kind.SWITCHOVER
+    ).first()
+    if planned is None:
+        return
+    Incident.objects.filter(pk=planned.pk, closed__isnull=True).update(closed=at)
+    healthy = planned.details.get("healthy_since")
+    cut = datetime.fromisoformat(healthy) if healthy else at - LOOK_BACK
+    ClusterEvent.objects.filter(incident=planned, at__gte=cut).exclude(kind__in=HANDOVERS).update(
+        incident=None
+    )
 
 
 def incident_handover_joined(*, incident: Incident, event: ClusterEvent) -> None:

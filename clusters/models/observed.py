@@ -38,6 +38,10 @@ class NodeStatus(models.Model):
     lag_minutes = models.JSONField(default=list, blank=True)
     fenced = models.BooleanField(default=False)  # kept out by the sentinel until rebuilt
     fence_reason = models.CharField(max_length=300, blank=True)
+    # Since when the server answers on its SSH port while its PostgreSQL does not (None while
+    # PostgreSQL answers, or the server is silent too): a server that is up with Patroni
+    # stopped needs a start or a rebuild, not "bring it back".
+    host_up_since = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.node}: {self.role} {self.state}"

@@ -136,6 +136,8 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
         status.postmaster_started = started or status.postmaster_started
         if up:
             status.last_seen = now
+        host_up = not up and reading.nodes[member.name].host_answers
+        status.host_up_since = (status.host_up_since or now) if host_up else None
         _track_lag(cluster, status, now)
         if not status.pk:
             writes.new_statuses.append(status)

@@ -38,6 +38,7 @@ STATUS_FIELDS = [
     "last_seen",
     "lag_high_since",
     "lag_minutes",
+    "host_up_since",
 ]
 
 

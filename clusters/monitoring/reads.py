@@ -12,6 +12,7 @@ import http.client
 import io
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -51,6 +52,9 @@ class NodeReading:
     replication: dict[str, dict] = field(default_factory=dict)  # on a primary: per standby
     # On a standby: how far its replay is behind, by its own clock (STANDBY_LAG_SQL).
     standby_lag_s: float | None = None
+    # Read only when PostgreSQL did not answer: does the server take a TCP connection on its
+    # SSH port (it is up, its database is not) or not (down, or cut off from the console)?
+    host_answers: bool | None = None
 
 
 @dataclass
@@ -158,9 +162,25 @@ SELECT CASE WHEN pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() THEN 0
 """
 
 
+def host_answers(node: Node, timeout: float) -> bool:
+    """Whether the server takes a TCP connection on its SSH port (nothing is sent)."""
+    try:
+        socket.create_connection((node.address, node.ssh_port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def read_node(node: Node, password: str, timeout: float) -> NodeReading:
     """pg_is_in_recovery() straight from the node, on a primary its standbys' lag, on a standby
-    its own replay delay."""
+    its own replay delay; when PostgreSQL does not answer, whether the server itself does."""
+    reading = _read_postgres(node, password, timeout)
+    if reading.writable is None:
+        reading.host_answers = host_answers(node, timeout)
+    return reading
+
+
+def _read_postgres(node: Node, password: str, timeout: float) -> NodeReading:
     try:
         conn = psycopg2.connect(
             host=node.address,

@@ -19,6 +19,9 @@ RECOMMENDATIONS = ("rebuild", "bring_back", "replace", "wait", "investigate", "n
 # A node back this recently and not streaming yet may still be rejoining (Patroni rewinds it):
 # give it this long before recommending a rebuild.
 REJOIN_GRACE = timedelta(seconds=90)
+# A server that answers again starts its Patroni within seconds of sshd (the units start at
+# boot): past this long, with PostgreSQL still silent, it will not come back by itself.
+HOST_UP_GRACE = timedelta(seconds=60)
 # A node silent this long is more likely gone than rebooting: replacing it comes first.
 REPLACE_AFTER = timedelta(minutes=30)
 
@@ -152,7 +155,8 @@ def incident_recommendation(
     """The next action from the current facts: resolved when closed; the old primary fenced,
     or back but not streaming (past a rejoin's grace) → rebuild it; not back → bring it back
     (or, silent for long, replace it); streaming again → wait for the incident to close; an
-    outage with no hand-over → look at why writes reach no primary."""
+    outage with no hand-over → look at why writes reach no primary. A server that answers
+    while its PostgreSQL does not (past a boot's grace) → rebuild it."""
     now = now or timezone.now()
     pk, old = incident.cluster_id, incident.old_primary
     if not incident.is_open:
@@ -175,6 +179,20 @@ def incident_recommendation(
     if old_status.fenced:
         reason = old_status.fence_reason or "kept out by the sentinel"
         return replace(rebuild, text=f"Rebuild {old} as standby: it is fenced ({reason}).")
+    if old_status.state == "down" and old_status.host_up_since is not None:
+        up_for = now - old_status.host_up_since
+        if up_for < HOST_UP_GRACE:
+            return Recommendation(
+                "wait",
+                f"{old}'s server answers again; waiting for its Patroni to start. Rebuild it if "
+                f"PostgreSQL does not answer within {int(HOST_UP_GRACE.total_seconds())} s.",
+                node=old,
+            )
+        return replace(
+            rebuild,
+            text=f"Rebuild {old} as standby: its server answers but Patroni and PostgreSQL have "
+            f"not started for {int(up_for.total_seconds())} s.",
+        )
     if old_status.state == "down" or old_status.last_seen is None:
         silent = now - old_status.last_seen if old_status.last_seen else None
         if silent is not None and silent >= REPLACE_AFTER:

@@ -15,6 +15,7 @@ from clusters.inventory import validators
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Credential, Node
 from clusters.web import scans
+from clusters.web.action_checks import facts_read, why_not
 from jobs import node_changes
 from jobs.errors import JobRefused
 
@@ -85,12 +86,15 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
                         params={"node": job.node.name if job.node else "", "job": job.pk},
                     )
                     return redirect("job-detail", pk=job.pk)
+    kind = "add_node" if node is None else "replace_node"
     return render(
         request,
         "clusters/node_change.html",
         {
             "cluster": cluster,
             "node": node,
+            # Said before the admin types a server in, not after the job is refused.
+            "off": why_not(cluster, kind, node, facts_read(cluster)),
             "typed": typed,
             "key": key,
             "errors": errors,

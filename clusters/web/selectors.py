@@ -144,6 +144,7 @@ def node_summary(node: Node) -> dict:
         "lag_bytes": status.lag_bytes if status else None,
         "lag_seconds": status.lag_seconds if status else None,
         "last_seen": status.last_seen if status else None,
+        "host_up_since": status.host_up_since if status else None,
         # Shut out by the split-brain sentinel (or a person's fence) until rebuilt, and why.
         "fenced": status.fenced if status else False,
         "fence_reason": (status.fence_reason or None) if status else None,

@@ -25,13 +25,37 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     return [StepSpec("failover", f"Promote {node.name}", node)]
 
 
+# Patroni's member states of a standby it can promote.
+PROMOTABLE_STATES = ("running", "streaming")
+
+
+def promotion_refusal(member: dict, *, synchronous: bool) -> str | None:
+    """Why Patroni would refuse to promote this member (its live /cluster entry), or None.
+    Asked before the failover: Patroni otherwise takes the request and the job waits out its
+    90 s for a promotion that cannot happen."""
+    name = member.get("name", "the candidate")
+    if not member:
+        return "its Patroni is not in the cluster's member list (stopped, or cut off)"
+    state = member.get("state") or "unknown"
+    if state not in PROMOTABLE_STATES:
+        return f"its PostgreSQL is {state}: only a running standby can take over"
+    if (member.get("tags") or {}).get("nofailover"):
+        return f"{name} is tagged nofailover"
+    if synchronous and member.get("role") not in ("sync_standby", "quorum_standby"):
+        return "in synchronous mode Patroni promotes only the synchronous standby"
+    return None
+
+
 def failover(ctx: StepContext) -> Verdict | str:
-    """POST /failover with the candidate; wait until it leads and HAProxy (if the cluster has
-    one) routes to it."""
+    """POST /failover with the candidate once Patroni's live member list shows it can be
+    promoted; wait until it leads and HAProxy (if the cluster has one) routes to it."""
     candidate = ctx.node.name
     me = next((m for m in members(ctx) if m["name"] == candidate), {})
     if me.get("role") in ("leader", "primary", "master"):
         return f"{candidate} is already the primary; nothing to do"
+    refusal = promotion_refusal(me, synchronous=ctx.cluster.replication == Cluster.Replication.SYNC)
+    if refusal:
+        raise StepFailed(f"Patroni would not promote {candidate}: {refusal}. Nothing was changed.")
     lag = me.get("lag")
     ctx.log(f"{candidate} lag before the failover: {lag} bytes (may be lost)")
     status, body = patroni_api.post(

@@ -4,7 +4,7 @@ screenshots and the phone-width check."""
 import os
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from clusters.access.roles import assign_role
 
@@ -30,12 +30,17 @@ def log_in(page: Page, live_server, django_user_model, username="admin", role="a
     return problems
 
 
-def shot(page: Page, name: str) -> None:
-    """Save a full-page PNG for the README when screenshots were asked for."""
+def shot(page: Page | Locator, name: str) -> None:
+    """Save a PNG for the README when screenshots were asked for: the full page, or just the
+    element a locator names."""
     folder = os.environ.get("HACENTER_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        path = str(Path(folder) / f"{name}.png")
+        if isinstance(page, Locator):
+            page.screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=True)
 
 
 # The elements that stick out on the right, to name the culprit when the check fails.

@@ -265,6 +265,10 @@ class NodeOut(Schema):
     lag_bytes: int | None
     lag_seconds: float | None
     last_seen: datetime | None
+    host_up_since: datetime | None = Field(
+        description="Since when the server answers on its SSH port while its PostgreSQL does "
+        "not (null while PostgreSQL answers, or when the server is silent too)."
+    )
     fenced: bool = Field(description="Shut out by the sentinel (or a fence job) until rebuilt.")
     fence_reason: str | None
 

@@ -180,6 +180,43 @@ def test_a_second_hand_over_while_open_joins_the_incident_and_is_told_after_the_
     assert incident.new_primary == "node1"
 
 
+def test_a_failover_soon_after_a_switchover_is_an_incident_of_its_own():
+    cluster = make_cluster()
+    planned = event_record(
+        cluster,
+        "switchover",
+        "switchover from node1 to node2",
+        old_primary="node1",
+        new_primary="node2",
+    )
+    restart = event_record(cluster, "node_restarted", "PostgreSQL on node1 started again")
+    Incident.objects.filter(pk=planned.incident_id).update(
+        details={"healthy_since": timezone.now().isoformat()}
+    )
+    down = event_record(cluster, "node_down", "node2 stopped answering", node="node2")
+    assert down.incident_id == planned.incident_id  # the switchover's, while it is open
+    fault = event_record(
+        cluster,
+        "failover",
+        "failover from node2 to node1",
+        old_primary="node2",
+        new_primary="node1",
+    )
+    switchover, failover = Incident.objects.get(pk=planned.incident_id), fault.incident
+    # The fault's first sign, recorded while the switchover's incident was still open, is told
+    # with the failover; the switchover's own events stay with it.
+    kinds = ClusterEvent.objects.get(pk=down.pk).incident.events.values_list("kind", flat=True)
+    assert set(kinds) == {"node_down", "failover"}
+    assert ClusterEvent.objects.get(pk=restart.pk).incident_id == switchover.pk
+    assert switchover.pk != failover.pk and not switchover.is_open and failover.is_open
+    assert (failover.kind, failover.old_primary, failover.new_primary) == (
+        "failover",
+        "node2",
+        "node1",
+    )
+    assert switchover.closed == fault.at
+
+
 def test_only_the_look_back_before_a_hand_over_joins_it():
     cluster = make_cluster()
     now = timezone.now()

@@ -229,3 +229,26 @@ def test_a_standby_above_the_lag_threshold_is_told_in_binary_units(settings):
         one_wave([cluster], healthy_reading(position=300_000_000, lag=223_772_447))
     event = ClusterEvent.objects.get(cluster=cluster, kind="lag_high")
     assert event.summary == "node2 lags 213 MiB for 0 s (alert threshold 16 MiB)"
+
+
+def test_a_server_up_with_its_postgres_silent_is_remembered_from_its_first_reading():
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    status = NodeStatus.objects.get(node__cluster=cluster, node__name="node2")
+    assert status.host_up_since is None  # PostgreSQL answers
+
+    def node2_silent(server_answers: bool):
+        reading = healthy_reading()
+        reading.nodes["node2"] = NodeReading(host_answers=server_answers)
+        return reading
+
+    one_wave([cluster], node2_silent(server_answers=True))
+    since = NodeStatus.objects.get(pk=status.pk).host_up_since
+    assert since is not None
+    one_wave([cluster], node2_silent(server_answers=True))
+    assert NodeStatus.objects.get(pk=status.pk).host_up_since == since  # since, not last seen
+    one_wave([cluster], node2_silent(server_answers=False))
+    assert NodeStatus.objects.get(pk=status.pk).host_up_since is None  # the server went too
+    one_wave([cluster], node2_silent(server_answers=True))
+    one_wave([cluster], healthy_reading())
+    assert NodeStatus.objects.get(pk=status.pk).host_up_since is None  # PostgreSQL is back

@@ -1,6 +1,7 @@
 """The monitor's reads without the network: a node's SQL answers through a fake connection, and
 what `to_view` makes of a reading (replay lag in seconds, HAProxy's backends per server)."""
 
+import socket
 from decimal import Decimal
 
 import psycopg2
@@ -243,8 +244,24 @@ def _connect_kwargs(monkeypatch, node: Node) -> dict:
         raise psycopg2.OperationalError("refused")
 
     monkeypatch.setattr("clusters.monitoring.reads.psycopg2.connect", connect)
-    assert read_node(node, "pw", 1.0) == NodeReading()
+    monkeypatch.setattr("clusters.monitoring.reads.host_answers", lambda node, timeout: False)
+    assert read_node(node, "pw", 1.0) == NodeReading(host_answers=False)
     return seen
+
+
+def test_a_node_whose_postgres_is_silent_is_told_up_or_down_by_its_ssh_port(monkeypatch):
+    monkeypatch.setattr(
+        "clusters.monitoring.reads.psycopg2.connect",
+        lambda **kw: (_ for _ in ()).throw(psycopg2.OperationalError("refused")),
+    )
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        node = db_node("node1", "127.0.0.1")
+        node.ssh_port = listening.getsockname()[1]
+        assert read_node(node, "pw", 1.0).host_answers is True
+    assert read_node(node, "pw", 1.0).host_answers is False  # closed: nothing listens
+    # PostgreSQL answers: the server is not probed, the field stays unread.
+    fake_node(monkeypatch, in_recovery=True, standby_answer=0)
+    assert read_node(node, "pw", 1.0).host_answers is None
 
 
 def test_the_monitor_verifies_a_tls_node_against_the_clusters_ca(monkeypatch, tmp_path):

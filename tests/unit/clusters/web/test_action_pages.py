@@ -159,3 +159,14 @@ def test_a_mistyped_confirmation_answers_in_words_on_its_page_and_starts_nothing
         "You typed nothing; type the cluster&#x27;s name, pg1, to confirm."
         in empty.content.decode()
     )
+
+
+def test_add_and_replace_pages_say_why_they_cannot_run_before_anything_is_typed(client, admin):
+    cluster = world("healthy")
+    Cluster.objects.filter(pk=cluster.pk).update(maintenance=True)
+    for path in ("nodes/new/", "nodes/node2/replace/"):
+        html = page(client, admin, cluster, path)
+        assert "cannot run now: pg1 is in maintenance mode: end it first." in html
+        assert re.search(r'value="scan" class="secondary" disabled', html)
+    Cluster.objects.filter(pk=cluster.pk).update(maintenance=False)
+    assert "cannot run now" not in page(client, admin, cluster, "nodes/new/")

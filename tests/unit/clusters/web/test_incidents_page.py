@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from clusters.models import ClusterEvent, Incident, NodeStatus
 from clusters.web.incident_selectors import (
+    HOST_UP_GRACE,
     REJOIN_GRACE,
     REPLACE_AFTER,
     incident_rebuild,
@@ -103,6 +104,9 @@ def test_a_closed_incident_says_what_was_never_recorded(failed_over):
         ({"state": "running", "back_ago": REJOIN_GRACE}, "rebuild", "does not stream"),
         ({"state": "running", "back_ago": timedelta(seconds=10)}, "wait", "rejoining"),
         ({"state": "streaming"}, "wait", "streams again"),
+        # The server answers (SSH) while its PostgreSQL does not: a boot's grace, then rebuild.
+        ({"state": "down", "host_up_ago": timedelta(seconds=5)}, "wait", "waiting for its Patroni"),
+        ({"state": "down", "host_up_ago": HOST_UP_GRACE}, "rebuild", "have not started for 60 s"),
     ],
 )
 def test_the_recommendation_follows_the_old_primarys_facts(failed_over, status, code, words):
@@ -114,6 +118,7 @@ def test_the_recommendation_follows_the_old_primarys_facts(failed_over, status, 
         fenced=status.get("fenced", False),
         fence_reason="accepts writes but node2 holds the leader key",
         last_seen=now - status.get("last_seen_ago", timedelta(0)),
+        host_up_since=now - status["host_up_ago"] if "host_up_ago" in status else None,
     )
     timeline = incident_story(incident)["timeline"]
     if "back_ago" in status:

@@ -112,7 +112,10 @@ def test_failover_without_a_proxy_waits_for_the_leader_only(monkeypatch):
     posted = []
     views = iter(
         [
-            [{"name": "node1", "role": "leader"}, {"name": "node2", "role": "replica", "lag": 0}],
+            [
+                {"name": "node1", "role": "leader"},
+                {"name": "node2", "role": "replica", "state": "streaming", "lag": 0},
+            ],
             [{"name": "node1", "role": "replica"}, {"name": "node2", "role": "leader"}],
         ]
     )
