@@ -8,10 +8,12 @@ allows its network); its secret is made here, never typed by anyone.
 """
 
 import secrets
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from clusters.alerts.rules import SEVERITY_RANK
 from clusters.alerts.targets import validate_channel
@@ -188,3 +190,37 @@ def subscription_test_queue(*, subscription: EventSubscription) -> EventDelivery
         payload=sample_payload(subscription),
         status=DeliveryStatus.PENDING,
     )
+
+
+# A queued attempt not made this long after it was due was lost (a worker died mid-attempt, or
+# the broker lost the retry): it is queued again. Longer than a POST's timeout and a busy queue.
+OVERDUE_GRACE = timedelta(minutes=2)
+# Finished deliveries are history: kept this long for the subscription's page, then deleted.
+KEEP_FINISHED = timedelta(days=30)
+
+
+def deliveries_overdue(
+    *, delays_s: tuple[int, ...], now: datetime | None = None
+) -> list[tuple[int, int]]:
+    """(delivery id, attempts made) of each active delivery whose next attempt is overdue:
+    never tried and made more than OVERDUE_GRACE ago, or tried k times and its last attempt
+    older than the k-th retry delay plus the grace."""
+    now = now or timezone.now()
+    overdue = Q(attempts=0, at__lt=now - OVERDUE_GRACE)
+    for tried, delay in enumerate(delays_s, start=1):
+        due = now - timedelta(seconds=delay) - OVERDUE_GRACE
+        overdue |= Q(attempts=tried, last_attempt__lt=due)
+    return list(
+        EventDelivery.objects.filter(overdue, status__in=DeliveryStatus.active())
+        .order_by("pk")
+        .values_list("pk", "attempts")
+    )
+
+
+def deliveries_prune(*, now: datetime | None = None) -> int:
+    """Delete finished deliveries older than KEEP_FINISHED; returns how many."""
+    now = now or timezone.now()
+    deleted, _ = EventDelivery.objects.filter(
+        status__in=DeliveryStatus.terminal(), at__lt=now - KEEP_FINISHED
+    ).delete()
+    return deleted

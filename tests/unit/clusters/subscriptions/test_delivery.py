@@ -4,6 +4,7 @@ checks hold at save time and at send time; secrets and URLs stay out of the reco
 
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from celery.exceptions import Retry
@@ -22,6 +23,10 @@ from clusters.models import (
 from clusters.subscriptions import tasks
 from clusters.subscriptions.sending import delivery_attempt
 from clusters.subscriptions.services import (
+    KEEP_FINISHED,
+    OVERDUE_GRACE,
+    deliveries_overdue,
+    deliveries_prune,
     subscription_create,
     subscription_enabled_set,
     subscription_secret_rotate,
@@ -245,6 +250,34 @@ def test_retries_wait_10_s_60_s_and_5_min_then_the_delivery_fails(
     assert seen == [("retrying", 1), ("retrying", 2), ("retrying", 3), ("failed", 4)]
     assert delivery.error == "HTTP 500 Internal Server Error" and delivery.http_status == 500
     assert len(receiver.posts) == 4
+
+
+def test_a_lost_attempt_is_queued_again_once_overdue_and_finished_ones_are_pruned(
+    cluster, receiver, loopback_allowed, queued
+):
+    subscribe(receiver)
+    never, retrying, done = (
+        subscriptions_dispatch(event_id=failover(cluster).pk)[0] for _ in "abc"
+    )
+    now = timezone.now()
+    # A first attempt failed and its retry's message was lost with a worker; one was sent.
+    EventDelivery.objects.filter(pk=retrying).update(
+        status="retrying", attempts=1, last_attempt=now
+    )
+    tasks.deliver.apply(args=[done])
+    assert deliveries_overdue(delays_s=tasks.RETRY_DELAYS_S, now=now) == []  # not due yet
+    late = now + OVERDUE_GRACE + timedelta(seconds=11)  # past the grace and the 10 s retry
+    overdue = deliveries_overdue(delays_s=tasks.RETRY_DELAYS_S, now=late)
+    assert overdue == [(never, 0), (retrying, 1)]
+    # Resumed, an attempt counts on from those already made: the retrying one's is its second
+    # (a first would be refused by the claim, and nothing would ever send it).
+    for delivery_id, attempts in overdue:
+        tasks.deliver.apply(args=[delivery_id, attempts])
+    assert EventDelivery.objects.get(pk=retrying).attempts == 2
+    assert set(EventDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    assert deliveries_prune(now=now + KEEP_FINISHED - timedelta(seconds=5)) == 0  # kept a while
+    assert deliveries_prune(now=now + KEEP_FINISHED + timedelta(seconds=5)) == 3
+    assert not EventDelivery.objects.exists()
 
 
 def test_a_redirect_is_not_followed(cluster, receiver, loopback_allowed):
