@@ -5,6 +5,7 @@ nobody promised it stays free of secrets)."""
 import unicodedata
 from typing import Any
 
+from clusters.inventory.units import size_text
 from clusters.models import ClusterEvent
 
 Severity = ClusterEvent.Severity
@@ -21,16 +22,6 @@ def one_line(text: str, limit: int) -> str:
     cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     cleaned = " ".join(cleaned.split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
-
-
-def _size(n: int) -> str:
-    """Bytes for people: 512 bytes, 16.4 kB, 2.1 MB, 3.0 GB."""
-    if n < 1000:
-        return f"{n} bytes"
-    for unit, scale in (("kB", 1e3), ("MB", 1e6)):
-        if n < scale * 999.95:  # rounds to at most 999.9 in this unit
-            return f"{n / scale:.1f} {unit}"
-    return f"{n / 1e9:.1f} GB"
 
 
 def _what(event: ClusterEvent) -> str:
@@ -61,7 +52,7 @@ def lost_text(event: ClusterEvent) -> str:
     on lost writes: it also holds transactions never acknowledged and records such as
     checkpoints. On a synchronous cluster Patroni promotes only the synchronous standby, so
     no acknowledged commit is in it."""
-    size = _size(event.lost_bytes or 0)
+    size = size_text(event.lost_bytes or 0)
     if event.cluster.replication == event.cluster.Replication.SYNC:
         return f"{size} of unacknowledged WAL discarded"
     return f"up to {size} of writes lost"

@@ -111,9 +111,9 @@ def test_failover_text_says_how_much_was_lost(cluster):
         downtime_s=4,
         lost_bytes=16_400,
     )
-    assert alert_text(event).endswith("(writes down 4.0 s, up to 16.4 kB of writes lost)")
+    assert alert_text(event).endswith("(writes down 4.0 s, up to 16 KiB of writes lost)")
     cluster.replication = cluster.Replication.SYNC  # only the synchronous standby is promoted
-    assert alert_text(event).endswith("16.4 kB of unacknowledged WAL discarded)")
+    assert alert_text(event).endswith("16 KiB of unacknowledged WAL discarded)")
 
 
 def test_kinds_without_typed_fields_use_the_summary_on_one_line(cluster):
