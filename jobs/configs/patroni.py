@@ -70,7 +70,7 @@ def patroni_dcs_settings(spec: ClusterSpec) -> dict[str, Value]:
         # An adopted server's own settings (memory, logging, extensions...), cluster-wide so
         # every standby runs as the server did. They hold none of the settings above except
         # where the server had more (max_wal_senders, max_replication_slots, wal_keep_size):
-        # existing_postgres.carried_parameters decides that.
+        # existing_postgres_judge.carried_parameters decides that.
         parameters = settings["postgresql"]["parameters"]
         settings["postgresql"]["parameters"] = {**parameters, **dict(spec.adopted.parameters)}
     return settings

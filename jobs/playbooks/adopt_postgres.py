@@ -22,6 +22,7 @@ from jobs.configs import spec as paths
 from jobs.playbooks import daemons, distro_services, existing_postgres
 from jobs.playbooks.base import StepContext, StepFailed, Verdict
 from jobs.playbooks.existing_postgres import psql_as_postgres
+from jobs.playbooks.existing_postgres_judge import HA_ROLES
 from jobs.playbooks.setup_finish import _literal
 from jobs.playbooks.setup_postgres import members, patroni_daemon
 
@@ -329,7 +330,7 @@ def rollback(ctx: StepContext, node: Node, adopted: dict, backup: str) -> str:
         echo=False,
     )
     dropped = ctx.output(f"cat {b}/roles-created 2>/dev/null || true", node=node, sudo=True)
-    dropped = [r for r in dropped if r in existing_postgres.HA_ROLES]
+    dropped = [r for r in dropped if r in HA_ROLES]
     if dropped:
         psql_as_postgres(
             ctx, node, port, "".join(f"DROP OWNED BY {r}; DROP ROLE {r};" for r in dropped)

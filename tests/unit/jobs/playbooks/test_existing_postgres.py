@@ -7,18 +7,16 @@ import pytest
 from jobs.configs.patroni import patroni_config_dict, patroni_dcs_settings
 from jobs.configs.spec import AdoptedServer, data_dir
 from jobs.errors import StepFailed
-from jobs.playbooks.existing_postgres import (
+from jobs.playbooks.existing_postgres import adopted_server, record
+from jobs.playbooks.existing_postgres_facts import (
     DebianCluster,
     Inspection,
     StandbyFacts,
-    adopted_server,
-    carried_parameters,
     choose_cluster,
-    judge,
     parse_lsclusters,
-    record,
     standby_paths,
 )
+from jobs.playbooks.existing_postgres_judge import carried_parameters, judge
 from jobs.playbooks.pg_hba_rules import HbaRule, rule_lines, shadowed_rules
 from tests.unit.jobs.configs.test_configs import make_spec
 
@@ -142,7 +140,7 @@ def test_debian_server_is_accepted_with_warnings_only() -> None:
     for owned in ("port", "cluster_name", "data_directory", "hba_file", "wal_log_hints"):
         assert owned not in carried
     facts = " ".join(findings.facts)
-    assert "shop (2.0 GB, extensions hstore 1.8, pg_trgm 1.6)" in facts
+    assert "shop (2 GiB, extensions hstore 1.8, pg_trgm 1.6)" in facts
     assert "data checksums off" in facts
 
 
@@ -156,7 +154,7 @@ def test_wrong_major_and_a_standby_server_are_errors() -> None:
 
 def test_a_standby_too_small_for_the_copy_is_an_error() -> None:
     findings, _ = judge(make_inspection(), spec=make_spec(), standbys=[StandbyFacts("node2", GiB)])
-    assert any(e.startswith("node2 has 1.0 GB free") for e in findings.errors)
+    assert any(e.startswith("node2 has 1 GiB free") for e in findings.errors)
 
 
 def test_a_tablespace_path_a_standby_lacks_is_an_error_with_the_reason() -> None:
