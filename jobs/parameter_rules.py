@@ -224,9 +224,7 @@ def parse_number(setting: Setting, text: str) -> float:
     low, high = _bound(setting.min_val), _bound(setting.max_val)
     if (low is not None and number < low) or (high is not None and number > high):
         unit = f" (in {setting.unit})" if setting.unit else ""
-        raise InvalidValue(
-            f"{_show(number)}{unit} is outside {setting.min_val}..{setting.max_val}"
-        )
+        raise InvalidValue(f"{_show(number)}{unit} is outside {setting.min_val}..{setting.max_val}")
     return number
 
 
