@@ -217,7 +217,7 @@ def wait_applied_step(ctx: StepContext) -> Verdict | str:
     return "every node reports the new values"
 
 
-def _restart_standbys(ctx: StepContext) -> str:
+def _restart_standbys(ctx: StepContext, *, none_left: str) -> str:
     """Restart, one at a time, each standby that does not yet run the new values; each is
     proven to stream again before the next. A probe writer measures writes through the proxy."""
     ctx.cluster.refresh_from_db(fields=["pg_parameters"])
@@ -229,7 +229,10 @@ def _restart_standbys(ctx: StepContext) -> str:
         for node in ctx.cluster.database_nodes:
             if node == primary or not _lagging(ctx, node, pending_ok=False):
                 continue
-            status, body = patroni_api.post(node, "/restart", {}, auth=_auth(ctx), timeout=90)
+            try:
+                status, body = patroni_api.post(node, "/restart", {}, auth=_auth(ctx), timeout=90)
+            except patroni_api.PatroniUnavailable as exc:
+                raise StepFailed(f"cannot restart {node.name}: {exc}") from None
             if status != 200:
                 raise StepFailed(f"Patroni on {node.name} refused to restart: {status} {body}")
             ctx.log(f"Patroni: {body}", host=node.name)
@@ -250,7 +253,7 @@ def _restart_standbys(ctx: StepContext) -> str:
     gap = probe.longest_gap()
     _gap_record(ctx, gap)
     if not done:
-        return "every standby already runs the new values"
+        return none_left
     return f"restarted {', '.join(done)}; each streams again; longest write gap {gap:.1f} s"
 
 
@@ -263,7 +266,7 @@ def _gap_record(ctx: StepContext, gap: float) -> None:
 
 def restart_standbys_step(ctx: StepContext) -> Verdict | str:
     """Standbys first: a standby's restart does not stop writes."""
-    return _restart_standbys(ctx)
+    return _restart_standbys(ctx, none_left="every standby already runs the new values")
 
 
 def switchover_step(ctx: StepContext) -> Verdict | str:
@@ -287,8 +290,13 @@ def switchover_step(ctx: StepContext) -> Verdict | str:
 
 
 def restart_old_primary_step(ctx: StepContext) -> Verdict | str:
-    """The old primary, a standby now, restarts with the new values."""
-    return _restart_standbys(ctx)
+    """The old primary, a standby now, restarts with the new values. Patroni's demotion in the
+    switchover restarts PostgreSQL already, so usually nothing is left to do."""
+    return _restart_standbys(
+        ctx,
+        none_left="the old primary already runs the new values (the switchover restarted it "
+        "as a standby)",
+    )
 
 
 def verify_step(ctx: StepContext) -> Verdict | str:
