@@ -36,16 +36,33 @@ def parameters(request: HttpRequest, pk: int):
     return parameter_changes.parameters_current(get_object_or_404(Cluster, pk=pk))
 
 
-@router.api_operation(
-    ["POST", "PATCH"],
+CHANGE_ANSWERS = {200: sp.PreviewOut, 202: s.JobRefOut, **errors(400, 401, 403, 404, 409, 413)}
+
+
+@router.post(
     "/clusters/{int:pk}/parameters/",
     auth=OPERATOR_AUTH,
-    response={200: sp.PreviewOut, 202: s.JobRefOut, **errors(400, 401, 403, 404, 409, 413)},
+    response=CHANGE_ANSWERS,
     openapi_extra=body_of(sp.ParametersIn),
 )
 def parameters_change(request: HttpRequest, pk: int):
     """Preview a change (reload or rolling restart, per parameter); with `confirm` and the
     preview's `restart`, start the job that applies it."""
+    return _change(request, pk)
+
+
+@router.patch(
+    "/clusters/{int:pk}/parameters/",
+    auth=OPERATOR_AUTH,
+    response=CHANGE_ANSWERS,
+    openapi_extra=body_of(sp.ParametersIn),
+)
+def parameters_patch(request: HttpRequest, pk: int):
+    """The same as POST: preview, or with `confirm` start the change."""
+    return _change(request, pk)
+
+
+def _change(request: HttpRequest, pk: int):
     cluster = get_object_or_404(Cluster, pk=pk)
     target = f"cluster {cluster.name}"
     try:
