@@ -80,8 +80,8 @@ UNCHANGED = "unchanged"
 # parse_int / parse_real's units (src/backend/utils/misc/guc.c): memory in bytes, time in ms.
 MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 TIME_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
-_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*$")
-_NAME = re.compile(r"^[a-z_][a-z0-9_.]*$")
+_NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*")
+_NAME = re.compile(r"[a-z_][a-z0-9_.]*")
 MAX_STRING = 1024
 RESTART_PLAN = (
     "restart needed: rolling restart, standbys first, then a switchover, then the old primary"
@@ -204,7 +204,7 @@ def _unit_factor(unit: str, base: str) -> tuple[dict[str, float], float] | None:
 
 def parse_number(setting: Setting, text: str) -> float:
     """The value in the setting's base unit, as parse_int / parse_real read it."""
-    match = _NUMBER.match(text)
+    match = _NUMBER.fullmatch(text)
     if not match:
         raise InvalidValue(_expects(setting))
     number, unit = float(match.group(1)), match.group(2)
@@ -294,7 +294,7 @@ def validate(catalog: Mapping[str, Mapping], requested: Mapping[str, object]) ->
         return judgement
     for raw_name, raw in requested.items():
         name = str(raw_name).strip().lower()
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             judgement.errors[str(raw_name)] = "not a parameter name"
             continue
         reason = protected_reason(name)

@@ -55,3 +55,7 @@ class PreviewOut(Schema):
     restart: bool
     plan: str
     parameters: list[ParameterPreviewOut]
+
+
+# The bodies these endpoints validate (clusters.web.api.openapi lists them in the document).
+REQUEST_SCHEMAS = (ParametersIn,)

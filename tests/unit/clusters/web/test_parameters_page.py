@@ -88,3 +88,17 @@ def test_confirm_button_is_disabled_with_the_reason_on_a_degraded_cluster(admin_
         url(cluster), {"changes": "work_mem = 8MB", "action": "preview"}
     ).content.decode()
     assert 'id="why-not"' not in page
+
+
+def test_a_change_typed_over_several_lines_survives_the_preview(admin_client, cluster):
+    page = admin_client.post(
+        url(cluster), {"changes": "work_mem = 8MB\nlog_statement = ddl", "action": "preview"}
+    ).content.decode()
+    assert '<textarea name="changes" hidden>work_mem = 8MB\nlog_statement = ddl</textarea>' in page
+
+
+def test_preview_is_disabled_with_the_reason_when_no_change_can_run(admin_client, cluster):
+    Cluster.objects.filter(pk=cluster.pk).update(state=Cluster.State.DOWN)
+    page = admin_client.get(url(cluster)).content.decode()
+    assert "needs a running cluster: pg1 is down" in page
+    assert 'value="preview" disabled aria-describedby="why-not"' in page
