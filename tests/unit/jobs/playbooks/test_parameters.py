@@ -1,10 +1,13 @@
 """The parameter jobs' plans and what their readings keep (no server: the steps run on the lab,
 tests/integration/test_parameters_lab.py)."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from clusters.models import Cluster
 from jobs.errors import JobRefused
+from jobs.playbooks import parameters
 from jobs.playbooks.parameters import catalog_of, node_values, plan_change, plan_read
 
 ROWS = {
@@ -82,3 +85,29 @@ def test_plan_needs_parameters_and_read_needs_a_set_up_cluster():
     with pytest.raises(JobRefused, match="not set up"):
         plan_read(cluster("new"), None, {})
     assert [s.name for s in plan_read(cluster("degraded"), None, {})] == ["read"]
+
+
+class _Ctx:
+    """What _checked_nodes reads: the job's params and the cluster's database nodes."""
+
+    def __init__(self, params: dict) -> None:
+        self.job = SimpleNamespace(params=params)
+        self.cluster = SimpleNamespace(
+            database_nodes=[SimpleNamespace(name="node1"), SimpleNamespace(name="node2")]
+        )
+
+
+def test_a_reload_leaves_a_stopped_member_to_patroni_and_says_so(monkeypatch):
+    monkeypatch.setattr(
+        parameters,
+        "members",
+        lambda ctx: [{"name": "node1", "state": "running"}, {"name": "node2", "state": "stopped"}],
+    )
+    nodes, down = parameters._checked_nodes(_Ctx({"restart_names": []}))
+    assert [n.name for n in nodes] == ["node1"] and down == ["node2"]
+    verdict = parameters._left_out("every node reports work_mem=8192", down)
+    assert verdict.warning
+    assert verdict.summary.startswith("every running node reports work_mem=8192; node2 not")
+    # A change that restarts checks every node: a stopped one fails the step.
+    nodes, down = parameters._checked_nodes(_Ctx({"restart_names": ["shared_buffers"]}))
+    assert len(nodes) == 2 and down == []
