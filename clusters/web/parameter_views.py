@@ -51,24 +51,21 @@ def _preview_or_start(request: HttpRequest, cluster: Cluster, text: str) -> dict
     target = f"cluster {cluster.name}"
     try:
         if not confirming:
-            return {
-                "preview": parameter_changes.parameters_preview(
-                    cluster=cluster, requested=requested
-                )
-            }
+            preview = parameter_changes.parameters_preview(cluster=cluster, requested=requested)
+            audit(request, action="parameters.preview", target=target, params=shown)
+            return {"preview": preview}
         restart = request.POST.get("restart") == "yes"
         job = parameter_changes.parameters_change(
             cluster=cluster, requested=requested, restart=restart, requested_by=request.user
         )
     except InvalidInput as exc:
-        if confirming:
-            audit(
-                request,
-                action="parameters.change",
-                target=target,
-                params=shown,
-                result="refused: " + "; ".join(exc.field_errors),
-            )
+        audit(
+            request,
+            action="parameters.change" if confirming else "parameters.preview",
+            target=target,
+            params=shown,
+            result="refused: invalid " + ", ".join(exc.field_errors),
+        )
         return {"errors": {k: " ".join(v) for k, v in exc.field_errors.items()}}
     except JobRefused as exc:
         audit(
