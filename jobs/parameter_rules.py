@@ -71,6 +71,15 @@ PROTECTED: dict[str, str] = {
 # Every ssl* parameter: the cluster's TLS (certificates, rotation) sets them.
 PROTECTED_PREFIXES = {"ssl": "the cluster's TLS sets it (certificates are rotated by a job)"}
 
+# A standby refuses to run with less of these than its primary has (PostgreSQL records them in
+# the WAL, and Patroni starts a standby with at least its pg_control's values): lowering one
+# means the primary first, the opposite of the rolling restart this job does.
+STANDBY_MINIMUMS = {
+    "max_connections",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+    "max_worker_processes",
+}
 RELOAD_CONTEXTS = {"sighup", "superuser", "user", "backend", "superuser-backend"}
 RESTART_CONTEXT = "postmaster"
 RELOAD = "reload"
@@ -317,6 +326,12 @@ def validate(catalog: Mapping[str, Mapping], requested: Mapping[str, object]) ->
         except InvalidValue as exc:
             judgement.errors[name] = f"invalid value {str(raw)[:80]!r}: {exc}"
             continue
+        if _lowered(setting, expected):
+            judgement.errors[name] = (
+                f"lowering it (now {setting.setting}) needs the primary restarted before the "
+                "standbys, which this rolling restart does not do; raise it, or lower it by hand"
+            )
+            continue
         if same_value(setting, setting.setting, expected):
             action = UNCHANGED
         judgement.changes.append(
@@ -338,6 +353,15 @@ def _sent(setting: Setting, raw: object, expected: str) -> str:
     if setting.vartype in ("integer", "real"):
         return _as_text(raw).strip()
     return expected
+
+
+def _lowered(setting: Setting, expected: str) -> bool:
+    if setting.name not in STANDBY_MINIMUMS:
+        return False
+    try:
+        return float(expected) < float(setting.setting)
+    except ValueError:
+        return False
 
 
 def needs_restart(changes: list[Change]) -> bool:

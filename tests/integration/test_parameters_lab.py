@@ -84,14 +84,18 @@ def test_reload_and_rolling_restart_parameter_changes(fresh_lab, worker):
 
         # A restart parameter: standbys first, a switchover, then the old primary.
         change = run(
-            cluster, "change_parameters", parameters={"shared_buffers": "160MB"}, restart=True
+            cluster,
+            "change_parameters",
+            parameters={"shared_buffers": "160MB", "max_connections": "120"},
+            restart=True,
         )
         summaries = {s.name: s.summary for s in change.steps.all()}
         for name, summary in summaries.items():
             print(f"  {name}: {summary}")
         for node in NODES:
-            assert shown(fresh_lab, node, "shared_buffers") == {
+            assert shown(fresh_lab, node, "shared_buffers", "max_connections") == {
                 "shared_buffers": "160MB",
+                "max_connections": "120",
                 "pending_restart": 0,
             }, node
         assert leader_name(*ADDRESSES) != before  # the switchover moved the primary
@@ -106,7 +110,13 @@ def test_reload_and_rolling_restart_parameter_changes(fresh_lab, worker):
             services.job_start(
                 cluster=Cluster.objects.get(pk=cluster.pk),
                 kind="change_parameters",
-                params={"parameters": {"wal_level": "logical", "shared_buffers": "1kB"}},
+                params={
+                    "parameters": {
+                        "wal_level": "logical",
+                        "shared_buffers": "1kB",
+                        "max_connections": "50",
+                    }
+                },
             ),
             60,
         )
@@ -114,6 +124,7 @@ def test_reload_and_rolling_restart_parameter_changes(fresh_lab, worker):
         told = refused.error + refused.steps.get(name="validate").summary
         print(f"refused: {told}")
         assert "wal_level: refused" in told and "shared_buffers: invalid value" in told
+        assert "max_connections: lowering it (now 120)" in told
     finally:
         writer.stop()
     gap = max(

@@ -214,3 +214,10 @@ def test_page_lines_are_postgresql_conf_style():
     )
     assert changes == {"shared_buffers": "256MB", "work_mem": "8MB", "application_name": "it's"}
     assert errors == {"line 6": "write name = value"}
+
+
+def test_lowering_a_setting_standbys_need_as_much_of_is_refused():
+    judgement = validate(CATALOG, {"max_connections": "80"})
+    assert "needs the primary restarted before the standbys" in judgement.errors["max_connections"]
+    raised = validate(CATALOG, {"max_connections": "120"})
+    assert [c.action for c in raised.changes] == [RESTART]
