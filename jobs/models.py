@@ -62,6 +62,9 @@ class JobKind(models.TextChoices):
     ADOPT = "adopt"  # read an existing Patroni cluster's layout so the console can run it
     # New node certificates under the cluster's CA, put in place node by node without a failover
     ROTATE_CERTIFICATES = "rotate_certificates"
+    READ_PARAMETERS = "read_parameters"  # read pg_settings from every node; changes nothing
+    # PostgreSQL parameters through Patroni's dynamic configuration; a rolling restart if needed
+    CHANGE_PARAMETERS = "change_parameters"
 
 
 class Job(models.Model):

@@ -146,6 +146,12 @@ class Cluster(models.Model):
     # The last configuration lint: findings [{rule, severity, message, consequence}] and when.
     config_findings = models.JSONField(default=list, blank=True)
     config_checked = models.DateTimeField(null=True, blank=True)
+    # The last reading of PostgreSQL's parameters (jobs.playbooks.parameters): the primary's
+    # pg_settings catalog (type, unit, range, context) and each node's values that differ from
+    # the defaults or wait for a restart; never the values of protected parameters (some, such
+    # as primary_conninfo, hold passwords). Pages and the API read it; only jobs refresh it.
+    pg_parameters = models.JSONField(default=dict, blank=True)
+    pg_parameters_read = models.DateTimeField(null=True, blank=True)
     # The cluster's own certificate authority (clusters.inventory.tls): it signs every node's
     # certificate for etcd, Patroni's REST API and PostgreSQL. The certificate is public (the
     # cluster page offers it for `sslrootcert`); the key is a secret like the passwords.

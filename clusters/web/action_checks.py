@@ -42,6 +42,8 @@ NEEDS_READING = {
     "remove_node",
     "fence",
     "rotate_certificates",
+    "read_parameters",
+    "change_parameters",
 }
 # The node changes share one rule set (jobs.playbooks.nodes._refuse_unless_running).
 NODE_CHANGES = {"add_node": "add", "replace_node": "replace", "remove_node": "remove"}
@@ -162,6 +164,10 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _fence_refusal(cluster, node, facts)
     elif kind == "rotate_certificates":
         reason = _rotation_refusal(cluster, node, facts)
+    elif kind == "change_parameters":
+        reason = _parameters_refusal(cluster, restart=False)
+    elif kind == "read_parameters" and cluster.state in NOT_SET_UP:
+        reason = f"{name} is not set up yet"
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:
@@ -170,6 +176,25 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
     if kind != "fence" and facts.active_job and get_playbook(kind).mutating:
         return f"wait for {facts.active_job} to end: one job changes a cluster at a time"
     return None
+
+
+def _parameters_refusal(cluster: Cluster, *, restart: bool) -> str | None:
+    """jobs.playbooks.parameters.plan_change: a reload needs a running cluster; a change that
+    needs a restart switches over, so a healthy one with Patroni not paused."""
+    name, state = cluster.name, state_words(cluster)
+    if restart and cluster.state != Cluster.State.HEALTHY:
+        return f"a restart switches over and needs a healthy cluster: {name} is {state}"
+    if cluster.state not in RUNNING:
+        return f"needs a running cluster: {name} is {state}"
+    if restart and cluster.maintenance:
+        return f"{name} is in maintenance mode: a switchover needs Patroni on"
+    return None
+
+
+def why_not_change_parameters(cluster: Cluster, *, restart: bool, facts: ActionFacts) -> str | None:
+    """`why_not` for a parameter change whose preview says whether it restarts PostgreSQL."""
+    reason = _parameters_refusal(cluster, restart=restart)
+    return reason or why_not(cluster, "change_parameters", None, facts)
 
 
 def _node_change_refusal(

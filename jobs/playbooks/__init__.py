@@ -12,6 +12,7 @@ from jobs.playbooks import (
     lint,
     nodes,
     operations,
+    parameters,
     preflight,
     rebuild,
     remove,
@@ -40,6 +41,8 @@ def _registry() -> dict[str, Playbook]:
         lint.PLAYBOOK,
         adopt.PLAYBOOK,
         rotate_certificates.PLAYBOOK,
+        parameters.READ_PARAMETERS,
+        parameters.CHANGE_PARAMETERS,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -15,6 +15,7 @@ from clusters.web.api import (
     events,
     incidents,
     jobs,
+    parameters,
     readings,
     subscriptions,
     tokens,
@@ -64,6 +65,18 @@ api = DocumentedApi(
     docs_decorator=viewer_docs,
 )
 install_error_handlers(api)
-ROUTERS = (clusters, jobs, events, incidents, tokens, ca, readings, alerts, users, subscriptions)
+ROUTERS = (
+    clusters,
+    jobs,
+    parameters,
+    events,
+    incidents,
+    tokens,
+    ca,
+    readings,
+    alerts,
+    users,
+    subscriptions,
+)
 for module in ROUTERS:
     api.add_router("", module.router)

@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 from clusters.web.api import schemas_admin
 from clusters.web.api.schemas import REQUEST_SCHEMAS, BodyIn, ErrorOut
 from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
+from clusters.web.api.schemas_parameters import REQUEST_SCHEMAS as PARAMETER_REQUEST_SCHEMAS
 
 COMPONENTS = "#/components/schemas/{model}"
 # Every request body's schema, one list: the document lists them as components (the views
@@ -21,6 +22,7 @@ ALL_REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
     *REQUEST_SCHEMAS,
     *schemas_admin.REQUEST_SCHEMAS,
     *HOOK_REQUEST_SCHEMAS,
+    *PARAMETER_REQUEST_SCHEMAS,
 )
 
 

@@ -71,6 +71,11 @@ def job_start_accepts(cluster, kind, node, user) -> bool:
         params["confirm"] = node.name
     if kind == "replace_node":
         params["old_address"] = "198.18.0.99"
+    if kind == "change_parameters":
+        params["parameters"] = {"work_mem": "8MB"}
+    if kind == "change_parameters_restart":
+        kind, params = "change_parameters", {"parameters": {"shared_buffers": "256MB"}}
+        params["restart"] = True
     try:
         with transaction.atomic():
             services.job_start(
@@ -135,6 +140,8 @@ KINDS = {
     "fence": ("node1", "node2", "proxy"),
     "rotate_certificates": (None, "node2"),
     "remove_cluster": (None,),
+    "read_parameters": (None,),
+    "change_parameters": (None,),
 }
 
 
@@ -162,6 +169,11 @@ def test_why_not_agrees_with_job_start_for_every_kind(django_user_model, state, 
             # The page's answer refuses at least what the job refuses.
             if refused is not None:
                 assert why_not(cluster, kind, node, facts) == refused
+    # A change whose preview says "restart": the page asks why_not_change_parameters.
+    refused = action_checks.why_not_change_parameters(cluster, restart=True, facts=facts)
+    accepted = job_start_accepts(cluster, "change_parameters_restart", None, user)
+    if cluster.state != "unknown" and (refused is None) != accepted:
+        disagree.append(("change_parameters (restart)", None, refused, accepted))
     assert disagree == []
 
 

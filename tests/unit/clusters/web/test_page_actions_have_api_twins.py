@@ -35,6 +35,7 @@ SELF_POSTING = {
     "clusters/alert_edit.html": ["alert-channel-edit"],
     "clusters/users.html": ["user-list"],
     "clusters/node_change.html": ["node-add", "node-replace"],
+    "clusters/parameters.html": ["cluster-parameters"],
     "clusters/subscriptions.html": ["subscriptions"],
     "clusters/wizard/servers.html": ["wizard-step"],
     "clusters/wizard/cluster.html": ["wizard-step"],
@@ -74,6 +75,8 @@ ACTION_TWINS = {
     "job-retry": [("post", "/api/v1/jobs/{}/retry/")],
     # The page posts to show the strings with their password (never in a GET's URL or cache).
     "cluster-connection": [("get", "/api/v1/clusters/{}/connection/")],
+    # Preview and confirm are one POST (confirm: true starts the job); PATCH does the same.
+    "cluster-parameters": [("post", "/api/v1/clusters/{}/parameters/")],
 }
 # Page actions that need no twin, and why.
 NO_TWIN = {
@@ -91,6 +94,7 @@ READ_TWINS = {
     "cluster-lag": "/api/v1/clusters/{}/lag/",
     "cluster-incident": "/api/v1/clusters/{}/incidents/",
     "cluster-connection": "/api/v1/clusters/{}/connection/",
+    "cluster-parameters": "/api/v1/clusters/{}/parameters/",
     "cluster-ca": "/api/v1/clusters/{}/ca/",
     "node-add": "/api/v1/clusters/{}/",
     "node-replace": "/api/v1/clusters/{}/",

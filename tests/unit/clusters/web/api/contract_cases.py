@@ -94,6 +94,19 @@ CASES = [
     Case("cluster-adopt-bad", "POST", "/api/v1/clusters/adopt/", {"nodes": []}),
     Case("cluster-detail", "GET", "/api/v1/clusters/{cluster}/"),
     Case("cluster-detail-missing", "GET", "/api/v1/clusters/999999/"),
+    Case("cluster-parameters", "GET", "/api/v1/clusters/{cluster}/parameters/", who="viewer"),
+    Case(
+        "cluster-parameters-unread",
+        "POST",
+        "/api/v1/clusters/{cluster}/parameters/",
+        {"parameters": {"work_mem": "8MB"}},
+    ),
+    Case(
+        "cluster-parameters-bad",
+        "POST",
+        "/api/v1/clusters/{cluster}/parameters/",
+        {"parameters": ["work_mem"]},
+    ),
     Case("cluster-job-start", "POST", "/api/v1/clusters/{cluster}/jobs/", {"kind": "lint"}),
     Case("cluster-job-start-bad", "POST", "/api/v1/clusters/{cluster}/jobs/", {"node": 3}),
     Case(
