@@ -62,6 +62,10 @@ class JobKind(models.TextChoices):
     ADOPT = "adopt"  # read an existing Patroni cluster's layout so the console can run it
     # New node certificates under the cluster's CA, put in place node by node without a failover
     ROTATE_CERTIFICATES = "rotate_certificates"
+    # Read which versions of PostgreSQL, Patroni, etcd and HAProxy run and which apt offers
+    CHECK_UPDATES = "check_updates"
+    # Apt's newer builds of the same majors, node by node, standbys first, one switchover
+    MINOR_UPGRADE = "minor_upgrade"
 
 
 class Job(models.Model):

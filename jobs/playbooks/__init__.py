@@ -18,6 +18,8 @@ from jobs.playbooks import (
     restart,
     rotate_certificates,
     setup,
+    upgrade,
+    versions,
 )
 from jobs.playbooks.base import Playbook
 
@@ -40,6 +42,8 @@ def _registry() -> dict[str, Playbook]:
         lint.PLAYBOOK,
         adopt.PLAYBOOK,
         rotate_certificates.PLAYBOOK,
+        versions.PLAYBOOK,
+        upgrade.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -19,6 +19,7 @@ from clusters.web.api import (
     subscriptions,
     tokens,
     users,
+    versions,
 )
 from clusters.web.api.openapi import DocumentedApi
 from clusters.web.api.plumbing import (
@@ -64,6 +65,18 @@ api = DocumentedApi(
     docs_decorator=viewer_docs,
 )
 install_error_handlers(api)
-ROUTERS = (clusters, jobs, events, incidents, tokens, ca, readings, alerts, users, subscriptions)
+ROUTERS = (
+    clusters,
+    jobs,
+    events,
+    incidents,
+    tokens,
+    ca,
+    readings,
+    alerts,
+    users,
+    subscriptions,
+    versions,
+)
 for module in ROUTERS:
     api.add_router("", module.router)
