@@ -42,6 +42,7 @@ NEEDS_READING = {
     "remove_node",
     "fence",
     "rotate_certificates",
+    "minor_upgrade",
 }
 # The node changes share one rule set (jobs.playbooks.nodes._refuse_unless_running).
 NODE_CHANGES = {"add_node": "add", "replace_node": "replace", "remove_node": "remove"}
@@ -162,6 +163,8 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _fence_refusal(cluster, node, facts)
     elif kind == "rotate_certificates":
         reason = _rotation_refusal(cluster, node, facts)
+    elif kind == "minor_upgrade":
+        reason = _upgrade_refusal(cluster, node)
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:
@@ -226,6 +229,17 @@ def _rotation_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -
     plain = [n.name for n in facts.nodes.values() if not n.tls_active]
     if plain or not cluster.ca_certificate:
         return f"not on TLS yet ({', '.join(plain) or cluster.name}): run setup again first"
+    return None
+
+
+def _upgrade_refusal(cluster: Cluster, node: Node | None) -> str | None:
+    """jobs.playbooks.upgrade.plan: a healthy cluster HA Center built, no node named."""
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        return f"{cluster.name} is an adopted Patroni cluster: HA Center does not upgrade it"
+    if cluster.state != Cluster.State.HEALTHY:
+        return f"needs a healthy cluster: {cluster.name} is {state_words(cluster)}"
+    if node is not None:
+        return "a minor upgrade goes through every node; name none"
     return None
 
 

@@ -1,0 +1,122 @@
+"""The rolling minor upgrade's plan (jobs.playbooks.upgrade) and the page and API around it."""
+
+import pytest
+from django.utils import timezone
+
+from clusters.models import Cluster, NodeStatus, NodeVersions
+from jobs.errors import JobRefused
+from jobs.playbooks import upgrade, versions
+from tests.conftest import api_client, make_user
+from tests.unit.conftest import three_node_cluster
+
+pytestmark = pytest.mark.django_db
+
+
+def healthy_cluster(primary: str = "node2"):
+    cluster, nodes = three_node_cluster(state="healthy")
+    for node in nodes:
+        role = "primary" if node.name == primary else "replica"
+        NodeStatus.objects.create(node=node, role=role, state="running", timeline=2)
+    return cluster, nodes
+
+
+def test_plan_upgrades_the_standbys_and_the_proxy_then_switches_over_then_the_old_primary():
+    cluster, _ = healthy_cluster(primary="node1")
+    steps = upgrade.plan(cluster, None, {})
+    assert [(s.name, s.node.name if s.node else "") for s in steps] == [
+        ("upgrade_check", ""),
+        ("upgrade_node", "node2"),
+        ("upgrade_node", "proxy"),
+        ("upgrade_switchover", ""),
+        ("upgrade_node", "node1"),
+        ("upgrade_verify", ""),
+    ]
+
+
+def test_plan_falls_back_to_the_last_leader_when_the_monitor_saw_no_primary():
+    cluster, _ = three_node_cluster(state="healthy", last_leader="node2")
+    steps = upgrade.plan(cluster, None, {})
+    assert [s.node.name for s in steps if s.name == "upgrade_node"] == ["node1", "proxy", "node2"]
+
+
+@pytest.mark.parametrize("state", ["new", "degraded", "maintenance", "down", "unknown"])
+def test_plan_refuses_a_cluster_that_is_not_healthy(state):
+    cluster, _ = three_node_cluster(state=state)
+    with pytest.raises(JobRefused, match="needs a healthy cluster"):
+        upgrade.plan(cluster, None, {})
+
+
+def test_plan_refuses_a_named_node_and_an_adopted_cluster():
+    cluster, nodes = healthy_cluster()
+    with pytest.raises(JobRefused, match="name no node"):
+        upgrade.plan(cluster, nodes[0], {})
+    Cluster.objects.filter(pk=cluster.pk).update(origin=Cluster.Origin.ADOPTED)
+    cluster.refresh_from_db()
+    with pytest.raises(JobRefused, match="adopted"):
+        upgrade.plan(cluster, None, {})
+
+
+def test_the_check_reads_our_packages_only_and_quotes_them():
+    cluster, nodes = healthy_cluster()
+    assert versions.tracked(cluster, nodes[0]) == [
+        "postgresql-15",
+        "postgresql-client-15",
+        "libpq5",
+        "etcd-server",
+        "etcd-client",
+    ]
+    assert versions.tracked(cluster, nodes[2]) == ["haproxy", "etcd-server", "etcd-client"]
+    script = versions.versions_script(["postgresql-15", "x; rm -rf /"])
+    assert "'x; rm -rf /'" in script
+
+
+def _stored(cluster, nodes):
+    now = timezone.now()
+    NodeVersions.objects.create(
+        node=nodes[0],
+        packages={
+            "postgresql-15": {"installed": "15.18-0+deb12u1", "candidate": "15.20-0+deb12u1"},
+            "etcd-server": {"installed": "3.4.23-4+b4", "candidate": "3.4.23-4+b4"},
+        },
+        running={"postgresql": "15.18-0+deb12u1", "patroni": "4.1.5"},
+        stale=[],
+        checked_at=now,
+    )
+    NodeVersions.objects.create(
+        node=nodes[2],
+        packages={"haproxy": {"installed": "2.6.12-1+deb12u4", "candidate": "2.6.12-1+deb12u4"}},
+        stale=["/usr/sbin/haproxy"],
+        checked_at=now,
+    )
+
+
+def test_the_api_shows_what_runs_where_and_what_is_available(client, django_user_model):
+    cluster, nodes = healthy_cluster()
+    _stored(cluster, nodes)
+    api = api_client(client, make_user(django_user_model, "viewer1", "viewer"))
+    body = api.get(f"/api/v1/clusters/{cluster.pk}/versions/").json()
+    by_node = {n["node"]: n for n in body["nodes"]}
+    assert body["updates_available"] is True
+    assert by_node["node1"]["packages"]["postgresql-15"] == {
+        "installed": "15.18-0+deb12u1",
+        "available": "15.20-0+deb12u1",
+    }
+    assert by_node["node1"]["packages"]["etcd-server"]["available"] is None
+    assert by_node["node1"]["running"] == {"postgresql": "15.18-0+deb12u1", "patroni": "4.1.5"}
+    assert by_node["proxy"]["restart_needed"] == ["/usr/sbin/haproxy"]
+    assert by_node["node2"]["checked_at"] is None
+
+
+def test_the_cluster_page_shows_versions_and_offers_the_upgrade_to_operators(
+    client, django_user_model
+):
+    cluster, nodes = healthy_cluster()
+    _stored(cluster, nodes)
+    client.force_login(make_user(django_user_model, "op1", "operator"))
+    page = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert 'id="versions"' in page and "15.20-0+deb12u1" in page
+    assert 'value="check_updates"' in page
+    assert f"/clusters/{cluster.pk}/confirm/minor_upgrade/" in page
+    client.force_login(make_user(django_user_model, "viewer2", "viewer"))
+    page = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert "15.20-0+deb12u1" in page and "minor_upgrade/" not in page
