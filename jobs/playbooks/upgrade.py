@@ -24,6 +24,7 @@ from jobs.models import Job
 from jobs.package_versions import major_changes, still_to_move, targets
 from jobs.playbooks import daemons, operations, packages, versions
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_etcd import etcd_daemon, etcd_verify
 from jobs.playbooks.setup_finish import haproxy_daemon
@@ -34,12 +35,19 @@ from jobs.playbooks.setup_postgres import members, verify_streaming
 SAME_PRODUCT_PREFIXES = ("postgresql-", "libpq", "etcd-", "haproxy")
 # Units that must stay masked through the upgrade (setup masked them; distro_services).
 DISTRO_UNITS = "postgresql@*.service haproxy.service etcd.service"
-# Prints the pid of each PostgreSQL postmaster whose parent is not Patroni.
-OUTSIDE_PATRONI = (
-    "for p in $(pgrep -x postgres); do pp=$(ps -o ppid= -p $p | tr -d ' '); "
-    '[ "$(ps -o comm= -p $pp)" = postgres ] && continue; '
-    "tr '\\0' ' ' < /proc/$pp/cmdline 2>/dev/null | grep -q patroni || echo $p; done"
-)
+
+
+def outside_patroni_script(data_dir: str) -> str:
+    """Shell printing "pid directory" for each PostgreSQL postmaster (a postgres whose parent
+    is not a postgres) that serves another data directory than Patroni's. Not by parent:
+    Patroni starts its postmaster through a launcher that exits, so PID 1 adopts it; the
+    postmaster's working directory is its data directory."""
+    return (
+        f"want=$(realpath -m {shlex.quote(data_dir)}); "
+        "for p in $(pgrep -x postgres); do pp=$(ps -o ppid= -p $p | tr -d ' '); "
+        '[ "$(ps -o comm= -p $pp)" = postgres ] && continue; '
+        'd=$(readlink /proc/$p/cwd); [ "$d" = "$want" ] || echo "$p $d"; done; true'
+    )
 
 
 def upgrade_order(nodes: list[Node], primary: str | None) -> list[Node]:
@@ -267,11 +275,12 @@ def _check_node(ctx: StepContext, node: Node, restarted: list[str]) -> list[str]
             raise StepFailed("no primary at the moment")
         primary = ctx.cluster.nodes.get(name=leader)
         facts.append(verify_streaming(ctx, node, primary, timeout=120))
-        outside = ctx.output(OUTSIDE_PATRONI, node=node, echo=False, sudo=True)
+        script = outside_patroni_script(patroni_layout(ctx.cluster).data_dir)
+        outside = ctx.output(script, node=node, echo=False, sudo=True)
         if outside:
             raise StepFailed(
-                f"PostgreSQL runs outside Patroni on {node.name} (pid {', '.join(outside)}): "
-                "the package started the distribution's cluster; stop it with pg_ctlcluster"
+                f"PostgreSQL runs outside Patroni on {node.name} ({'; '.join(outside)}): "
+                "the package started another cluster; stop it with pg_ctlcluster"
             )
     if any("etcd" in r for r in restarted) or node.kind == Node.Kind.PROXY:
         facts.append(f"etcd: {etcd_verify(ctx)}")
