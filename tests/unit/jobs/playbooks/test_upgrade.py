@@ -1,13 +1,18 @@
 """The rolling minor upgrade's plan (jobs.playbooks.upgrade) and the page and API around it."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.utils import timezone
 
 from clusters.models import Cluster, NodeStatus, NodeVersions
 from jobs.errors import JobRefused
+from jobs.package_versions import PackageState
 from jobs.playbooks import upgrade, versions
+from jobs.playbooks.base import StepFailed
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
+from tests.unit.jobs.playbooks.scripted_server import Rule, scripted_context
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +125,106 @@ def test_the_cluster_page_shows_versions_and_offers_the_upgrade_to_operators(
     client.force_login(make_user(django_user_model, "viewer2", "viewer"))
     page = client.get(f"/clusters/{cluster.pk}/").content.decode()
     assert "15.20-0+deb12u1" in page and "minor_upgrade/" not in page
+
+
+# --- steps, on a scripted server ----------------------------------------------------------
+
+
+def _context(node, cluster, rules=(), **params):
+    ctx = scripted_context(node, cluster, list(rules))
+    ctx.job.pk = 0
+    ctx.job.params = dict(params)
+    return ctx
+
+
+def test_the_check_refuses_a_new_major_and_names_it(monkeypatch):
+    cluster, _ = healthy_cluster()
+    offered = {
+        "haproxy": PackageState("haproxy", "2.6.12-1+deb12u4", "2.8.3-1"),
+        "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
+    }
+    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
+    monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
+    ctx = _context(None, cluster)
+    with pytest.raises(StepFailed, match=r"refused: .*node1: haproxy 2\.6 → 2\.8"):
+        upgrade.upgrade_check(ctx)
+    assert "targets" not in ctx.job.params
+
+
+def test_the_check_notes_the_exact_versions_per_node(monkeypatch):
+    cluster, _ = healthy_cluster()
+    offered = {
+        "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
+        "etcd-server": PackageState("etcd-server", "3.4.23-4+b4", "3.4.23-4+b4"),
+    }
+    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
+    monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
+    ctx = _context(None, cluster)
+    verdict = upgrade.upgrade_check(ctx)
+    assert ctx.job.params["targets"]["node1"] == {"postgresql-15": "15.20-0+deb12u1"}
+    assert "postgresql-15 15.20-0+deb12u1 on node1, node2, proxy" in verdict
+
+
+def test_a_node_step_refuses_the_primary_while_it_needs_the_upgrade(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    ctx = _context(nodes[1], cluster, targets={"node2": {"libpq5": "15.20-0+deb12u1"}})
+    with pytest.raises(StepFailed, match="node2 is the primary"):
+        upgrade.upgrade_node(ctx)
+
+
+def test_a_node_step_installs_exactly_our_packages_keeping_config_files(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    new = "15.20-0+deb12u1"
+    installed = {"postgresql-15": "15.18-0+deb12u1", "libpq5": new}
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: installed)
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: {"postgresql@15-main.service"})
+    monkeypatch.setattr(upgrade, "_restart_stale", lambda ctx, node: ["PostgreSQL restarted"])
+    monkeypatch.setattr(upgrade, "_check_node", lambda ctx, node, done: ["streams"])
+    stored = SimpleNamespace(packages={p: {"installed": new} for p in ("postgresql-15", "libpq5")})
+    monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: stored)
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    rules = [Rule("apt-get -s", ["Inst postgresql-15 [15.18-0+deb12u1] (15.20-0+deb12u1)"])]
+    wanted = {"postgresql-15": new, "libpq5": new}
+    ctx = _context(nodes[0], cluster, rules, targets={"node1": wanted})
+    verdict = upgrade.upgrade_node(ctx)
+    assert verdict == f"postgresql-15 {new}; PostgreSQL restarted; streams"
+    conn = ctx.connections.connection
+    install = conn.commands[conn.ran("DEBIAN_FRONTEND=noninteractive apt-get")]
+    assert "--only-upgrade" in install and "--force-confold" in install
+    assert install.endswith(f" postgresql-15={new}")  # libpq5 is there already
+
+
+def test_a_node_step_refuses_what_would_remove_or_change_another_package(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: set())
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    rules = [Rule("apt-get -s", ["Remv mysql-common [5.8]", "Inst libc6 [2.36-9] (2.36-10)"])]
+    ctx = _context(nodes[0], cluster, rules, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
+    with pytest.raises(StepFailed, match="remove mysql-common; also change libc6"):
+        upgrade.upgrade_node(ctx)
+    assert not any("DEBIAN_FRONTEND" in c for c in ctx.connections.connection.commands)
+
+
+def test_a_node_step_fails_when_the_upgrade_unmasked_a_distribution_unit(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    seen = iter([{"postgresql@15-main.service"}, set()])
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: next(seen))
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    ctx = _context(nodes[0], cluster, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
+    with pytest.raises(StepFailed, match=r"unmasked postgresql@15-main\.service"):
+        upgrade.upgrade_node(ctx)
+
+
+def test_the_outside_patroni_check_quotes_the_data_directory():
+    script = upgrade.outside_patroni_script("/var/lib/postgresql/15/my main")
+    assert "realpath -m '/var/lib/postgresql/15/my main'" in script
