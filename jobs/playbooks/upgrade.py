@@ -107,11 +107,14 @@ def upgrade_check(ctx: StepContext) -> Verdict | str:
     major version change, and note the exact versions the job moves each node to."""
     found: dict[str, dict[str, str]] = {}
     crossing = []
+    held: dict[str, list[str]] = {}
     for node in ctx.cluster.nodes.order_by("name"):
         _refresh(ctx, node)
         states = versions.package_states(ctx, node)
         crossing += [f"{node.name}: {c}" for c in major_changes(states)]
         found[node.name] = targets(states)
+        if found[node.name] and (names := _held(ctx, node, list(found[node.name]))):
+            held[node.name] = names
         versions.read_and_store(ctx, node)
     if crossing:
         raise StepFailed(
@@ -119,6 +122,8 @@ def upgrade_check(ctx: StepContext) -> Verdict | str:
             + "; ".join(crossing)
             + "). Pin the current major in the nodes' apt sources, or upgrade the major by hand"
         )
+    if held:
+        raise StepFailed(f"refused: {_held_words(held)}")
     if ctx.job.params.get("targets"):
         # A retry keeps the versions the first run chose, so every node ends on the same build.
         kept = ctx.job.params["targets"]
@@ -154,6 +159,20 @@ def _refresh(ctx: StepContext, node: Node) -> None:
         )
 
 
+def _held(ctx: StepContext, node: Node, names: list[str]) -> list[str]:
+    """Of these packages, the ones the admin holds on the node (`apt-mark hold`)."""
+    lines = ctx.output("apt-mark showhold", node=node, echo=False, sudo=True)
+    return sorted(set(lines) & set(names))
+
+
+def _held_words(held: dict[str, list[str]]) -> str:
+    listed = "; ".join(f"{node}: {', '.join(names)}" for node, names in sorted(held.items()))
+    return (
+        f"held with apt-mark hold ({listed}): the admin keeps those versions on purpose. "
+        "Unhold them (apt-mark unhold) to upgrade, then retry"
+    )
+
+
 def _masked(ctx: StepContext, node: Node) -> set[str]:
     """The distribution's units masked on the node (postgresql@…, haproxy, etcd)."""
     lines = ctx.output(
@@ -169,7 +188,13 @@ def _masked(ctx: StepContext, node: Node) -> set[str]:
 def _simulate(ctx: StepContext, node: Node, install: str) -> None:
     """apt's plan for the install, refused when it would remove a package or change one that
     is not ours."""
-    lines = ctx.output(f"apt-get -s {install}", node=node, echo=False, sudo=True)
+    lines: list[str] = []
+    result = ctx.run(f"apt-get -s {install}", node=node, echo=False, collect=lines)
+    if not result.ok:
+        raise StepFailed(
+            f"apt refuses the upgrade on {node.name}: "
+            f"{packages.apt_failure(result.stderr_tail + lines[-5:])}"
+        )
     removed = [line.split()[1] for line in lines if line.startswith("Remv ")]
     others = [
         line.split()[1]
@@ -306,6 +331,8 @@ def upgrade_node(ctx: StepContext) -> Verdict | str:
             f"{node.name} is the primary: it is upgraded only after a switchover. Switch over "
             "to an upgraded standby, then retry"
         )
+    if todo and (held := _held(ctx, node, list(todo))):
+        raise StepFailed(_held_words({node.name: held}))
     masked_before = _masked(ctx, node)
     if todo:
         _install(ctx, node, todo)

@@ -17,10 +17,19 @@ import time
 import pytest
 
 from clusters.models import Cluster, NodeVersions
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from jobs.package_versions import compare
 from tests.conftest import wait_for
-from tests.integration.test_fresh_servers_systemd import define, listeners, run, sh, steps, whole
+from tests.integration.conftest import wait_for_job
+from tests.integration.test_fresh_servers_systemd import (
+    define,
+    listeners,
+    primary_name,
+    run,
+    sh,
+    steps,
+    whole,
+)
 from tests.integration.test_rotate_certificates_lab import longest_gap
 from tests.writer import ProxyWriter
 
@@ -80,12 +89,37 @@ def test_minor_upgrade_moves_every_node_with_one_switchover(fresh_systemd_lab, w
     secret = cluster.secrets.get(name="superuser").value
     dsn = f"postgresql://postgres:{secret}@{lab.proxy.address}:5432/postgres"
     wait_for(lambda: whole(lab, dsn), 60, "the cluster to take writes")
+    primary = primary_name(lab)
     writer = ProxyWriter(dsn)
     writer.start()
     try:
         wait_for(lambda: len(writer.acks) >= 10, 20, "the writer to get going")
         started = time.monotonic()
-        upgrade = run(api, cluster_id, "minor_upgrade", timeout=1800)
+        answer = api.post(f"/api/v1/clusters/{cluster_id}/jobs/", {"kind": "minor_upgrade"})
+        assert answer.status_code == 202, answer.content
+        upgrade = Job.objects.get(pk=answer.json()["id"])
+
+        # Once the check has chosen the versions, the admin holds PostgreSQL on the primary:
+        # the job upgrades the standbys and switches over, then stops at that node, and the
+        # cluster goes on serving.
+        def checked() -> bool:
+            return upgrade.steps.filter(name="upgrade_check", status="succeeded").exists()
+
+        wait_for(checked, 300, "the upgrade's check to finish")
+        sh(lab, primary, "apt-mark hold postgresql-15")
+        upgrade = wait_for_job(upgrade, timeout=900)
+        stopped = steps(upgrade)[(primary, "upgrade_node")]
+        print(f"with a hold on {primary}: {upgrade.status}; {stopped.summary}")
+        assert upgrade.status == JobStatus.FAILED and "apt-mark hold" in stopped.summary
+        failed_at = time.monotonic()
+        wait_for(lambda: whole(lab, dsn), 60, "the cluster to serve after the failed node")
+        wait_for(lambda: writer.acks[-1].at > failed_at, 20, "writes after the failure")
+
+        # The admin lifts the hold and retries: the job resumes at that node.
+        sh(lab, primary, "apt-mark unhold postgresql-15")
+        assert api.post(f"/api/v1/jobs/{upgrade.pk}/retry/").status_code in (200, 202)
+        upgrade = wait_for_job(upgrade, timeout=900, statuses=("running",))
+        upgrade = wait_for_job(upgrade, timeout=900)
         ended = time.monotonic()
         time.sleep(2)
     finally:
@@ -94,6 +128,9 @@ def test_minor_upgrade_moves_every_node_with_one_switchover(fresh_systemd_lab, w
     for (node, name), step in done.items():
         print(f"  {name} {node}: {step.status} {step.summary}")
     assert upgrade.status == JobStatus.SUCCEEDED, upgrade.error
+    # What Debian's package scripts said about the services they would have started.
+    for line in upgrade.log_lines.filter(text__iregex=r"postgresql@|invoke-rc|masked|haproxy\.service"):
+        print(f"  log {line.host}: {line.text}")
     gap = longest_gap(writer, started, ended)
     missing = {a.id for a in writer.acks} - writer.stored_ids()
     print(

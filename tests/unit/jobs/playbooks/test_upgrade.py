@@ -228,3 +228,28 @@ def test_a_node_step_fails_when_the_upgrade_unmasked_a_distribution_unit(monkeyp
 def test_the_outside_patroni_check_quotes_the_data_directory():
     script = upgrade.outside_patroni_script("/var/lib/postgresql/15/my main")
     assert "realpath -m '/var/lib/postgresql/15/my main'" in script
+
+
+def test_the_check_refuses_packages_the_admin_holds(monkeypatch):
+    cluster, _ = healthy_cluster()
+    offered = {
+        "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
+    }
+    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
+    monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
+    ctx = _context(None, cluster, [Rule("apt-mark showhold", ["postgresql-15", "vim"])])
+    with pytest.raises(StepFailed, match=r"apt-mark hold \(node1: postgresql-15; node2: post"):
+        upgrade.upgrade_check(ctx)
+
+
+def test_a_node_step_stops_at_a_hold_placed_after_the_check(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    rules = [Rule("apt-mark showhold", ["libpq5"])]
+    ctx = _context(nodes[0], cluster, rules, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
+    with pytest.raises(StepFailed, match="node1: libpq5"):
+        upgrade.upgrade_node(ctx)
+    assert not any("apt-get" in c for c in ctx.connections.connection.commands)
