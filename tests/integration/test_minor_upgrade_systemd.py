@@ -129,7 +129,8 @@ def test_minor_upgrade_moves_every_node_with_one_switchover(fresh_systemd_lab, w
         print(f"  {name} {node}: {step.status} {step.summary}")
     assert upgrade.status == JobStatus.SUCCEEDED, upgrade.error
     # What Debian's package scripts said about the services they would have started.
-    for line in upgrade.log_lines.filter(text__iregex=r"postgresql@|invoke-rc|masked|haproxy\.service"):
+    said = r"postgresql@|invoke-rc|masked|haproxy\.service"
+    for line in upgrade.log_lines.filter(text__iregex=said):
         print(f"  log {line.host}: {line.text}")
     gap = longest_gap(writer, started, ended)
     missing = {a.id for a in writer.acks} - writer.stored_ids()
