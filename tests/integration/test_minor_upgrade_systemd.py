@@ -31,6 +31,7 @@ from tests.integration.test_fresh_servers_systemd import (
     whole,
 )
 from tests.integration.test_rotate_certificates_lab import longest_gap
+from tests.lab import local_repo
 from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -38,6 +39,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 PINNED = ["postgresql-15", "postgresql-client-15", "libpq5", "haproxy"]
 PIN_FILE = "/etc/apt/preferences.d/hclab-older-build"
 PIN = f"Package: {' '.join(PINNED)}\nPin: release n=bookworm\nPin-Priority: 1001\n"
+LOCAL_SOURCE = "/etc/apt/sources.list.d/hclab-local.list"
+LOCAL_DIRECT = "/etc/apt/apt.conf.d/90hclab-local-direct"
 # A switchover through the proxy measured 2.8-3.2 s (DESIGN.md §2); generous for a busy machine.
 MAX_GAP_S = 15.0
 
@@ -152,4 +155,65 @@ def test_minor_upgrade_moves_every_node_with_one_switchover(fresh_systemd_lab, w
         assert unit == "masked", (host, unit)
     assert installed(lab, "proxy", "haproxy") == new_haproxy
     assert len(listeners(lab, "proxy", 5432)) == 1, sh(lab, "proxy", "ss -Hltnp")
+    assert whole(lab, dsn)
+
+
+def etcd_stale(lab, host: str) -> bool:
+    """Whether the host's etcd runs a binary dpkg has since replaced."""
+    exe = sh(lab, host, "readlink /proc/$(pgrep -o -x etcd)/exe", check=False)
+    return exe.endswith("(deleted)")
+
+
+@pytest.mark.timeout(2400)
+def test_minor_upgrade_restarts_every_etcd_member_on_the_new_build(
+    fresh_systemd_lab, worker, api, tmp_path
+):
+    """Debian 12 offers one etcd build: a local repository offers a rebuild of it (same
+    upstream 3.4.23, version +hclab1). Every member restarts on it, one at a time, with the
+    quorum and the raft leader on the proxy kept."""
+    lab = fresh_systemd_lab
+    cluster_id = define(api, lab)
+    setup = run(api, cluster_id, "setup")
+    assert setup.status == JobStatus.SUCCEEDED, setup.error
+    pool = lab.cache / "apt-cacher-ng" / "debrep" / "pool" / "main" / "e" / "etcd"
+    built = sorted(pool.glob("etcd-server_*.deb"))
+    assert built, f"no etcd-server .deb in the proxy's cache under {pool}"
+    _, new_etcd = local_repo.repack(built[-1], "+hclab1", tmp_path)
+    local_repo.index(tmp_path)
+    served = local_repo.Served(tmp_path)
+    try:
+        for host in [h.name for h in lab.hosts]:  # the admin adds the internal repository
+            lab.exec(host, ["sh", "-c", f"cat > {LOCAL_SOURCE}"], input=served.sources_line())
+            lab.exec(host, ["sh", "-c", f"cat > {LOCAL_DIRECT}"], input=served.direct_line())
+        cluster = Cluster.objects.get(pk=cluster_id)
+        secret = cluster.secrets.get(name="superuser").value
+        dsn = f"postgresql://postgres:{secret}@{lab.proxy.address}:5432/postgres"
+        wait_for(lambda: whole(lab, dsn), 60, "the cluster to take writes")
+        writer = ProxyWriter(dsn)
+        writer.start()
+        try:
+            wait_for(lambda: len(writer.acks) >= 10, 20, "the writer to get going")
+            started = time.monotonic()
+            upgrade = run(api, cluster_id, "minor_upgrade", timeout=1800)
+            ended = time.monotonic()
+            time.sleep(2)
+        finally:
+            writer.stop()
+    finally:
+        served.stop()
+    for (node, name), step in steps(upgrade).items():
+        print(f"  {name} {node}: {step.status} {step.summary}")
+    assert upgrade.status == JobStatus.SUCCEEDED, upgrade.error
+    gap = longest_gap(writer, started, ended)
+    missing = {a.id for a in writer.acks} - writer.stored_ids()
+    print(
+        f"etcd upgrade: {ended - started:.1f} s; longest write gap {gap:.2f} s; "
+        f"{len(writer.acks)} writes acknowledged, {len(missing)} lost"
+    )
+    assert not missing
+    assert gap < MAX_GAP_S
+    for host in [h.name for h in lab.hosts]:
+        assert installed(lab, host, "etcd-server") == new_etcd, host
+        assert not etcd_stale(lab, host), host
+        assert "etcd member restarted" in steps(upgrade)[(host, "upgrade_node")].summary
     assert whole(lab, dsn)
