@@ -29,10 +29,13 @@ from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_etcd import etcd_daemon, etcd_verify
 from jobs.playbooks.setup_finish import haproxy_daemon
 from jobs.playbooks.setup_postgres import members, verify_streaming
+from jobs.playbooks.sql import psql
 
 # What apt may change beside the packages we move: builds of the same products that the new
 # versions depend on (postgresql-common, postgresql-client-common). Anything else is refused.
 SAME_PRODUCT_PREFIXES = ("postgresql-", "libpq", "etcd-", "haproxy")
+# The packages whose new build PostgreSQL's processes load (server, client library).
+POSTGRES_PACKAGES = ("postgresql", "libpq")
 # Units that must stay masked through the upgrade (setup masked them; distro_services).
 DISTRO_UNITS = "postgresql@*.service haproxy.service etcd.service"
 
@@ -92,6 +95,15 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         .first()
     ) or cluster.last_leader
     return plan_steps(upgrade_order(list(cluster.nodes.all()), primary), primary)
+
+
+def touches_postgres(todo: dict[str, str], stale: list[str]) -> bool:
+    """Whether PostgreSQL itself must restart for these changes: its packages move, or its
+    postmaster runs a replaced binary. Only then does the primary need a switchover first; an
+    etcd or HAProxy build changes nothing PostgreSQL runs."""
+    return any(name.startswith(POSTGRES_PACKAGES) for name in todo) or any(
+        path.endswith("/postgres") for path in stale
+    )
 
 
 def _targets(ctx: StepContext, node: Node) -> dict[str, str]:
@@ -298,8 +310,12 @@ def _check_node(ctx: StepContext, node: Node, restarted: list[str]) -> list[str]
         leader = _leader_name(ctx)
         if leader is None:
             raise StepFailed("no primary at the moment")
-        primary = ctx.cluster.nodes.get(name=leader)
-        facts.append(verify_streaming(ctx, node, primary, timeout=120))
+        if leader == node.name:  # an etcd or HAProxy build only: the primary stayed
+            psql(ctx, node, "SELECT 1;", echo=False)
+            facts.append(f"{node.name} is still the primary and answers")
+        else:
+            primary = ctx.cluster.nodes.get(name=leader)
+            facts.append(verify_streaming(ctx, node, primary, timeout=120))
         script = outside_patroni_script(patroni_layout(ctx.cluster).data_dir)
         outside = ctx.output(script, node=node, echo=False, sudo=True)
         if outside:
@@ -321,10 +337,9 @@ def upgrade_node(ctx: StepContext) -> Verdict | str:
     node = ctx.node
     wanted = _targets(ctx, node)
     todo = still_to_move(_installed(ctx, node), wanted)
-    needs_restart = any(p.endswith("/postgres") for p in versions.stale_binaries(ctx, node))
     if (
-        (todo or needs_restart)
-        and node.kind == Node.Kind.DATABASE
+        node.kind == Node.Kind.DATABASE
+        and touches_postgres(todo, versions.stale_binaries(ctx, node))
         and _leader_name(ctx) == node.name
     ):
         raise StepFailed(
@@ -357,8 +372,8 @@ def upgrade_switchover(ctx: StepContext) -> Verdict | str:
         raise StepFailed("no primary at the moment")
     node = ctx.cluster.nodes.get(name=leader)
     todo = still_to_move(_installed(ctx, node), _targets(ctx, node))
-    if not todo and not versions.stale_binaries(ctx, node):
-        return f"{leader} (the primary) already runs the new versions; no switchover needed"
+    if not touches_postgres(todo, versions.stale_binaries(ctx, node)):
+        return f"{leader} (the primary) keeps its PostgreSQL build; no switchover needed"
     operations.switchover_check(ctx)
     candidate = ctx.facts.get("candidate")
     if candidate is not None:

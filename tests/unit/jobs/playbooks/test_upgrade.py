@@ -253,3 +253,26 @@ def test_a_node_step_stops_at_a_hold_placed_after_the_check(monkeypatch):
     with pytest.raises(StepFailed, match="node1: libpq5"):
         upgrade.upgrade_node(ctx)
     assert not any("apt-get" in c for c in ctx.connections.connection.commands)
+
+
+@pytest.mark.parametrize(
+    ("todo", "stale", "expected"),
+    [
+        ({"postgresql-15": "15.20-0+deb12u1"}, [], True),
+        ({"libpq5": "15.20-0+deb12u1"}, [], True),
+        ({}, ["/usr/lib/postgresql/15/bin/postgres"], True),
+        ({"etcd-server": "3.4.23-4+b6"}, ["/usr/bin/etcd"], False),
+        ({"haproxy": "2.6.12-1+deb12u4"}, [], False),
+    ],
+)
+def test_only_a_postgresql_change_needs_the_switchover(todo, stale, expected):
+    assert upgrade.touches_postgres(todo, stale) is expected
+
+
+def test_an_etcd_build_is_installed_on_the_primary_without_a_switchover(monkeypatch):
+    cluster, nodes = healthy_cluster(primary="node2")
+    monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"etcd-server": "3.4.23-4+b4"})
+    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
+    ctx = _context(nodes[1], cluster, targets={"node2": {"etcd-server": "3.4.23-4+b6"}})
+    assert "keeps its PostgreSQL build" in upgrade.upgrade_switchover(ctx)
