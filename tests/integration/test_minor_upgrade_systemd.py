@@ -9,7 +9,12 @@ pin then goes, as an admin lifts it to let the upgrade happen, and:
 - `minor_upgrade` moves every node while a writer writes through the proxy: writes pause only
   for the one switchover, no acknowledged write is lost, every node runs the new build (dpkg
   and the running PostgreSQL), Debian's `postgresql@15-main` stays masked and one HAProxy
-  listens.
+  listens; a hold the admin places on the primary mid-job stops the job there with the
+  cluster serving, and a retry finishes it.
+
+Debian 12 has one build of etcd: the second test serves a rebuild of the nodes' own
+etcd-server .deb (version +hclab1) from a local repository on the bridge (tests/lab/local_repo)
+and checks that every member restarts on it, the primary's without a switchover.
 """
 
 import time
