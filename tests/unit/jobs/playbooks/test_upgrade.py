@@ -8,7 +8,7 @@ from django.utils import timezone
 from clusters.models import Cluster, NodeStatus, NodeVersions
 from jobs.errors import JobRefused
 from jobs.package_versions import PackageState
-from jobs.playbooks import upgrade, versions
+from jobs.playbooks import upgrade, upgrade_apt, upgrade_restarts, versions
 from jobs.playbooks.base import StepFailed
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
@@ -143,7 +143,7 @@ def test_the_check_refuses_a_new_major_and_names_it(monkeypatch):
         "haproxy": PackageState("haproxy", "2.6.12-1+deb12u4", "2.8.3-1"),
         "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
     }
-    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(upgrade_apt, "refresh", lambda ctx, node: None)
     monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
     monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
     ctx = _context(None, cluster)
@@ -158,7 +158,7 @@ def test_the_check_notes_the_exact_versions_per_node(monkeypatch):
         "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
         "etcd-server": PackageState("etcd-server", "3.4.23-4+b4", "3.4.23-4+b4"),
     }
-    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(upgrade_apt, "refresh", lambda ctx, node: None)
     monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
     monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
     ctx = _context(None, cluster)
@@ -170,7 +170,7 @@ def test_the_check_notes_the_exact_versions_per_node(monkeypatch):
 def test_a_node_step_refuses_the_primary_while_it_needs_the_upgrade(monkeypatch):
     cluster, nodes = healthy_cluster(primary="node2")
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     ctx = _context(nodes[1], cluster, targets={"node2": {"libpq5": "15.20-0+deb12u1"}})
     with pytest.raises(StepFailed, match="node2 is the primary"):
@@ -182,10 +182,11 @@ def test_a_node_step_installs_exactly_our_packages_keeping_config_files(monkeypa
     new = "15.20-0+deb12u1"
     installed = {"postgresql-15": "15.18-0+deb12u1", "libpq5": new}
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: installed)
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
-    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: {"postgresql@15-main.service"})
-    monkeypatch.setattr(upgrade, "_restart_stale", lambda ctx, node: ["PostgreSQL restarted"])
-    monkeypatch.setattr(upgrade, "_check_node", lambda ctx, node, done: ["streams"])
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_apt, "masked", lambda ctx, node: {"postgresql@15-main.service"})
+    restarted = ["PostgreSQL restarted"]
+    monkeypatch.setattr(upgrade_restarts, "restart_stale", lambda ctx, node: restarted)
+    monkeypatch.setattr(upgrade_restarts, "check_node", lambda ctx, node, done: ["streams"])
     stored = SimpleNamespace(packages={p: {"installed": new} for p in ("postgresql-15", "libpq5")})
     monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: stored)
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
@@ -203,8 +204,8 @@ def test_a_node_step_installs_exactly_our_packages_keeping_config_files(monkeypa
 def test_a_node_step_refuses_what_would_remove_or_change_another_package(monkeypatch):
     cluster, nodes = healthy_cluster(primary="node2")
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
-    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: set())
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_apt, "masked", lambda ctx, node: set())
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     rules = [Rule("apt-get -s", ["Remv mysql-common [5.8]", "Inst libc6 [2.36-9] (2.36-10)"])]
     ctx = _context(nodes[0], cluster, rules, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
@@ -217,8 +218,8 @@ def test_a_node_step_fails_when_the_upgrade_unmasked_a_distribution_unit(monkeyp
     cluster, nodes = healthy_cluster(primary="node2")
     seen = iter([{"postgresql@15-main.service"}, set()])
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
-    monkeypatch.setattr(upgrade, "_masked", lambda ctx, node: next(seen))
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_apt, "masked", lambda ctx, node: next(seen))
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     ctx = _context(nodes[0], cluster, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
     with pytest.raises(StepFailed, match=r"unmasked postgresql@15-main\.service"):
@@ -226,7 +227,7 @@ def test_a_node_step_fails_when_the_upgrade_unmasked_a_distribution_unit(monkeyp
 
 
 def test_the_outside_patroni_check_quotes_the_data_directory():
-    script = upgrade.outside_patroni_script("/var/lib/postgresql/15/my main")
+    script = upgrade_restarts.outside_patroni_script("/var/lib/postgresql/15/my main")
     assert "realpath -m '/var/lib/postgresql/15/my main'" in script
 
 
@@ -235,7 +236,7 @@ def test_the_check_refuses_packages_the_admin_holds(monkeypatch):
     offered = {
         "postgresql-15": PackageState("postgresql-15", "15.18-0+deb12u1", "15.20-0+deb12u1"),
     }
-    monkeypatch.setattr(upgrade, "_refresh", lambda ctx, node: None)
+    monkeypatch.setattr(upgrade_apt, "refresh", lambda ctx, node: None)
     monkeypatch.setattr(versions, "package_states", lambda ctx, node: offered)
     monkeypatch.setattr(versions, "read_and_store", lambda ctx, node: None)
     ctx = _context(None, cluster, [Rule("apt-mark showhold", ["postgresql-15", "vim"])])
@@ -246,7 +247,7 @@ def test_the_check_refuses_packages_the_admin_holds(monkeypatch):
 def test_a_node_step_stops_at_a_hold_placed_after_the_check(monkeypatch):
     cluster, nodes = healthy_cluster(primary="node2")
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"libpq5": "15.18-0+deb12u1"})
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     rules = [Rule("apt-mark showhold", ["libpq5"])]
     ctx = _context(nodes[0], cluster, rules, targets={"node1": {"libpq5": "15.20-0+deb12u1"}})
@@ -272,7 +273,7 @@ def test_only_a_postgresql_change_needs_the_switchover(todo, stale, expected):
 def test_an_etcd_build_is_installed_on_the_primary_without_a_switchover(monkeypatch):
     cluster, nodes = healthy_cluster(primary="node2")
     monkeypatch.setattr(upgrade, "_installed", lambda ctx, node: {"etcd-server": "3.4.23-4+b4"})
-    monkeypatch.setattr(upgrade, "_leader_name", lambda ctx: "node2")
+    monkeypatch.setattr(upgrade_restarts, "leader_name", lambda ctx: "node2")
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     ctx = _context(nodes[1], cluster, targets={"node2": {"etcd-server": "3.4.23-4+b6"}})
     assert "keeps its PostgreSQL build" in upgrade.upgrade_switchover(ctx)
