@@ -177,7 +177,7 @@ def upgrade_switchover(ctx: StepContext) -> Verdict | str:
     if candidate is not None:
         target = ctx.cluster.nodes.get(name=candidate)
         if still_to_move(_installed(ctx, target), _targets(ctx, target)):
-            raise StepFailed(f"{candidate}, the only candidate, is not upgraded yet")
+            raise StepFailed(f"{candidate}, the standby to switch over to, is not upgraded yet")
     return operations.switchover(ctx)
 
 
