@@ -23,12 +23,3 @@ class NodeVersions(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node}: {len(self.packages)} packages checked at {self.checked_at}"
-
-    @property
-    def updates(self) -> dict[str, str]:
-        """{package: candidate} for each package apt offers a different version of."""
-        return {
-            name: p.get("candidate", "")
-            for name, p in sorted(self.packages.items())
-            if p.get("installed") and p.get("candidate") and p["candidate"] != p["installed"]
-        }

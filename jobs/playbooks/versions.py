@@ -108,11 +108,20 @@ def read_and_store(ctx: StepContext, node: Node) -> NodeVersions:
     return row
 
 
+def updates(row: NodeVersions) -> dict[str, str]:
+    """{package: candidate} for each package apt offers a newer build of (dpkg's order)."""
+    return {
+        name: p["candidate"]
+        for name, p in sorted(row.packages.items())
+        if PackageState(name, p.get("installed", ""), p.get("candidate", "")).upgradable
+    }
+
+
 def describe(row: NodeVersions) -> str:
     """One line: what is installed, what apt offers, what needs a restart."""
     parts = []
     for name, p in sorted(row.packages.items()):
-        offer = row.updates.get(name)
+        offer = updates(row).get(name)
         parts.append(f"{name} {p['installed']}" + (f" → {offer} available" if offer else ""))
     for program, version in sorted(row.running.items()):
         parts.append(f"{program} running {version}")
@@ -137,7 +146,7 @@ def versions_read(ctx: StepContext) -> Verdict | str:
     packages.refresh(ctx)
     row = read_and_store(ctx, ctx.node)
     summary = describe(row)
-    return Verdict.warn(summary) if row.updates or row.stale else summary
+    return Verdict.warn(summary) if updates(row) or row.stale else summary
 
 
 PLAYBOOK = Playbook(

@@ -277,3 +277,18 @@ def test_an_etcd_build_is_installed_on_the_primary_without_a_switchover(monkeypa
     monkeypatch.setattr(versions, "stale_binaries", lambda ctx, node: [])
     ctx = _context(nodes[1], cluster, targets={"node2": {"etcd-server": "3.4.23-4+b6"}})
     assert "keeps its PostgreSQL build" in upgrade.upgrade_switchover(ctx)
+
+
+def test_the_checks_verdict_names_newer_builds_only_and_what_needs_a_restart():
+    row = NodeVersions(
+        packages={
+            "postgresql-15": {"installed": "15.18-0+deb12u1", "candidate": "15.20-0+deb12u1"},
+            "haproxy": {"installed": "2.6.13-1", "candidate": "2.6.12-1+deb12u4"},  # newer here
+        },
+        running={"postgresql": "15.18-0+deb12u1"},
+        stale=["/usr/sbin/haproxy"],
+    )
+    assert versions.describe(row) == (
+        "haproxy 2.6.13-1; postgresql-15 15.18-0+deb12u1 → 15.20-0+deb12u1 available; "
+        "postgresql running 15.18-0+deb12u1; restart needed: /usr/sbin/haproxy"
+    )
