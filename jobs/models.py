@@ -65,6 +65,10 @@ class JobKind(models.TextChoices):
     READ_PARAMETERS = "read_parameters"  # read pg_settings from every node; changes nothing
     # PostgreSQL parameters through Patroni's dynamic configuration; a rolling restart if needed
     CHANGE_PARAMETERS = "change_parameters"
+    # Read which versions of PostgreSQL, Patroni, etcd and HAProxy run and which apt offers
+    CHECK_UPDATES = "check_updates"
+    # Apt's newer builds of the same majors, node by node, standbys first, one switchover
+    MINOR_UPGRADE = "minor_upgrade"
 
 
 class Job(models.Model):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0019_incidents'),
+        ('clusters', '0020_host_up_since'),
     ]
 
     operations = [

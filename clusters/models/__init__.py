@@ -6,6 +6,7 @@ from clusters.models.incidents import Incident
 from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
 from clusters.models.subscriptions import DeliveryStatus, EventDelivery, EventSubscription
+from clusters.models.versions import NodeVersions
 from clusters.models.wizard import WizardDraft
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Incident",
     "Node",
     "NodeStatus",
+    "NodeVersions",
     "ScannedHostKey",
     "StatusSample",
     "WizardDraft",

@@ -44,6 +44,7 @@ NEEDS_READING = {
     "rotate_certificates",
     "read_parameters",
     "change_parameters",
+    "minor_upgrade",
 }
 # The node changes share one rule set (jobs.playbooks.nodes._refuse_unless_running).
 NODE_CHANGES = {"add_node": "add", "replace_node": "replace", "remove_node": "remove"}
@@ -168,6 +169,8 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _parameters_refusal(cluster, restart=False)
     elif kind == "read_parameters" and cluster.state in NOT_SET_UP:
         reason = f"{name} is not set up yet"
+    elif kind == "minor_upgrade":
+        reason = _upgrade_refusal(cluster, node)
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:
@@ -251,6 +254,17 @@ def _rotation_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -
     plain = [n.name for n in facts.nodes.values() if not n.tls_active]
     if plain or not cluster.ca_certificate:
         return f"not on TLS yet ({', '.join(plain) or cluster.name}): run setup again first"
+    return None
+
+
+def _upgrade_refusal(cluster: Cluster, node: Node | None) -> str | None:
+    """jobs.playbooks.upgrade.plan: a healthy cluster HA Center built, no node named."""
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        return f"{cluster.name} is an adopted Patroni cluster: HA Center does not upgrade it"
+    if cluster.state != Cluster.State.HEALTHY:
+        return f"needs a healthy cluster: {cluster.name} is {state_words(cluster)}"
+    if node is not None:
+        return "a minor upgrade goes through every node; name none"
     return None
 
 

@@ -51,6 +51,8 @@ ACTIONS = {
         Action("remove_node", "Remove node", "Yes, remove it", roles.ADMIN, True, "node"),
         # The sentinel fences on its own; this is the guarded manual action (jobs.services).
         Action("fence", "Fence node", "Yes, fence it", roles.ADMIN, True, "node"),
+        # Apt's newer builds of the same majors, node by node (jobs.playbooks.upgrade).
+        Action("minor_upgrade", "Minor upgrade", "Yes, upgrade node by node", roles.OPERATOR),
         # A security operation: admins only (clusters.access.roles.ADMIN_JOB_KINDS).
         Action(
             "rotate_certificates",
@@ -143,6 +145,13 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             "new files without a restart and without a failover; the job checks the serial each "
             "daemon serves. Open connections stay up."
         ),
+        "minor_upgrade": (
+            "The newer builds the nodes' apt sources offer of PostgreSQL, etcd and HAProxy "
+            "(never a new major) are installed one node at a time: the standbys, the proxy "
+            f"(HAProxy reloads gracefully), then a switchover away from {primary}, then "
+            f"{primary}. Each node is checked (streaming again, caught up, etcd healthy) "
+            "before the next; writes stop for the switchover only."
+        ),
         "fence": (
             f"{target} is put in maintenance in HAProxy and its Patroni and PostgreSQL are "
             "stopped; it stays out until it is rebuilt. Refused for the node holding the "
@@ -203,6 +212,10 @@ def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list
         "fence": "none on the cluster: it is not the primary; it stops serving reads",
         "remove_node": "none on the cluster: its data directory is moved aside, not deleted",
         "rotate_certificates": "none: no restart and no failover",
+        "minor_upgrade": (
+            "none: standbys restart one at a time and the switchover waits for the standby to "
+            "have all of the primary's WAL; writes pause for a few seconds"
+        ),
     }.get(kind, "")
 
 

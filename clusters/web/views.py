@@ -22,6 +22,7 @@ from clusters.web import action_checks, actions, dashboard_cards, lag_chart, sca
 from clusters.web.application_selectors import application_detail
 from clusters.web.incident_selectors import events_grouped
 from clusters.web.incident_views import incident_context
+from clusters.web.versions_selectors import cluster_versions
 
 DEFAULT_ROWS = [("node1", "database"), ("node2", "database"), ("proxy", "proxy")]
 
@@ -139,6 +140,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "jobs": cluster.jobs.select_related("requested_by")[:20],
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "tls": selectors.tls_detail(cluster),
+            "versions": cluster_versions(cluster),
             # An incident is one row of the list, its events folded under it.
             "event_rows": events_grouped(list(cluster.events.select_related("incident")[:30])),
             **incident_context(cluster),  # the incident section: story and what it shows
@@ -161,7 +163,8 @@ def _actions_off(
     facts = action_checks.facts_read(cluster, outlook)
     cluster_kinds = ("switchover", "restart", "maintenance_on", "maintenance_off", "add_node")
     off = {kind: action_checks.why_not(cluster, kind, None, facts) for kind in cluster_kinds}
-    off["rotate_certificates"] = action_checks.why_not(cluster, "rotate_certificates", None, facts)
+    for kind in ("rotate_certificates", "minor_upgrade"):
+        off[kind] = action_checks.why_not(cluster, kind, None, facts)
     winner = next((o for o in outlook if o["verdict"] == "would_promote"), None)
     node_kinds = ("rebuild", "switchover", "failover", "replace_node", "remove_node", "fence")
     for node in nodes:

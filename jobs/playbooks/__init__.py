@@ -19,6 +19,8 @@ from jobs.playbooks import (
     restart,
     rotate_certificates,
     setup,
+    upgrade,
+    versions,
 )
 from jobs.playbooks.base import Playbook
 
@@ -43,6 +45,8 @@ def _registry() -> dict[str, Playbook]:
         rotate_certificates.PLAYBOOK,
         parameters.READ_PARAMETERS,
         parameters.CHANGE_PARAMETERS,
+        versions.PLAYBOOK,
+        upgrade.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -20,6 +20,7 @@ from clusters.web.api import (
     subscriptions,
     tokens,
     users,
+    versions,
 )
 from clusters.web.api.openapi import DocumentedApi
 from clusters.web.api.plumbing import (
@@ -77,6 +78,7 @@ ROUTERS = (
     alerts,
     users,
     subscriptions,
+    versions,
 )
 for module in ROUTERS:
     api.add_router("", module.router)

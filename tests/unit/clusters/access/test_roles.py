@@ -326,6 +326,9 @@ ENDPOINTS = [
         kind="api",
     ),
     Endpoint("api-cluster-lag", "GET", "/api/v1/clusters/{cluster}/lag/", VIEWER, kind="api"),
+    Endpoint(
+        "api-cluster-versions", "GET", "/api/v1/clusters/{cluster}/versions/", VIEWER, kind="api"
+    ),
     Endpoint("openapi-json", "GET", "/api/v1/openapi.json", VIEWER),
     Endpoint("openapi-view", "GET", "/api/v1/docs/", VIEWER),
     Endpoint("metrics", "GET", "/metrics", VIEWER, kind="metrics"),

@@ -20,6 +20,7 @@ from clusters.models import (
     ClusterSecret,
     EventSubscription,
     Incident,
+    NodeVersions,
     ScannedHostKey,
 )
 from jobs.models import Job, JobStatus, LogLine
@@ -158,6 +159,8 @@ CASES = [
     Case("audit-viewer", "GET", "/api/v1/audit/", who="viewer"),
     Case("lag", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1h"}),
     Case("lag-bad", "GET", "/api/v1/clusters/{cluster}/lag/", query={"range": "1y"}),
+    Case("versions", "GET", "/api/v1/clusters/{cluster}/versions/"),
+    Case("versions-missing", "GET", "/api/v1/clusters/999999/versions/"),
     # alert channels, users and roles
     Case("alert-channels-list", "GET", "/api/v1/alert-channels/", who="viewer"),
     Case(
@@ -272,6 +275,15 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
     LogLine.objects.create(job=failed, seq=1, ts=timezone.now(), stream="stdout", text="hi")
     running = Job.objects.create(
         kind="lint", cluster=cluster, mutating=False, status=JobStatus.RUNNING
+    )
+    NodeVersions.objects.create(
+        node=cluster.nodes.get(name="node1"),
+        packages={
+            "postgresql-15": {"installed": "15.18-0+deb12u1", "candidate": "15.20-0+deb12u1"}
+        },
+        running={"postgresql": "15.18-0+deb12u1", "patroni": "4.1.5"},
+        stale=["/usr/sbin/haproxy"],
+        checked_at=timezone.now(),
     )
     bare = Cluster.objects.create(name="bare")
     channel = AlertChannel.objects.create(kind="email", target="dba@example.com", cluster=cluster)
