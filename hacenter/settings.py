@@ -217,6 +217,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": env.float("HACENTER_MONITOR_INTERVAL_S", default=2.0)},
     },
     "compact-samples": {"task": "clusters.tasks.compact_samples", "schedule": 60.0},
+    # Each cluster's backup schedule (jobs/backup_schedule.py); a due backup becomes a job.
+    "start-due-backups": {"task": "clusters.tasks.start_due_backups", "schedule": 300.0},
 }
 # Production gives the monitor a queue and workers of its own (deploy/hacenter-monitor.service):
 # jobs hold worker threads for minutes over SSH, and a pool full of them must not leave the

@@ -62,6 +62,9 @@ class JobKind(models.TextChoices):
     ADOPT = "adopt"  # read an existing Patroni cluster's layout so the console can run it
     # New node certificates under the cluster's CA, put in place node by node without a failover
     ROTATE_CERTIFICATES = "rotate_certificates"
+    # pgBackRest on the repository host and the database nodes, the stanza, WAL archiving on
+    CONFIGURE_BACKUPS = "configure_backups"
+    BACKUP = "backup"  # a full, differential or incremental backup into the repository
 
 
 class Job(models.Model):

@@ -7,6 +7,7 @@ from django.conf import settings
 from jobs.errors import JobRefused
 from jobs.playbooks import (
     adopt,
+    backups,
     failover,
     fence,
     lint,
@@ -40,6 +41,8 @@ def _registry() -> dict[str, Playbook]:
         lint.PLAYBOOK,
         adopt.PLAYBOOK,
         rotate_certificates.PLAYBOOK,
+        backups.CONFIGURE,
+        backups.BACKUP,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -10,6 +10,7 @@ from ninja import Swagger
 from clusters.access.roles import VIEWER, role_required
 from clusters.web.api import (
     alerts,
+    backups,
     ca,
     clusters,
     events,
@@ -64,6 +65,18 @@ api = DocumentedApi(
     docs_decorator=viewer_docs,
 )
 install_error_handlers(api)
-ROUTERS = (clusters, jobs, events, incidents, tokens, ca, readings, alerts, users, subscriptions)
+ROUTERS = (
+    clusters,
+    jobs,
+    events,
+    incidents,
+    tokens,
+    ca,
+    readings,
+    alerts,
+    users,
+    subscriptions,
+    backups,
+)
 for module in ROUTERS:
     api.add_router("", module.router)

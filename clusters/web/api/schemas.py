@@ -394,6 +394,9 @@ class JobStartIn(BodyIn):
         | None
     ) = None
     full_copy: bool | None = None
+    backup_type: (
+        Annotated[Literal["full", "diff", "incr"], says("Use full, diff or incr.")] | None
+    ) = None
 
 
 class NewServerIn(BodyIn):
