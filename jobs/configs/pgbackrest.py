@@ -18,12 +18,17 @@ Pure text, no I/O: the playbooks (jobs/playbooks/backups.py) write it.
 
 from dataclasses import dataclass, field
 
-from jobs.configs.spec import POSTGRES_PORT, SOCKET_DIR, TLS_CA_FILE, TLS_CERT_FILE
+from jobs.configs.spec import POSTGRES_PORT, SOCKET_DIR, TLS_CA_FILE
 
 CONFIG_DIR = "/etc/pgbackrest"
 CONFIG_FILE = f"{CONFIG_DIR}/pgbackrest.conf"
-# A copy of the node key that the pgBackRest server's user alone reads (node.key is
-# root:postgres 0640 on database nodes, root-only on the proxy).
+# pgBackRest's own certificate from the cluster's CA, and its key, which only the pgBackRest
+# user reads. Not the node certificate: pgBackRest 2.45 matches the host it connects to only
+# against the certificate's CN and DNS names, never its IP addresses (checked: "unable to find
+# hostname '127.0.0.1' in certificate common name or subject alternative names"), so this one
+# carries the node's address as a DNS name too. Its CN is the node's name, which
+# `tls-server-auth` lets in.
+CERT_FILE = f"{CONFIG_DIR}/tls.crt"
 KEY_FILE = f"{CONFIG_DIR}/tls.key"
 LOG_DIR = "/var/log/pgbackrest"
 TLS_PORT = 8432
@@ -66,7 +71,7 @@ def _server(auth: list[str], stanza: str) -> list[tuple[str, object]]:
         ("tls-server-address", "*"),
         ("tls-server-port", TLS_PORT),
         ("tls-server-ca-file", TLS_CA_FILE),
-        ("tls-server-cert-file", TLS_CERT_FILE),
+        ("tls-server-cert-file", CERT_FILE),
         ("tls-server-key-file", KEY_FILE),
         *(("tls-server-auth", f"{cn}={stanza}") for cn in auth),
     ]
@@ -99,7 +104,7 @@ def repository_config(layout: BackupLayout) -> str:
             (f"pg{i}-host-type", "tls"),
             (f"pg{i}-host-port", TLS_PORT),
             (f"pg{i}-host-ca-file", TLS_CA_FILE),
-            (f"pg{i}-host-cert-file", TLS_CERT_FILE),
+            (f"pg{i}-host-cert-file", CERT_FILE),
             (f"pg{i}-host-key-file", KEY_FILE),
             (f"pg{i}-path", layout.data_dir),
             (f"pg{i}-port", POSTGRES_PORT),
@@ -116,7 +121,7 @@ def _repo_client() -> list[tuple[str, object]]:
         ("repo1-host-type", "tls"),
         ("repo1-host-port", TLS_PORT),
         ("repo1-host-ca-file", TLS_CA_FILE),
-        ("repo1-host-cert-file", TLS_CERT_FILE),
+        ("repo1-host-cert-file", CERT_FILE),
         ("repo1-host-key-file", KEY_FILE),
     ]
 

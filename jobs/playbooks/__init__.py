@@ -17,6 +17,7 @@ from jobs.playbooks import (
     rebuild,
     remove,
     restart,
+    restore,
     rotate_certificates,
     setup,
 )
@@ -43,6 +44,8 @@ def _registry() -> dict[str, Playbook]:
         rotate_certificates.PLAYBOOK,
         backups.CONFIGURE,
         backups.BACKUP,
+        restore.RESTORE_POINT,
+        restore.RESTORE,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -20,6 +20,8 @@ import shlex
 
 from django.utils import timezone
 
+from clusters.inventory import pki
+from clusters.inventory.tls import RENEW_BEFORE
 from clusters.models import BackupPolicy, Cluster, ClusterSecret, Node
 from jobs import patroni_api
 from jobs.configs import pgbackrest as conf
@@ -136,9 +138,44 @@ def as_user(node: Node, command: str) -> str:
     return f"cd / && runuser -u {shlex.quote(server_user(node))} -- {command}"
 
 
+def certificate_ok(pem: str, cluster: Cluster, common_name: str, address: str) -> bool:
+    """Whether `pem` is a certificate of the cluster's CA for `common_name` with `address` as
+    a DNS name, and not about to expire."""
+    if "BEGIN CERTIFICATE" not in pem or not pki.signed_by(pem, cluster.ca_certificate):
+        return False
+    info = pki.describe(pem)
+    left = info.not_after - timezone.now()
+    return address in info.dns_names and common_name in info.dns_names and left > RENEW_BEFORE
+
+
+def certificate_put(ctx: StepContext, node: Node, owner: str, common_name: str = "") -> bool:
+    """pgBackRest's certificate and key on `node` (see conf.CERT_FILE), issued now from the
+    cluster's CA when the one there is missing, foreign, or near its end; True when it was.
+    The key goes up as the upload's stdin and is redacted from the log."""
+    common_name = common_name or node.name
+    cluster = Cluster.objects.get(pk=ctx.cluster.pk)
+    have = "\n".join(
+        ctx.output(f"cat {conf.CERT_FILE} 2>/dev/null || true", node=node, sudo=True, echo=False)
+    )
+    if certificate_ok(have, cluster, common_name, node.address):
+        return False
+    issued = pki.issue(
+        pki.Issued(cluster.ca_certificate, cluster.ca_key),
+        common_name=common_name,
+        dns_names=[common_name, node.address],
+        ip_addresses=[node.address],
+    )
+    ctx.log_writer.redact.add(issued.key)
+    conn = ctx.connections.get(node)
+    conn.upload(conf.KEY_FILE, issued.key.encode(), mode=0o600, owner=owner, group=owner)
+    conn.upload(conf.CERT_FILE, issued.certificate.encode(), mode=0o644)
+    ctx.log(f"pgBackRest certificate for {common_name} issued by the cluster's CA", host=node.name)
+    return True
+
+
 def backup_host(ctx: StepContext) -> Verdict | str:
-    """Package, user, directories, key copy, config, server; each only when missing or
-    different, and the server restarted only when its config or key changed."""
+    """Package, user, directories, certificate, config, server; each only when missing or
+    different, and the server restarted only when its config or certificate changed."""
     node = ctx.node
     layout = layout_of(ctx)
     is_repo = node.name == layout.repo_name
@@ -156,21 +193,11 @@ def backup_host(ctx: StepContext) -> Verdict | str:
         + " && ".join(f"install -d -m 0750 -o {user} -g {user} {shlex.quote(d)}" for d in dirs),
         check=True,
     )
-    # The node's own key, already on the node (jobs/playbooks/tls.py), copied for this user.
-    copied: list[str] = []
-    ctx.run(
-        f"cmp -s {paths.TLS_KEY_FILE} {conf.KEY_FILE} && "
-        f'[ "$(stat -c %U {conf.KEY_FILE})" = {user} ] || '
-        f"{{ install -m 0600 -o {user} -g {user} {paths.TLS_KEY_FILE} {conf.KEY_FILE} && "
-        "echo copied; }",
-        check=True,
-        collect=copied,
-        echo=False,
-    )
+    cert_changed = certificate_put(ctx, node, server_user(node))
     text = conf.repository_config(layout) if is_repo else conf.database_config(layout)
     changed = ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group=user)
     daemon = server_daemon(node)
-    if (changed or copied) and daemons.pid(ctx, node, daemon):
+    if (changed or cert_changed) and daemons.pid(ctx, node, daemon):
         started = daemons.restart(ctx, node, daemon)
     else:
         started = daemons.start(ctx, node, daemon)
@@ -235,8 +262,11 @@ def pgbackrest(ctx: StepContext, args: str, **kwargs) -> list[str]:
         **kwargs,
     )
     if not result.ok:
-        said = [ln for ln in lines + result.stderr_tail if "ERROR" in ln] or result.stderr_tail
-        raise StepFailed(f"pgbackrest {args.split()[-1]} failed: {' | '.join(said[-2:])[-400:]}")
+        # ERROR says what failed; the WARN lines before it often say why ("unable to check
+        # pg1: ...").
+        said = [ln for ln in lines + result.stderr_tail if "ERROR" in ln or "WARN" in ln]
+        said = said or result.stderr_tail
+        raise StepFailed(f"pgbackrest {args.split()[-1]} failed: {' | '.join(said[-3:])[-600:]}")
     return lines
 
 
@@ -269,7 +299,7 @@ def backup_info(ctx: StepContext) -> Verdict | str:
         summary = info_text.summarize(json.loads("\n".join(lines)), policy.stanza)
     except (ValueError, KeyError, TypeError) as exc:
         raise StepFailed(f"pgbackrest info said something unreadable: {exc}") from None
-    primary = _primary_node(ctx)
+    primary = primary_node(ctx)
     if primary is not None:
         row = psql(ctx, primary, info_text.ARCHIVER_SQL, echo=False, check=False)
         summary["archiver"] = info_text.parse_archiver(row[0] if row else "")
@@ -277,7 +307,7 @@ def backup_info(ctx: StepContext) -> Verdict | str:
     return info_text.describe(summary)
 
 
-def _primary_node(ctx: StepContext) -> Node | None:
+def primary_node(ctx: StepContext) -> Node | None:
     leader = patroni_api.leader(members(ctx))
     if leader is None:
         return None

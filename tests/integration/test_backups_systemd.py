@@ -26,8 +26,9 @@ NAME = "bk"
 WAL_NAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})-[0-9a-f]{40}")
 
 
-def define(api, lab) -> int:
-    """The cluster through the API, as test_fresh_servers_systemd does, named `bk`."""
+def define(api, lab) -> tuple[int, int]:
+    """The cluster through the API, as test_fresh_servers_systemd does, named `bk`; its id
+    and the login's."""
     login = api.post(
         "/api/v1/credentials/",
         {"name": "bk-root", "username": "root", "private_key": lab.private_key_text},
@@ -55,7 +56,7 @@ def define(api, lab) -> int:
     }
     created = api.post("/api/v1/clusters/", body)
     assert created.status_code == 201, created.content
-    return created.json()["id"]
+    return created.json()["id"], login.json()["id"]
 
 
 AS_POSTGRES = "cd / && runuser -u postgres --"
@@ -83,9 +84,11 @@ def segment_number(wal: str) -> int:
 
 
 @pytest.mark.timeout(2400)
-def test_backups_archive_across_a_failover_without_a_gap(fresh_systemd_lab, worker, api):
+def test_point_in_time_recovery_across_a_failover_brings_a_dropped_table_back(
+    fresh_systemd_lab, worker, api
+):
     lab = fresh_systemd_lab
-    cluster_id = define(api, lab)
+    cluster_id, login = define(api, lab)
     policy = api.put(f"/api/v1/clusters/{cluster_id}/backups/", {"retention_full": 2})
     assert policy.status_code == 200, policy.content
     assert policy.json()["repo_node"] == "proxy" and policy.json()["encrypted"]
@@ -178,3 +181,53 @@ def test_backups_archive_across_a_failover_without_a_gap(fresh_systemd_lab, work
     )
     assert not missing
     assert any(timeline in ts for ts in segments.values())
+
+    # A restore point after the failover, then the mistake.
+    rows = psql(lab, survivor, "SELECT count(*) FROM pgbench_history")
+    balance = psql(lab, survivor, "SELECT sum(abalance) FROM pgbench_accounts")
+    point = run(api, cluster_id, "restore_point", name="before_drop")
+    assert point.status == JobStatus.SUCCEEDED, point.error
+    print(f"restore point: {point.steps.get().summary}")
+    psql(lab, survivor, "DROP TABLE pgbench_history")
+    sh(lab, survivor, f"{PGBENCH} -T 5 -c 2 -N postgres")  # life goes on after the drop
+
+    # Point-in-time recovery onto a new server (spare1), which is no member of the cluster.
+    lab.power_on("spare1")
+    target = lab.host("spare1").address
+    scan = api.post("/api/v1/host-keys/scan/", {"address": target, "port": 22}).json()
+    node1 = lab.host("node1").address
+    member = api.post(
+        f"/api/v1/clusters/{cluster_id}/jobs/",
+        {
+            "kind": "restore",
+            "address": node1,
+            "credential": login,
+            "host_key_fingerprint": scan["fingerprint"],
+            "target_type": "name",
+            "target": "before_drop",
+            "confirm": node1,
+        },
+    )
+    assert member.status_code == 400 and "never goes onto a member" in member.json()["error"]
+    started = time.monotonic()
+    restore = run(
+        api,
+        cluster_id,
+        "restore",
+        address=target,
+        credential=login,
+        host_key_fingerprint=scan["fingerprint"],
+        target_type="name",
+        target="before_drop",
+        confirm=target,
+    )
+    assert restore.status == JobStatus.SUCCEEDED, restore.error
+    print(f"restore job: {time.monotonic() - started:.0f} s")
+    for step in restore.steps.order_by("position"):
+        print(f"  {step.name}: {step.summary}")
+    assert psql(lab, "spare1", "SELECT count(*) FROM pgbench_history") == rows
+    assert psql(lab, "spare1", "SELECT sum(abalance) FROM pgbench_accounts") == balance
+    assert psql(lab, "spare1", "SELECT pg_is_in_recovery()") == "f"
+    # The copy archives nothing into the cluster's repository.
+    assert psql(lab, "spare1", "SHOW archive_mode") == "off"
+    print(f"restored on spare1: pgbench_history {rows} rows, balance sum {balance}")
