@@ -29,7 +29,7 @@ from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Ver
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.sql import psql, quote_literal
 
-POINT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+POINT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 TARGET_TYPES = ("name", "time", "latest")
 # A restored server recovers for as long as there is WAL to replay.
 RECOVERY_TIMEOUT_S = 6 * 3600
