@@ -68,6 +68,28 @@ def parse_archiver(line: str) -> dict:
     }
 
 
+# Newest archived WAL older than this, on a server with archive_timeout 60 s: archiving is
+# stuck (a failing archive_command retries forever, and WAL piles up on the primary).
+ARCHIVE_AGE_ALERT_S = 600
+
+
+def archive_trouble(archiver: dict) -> str:
+    """Why the archive falls behind ("" when it does not): the last attempt failed, or nothing
+    was archived for ARCHIVE_AGE_ALERT_S."""
+    if not archiver:
+        return ""
+    failed_at, archived_at = archiver.get("last_failed_at"), archiver.get("last_archived_at")
+    if failed_at and (not archived_at or failed_at > archived_at):
+        return (
+            f"archiving fails on the primary: {archiver.get('last_failed_wal')} failed at "
+            f"{failed_at[:19]}, last success {archived_at[:19] if archived_at else 'never'}"
+        )
+    age = archiver.get("last_archived_age_s")
+    if age is not None and age > ARCHIVE_AGE_ALERT_S:
+        return f"the newest archived WAL is {age} s old (more than {ARCHIVE_AGE_ALERT_S} s)"
+    return ""
+
+
 def human_bytes(value: int | None) -> str:
     if value is None:
         return "?"
@@ -94,6 +116,10 @@ def describe(summary: dict) -> str:
     if summary.get("archive_max"):
         said += f"; WAL archive {summary['archive_min']} to {summary['archive_max']}"
     archiver = summary.get("archiver") or {}
-    if archiver.get("failed_count"):
-        said += f"; {archiver['failed_count']} failed archive attempt(s) on the primary"
+    trouble = archive_trouble(archiver)
+    if trouble:
+        said += f"; {trouble}"
+    elif archiver.get("failed_count"):
+        # Old failures (e.g. before the stanza existed), archiving works since.
+        said += f"; archiving works ({archiver['failed_count']} failed attempt(s) earlier)"
     return said

@@ -20,9 +20,10 @@ import shlex
 
 from django.utils import timezone
 
+from clusters.alerts.events import event_record
 from clusters.inventory import pki
 from clusters.inventory.tls import RENEW_BEFORE
-from clusters.models import BackupPolicy, Cluster, ClusterSecret, Node
+from clusters.models import BackupPolicy, Cluster, ClusterEvent, ClusterSecret, Node
 from jobs import patroni_api
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
@@ -304,7 +305,18 @@ def backup_info(ctx: StepContext) -> Verdict | str:
         row = psql(ctx, primary, info_text.ARCHIVER_SQL, echo=False, check=False)
         summary["archiver"] = info_text.parse_archiver(row[0] if row else "")
     BackupPolicy.objects.filter(pk=policy.pk).update(info=summary, info_read=timezone.now())
-    return info_text.describe(summary)
+    said = info_text.describe(summary)
+    trouble = info_text.archive_trouble(summary.get("archiver") or {})
+    if trouble:
+        event_record(
+            ctx.cluster,
+            ClusterEvent.Kind.ARCHIVE_BEHIND,
+            f"WAL archive of {ctx.cluster.name} falls behind: {trouble}",
+            severity=ClusterEvent.Severity.WARNING,
+            node=primary.name if primary else "",
+        )
+        return Verdict.warn(said)
+    return said
 
 
 def primary_node(ctx: StepContext) -> Node | None:

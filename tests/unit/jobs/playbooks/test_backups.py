@@ -64,13 +64,16 @@ def test_info_is_boiled_down_to_the_last_backup_and_the_archive_range():
 
 
 def test_the_archiver_line_is_parsed_and_failures_are_told():
-    line = "42|000000020000000000000009|2026-12-05 07:20:00+00|3|00000002000000000000000A||17"
+    line = "|".join(
+        [*("42", "000000020000000000000009", "2026-12-05 07:20:00+00", "3"), "X", "", "17"]
+    )
     archiver = backup_info.parse_archiver(line)
     assert archiver["archived_count"] == 42 and archiver["failed_count"] == 3
     assert archiver["last_archived_age_s"] == 17 and archiver["last_failed_at"] is None
     assert backup_info.parse_archiver("") == {}
-    summary = {**backup_info.summarize(INFO, "pg1"), "archiver": archiver}
-    assert "3 failed archive attempt(s)" in backup_info.describe(summary)
+    failing = {**archiver, "last_failed_at": "2026-12-05 07:21:00+00"}
+    summary = {**backup_info.summarize(INFO, "pg1"), "archiver": failing}
+    assert "archiving fails on the primary: X failed" in backup_info.describe(summary)
 
 
 def test_a_policy_defaults_to_the_proxy_and_refuses_bad_values():
@@ -177,3 +180,16 @@ def test_the_api_sets_and_shows_the_policy_viewers_only_read(client, django_user
     assert viewer.get(url).status_code == 200
     assert viewer.put(url, {"retention_full": 5}).status_code == 403
     assert Node.objects.filter(cluster=cluster).count() == 3
+
+
+def test_the_archive_falls_behind_when_the_last_attempt_failed_or_nothing_was_archived_lately():
+    ok = backup_info.parse_archiver(
+        "9|00000001000000000000000A|2026-12-05 07:20:00+00|6||2026-12-05 07:00:00+00|30"
+    )
+    assert backup_info.archive_trouble(ok) == ""  # failures before the stanza existed
+    failing = {**ok, "last_failed_at": "2026-12-05 07:21:00+00", "last_failed_wal": "X"}
+    assert "archiving fails on the primary: X failed" in backup_info.archive_trouble(failing)
+    stale = {**ok, "last_archived_age_s": 900}
+    assert "900 s old" in backup_info.archive_trouble(stale)
+    summary = {**backup_info.summarize(INFO, "pg1"), "archiver": ok}
+    assert "archiving works (6 failed attempt(s) earlier)" in backup_info.describe(summary)
