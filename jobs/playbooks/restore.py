@@ -24,7 +24,7 @@ from clusters.models import Cluster, Credential, Node, ScannedHostKey
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import backups, distro_services, packages
+from jobs.playbooks import backup_tls, backups, distro_services, packages
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.sql import psql, quote_literal
@@ -175,7 +175,7 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
         paths.TLS_CA_FILE, cluster.ca_certificate.encode(), mode=0o644
     )
     # A client certificate the repository lets in (RESTORE_CLIENT_CN), none of a member's.
-    backups.certificate_put(ctx, ctx.node, "postgres", conf.RESTORE_CLIENT_CN)
+    backup_tls.certificate_put(ctx, ctx.node, "postgres", conf.RESTORE_CLIENT_CN)
     text = conf.restore_config(layout, restored_dir(ctx))
     ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group="postgres")
     # Reaches the repository: `info` through its TLS server, with the new certificate.

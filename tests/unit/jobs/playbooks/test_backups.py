@@ -6,14 +6,17 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from clusters.inventory import pki
 from clusters.inventory.backups import backup_policy_set
 from clusters.inventory.services import InvalidInput
+from clusters.inventory.tls import cluster_tls_ensure
 from clusters.models import BackupPolicy, Node
 from jobs.backup_schedule import backup_due, backups_start_due
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
 from jobs.playbooks import backup_info, backups, packages
+from jobs.playbooks.backup_tls import certificate_ok
 from jobs.playbooks.setup import cluster_spec
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
@@ -193,3 +196,21 @@ def test_the_archive_falls_behind_when_the_last_attempt_failed_or_nothing_was_ar
     assert "900 s old" in backup_info.archive_trouble(stale)
     summary = {**backup_info.summarize(INFO, "pg1"), "archiver": ok}
     assert "archiving works (6 failed attempt(s) earlier)" in backup_info.describe(summary)
+
+
+def test_pgbackrests_certificate_names_the_address_as_a_dns_name_unlike_the_node_one():
+    """pgBackRest 2.45 matches no IP SAN: the node certificate does not do for it."""
+    cluster, nodes = three_node_cluster()
+    cluster_tls_ensure(cluster=cluster)
+    cluster.refresh_from_db()
+    node = Node.objects.get(pk=nodes[0].pk)
+    assert not certificate_ok(node.tls_certificate, cluster, node.name, node.address)
+    ours = pki.issue(
+        pki.Issued(cluster.ca_certificate, cluster.ca_key),
+        common_name=node.name,
+        dns_names=[node.name, node.address],
+        ip_addresses=[node.address],
+    )
+    assert certificate_ok(ours.certificate, cluster, node.name, node.address)
+    assert not certificate_ok(ours.certificate, cluster, node.name, "198.18.0.99")
+    assert not certificate_ok("", cluster, node.name, node.address)
