@@ -69,6 +69,11 @@ class JobKind(models.TextChoices):
     CHECK_UPDATES = "check_updates"
     # Apt's newer builds of the same majors, node by node, standbys first, one switchover
     MINOR_UPGRADE = "minor_upgrade"
+    # pgBackRest on the repository host and the database nodes, the stanza, WAL archiving on
+    CONFIGURE_BACKUPS = "configure_backups"
+    BACKUP = "backup"  # a full, differential or incremental backup into the repository
+    RESTORE_POINT = "restore_point"  # a named point in the WAL to restore to
+    RESTORE = "restore"  # point-in-time recovery onto a new server, outside the cluster
 
 
 class Job(models.Model):

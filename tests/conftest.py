@@ -46,6 +46,15 @@ def api_client(client, user):
                 **kw,
             )
 
+        def put(self, url: str, data: dict | None = None, **kw):
+            return client.put(
+                url,
+                data=data or {},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {token}",
+                **kw,
+            )
+
     return Api()
 
 

@@ -7,7 +7,8 @@ packages=(openssh-server sudo haproxy etcd-server etcd-client patroni chromium i
           nftables  # nft: the host firewall setup loads on every lab host (and its unit tests)
           # the systemd lab (tests/lab/systemd_lab.py): containers, their image, its apt proxy
           # (which the lab runs itself: the machine's apt-cacher-ng service must not start)
-          systemd-container mmdebstrap zstd apt-cacher-ng)
+          systemd-container mmdebstrap zstd apt-cacher-ng
+          pgbackrest)  # pgbackrest: its own parser checks the config files HA Center writes
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

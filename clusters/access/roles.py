@@ -71,7 +71,11 @@ def role_flags(request) -> dict:
 # cluster's certificates (a security operation). Every other job is an operator's. A fence is
 # the sentinel's job; a person's fence is a guarded admin action (jobs.services.job_start).
 ADMIN_JOB_KINDS = frozenset(
-    {"remove_cluster", "add_node", "replace_node", "remove_node", "rotate_certificates", "fence"}
+    {
+        *("remove_cluster", "add_node", "replace_node", "remove_node", "rotate_certificates"),
+        # a restore copies the cluster's data onto another server
+        *("fence", "restore"),
+    }
 )
 
 

@@ -2,6 +2,7 @@
 
 from clusters.models.access import ApiToken, AuditEntry
 from clusters.models.alerts import AlertChannel, AlertDelivery
+from clusters.models.backups import BackupPolicy
 from clusters.models.incidents import Incident
 from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
@@ -14,6 +15,7 @@ __all__ = [
     "AlertDelivery",
     "ApiToken",
     "AuditEntry",
+    "BackupPolicy",
     "Cluster",
     "ClusterAlarm",
     "ClusterEvent",

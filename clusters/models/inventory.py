@@ -237,6 +237,7 @@ class ClusterSecret(models.Model):
         HAPROXY_STATS = "haproxy_stats"  # HAProxy stats page
         MONITOR = "monitor"  # role hacenter_monitor (pg_monitor), used by the monitor
         APPLICATION = "application"  # the application's own role, when the cluster names one
+        BACKUP_CIPHER = "backup_cipher"  # pgBackRest's repository passphrase (repo1-cipher-pass)
 
     cluster = models.ForeignKey(Cluster, related_name="secrets", on_delete=models.CASCADE)
     name = models.CharField(max_length=30, choices=Name.choices)

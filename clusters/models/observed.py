@@ -105,6 +105,8 @@ class ClusterEvent(models.Model):
         NODE_REMOVED = "node_removed"
         NODE_RESTARTED = "node_restarted"  # PostgreSQL started again (crash or restart)
         STATE_CHANGED = "state_changed"  # the monitor judged the cluster's state anew
+        # the primary's WAL archiving fails or lags (read by a backup job): PITR falls behind
+        ARCHIVE_BEHIND = "archive_behind"
 
     class Severity(models.TextChoices):
         INFO = "info"

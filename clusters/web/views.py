@@ -20,6 +20,7 @@ from clusters.inventory.validators import validate_ip_address
 from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
 from clusters.web import action_checks, actions, dashboard_cards, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
+from clusters.web.backups_status import backups_status
 from clusters.web.incident_selectors import events_grouped
 from clusters.web.incident_views import incident_context
 from clusters.web.versions_selectors import cluster_versions
@@ -141,6 +142,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "alarms": cluster.alarms.filter(cleared__isnull=True),
             "tls": selectors.tls_detail(cluster),
             "versions": cluster_versions(cluster),
+            "backups": backups_status(cluster),
             # An incident is one row of the list, its events folded under it.
             "event_rows": events_grouped(list(cluster.events.select_related("incident")[:30])),
             **incident_context(cluster),  # the incident section: story and what it shows

@@ -1,6 +1,7 @@
 """The Patroni 4.1 config file (`/etc/patroni/<cluster>.yml`) of each database node."""
 
 from jobs.configs.application import patroni_callbacks
+from jobs.configs.pgbackrest import archive_command
 from jobs.configs.profiles import timing_for
 from jobs.configs.spec import (
     ETCD_CLIENT_PORT,
@@ -133,6 +134,19 @@ def postgresql_parameters(spec: ClusterSpec) -> dict[str, Value]:
             # No ssl_ca_file: with one, PostgreSQL asks clients for a certificate, and a client
             # holding one from another CA (~/.postgresql/postgresql.crt) fails the handshake.
             "ssl_min_protocol_version": "TLSv1.2",
+        }
+    if spec.backup_stanza:
+        # Per node, not in the DCS: whichever node is primary archives, so the archive goes on
+        # across a failover or a switchover. `on`, not `always`: pgBackRest refuses `always`
+        # (its check and backup stop with "archive_mode=always not supported"). So a segment
+        # the old primary finished but had not pushed yet when it died is not archived by the
+        # standby that received it; archive-push runs as soon as a segment is complete, which
+        # keeps that window to the push's own second. archive_timeout bounds how old the
+        # newest archived WAL is on a quiet database.
+        parameters |= {
+            "archive_mode": "on",
+            "archive_command": archive_command(spec.backup_stanza),
+            "archive_timeout": 60,
         }
     return parameters
 

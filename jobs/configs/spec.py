@@ -188,6 +188,10 @@ class ClusterSpec:
     adopted: AdoptedServer | None = None
     # The cluster's certificates; None only where HA Center does not manage TLS.
     tls: TlsSpec | None = None
+    # pgBackRest's stanza when the cluster is backed up ("" when not): every database node
+    # archives its WAL into the repository on `backup_repo` (a node's name).
+    backup_stanza: str = ""
+    backup_repo: str = ""
 
     def __post_init__(self) -> None:
         if not NAME_RE.fullmatch(self.name):

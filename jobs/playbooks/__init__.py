@@ -7,6 +7,7 @@ from django.conf import settings
 from jobs.errors import JobRefused
 from jobs.playbooks import (
     adopt,
+    backups,
     failover,
     fence,
     lint,
@@ -17,6 +18,7 @@ from jobs.playbooks import (
     rebuild,
     remove,
     restart,
+    restore,
     rotate_certificates,
     setup,
     upgrade,
@@ -47,6 +49,10 @@ def _registry() -> dict[str, Playbook]:
         parameters.CHANGE_PARAMETERS,
         versions.PLAYBOOK,
         upgrade.PLAYBOOK,
+        backups.CONFIGURE,
+        backups.BACKUP,
+        restore.RESTORE_POINT,
+        restore.RESTORE,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

@@ -18,6 +18,8 @@ PACKAGES = {
     Node.Kind.PROXY: ["haproxy"],
 }
 ETCD_PACKAGES = ["etcd-server", "etcd-client"]
+# When the cluster is backed up: on the database nodes (archive_command) and the repository.
+BACKUP_PACKAGE = "pgbackrest"
 # Lists older than this are refreshed before an install: point releases replace .debs.
 LISTS_MAX_AGE_MIN = 6 * 60
 LISTS_DIR = "/var/lib/apt/lists"
@@ -44,6 +46,8 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
     names = [p.format(version=spec.postgres_version) for p in PACKAGES[node.kind]]
     if node.name in {m.name for m in spec.etcd_members}:
         names += ETCD_PACKAGES
+    if spec.backup_stanza and (node.kind == Node.Kind.DATABASE or node.name == spec.backup_repo):
+        names.append(BACKUP_PACKAGE)
     return names
 
 

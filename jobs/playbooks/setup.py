@@ -13,7 +13,7 @@ from django.conf import settings
 
 from clusters.inventory.services import cluster_secrets_ensure
 from clusters.inventory.tls import cluster_tls_ensure
-from clusters.models import Cluster, Node
+from clusters.models import BackupPolicy, Cluster, Node
 from jobs.configs import spec as paths
 from jobs.configs.etcd import etcd_config
 from jobs.configs.patroni import patroni_config
@@ -82,7 +82,17 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
             else None
         ),
         tls=cluster_tls_spec(cluster),
+        **backup_fields(cluster),
     )
+
+
+def backup_fields(cluster: Cluster) -> dict[str, str]:
+    """The spec's backup settings: the stanza and the repository host, when backups are on."""
+    policy = BackupPolicy.objects.filter(cluster=cluster, enabled=True).first()
+    repo = policy.repository_node() if policy else None
+    if policy is None or repo is None:
+        return {}
+    return {"backup_stanza": policy.stanza, "backup_repo": repo.name}
 
 
 def node_spec(ctx: StepContext, node: Node) -> NodeSpec:

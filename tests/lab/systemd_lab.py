@@ -30,6 +30,7 @@ DEFAULT_ROOT = "/var/lib/hclab-systemd"
 PROXY_NAME = "proxy"
 SUBNET = "198.19.0"
 PROXY_OCTET = 10
+SPARE_OCTET = 20
 BOOT_TIMEOUT = 90.0  # a second or a few; much longer for many hosts on a busy machine
 SHUTDOWN_TIMEOUT = 60.0
 UP_STATES = ("running", "degraded")
@@ -58,6 +59,7 @@ class SystemdLab(LabBase):
         root: str | os.PathLike[str] = DEFAULT_ROOT,
         cache: str | os.PathLike[str] = rootfs.DEFAULT_CACHE,
         release: str = rootfs.DEFAULT_RELEASE,
+        spares: int = 0,
     ) -> None:
         if not 1 <= n_db <= 99:  # keeps every veth name within the kernel's 15 characters
             raise ValueError("n_db must be between 1 and 99")
@@ -71,6 +73,12 @@ class SystemdLab(LabBase):
             SystemdHost(n, f"{SUBNET}.{PROXY_OCTET + i}", self.root / n)
             for i, n in enumerate(names)
         ]
+        # Servers of no cluster (``spare1``.. at .21 on): prepared by ``up`` but booted only by
+        # ``power_on``, so labs that never use one pay nothing for it (a restore's new host).
+        self.extra_hosts = tuple(
+            SystemdHost(f"spare{i}", f"{SUBNET}.{SPARE_OCTET + i}", self.root / f"spare{i}")
+            for i in range(1, spares + 1)
+        )
         self._apt = apt_proxy.AptProxy(self.root / "apt-proxy", self.cache / "apt-cacher-ng")
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.last_up_seconds: float | None = None
@@ -126,8 +134,8 @@ class SystemdLab(LabBase):
         image = rootfs.ensure_image(self.cache, apt_proxy=self._apt.url, release=self.release)
         self.last_image_build_seconds = None if cached else time.monotonic() - building
         base = rootfs.ensure_base(image, self.root, self.release)
-        peers = {h.name: h.address for h in self.hosts}
-        for h in self.hosts:
+        peers = {h.name: h.address for h in (*self.hosts, *self.extra_hosts)}
+        for h in (*self.hosts, *self.extra_hosts):
             self._prepare(h, peers, base, fresh)
         for h in self.hosts:  # boot all first, then wait: hosts start in parallel
             self._spawn(h)
@@ -145,7 +153,7 @@ class SystemdLab(LabBase):
         started = time.monotonic()
         self._teardown()
         if not keep_data:
-            for h in self.hosts:
+            for h in (*self.hosts, *self.extra_hosts):
                 shutil.rmtree(h.datadir, ignore_errors=True)
         self.last_down_seconds = time.monotonic() - started
 

@@ -168,6 +168,23 @@ def test_cli_status_reports_the_running_lab(systemd_lab: SystemdLab) -> None:
         assert systemd_lab.host_key_fingerprint(h.name) in out.stdout
 
 
+def test_a_spare_host_is_off_until_asked_for_then_a_server_like_the_others(
+    systemd_lab: SystemdLab,
+) -> None:
+    """spare1 (a restore's new server) boots only when a test powers it on; the cluster's
+    hosts reach it, and it has no route out either."""
+    lab = systemd_lab
+    spare = lab.host("spare1")
+    assert spare not in lab.hosts and spare.address == "198.19.0.21"
+    lab.power_off("spare1")  # whatever an earlier test did
+    assert not lab.is_powered("spare1")
+    lab.power_on("spare1")
+    assert lab.system_state("spare1") in UP_STATES
+    assert served_fingerprint(spare.address) == lab.host_key_fingerprint("spare1")
+    assert tcp_from(lab, "node1", spare.address, 22)
+    lab.power_off("spare1")
+
+
 def test_down_leaves_nothing_and_fresh_wipes_the_disks(systemd_lab: SystemdLab) -> None:
     """Runs last in this module: removes the lab, checks, then brings it back fresh."""
     lab = systemd_lab

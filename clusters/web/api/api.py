@@ -10,6 +10,7 @@ from ninja import Swagger
 from clusters.access.roles import VIEWER, role_required
 from clusters.web.api import (
     alerts,
+    backups,
     ca,
     clusters,
     events,
@@ -79,6 +80,7 @@ ROUTERS = (
     users,
     subscriptions,
     versions,
+    backups,
 )
 for module in ROUTERS:
     api.add_router("", module.router)

@@ -9,7 +9,7 @@ from ninja import NinjaAPI, Schema
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from clusters.web.api import schemas_admin
+from clusters.web.api import schemas_admin, schemas_backups
 from clusters.web.api.schemas import REQUEST_SCHEMAS, BodyIn, ErrorOut
 from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
 from clusters.web.api.schemas_parameters import REQUEST_SCHEMAS as PARAMETER_REQUEST_SCHEMAS
@@ -23,6 +23,7 @@ ALL_REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
     *schemas_admin.REQUEST_SCHEMAS,
     *HOOK_REQUEST_SCHEMAS,
     *PARAMETER_REQUEST_SCHEMAS,
+    *schemas_backups.REQUEST_SCHEMAS,
 )
 
 

@@ -398,6 +398,18 @@ class JobStartIn(BodyIn):
         | None
     ) = None
     full_copy: bool | None = None
+    backup_type: (
+        Annotated[Literal["full", "diff", "incr"], says("Use full, diff or incr.")] | None
+    ) = None
+    name: str | None = Field(None, description="A restore point's name (restore_point).")
+    address: str | None = Field(None, description="A restore's target server (restore).")
+    ssh_port: int | None = None
+    credential: int | None = Field(None, description="A saved login's id for the target.")
+    host_key_fingerprint: str | None = None
+    target_type: (
+        Annotated[Literal["name", "time", "latest"], says("Use name, time or latest.")] | None
+    ) = None
+    target: str | None = Field(None, description="The restore point's name or the time.")
 
 
 class NewServerIn(BodyIn):

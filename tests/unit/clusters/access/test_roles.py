@@ -202,6 +202,17 @@ ENDPOINTS = [
         kind="api",
     ),
     Endpoint("api-cluster-ca", "GET", "/api/v1/clusters/{cluster}/ca/", VIEWER, kind="api"),
+    Endpoint(
+        "api-cluster-backups", "GET", "/api/v1/clusters/{cluster}/backups/", VIEWER, kind="api"
+    ),
+    Endpoint(
+        "api-cluster-backups",
+        "PUT",
+        "/api/v1/clusters/{cluster}/backups/",
+        ADMIN,
+        {"retention_full": 3},
+        kind="api",
+    ),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
     Endpoint("api-events", "GET", "/api/v1/events/", VIEWER, kind="api"),
     Endpoint(

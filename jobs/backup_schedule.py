@@ -1,0 +1,80 @@
+"""The console's backup schedule: which clusters are due a backup, and starting it as a job
+(issue 22 part 1), so every scheduled backup is a visible job with its log.
+
+A full backup when the last successful full one is older than the policy's
+`full_every_hours` (or there is none), else a differential when the last successful backup of
+any type is older than `diff_every_hours`. Runs from Celery beat every few minutes; a backup
+already pending or running is left to finish.
+"""
+
+import datetime
+
+from django.utils import timezone
+
+from clusters.models import BackupPolicy, Cluster
+from jobs import services
+from jobs.errors import JobRefused
+from jobs.models import Job, JobKind, JobStatus
+
+RUNNING_STATES = (
+    Cluster.State.HEALTHY,
+    Cluster.State.DEGRADED,
+    Cluster.State.MAINTENANCE,
+)
+
+
+def _last_success(policy: BackupPolicy, types: tuple[str, ...]) -> datetime.datetime | None:
+    job = (
+        Job.objects.filter(
+            cluster=policy.cluster,
+            kind=JobKind.BACKUP,
+            status=JobStatus.SUCCEEDED,
+            params__backup_type__in=types,
+        )
+        .order_by("-created")
+        .first()
+    )
+    return job.created if job else None
+
+
+def backup_due(policy: BackupPolicy, now: datetime.datetime) -> str | None:
+    """The type of backup the policy wants now ("full", "diff"), or None."""
+    if policy.full_every_hours:
+        full = _last_success(policy, ("full",))
+        if full is None or now - full >= datetime.timedelta(hours=policy.full_every_hours):
+            return "full"
+    if policy.diff_every_hours:
+        last = _last_success(policy, ("full", "diff", "incr"))
+        if last is None or now - last >= datetime.timedelta(hours=policy.diff_every_hours):
+            return "diff"
+    return None
+
+
+def backups_start_due(now: datetime.datetime | None = None) -> list[int]:
+    """Start each due backup; the ids of the jobs started. A cluster that is not running, or
+    whose backups were never configured on the servers (no successful configure_backups
+    job), waits."""
+    now = now or timezone.now()
+    started = []
+    policies = BackupPolicy.objects.filter(
+        enabled=True, cluster__state__in=RUNNING_STATES
+    ).select_related("cluster")
+    for policy in policies:
+        cluster = policy.cluster
+        configured = Job.objects.filter(
+            cluster=cluster, kind=JobKind.CONFIGURE_BACKUPS, status=JobStatus.SUCCEEDED
+        ).exists()
+        busy = Job.objects.filter(
+            cluster=cluster, kind=JobKind.BACKUP, status__in=JobStatus.active()
+        ).exists()
+        kind = backup_due(policy, now) if configured and not busy else None
+        if kind is None:
+            continue
+        try:
+            job = services.job_start(
+                cluster=cluster, kind=JobKind.BACKUP, params={"backup_type": kind}
+            )
+        except JobRefused:
+            continue  # refused now (e.g. the cluster just changed state): the next round tries
+        started.append(job.pk)
+    return started
