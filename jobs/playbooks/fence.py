@@ -65,13 +65,15 @@ def person_fence_refusal(cluster: Cluster, node: Node | None, params: dict) -> s
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     if node is None or node.kind != Node.Kind.DATABASE:
         raise JobRefused("fence needs the database node to shut out")
+    proxies = cluster.proxy_nodes
     return [
-        StepSpec(
-            "haproxy_maintenance",
-            f"Put {node.name} in maintenance in HAProxy"
-            if cluster.proxy_node
-            else "HAProxy: no proxy in this cluster",
-            cluster.proxy_node,
+        *(
+            [
+                StepSpec("haproxy_maintenance", f"Put {node.name} in maintenance in HAProxy", p)
+                for p in proxies  # each proxy has its own runtime state: fence in every one
+            ]
+            if proxies
+            else [StepSpec("haproxy_maintenance", "HAProxy: no proxy in this cluster")]
         ),
         StepSpec("stop_database", "Stop Patroni and PostgreSQL", node),
     ]

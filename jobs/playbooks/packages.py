@@ -44,6 +44,8 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
     names = [p.format(version=spec.postgres_version) for p in PACKAGES[node.kind]]
     if node.name in {m.name for m in spec.etcd_members}:
         names += ETCD_PACKAGES
+    if spec.virtual_ip and node.kind == Node.Kind.PROXY:
+        names.append("keepalived")  # VRRP moves the floating address between the proxies
     return names
 
 

@@ -1,0 +1,125 @@
+"""Two proxies behind a floating address (keepalived, VRRP) on the lab: the address moves
+when the proxy that holds it loses power, and writes through it resume within seconds."""
+
+import time
+
+import psycopg2
+import pytest
+
+from clusters.access.roles import assign_role
+from clusters.models import ApiToken, Cluster
+from jobs import services
+from jobs.models import JobStatus
+from tests.conftest import wait_for
+from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
+from tests.lab.core import VIRTUAL_IP
+from tests.workers import start_beat
+from tests.writer import ProxyWriter
+
+pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def holder(lab) -> str | None:
+    """The proxy whose eth0 carries the floating address (read on the hosts themselves)."""
+    found = [
+        name
+        for name in ("proxy", "proxy2")
+        if lab.is_powered(name)
+        and VIRTUAL_IP in lab.exec(name, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
+    fresh_lab, worker, client, django_user_model
+):
+    proxy2 = fresh_lab.add_second_proxy()
+    cluster = make_lab_cluster(
+        fresh_lab,
+        lab_credential(fresh_lab),
+        name="vip",
+        hosts=[*fresh_lab.hosts, proxy2],
+        virtual_ip=f"{VIRTUAL_IP}/24",
+    )
+    assert [p.name for p in cluster.proxy_nodes] == ["proxy", "proxy2"]
+    job = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=600)
+    assert job.status == JobStatus.SUCCEEDED, (
+        job.error,
+        [(s.title, s.status, s.summary) for s in job.steps.all()],
+    )
+    for step in job.steps.filter(name__in=["prepare", "keepalived", "verify"]):
+        print(f"{step.title}: {step.summary}")
+    first = wait_for(lambda: holder(fresh_lab), 20, "one proxy to hold the floating address")
+    other = "proxy2" if first == "proxy" else "proxy"
+
+    admin = django_user_model.objects.create_user("admin", password="pw-admin-1")
+    assign_role(admin, "admin")
+    auth = {"HTTP_AUTHORIZATION": f"Token {ApiToken.issue(admin)}"}
+    beat = start_beat()
+    secret = cluster.secrets.get(name="superuser").value
+    writer = ProxyWriter(f"postgresql://postgres:{secret}@{VIRTUAL_IP}:5432/postgres")
+    writer.start()
+    try:
+        wait_for(
+            lambda: Cluster.objects.get(pk=cluster.pk).vip_holder == first,
+            30,
+            f"the monitor to see {first} answer on the floating address",
+        )
+        wait_for(lambda: len(writer.acks) >= 20, 30, "the writer to get going")
+
+        # A power-off: the host's cable goes dead with it (a netns keeps its addresses after
+        # its processes die, and would go on answering ARP for the floating address).
+        fault = time.monotonic()
+        fresh_lab.cut_network(first)
+        fresh_lab.power_off(first)
+        resumed = wait_for(
+            lambda: next((a for a in writer.acks if a.at > fault), None),
+            60,
+            "a write through the floating address after the power-off",
+        )
+        seconds = resumed.at - fault
+        print(f"power-off of {first}: first write through {VIRTUAL_IP} after {seconds:.2f} s")
+        assert seconds < 15
+        assert holder(fresh_lab) == other
+
+        wait_for(
+            lambda: Cluster.objects.get(pk=cluster.pk).vip_holder == other,
+            30,
+            f"the monitor to see {other} answer on the floating address",
+        )
+        detail = client.get(f"/api/v1/clusters/{cluster.pk}/", **auth).json()
+        assert detail["virtual_ip"]["holder"] == other, detail.get("virtual_ip")
+        client.force_login(admin)
+        page = client.get(f"/clusters/{cluster.pk}/").content.decode()
+        assert f"held by {other}" in page
+        wait_for(lambda: len([a for a in writer.acks if a.at > fault]) >= 20, 20, "more writes")
+    finally:
+        writer.stop()
+        writer.join(10)
+        beat.stop()
+        fresh_lab.restore_network(first)
+        fresh_lab.power_on(first)
+
+    # No acknowledged write lost: every id the writer was told committed is there.
+    acked = {a.id for a in writer.acks}
+    rows = {
+        r[0]
+        for r in query_rows(
+            f"postgresql://postgres:{secret}@{VIRTUAL_IP}:5432/postgres",
+            "SELECT id FROM writer_ledger",
+        )
+    }
+    print(
+        f"{len(acked)} writes acknowledged, {len(acked - rows)} lost, {len(writer.errors)} errors"
+    )
+    assert acked <= rows
+
+
+def query_rows(dsn: str, sql: str) -> list[tuple]:
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
