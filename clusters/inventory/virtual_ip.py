@@ -9,9 +9,8 @@ import ipaddress
 from collections.abc import Sequence
 
 
-def virtual_ip_problems(value: str, proxies: Sequence[str], nodes: Sequence[str]) -> list[str]:
-    """Why `value` ("10.0.0.100/24") cannot be the floating address of proxies at `proxies`
-    in a cluster whose servers are `nodes` (every node's address); [] when it can."""
+def virtual_ip_format_problems(value: str) -> list[str]:
+    """Why `value` is not an address with a prefix length fit to float; [] when it is."""
     text = (value or "").strip()
     if "/" not in text:
         return ["Give the address with its prefix length, e.g. 10.0.0.100/24."]
@@ -27,12 +26,24 @@ def virtual_ip_problems(value: str, proxies: Sequence[str], nodes: Sequence[str]
         network.broadcast_address,
     ):
         return [f"{address} is the network's own or broadcast address."]
+    return []
+
+
+def virtual_ip_problems(value: str, proxies: Sequence[str], nodes: Sequence[str]) -> list[str]:
+    """Why `value` ("10.0.0.100/24") cannot be the floating address of proxies at `proxies`
+    in a cluster whose servers are `nodes` (every node's address); [] when it can."""
+    if problems := virtual_ip_format_problems(value):
+        return problems
+    iface = ipaddress.ip_interface(value.strip())
+    address, network = iface.ip, iface.network
     problems = []
     if len(proxies) != 2:
         problems.append("A floating address needs two proxy nodes.")
     outside = [p for p in proxies if ipaddress.ip_address(p) not in network]
     if outside:
-        problems.append(f"{text} is not the proxies' network: {', '.join(outside)} lie outside it.")
+        problems.append(
+            f"{network} is not the proxies' network: {', '.join(outside)} lie outside it."
+        )
     if str(address) in {str(ipaddress.ip_address(n)) for n in nodes}:
         problems.append(f"{address} is a node's own address; pick a free one.")
     return problems

@@ -81,7 +81,7 @@ def keepalived_config(spec: ClusterSpec, node: NodeSpec, interface: str) -> str:
             f"vrrp_instance {instance} {{",
             "    state BACKUP",
             "    nopreempt",
-            "    vrrp_version 3",
+            "    version 3",
             f"    interface {interface}",
             f"    virtual_router_id {spec.vrrp_router_id}",
             f"    priority {PRIORITIES[index]}",

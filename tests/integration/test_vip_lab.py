@@ -1,6 +1,7 @@
 """Two proxies behind a floating address (keepalived, VRRP) on the lab: the address moves
 when the proxy that holds it loses power, and writes through it resume within seconds."""
 
+import subprocess
 import time
 
 import psycopg2
@@ -72,11 +73,15 @@ def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
         fault = time.monotonic()
         fresh_lab.cut_network(first)
         fresh_lab.power_off(first)
-        resumed = wait_for(
-            lambda: next((a for a in writer.acks if a.at > fault), None),
-            60,
-            "a write through the floating address after the power-off",
-        )
+        try:
+            resumed = wait_for(
+                lambda: next((a for a in writer.acks if a.at > fault), None),
+                30,
+                "a write through the floating address after the power-off",
+            )
+        except BaseException:  # pytest.fail's outcome: say what the hosts show first
+            print(diagnosis(fresh_lab, other, writer))
+            raise
         seconds = resumed.at - fault
         print(f"power-off of {first}: first write through {VIRTUAL_IP} after {seconds:.2f} s")
         assert seconds < 15
@@ -113,6 +118,25 @@ def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
         f"{len(acked)} writes acknowledged, {len(acked - rows)} lost, {len(writer.errors)} errors"
     )
     assert acked <= rows
+
+
+def diagnosis(lab, survivor: str, writer: ProxyWriter) -> str:
+    """What the surviving proxy and this machine show, for a failure's report."""
+    commands = [
+        ["ip", "-o", "addr", "show", "dev", "eth0"],
+        ["tail", "-n", "30", "/var/log/hacenter/keepalived.log"],
+        ["ss", "-ltn"],
+        ["nft", "list", "ruleset"],
+    ]
+    parts = [
+        f"{survivor}$ {' '.join(c)}\n{lab.exec(survivor, c, check=False).stdout}" for c in commands
+    ]
+    neigh = subprocess.run(["ip", "neigh", "show", VIRTUAL_IP], capture_output=True, text=True)
+    parts.append(f"console$ ip neigh show {VIRTUAL_IP}\n{neigh.stdout}")
+    conns = subprocess.run(["ss", "-tnoi", "dst", VIRTUAL_IP], capture_output=True, text=True)
+    parts.append(f"console$ ss -tnoi dst {VIRTUAL_IP}\n{conns.stdout}")
+    parts.append(f"writer errors (last 5): {writer.errors[-5:]}")
+    return "\n".join(parts)
 
 
 def query_rows(dsn: str, sql: str) -> list[tuple]:
