@@ -66,8 +66,10 @@ class Reading:
     history: list  # /history: [timeline, lsn, reason, timestamp, new_leader]
     nodes: dict[str, NodeReading]
     proxy: dict[str, dict[str, str]] | None  # backend -> server -> status; None: unreadable
-    # With a floating address: the proxy that answered on it (None: nobody, or no address).
+    # With a floating address: the proxy that answered on it (None: nobody, or no address),
+    # and the proxies whose stats did not answer at their own address.
     vip_holder: str | None = None
+    proxies_silent: tuple[str, ...] = ()
 
 
 def _http_get(
@@ -310,6 +312,8 @@ class Inventory:
     # Read Patroni's /history even if the leader did not change: a hand-over's timings are not
     # complete yet (see clusters.monitoring.observe_writes.Context.history_wanted).
     history_wanted: bool = True
+    # Every proxy, the first one first (two behind a floating address).
+    proxies: list[Node] = field(default_factory=list)
 
     @property
     def fenced(self) -> set[str]:
@@ -359,6 +363,9 @@ def load_inventories(cluster_ids: list[int], lease: datetime) -> list[Inventory]
                 cluster=nodes[0].cluster,
                 db_nodes=db_nodes,
                 proxy=next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
+                proxies=sorted(
+                    (n for n in nodes if n.kind == Node.Kind.PROXY), key=lambda n: n.name
+                ),
                 secrets=secrets[cluster_id],
                 statuses={n.name: n.status for n in db_nodes if hasattr(n, "status")},
             )
@@ -423,7 +430,14 @@ class PendingReading:
         self._nodes = {
             n.name: pool.submit(read_node, n, secrets.get("monitor", ""), timeout) for n in db_nodes
         }
-        for future in (self._patroni, self._proxy, *self._nodes.values()):
+        # With a floating address, each proxy at its own address too: the one not holding it
+        # must answer, or the address has nowhere to go.
+        self._proxies = {
+            p.name: pool.submit(read_proxy, p, secrets.get("haproxy_stats", ""), timeout)
+            for p in (inventory.proxies if vip else [])
+        }
+        self._left += len(self._proxies)
+        for future in (self._patroni, self._proxy, *self._nodes.values(), *self._proxies.values()):
             future.add_done_callback(self._one_done)
 
     def _one_done(self, _: Future) -> None:
@@ -442,6 +456,7 @@ class PendingReading:
             history=history,
             proxy=proxy,
             vip_holder=holder,
+            proxies_silent=tuple(n for n, f in self._proxies.items() if f.result() is None),
             nodes={name: f.result() for name, f in self._nodes.items()},
         )
 
@@ -498,6 +513,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
         proxy_expected=inventory.proxy is not None,
+        proxies_silent=reading.proxies_silent,
     )
 
 

@@ -96,7 +96,15 @@ def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
         assert detail["virtual_ip"]["holder"] == other, detail.get("virtual_ip")
         client.force_login(admin)
         page = client.get(f"/clusters/{cluster.pk}/").content.decode()
-        assert f"held by {other}" in page
+        assert f"held by <strong>{other}</strong>" in page
+        # The dead proxy is said: the address has nowhere to go if the other one fails too.
+        reasons = wait_for(
+            lambda: Cluster.objects.get(pk=cluster.pk).state_reasons,
+            30,
+            "the monitor to say what is missing",
+        )
+        assert any(f"{first}'s HAProxy does not answer" in r for r in reasons), reasons
+        print(f"cluster page: held by {other}; reasons: {reasons}")
         wait_for(lambda: len([a for a in writer.acks if a.at > fault]) >= 20, 20, "more writes")
     finally:
         writer.stop()
