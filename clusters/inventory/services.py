@@ -209,7 +209,21 @@ def _virtual_ip_input(
         errors.setdefault("virtual_ip", []).extend(problems)
     elif Cluster.objects.filter(virtual_ip__startswith=vip.split("/")[0] + "/").exists():
         errors.setdefault("virtual_ip", []).append("Another cluster uses this floating address.")
+    elif router_id and router_id in _router_ids_near(vip):
+        errors.setdefault("vrrp_router_id", []).append(
+            f"Another cluster in {virtual_ip.network_of(vip)} uses VRRP router id {router_id}."
+        )
     return vip, (router_id or None)
+
+
+def _router_ids_near(vip: str) -> set[int]:
+    """The VRRP router ids of the clusters whose floating address is in `vip`'s network."""
+    network = virtual_ip.network_of(vip)
+    return {
+        c.vrrp_router_id_effective
+        for c in Cluster.objects.exclude(virtual_ip="")
+        if virtual_ip.network_of(c.virtual_ip) == network
+    }
 
 
 def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:

@@ -49,6 +49,11 @@ def virtual_ip_problems(value: str, proxies: Sequence[str], nodes: Sequence[str]
     return problems
 
 
+def network_of(value: str) -> str:
+    """The network of a valid floating address ("10.0.0.100/24" -> "10.0.0.0/24")."""
+    return str(ipaddress.ip_interface(value.strip()).network)
+
+
 def validate_router_id(value: object) -> list[str]:
     """VRRP's virtual_router_id is one byte, 0 reserved."""
     if value in (None, ""):

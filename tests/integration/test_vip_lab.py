@@ -127,6 +127,31 @@ def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
     )
     assert acked <= rows
 
+    # The proxy is back (setup starts its daemons again: the lab has no systemd to do it), and
+    # the address stays where it is: no preemption, no second move.
+    rerun = wait_for_job(services.job_start(cluster=cluster, kind="setup"), timeout=300)
+    assert rerun.status == JobStatus.SUCCEEDED, rerun.error
+    summaries = {
+        (s.node.name if s.node else "cluster", s.name): s.summary
+        for s in rerun.steps.select_related("node")
+    }
+    print(f"setup again: {first}: {summaries[(first, 'keepalived')]}")
+    print(f"setup again: {other}: {summaries[(other, 'keepalived')]}")
+    assert "keepalived started" in summaries[(first, "keepalived")]
+    assert "already configured and running" in summaries[(other, "keepalived")]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:  # a window, not a wait: it must hold all along
+        assert holder(fresh_lab) == other
+        time.sleep(0.5)
+
+    removal = services.job_start(cluster=cluster, kind="remove_cluster", params={"confirm": "vip"})
+    removal = wait_for_job(removal, timeout=180)
+    assert removal.status == JobStatus.SUCCEEDED, removal.error
+    for name in ("proxy", "proxy2"):
+        assert fresh_lab.exec(name, ["pgrep", "-x", "keepalived"], check=False).returncode == 1
+        addresses = fresh_lab.exec(name, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+        assert VIRTUAL_IP not in addresses, (name, addresses)
+
 
 def diagnosis(lab, survivor: str, writer: ProxyWriter) -> str:
     """What the surviving proxy and this machine show, for a failure's report."""

@@ -133,3 +133,14 @@ def test_export_keeps_the_floating_address():
     _with_second_proxy(virtual_ip="198.18.0.100/24", vrrp_router_id=12)
     exported = inventory_export()["clusters"][0]
     assert exported["virtual_ip"] == "198.18.0.100/24" and exported["vrrp_router_id"] == 12
+
+
+def test_an_explicit_router_id_another_cluster_uses_on_the_network_is_refused(
+    api, cred, scanned_proxy2
+):
+    other = _with_second_proxy(virtual_ip="198.18.0.101/24", vrrp_router_id=5)
+    assert other.vrrp_router_id_effective == 5
+    body = _two_proxy_body(cred.pk, virtual_ip="198.18.0.100/24", vrrp_router_id=5)
+    answer = api.post("/api/v1/clusters/", body)
+    assert answer.status_code == 400
+    assert "uses VRRP router id 5" in " ".join(answer.json()["field_errors"]["vrrp_router_id"])
