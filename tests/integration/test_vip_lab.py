@@ -151,6 +151,16 @@ def test_power_off_of_the_vip_holder_moves_the_address_and_writes_resume(
         assert holder(fresh_lab) == other
         time.sleep(0.5)
 
+    # HAProxy dies on the holder, the host stays up: keepalived's check lets the address go.
+    stopped = time.monotonic()
+    fresh_lab.exec(other, ["pkill", "-KILL", "-x", "haproxy"])
+    wait_for(lambda: holder(fresh_lab) == first, 15, f"{first} to take the address back")
+    moved = time.monotonic() - stopped
+    print(f"HAProxy killed on {other}: the address on {first} after {moved:.2f} s")
+    assert query_rows(f"postgresql://postgres:{secret}@{VIRTUAL_IP}:5432/postgres", "SELECT 1") == [
+        (1,)
+    ]
+
     removal = services.job_start(cluster=cluster, kind="remove_cluster", params={"confirm": "vip"})
     removal = wait_for_job(removal, timeout=180)
     assert removal.status == JobStatus.SUCCEEDED, removal.error
