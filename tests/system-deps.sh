@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests need, when missing. Services these packages would
 # start on the machine itself are not started (policy-rc.d): the lab runs its own per host.
 set -euo pipefail
-packages=(openssh-server sudo haproxy etcd-server etcd-client patroni chromium iproute2 procps
+packages=(openssh-server sudo haproxy keepalived etcd-server etcd-client patroni chromium iproute2 procps
           util-linux postgresql-15 iptables  # iptables: the chaos suite cuts the console off
           nftables  # nft: the host firewall setup loads on every lab host (and its unit tests)
           # the systemd lab (tests/lab/systemd_lab.py): containers, their image, its apt proxy

@@ -22,6 +22,10 @@ def tls_verified(cluster: Cluster) -> bool:
 def cluster_connection_strings(cluster: Cluster) -> dict | None:
     """libpq URIs for the application role (password included), or None without an app database.
 
+    Through the floating address when the cluster has one; with two proxies also the libpq
+    multi-host string naming both (`target_session_attrs=read-write`), for networks where VRRP
+    is forbidden.
+
     With the cluster's TLS they say `sslmode=verify-full` and name the CA file the user
     downloads (`ca_file_name`): `sslmode=require` would encrypt but accept any server, so
     anyone between the client and the proxy could answer for the database. `ca_file` and
@@ -37,15 +41,23 @@ def cluster_connection_strings(cluster: Cluster) -> dict | None:
         return None
     user, db = quote(cluster.database_user), quote(cluster.database_name)
     auth = f"{user}:{quote(password, safe='')}"
-    proxy = cluster.proxy_node
+    proxies = list(cluster.proxy_nodes)
+    # Clients use the floating address when the cluster has one (two proxies, keepalived).
+    entry = _host(cluster.virtual_address or proxies[0].address)
     hosts = ",".join(f"{_host(n.address)}:5432" for n in cluster.database_nodes)
     tls = tls_verified(cluster)
     options = [("sslmode", "verify-full"), ("sslrootcert", ca_file_name(cluster))] if tls else []
+    read_write = [("target_session_attrs", "read-write"), *options]
+    both = ",".join(f"{_host(p.address)}:5432" for p in proxies)
     return {
-        "read_write": f"postgresql://{auth}@{_host(proxy.address)}:5432/{db}{_query(options)}",
-        "read_only": f"postgresql://{auth}@{_host(proxy.address)}:5433/{db}{_query(options)}",
-        "multi_host": f"postgresql://{auth}@{hosts}/{db}"
-        + _query([("target_session_attrs", "read-write"), *options]),
+        "read_write": f"postgresql://{auth}@{entry}:5432/{db}{_query(options)}",
+        "read_only": f"postgresql://{auth}@{entry}:5433/{db}{_query(options)}",
+        "multi_host": f"postgresql://{auth}@{hosts}/{db}" + _query(read_write),
+        # Where a network forbids VRRP: libpq tries each proxy in turn until one gives a
+        # read-write session (both route writes to the same primary).
+        "proxies_multi_host": (
+            f"postgresql://{auth}@{both}/{db}{_query(read_write)}" if len(proxies) > 1 else None
+        ),
         "ca_file": ca_file_name(cluster) if tls else None,
         "ca_url": f"/api/v1/clusters/{cluster.pk}/ca/" if tls else None,
     }

@@ -61,6 +61,12 @@ def inventory_export() -> dict:
                     }
                     for n in sorted(cluster.nodes.all(), key=lambda n: (n.kind, n.name))
                 ],
+                # Two proxies' floating address (only where there is one: older exports lack it).
+                **(
+                    {"virtual_ip": cluster.virtual_ip, "vrrp_router_id": cluster.vrrp_router_id}
+                    if cluster.virtual_ip
+                    else {}
+                ),
             }
         )
     return {

@@ -142,14 +142,16 @@ class NodeForm(forms.Form):
 
 
 def validate_topology(nodes: list[dict], errors: dict[str, list[str]]) -> None:
-    """Across nodes: at least two database nodes, one proxy, one master at most and only a
+    """Across nodes: at least two database nodes, one proxy (or two), one master at most and only a
     database node, unique names and addresses. Marks the first database node as master when
     none is."""
     kinds = [n["kind"] for n in nodes]
     if kinds.count(Node.Kind.DATABASE) < 2:
         errors.setdefault("nodes", []).append("A cluster needs at least two database nodes.")
-    if kinds.count(Node.Kind.PROXY) != 1:
-        errors.setdefault("nodes", []).append("A cluster needs exactly one proxy node.")
+    if kinds.count(Node.Kind.PROXY) not in (1, 2):
+        errors.setdefault("nodes", []).append(
+            "A cluster needs one proxy node, or two (clients use a floating address or both)."
+        )
     if len(nodes) > settings.HACENTER_MAX_NODES:
         errors.setdefault("nodes", []).append(
             f"At most {settings.HACENTER_MAX_NODES} nodes per cluster."

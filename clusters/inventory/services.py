@@ -5,7 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from clusters.inventory import forms
+from clusters.inventory import forms, virtual_ip
 from clusters.inventory.validators import normalize_address
 from clusters.models import (
     Cluster,
@@ -164,6 +164,7 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
     )
     if raw_nodes and len(nodes) == len(raw_nodes):
         forms.validate_topology(nodes, errors)
+    vip, router_id = _virtual_ip_input(data, nodes, errors)
     if errors:
         raise InvalidInput(errors)
     c = cluster_form.cleaned_data
@@ -182,11 +183,47 @@ def cluster_create(*, data: dict, created_by=None) -> Cluster:
             client_networks=networks,
             database_name=database.get("name", ""),
             database_user=database.get("user", ""),
+            virtual_ip=vip,
+            vrrp_router_id=router_id,
             created_by=created_by,
         )
         for node in nodes:
             _node_save(cluster, node)
     return cluster
+
+
+def _virtual_ip_input(
+    data: dict, nodes: list[dict], errors: dict[str, list[str]]
+) -> tuple[str, int | None]:
+    """The floating address and VRRP router id asked for (both optional), checked against the
+    nodes: the address in the two proxies' network and no node's own."""
+    vip = str(data.get("virtual_ip") or "").strip()
+    router_id = data.get("vrrp_router_id")
+    if problems := virtual_ip.validate_router_id(router_id):
+        errors.setdefault("vrrp_router_id", []).extend(problems)
+    if not vip:
+        return "", None
+    proxies = [n["address"] for n in nodes if n.get("kind") == Node.Kind.PROXY]
+    addresses = [n["address"] for n in nodes if n.get("address")]
+    if problems := virtual_ip.virtual_ip_problems(vip, proxies, addresses):
+        errors.setdefault("virtual_ip", []).extend(problems)
+    elif Cluster.objects.filter(virtual_ip__startswith=vip.split("/")[0] + "/").exists():
+        errors.setdefault("virtual_ip", []).append("Another cluster uses this floating address.")
+    elif router_id and router_id in _router_ids_near(vip):
+        errors.setdefault("vrrp_router_id", []).append(
+            f"Another cluster in {virtual_ip.network_of(vip)} uses VRRP router id {router_id}."
+        )
+    return vip, (router_id or None)
+
+
+def _router_ids_near(vip: str) -> set[int]:
+    """The VRRP router ids of the clusters whose floating address is in `vip`'s network."""
+    network = virtual_ip.network_of(vip)
+    return {
+        c.vrrp_router_id_effective
+        for c in Cluster.objects.exclude(virtual_ip="")
+        if virtual_ip.network_of(c.virtual_ip) == network
+    }
 
 
 def cluster_secrets_ensure(*, cluster: Cluster) -> dict[str, str]:

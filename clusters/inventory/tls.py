@@ -24,12 +24,14 @@ def node_names(node: Node) -> tuple[list[str], list[str]]:
     Loopback, because Patroni and etcdctl on the node talk to the local etcd and REST API
     through 127.0.0.1. A database node's certificate also carries the proxy's address: clients
     reach PostgreSQL through HAProxy in TCP mode, so with `sslmode=verify-full` they check the
-    proxy's address against the certificate PostgreSQL presents.
+    proxy's address (or the floating one) against the certificate PostgreSQL presents.
     """
     dns = [node.name, "localhost"]
     ips = [node.address, *LOOPBACK]
     if node.kind == Node.Kind.DATABASE:
         ips += [p.address for p in node.cluster.nodes.all() if p.kind == Node.Kind.PROXY]
+        if node.cluster.virtual_ip:  # clients reach it through the floating address too
+            ips.append(node.cluster.virtual_address)
     return dns, ips
 
 

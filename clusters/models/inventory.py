@@ -87,7 +87,8 @@ class Credential(models.Model):
 
 
 class Cluster(models.Model):
-    """A PostgreSQL HA cluster: database nodes managed by Patroni, etcd, and one HAProxy host."""
+    """A PostgreSQL HA cluster: database nodes managed by Patroni, etcd, and one HAProxy host
+    or two that share a floating address (keepalived, VRRP)."""
 
     class State(models.TextChoices):
         NEW = "new"  # defined in the console, nothing done on the servers yet
@@ -162,6 +163,15 @@ class Cluster(models.Model):
     # An nftables table of HA Center's own on every node limits who reaches the cluster's ports.
     firewall = models.BooleanField(default=True)
     maintenance = models.BooleanField(default=False)
+    # With two proxies: the floating address clients use, with its prefix length
+    # ("10.0.0.100/24": keepalived adds it with that mask); empty for no VRRP. The address lies
+    # in both proxies' network and is no node's own (clusters.inventory.virtual_ip).
+    virtual_ip = models.CharField(max_length=50, blank=True)
+    # VRRP's virtual_router_id (1-255); None derives it from the cluster's id
+    # (`vrrp_router_id_effective`). Two clusters on one network segment need different ids.
+    vrrp_router_id = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Which proxy answered on the floating address at the monitor's last read ("" unknown).
+    vip_holder = models.CharField(max_length=63, blank=True)
     # Why the monitor judged the state it did: one line each, most weighty first, in words an
     # operator acts on (clusters.monitoring.health.derive_state); empty when healthy.
     state_reasons = models.JSONField(default=list, blank=True)
@@ -212,7 +222,23 @@ class Cluster(models.Model):
 
     @property
     def proxy_node(self) -> "Node | None":
+        """The first proxy by name: with two, the one that is the etcd witness."""
         return self.nodes.filter(kind=Node.Kind.PROXY).first()
+
+    @property
+    def proxy_nodes(self) -> list["Node"]:
+        """Every proxy (one, or two behind the floating address), the witness first."""
+        return list(self.nodes.filter(kind=Node.Kind.PROXY))
+
+    @property
+    def virtual_address(self) -> str:
+        """The floating address without its prefix length ("" when there is none)."""
+        return self.virtual_ip.split("/")[0]
+
+    @property
+    def vrrp_router_id_effective(self) -> int:
+        """The admin's virtual_router_id, else one derived from the cluster's id (1-255)."""
+        return self.vrrp_router_id or (1 + ((self.pk or 1) - 1) % 255)
 
     def secret_values(self) -> list[str]:
         """Every secret of the cluster and of its nodes' credentials, for log redaction."""
@@ -258,7 +284,7 @@ class Node(models.Model):
 
     class Kind(models.TextChoices):
         DATABASE = "database"  # PostgreSQL + Patroni + an etcd member
-        PROXY = "proxy"  # HAProxy + the witness etcd member
+        PROXY = "proxy"  # HAProxy (+ keepalived with two); the first one is the etcd witness
 
     cluster = models.ForeignKey(Cluster, related_name="nodes", on_delete=models.CASCADE)
     name = models.CharField(max_length=63)

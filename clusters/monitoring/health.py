@@ -54,6 +54,7 @@ NOTHING_ANSWERED = (
 )
 PATRONI_SILENT = "No Patroni answered: who should be primary is unknown."
 PROXY_SILENT = "HAProxy's stats did not answer: where clients' writes go is unknown."
+PROXY_DOWN = "{name}'s HAProxy does not answer: the floating address has no other proxy to move to."
 PAUSED = "Patroni is paused (maintenance mode): no automatic failover until it is resumed."
 NO_LEADER = "Nobody holds the leader key: Patroni is electing a new primary, writes wait."
 NO_SYNC_STANDBY = (
@@ -106,6 +107,9 @@ class ClusterView:
     # The cluster has a proxy to read; an adopted cluster may have none, and then its silence
     # is no problem (clients connect to the nodes themselves).
     proxy_expected: bool = True
+    # With two proxies and a floating address: the proxies whose own HAProxy stats did not
+    # answer (read at each proxy's address, besides the read through the floating address).
+    proxies_silent: tuple[str, ...] = ()
 
 
 def role_of(member: MemberView) -> str:
@@ -133,6 +137,7 @@ def derive_state(view: ClusterView) -> tuple[str, list[str]]:
        - Patroni is silent and HAProxy routes writes to no server.
     5. Degraded, for anything else that is not right:
        - Patroni silent (but HAProxy routes writes somewhere) or HAProxy unreadable;
+       - with two proxies, one of them not answering at its own address;
        - two or more nodes accept writes (split brain), or one that does not hold the key;
        - HAProxy routes writes to more than one server;
        - a standby that is fenced, not listed by Patroni, not streaming (Patroni state other
@@ -153,6 +158,7 @@ def derive_state(view: ClusterView) -> tuple[str, list[str]]:
     silent = [
         *([] if view.patroni_answered else [PATRONI_SILENT]),
         *([] if view.proxy_answered or not view.proxy_expected else [PROXY_SILENT]),
+        *(PROXY_DOWN.format(name=name) for name in view.proxies_silent),
     ]
     if not view.patroni_answered and not view.proxy_answered:
         return UNKNOWN, [NOTHING_ANSWERED, *outage, *problems]

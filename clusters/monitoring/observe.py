@@ -168,6 +168,9 @@ def _judge(one: Pass, context: Context, writes: Writes, now: datetime) -> str:
     changes: dict = {}
     if view.leader and view.leader != cluster.last_leader:
         changes["last_leader"] = cluster.last_leader = view.leader
+    holder = reading.vip_holder or ""
+    if cluster.virtual_ip and holder != cluster.vip_holder:
+        changes["vip_holder"] = cluster.vip_holder = holder
     setup_owns_state = cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING)
     if not setup_owns_state:
         # The incident first: it reads the state before this pass; the state change's event

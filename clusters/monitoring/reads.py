@@ -34,6 +34,7 @@ from clusters.monitoring.health import (
     MemberView,
 )
 from jobs import patroni_api
+from jobs.configs.haproxy import NODE_HEADER
 from jobs.postgres_tls import UnsafeCaDirectory, node_tls
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ class Reading:
     history: list  # /history: [timeline, lsn, reason, timestamp, new_leader]
     nodes: dict[str, NodeReading]
     proxy: dict[str, dict[str, str]] | None  # backend -> server -> status; None: unreadable
+    # With a floating address: the proxy that answered on it (None: nobody, or no address),
+    # and the proxies whose stats did not answer at their own address.
+    vip_holder: str | None = None
+    proxies_silent: tuple[str, ...] = ()
 
 
 def _http_get(
@@ -74,10 +79,12 @@ def _http_get(
     timeout: float,
     headers: dict[str, str] | None = None,
     context: ssl.SSLContext | None = None,
+    answer_headers: dict[str, str] | None = None,
 ) -> bytes | None:
     """The body of a 200 answer, else None (a redirect too: http.client never follows one).
     Plain http.client: urllib's openers and handlers cost about as much CPU as the rest of the
-    pass, for features these reads do not use. With `context`, https verified by it."""
+    pass, for features these reads do not use. With `context`, https verified by it; the
+    answer's headers go into `answer_headers` when given (lower-case names)."""
     if context is not None:
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
             address, port, timeout=timeout, context=context
@@ -88,6 +95,8 @@ def _http_get(
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
+        if answer_headers is not None:
+            answer_headers.update((k.lower(), v) for k, v in response.getheaders())
         return body if response.status == 200 else None
     except (OSError, http.client.HTTPException):
         return None
@@ -255,14 +264,34 @@ def read_proxy(
     """HAProxy's stats CSV as {backend: {server: status}}."""
     if proxy is None:
         return None
+    return read_proxy_at(proxy.address, password, timeout)[0]
+
+
+def read_proxy_at(
+    address: str, password: str, timeout: float
+) -> tuple[dict[str, dict[str, str]] | None, str | None]:
+    """HAProxy's stats CSV at `address` as {backend: {server: status}}, and the name of the
+    proxy that answered when its HAProxy says it (two proxies behind a floating address: the
+    monitor reads through that address, so who answers is who holds it)."""
     # Credentials sent up front: waiting for HAProxy's 401 first (as urllib's auth handler
     # does) costs one more round trip per pass for every cluster.
     token = base64.b64encode(f"{STATS_USER}:{password}".encode()).decode()
+    answer: dict[str, str] = {}
     body = _http_get(
-        proxy.address, STATS_PORT, "/;csv", timeout, {"Authorization": f"Basic {token}"}
+        address,
+        STATS_PORT,
+        "/;csv",
+        timeout,
+        {"Authorization": f"Basic {token}"},
+        answer_headers=answer,
     )
     if body is None:
-        return None
+        return None, None
+    return _stats_backends(body), answer.get(NODE_HEADER.lower()) or None
+
+
+def _stats_backends(body: bytes) -> dict[str, dict[str, str]]:
+    """The stats CSV's servers by backend, with their status."""
     text = body.decode(errors="replace").lstrip("# ")
     backends: dict[str, dict[str, str]] = {}
     for row in csv.DictReader(io.StringIO(text)):
@@ -283,6 +312,8 @@ class Inventory:
     # Read Patroni's /history even if the leader did not change: a hand-over's timings are not
     # complete yet (see clusters.monitoring.observe_writes.Context.history_wanted).
     history_wanted: bool = True
+    # Every proxy, the first one first (two behind a floating address).
+    proxies: list[Node] = field(default_factory=list)
 
     @property
     def fenced(self) -> set[str]:
@@ -332,11 +363,23 @@ def load_inventories(cluster_ids: list[int], lease: datetime) -> list[Inventory]
                 cluster=nodes[0].cluster,
                 db_nodes=db_nodes,
                 proxy=next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
+                proxies=sorted(
+                    (n for n in nodes if n.kind == Node.Kind.PROXY), key=lambda n: n.name
+                ),
                 secrets=secrets[cluster_id],
                 statuses={n.name: n.status for n in db_nodes if hasattr(n, "status")},
             )
         )
     return inventories
+
+
+def _read_proxy_entry(
+    proxy: Node | None, vip: str, password: str, timeout: float
+) -> tuple[dict[str, dict[str, str]] | None, str | None]:
+    """HAProxy's stats where clients connect: the floating address, else the (only) proxy."""
+    if vip:
+        return read_proxy_at(vip, password, timeout)
+    return read_proxy(proxy, password, timeout), None
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -375,13 +418,26 @@ class PendingReading:
             known_leader=inventory.cluster.last_leader or None,
             history=inventory.history_wanted,
         )
+        # Clients use the floating address when there is one: the monitor reads HAProxy there.
+        vip = inventory.cluster.virtual_address
         self._proxy = pool.submit(
-            read_proxy, inventory.proxy, secrets.get("haproxy_stats", ""), timeout
+            _read_proxy_entry,
+            inventory.proxy,
+            vip,
+            secrets.get("haproxy_stats", ""),
+            timeout,
         )
         self._nodes = {
             n.name: pool.submit(read_node, n, secrets.get("monitor", ""), timeout) for n in db_nodes
         }
-        for future in (self._patroni, self._proxy, *self._nodes.values()):
+        # With a floating address, each proxy at its own address too: the one not holding it
+        # must answer, or the address has nowhere to go.
+        self._proxies = {
+            p.name: pool.submit(read_proxy, p, secrets.get("haproxy_stats", ""), timeout)
+            for p in (inventory.proxies if vip else [])
+        }
+        self._left += len(self._proxies)
+        for future in (self._patroni, self._proxy, *self._nodes.values(), *self._proxies.values()):
             future.add_done_callback(self._one_done)
 
     def _one_done(self, _: Future) -> None:
@@ -394,10 +450,13 @@ class PendingReading:
     def result(self) -> Reading:
         """The reading; blocks until every read returned (each is bounded by its timeout)."""
         found, history = self._patroni.result()
+        proxy, holder = self._proxy.result()
         return Reading(
             patroni=found,
             history=history,
-            proxy=self._proxy.result(),
+            proxy=proxy,
+            vip_holder=holder,
+            proxies_silent=tuple(n for n, f in self._proxies.items() if f.result() is None),
             nodes={name: f.result() for name, f in self._nodes.items()},
         )
 
@@ -454,6 +513,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
         proxy_expected=inventory.proxy is not None,
+        proxies_silent=reading.proxies_silent,
     )
 
 

@@ -37,7 +37,11 @@ def application_detail(cluster: Cluster) -> dict:
                 "listen_port": frontend["listen_port"],
                 "app_port": frontend["app_port"],
                 "check_path": frontend.get("check_path") or None,
-                "endpoint": f"{proxy.address}:{frontend['listen_port']}" if proxy else None,
+                "endpoint": (
+                    f"{cluster.virtual_address or proxy.address}:{frontend['listen_port']}"
+                    if proxy
+                    else None
+                ),
                 "routes_to": [s["node"] for s in servers if s["status"] == "UP"],
                 "servers": servers,
             }

@@ -281,11 +281,39 @@ def cluster_detail(cluster: Cluster) -> dict:
         "failover_outlook": cluster_failover_outlook(cluster),
         "proxy": {
             "address": proxy.address if proxy else None,
+            "addresses": [p.address for p in cluster.proxy_nodes],
             "endpoints": (
-                {"rw": f"{proxy.address}:5432", "ro": f"{proxy.address}:5433"} if proxy else {}
+                {"rw": f"{entry}:5432", "ro": f"{entry}:5433"}
+                if (entry := client_entry(cluster))
+                else {}
             ),
             "backends": proxy_backends(cluster),
+            "virtual_ip": virtual_ip_detail(cluster),
+            # The first proxy is the third etcd member (jobs.configs.spec.etcd_members).
+            "etcd_witness": proxy.name
+            if proxy and cluster.origin == Cluster.Origin.BUILT
+            else None,
         },
+        "virtual_ip": virtual_ip_detail(cluster),
+    }
+
+
+def client_entry(cluster: Cluster) -> str | None:
+    """Where clients connect: the floating address, else the (first) proxy's."""
+    if cluster.virtual_ip:
+        return cluster.virtual_address
+    proxy = cluster.proxy_node
+    return proxy.address if proxy else None
+
+
+def virtual_ip_detail(cluster: Cluster) -> dict | None:
+    """The floating address, its VRRP router id and who held it at the monitor's last read."""
+    if not cluster.virtual_ip:
+        return None
+    return {
+        "address": cluster.virtual_ip,
+        "router_id": cluster.vrrp_router_id_effective,
+        "holder": cluster.vip_holder or None,
     }
 
 

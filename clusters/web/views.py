@@ -129,6 +129,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "primary": primary,
             "standbys": standbys,
             "proxy": next((n for n in nodes if n.kind == Node.Kind.PROXY), None),
+            # With two: both, the first (the etcd witness) first.
+            "proxies": [n for n in nodes if n.kind == Node.Kind.PROXY],
             "readers": [n for n in standbys if _status(n).state == "streaming"],
             # HAProxy sends writes to the primary (UP, or "UP 1/2" while failing checks).
             "writes_routed": primary is not None and _status(primary).proxy_status.startswith("UP"),

@@ -14,6 +14,11 @@ from django.db import transaction
 
 from clusters.inventory import forms, services
 from clusters.inventory.services import InvalidInput
+from clusters.inventory.virtual_ip import (
+    validate_router_id,
+    virtual_ip_format_problems,
+    virtual_ip_problems,
+)
 from clusters.models import Cluster, Credential, WizardDraft
 from jobs import services as job_services
 from jobs.models import Job, JobStatus, StepStatus
@@ -29,6 +34,8 @@ CLUSTER_FIELDS = (
     "apt_proxy",
     "adopt_database",
     "require_client_tls",
+    "virtual_ip",
+    "vrrp_router_id",
 )
 SERVER_FIELDS = ("name", "address", "ssh_port", "credential", "role")
 # A row's "credential" is always the one its server uses (what the API takes). "own_credential"
@@ -39,7 +46,10 @@ ROW_FIELDS = (*SERVER_FIELDS, "own_credential")
 SERVER_ROLES = (
     ("master", "Master: database, bootstraps first"),
     ("standby", "Standby: database, streams from the master"),
-    ("proxy", "Proxy: HAProxy and the etcd witness"),
+    (
+        "proxy",
+        "Proxy: HAProxy (the first also the etcd witness; a second shares the floating address)",
+    ),
 )
 INITIAL_CLUSTER = {
     "postgres_version": "15",
@@ -110,6 +120,12 @@ def cluster_data(fields: dict) -> dict:
         # Ticked by default; a draft kept from before the box existed counts as ticked.
         "require_client_tls": fields.get("require_client_tls", "on") in ("on", "true", "True", "1"),
     }
+    # Two proxies: the floating address keepalived moves between them, and VRRP's router id.
+    if vip := fields.get("virtual_ip", "").strip():
+        data["virtual_ip"] = vip
+    router_id = fields.get("vrrp_router_id", "").strip()
+    if router_id:
+        data["vrrp_router_id"] = int(router_id) if router_id.isdigit() else router_id
     db_name = fields.get("database_name", "").strip()
     db_user = fields.get("database_user", "").strip()
     if db_name or db_user:
@@ -136,6 +152,10 @@ def wizard_cluster_save(*, draft: WizardDraft, fields: dict) -> None:
         errors.update(services.form_errors(form))
     forms.validate_client_networks(data["client_networks"], errors)
     forms.validate_database(data.get("database"), errors)
+    if problems := validate_router_id(data.get("vrrp_router_id")):
+        errors["vrrp_router_id"] = problems
+    if data.get("virtual_ip") and (problems := virtual_ip_format_problems(data["virtual_ip"])):
+        errors["virtual_ip"] = problems
     if errors:
         raise InvalidInput(errors)
     _advance(draft, WizardDraft.Step.SERVERS)
@@ -229,9 +249,22 @@ def wizard_servers_save(*, draft: WizardDraft, rows: list[dict]) -> None:
         errors["nodes"] = ["Give the cluster's servers: at least two database nodes and a proxy."]
     elif len(nodes) == len(draft.servers):
         forms.validate_topology(nodes, errors)
+        _check_virtual_ip(draft, nodes, errors)
     if errors:
         raise InvalidInput(errors)
     _advance(draft, WizardDraft.Step.HOST_KEYS)
+
+
+def _check_virtual_ip(draft: WizardDraft, nodes: list[dict], errors: dict) -> None:
+    """The floating address of step 1 against the servers: in the two proxies' network, no
+    server's own address (said here, where the servers are typed, not at the host keys)."""
+    vip = str(draft.cluster_fields.get("virtual_ip", "")).strip()
+    if not vip:
+        return
+    proxies = [n["address"] for n in nodes if n["kind"] == "proxy"]
+    problems = virtual_ip_problems(vip, proxies, [n["address"] for n in nodes])
+    if problems:
+        errors.setdefault("nodes", []).extend(f"Floating address: {p}" for p in problems)
 
 
 def wizard_credential_create(*, draft: WizardDraft, data: dict, rows: list[dict]) -> Credential:

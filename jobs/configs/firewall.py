@@ -7,7 +7,9 @@ Who may reach the cluster's ports (issue 17 item 5):
   the console's workers (the monitor, setup and operations);
 - PostgreSQL (5432, database nodes) and the proxy's listeners (5432, 5433, HTTP frontends) from
   the nodes, the console and the cluster's client networks;
-- HAProxy's stats (7000, proxy) from the console only.
+- HAProxy's stats (7000, proxy) from the console only;
+- with two proxies and a floating address: VRRP (IP protocol 112, keepalived) from the other
+  proxy only.
 Loopback traffic is never filtered and SSH is not touched.
 
 The table only *drops* traffic to those ports from sources not allowed; it accepts nothing on
@@ -146,6 +148,8 @@ def firewall_config(spec: ClusterSpec, node: NodeSpec, console: Sequence[str]) -
     means no source of that family may connect.
     """
     rules = firewall_policy(spec, node, console)
+    # keepalived's adverts: IP protocol 112, not TCP, so a rule of its own.
+    vrrp = _hosts(spec.proxies) if spec.virtual_ip and node.kind != DATABASE else ()
     lines = [
         header(spec),
         f"# Node {node.name} ({node.kind}). Only drops; the server's other firewall rules stay.",
@@ -156,6 +160,9 @@ def firewall_config(spec: ClusterSpec, node: NodeSpec, console: Sequence[str]) -
     for rule in rules:
         lines += _set(f"{rule.name}_v4", "ipv4_addr", rule.family(4))
         lines += _set(f"{rule.name}_v6", "ipv6_addr", rule.family(6))
+    if vrrp:
+        lines += _set("vrrp_v4", "ipv4_addr", tuple(n for n in vrrp if n.version == 4))
+        lines += _set("vrrp_v6", "ipv6_addr", tuple(n for n in vrrp if n.version == 6))
     lines += [
         "\tchain input {",
         f"\t\ttype filter hook input priority {PRIORITY}; policy accept;",
@@ -169,6 +176,11 @@ def firewall_config(spec: ClusterSpec, node: NodeSpec, console: Sequence[str]) -
                 f"\t\ttcp dport {ports} {family} saddr != @{rule.name}_{version} counter drop "
                 f'comment "{rule.title}"'
             )
+    if vrrp:
+        lines += [
+            '\t\tip protocol 112 ip saddr != @vrrp_v4 counter drop comment "VRRP"',
+            '\t\tip6 nexthdr 112 ip6 saddr != @vrrp_v6 counter drop comment "VRRP"',
+        ]
     lines += ["\t}", "}", ""]
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ import re
 from jobs.configs.spec import (
     HAPROXY_SOCKET,
     HAPROXY_STATE_FILE,
+    HEALTH_PORT,
     PATRONI_PORT,
     POSTGRES_PORT,
     REPLICA_PORT,
@@ -25,6 +26,7 @@ from jobs.configs.spec import (
     TLS_CA_FILE,
     ClusterSpec,
     HttpFrontend,
+    NodeSpec,
     header,
     host_port,
 )
@@ -38,6 +40,8 @@ _PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 # Checks every second; two failures take a server out, two successes bring it back. With
 # shutdown-sessions, clients of a demoted primary are cut at once instead of writing into a
 # read-only or fenced node until their own timeout.
+# The stats answers' header naming the proxy that answered (with a floating address).
+NODE_HEADER = "X-Hacenter-Node"
 DEFAULT_SERVER = "default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions"
 SERVER_MAXCONN = 500
 
@@ -85,11 +89,18 @@ def haproxy_config(
     socket_path: str = HAPROXY_SOCKET,
     state_file: str = HAPROXY_STATE_FILE,
     ca_file: str = TLS_CA_FILE,
+    node: NodeSpec | None = None,
 ) -> str:
-    """The whole `haproxy.cfg` for `spec`'s proxy host.
+    """The whole `haproxy.cfg` for the proxy host `node` (the first proxy by default).
 
     `socket_path`, `state_file` and `ca_file` are parameters so tests can point them at a
     temporary directory (`haproxy -c` reads the CA); the playbook keeps the defaults.
+
+    With a floating address (two proxies) every listener also binds it, `transparent` so the
+    proxy that does not hold it binds it all the same and serves it the moment keepalived
+    moves it here; the stats page names the node (`stats show-node`), which is how the monitor
+    tells which proxy answers on the floating address; and a loopback `monitor-uri` listener
+    answers keepalived's check.
     """
     if not _STATS_PASSWORD_RE.match(spec.secrets.haproxy_stats):
         raise ValueError(
@@ -99,11 +110,18 @@ def haproxy_config(
     for path in (socket_path, state_file, ca_file):
         if not _PATH_RE.match(path):
             raise ValueError(f"{path!r} is not an absolute path of safe characters.")
-    proxy = spec.proxy.address
+    here = node or spec.proxy
+    if here not in spec.proxies:
+        raise ValueError(f"{here.name} is not a proxy of {spec.name}.")
+    proxy = here.address
+    vip = spec.virtual_address
+
+    def vip_bind(port: int) -> list[str]:
+        return [f"bind {host_port(vip, port)} transparent"] if vip else []
 
     def binds(port: int) -> list[str]:
         # Loopback too, so applications on the proxy host itself can use the endpoints.
-        return [f"bind {host_port(proxy, port)}", f"bind 127.0.0.1:{port}"]
+        return [f"bind {host_port(proxy, port)}", *vip_bind(port), f"bind 127.0.0.1:{port}"]
 
     lines = [header(spec)]
     lines += _section(
@@ -171,18 +189,35 @@ def haproxy_config(
         "listen stats",
         [
             f"bind {host_port(proxy, STATS_PORT)}",
+            *vip_bind(STATS_PORT),
             "mode http",
             "stats enable",
             "stats uri /",
             "stats refresh 5s",
+            # The node's name on the page and in a header of every stats answer: the monitor
+            # reads the stats through the floating address and learns who holds it.
+            *(
+                [
+                    f"stats show-node {here.name}",
+                    f"http-after-response set-header {NODE_HEADER} {here.name}",
+                ]
+                if vip
+                else []
+            ),
             f"stats auth {STATS_USER}:{spec.secrets.haproxy_stats}",
         ],
     )
+    if vip:
+        lines += _section(
+            "frontend keepalived_check",
+            [f"bind 127.0.0.1:{HEALTH_PORT}", "mode http", "monitor-uri /"],
+        )
     for frontend in spec.http_frontends:
         lines += _section(
             f"listen app_{frontend.listen_port}",
             [
                 f"bind {host_port(proxy, frontend.listen_port)}",
+                *vip_bind(frontend.listen_port),
                 # TCP, so the application's own TLS and HTTP pass through untouched.
                 "mode tcp",
                 *_application_check(frontend, tls=spec.tls is not None),

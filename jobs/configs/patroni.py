@@ -81,7 +81,8 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
     """Who may connect to PostgreSQL: the cluster's own hosts and the named client networks.
 
     Clients reach the database through HAProxy's TCP proxy, which hides their address, so the
-    proxy's line stands for them; the client networks are for direct connections.
+    proxy's line (each proxy's, with two) stands for them; the client networks are for direct
+    connections.
 
     With the cluster's TLS (`spec.tls`), replication and HA Center's own roles come in over TLS
     only (`hostssl`, and a `hostnossl … reject` so no later rule, such as a client line or a
@@ -112,7 +113,7 @@ def pg_hba_lines(spec: ClusterSpec) -> list[str]:
     if tls is not None:
         roles = ",".join((SUPERUSER, REPLICATION_USER, REWIND_USER, MONITOR_USER))
         lines.append(f"hostnossl all,replication {roles} all reject")
-    sources = [host_cidr(spec.proxy.address), *spec.client_networks]
+    sources = [*(host_cidr(p.address) for p in spec.proxies), *spec.client_networks]
     lines += [f"{clients} all all {cidr} scram-sha-256" for cidr in sources]
     if clients == "hostssl":
         # Required means required: a taken-over server's own rule for the same networks,

@@ -46,9 +46,12 @@ PATRONI_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 STATS_PORT = 7000
+# With two proxies: an HTTP answer from HAProxy on loopback, keepalived's check that the local
+# HAProxy works (jobs/configs/keepalived.py).
+HEALTH_PORT = 7001
 # Ports the proxy host already uses, so an HTTP frontend cannot take them.
 PROXY_RESERVED_PORTS = frozenset(
-    {POSTGRES_PORT, REPLICA_PORT, STATS_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT}
+    {POSTGRES_PORT, REPLICA_PORT, STATS_PORT, HEALTH_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT}
 )
 
 DATABASE = "database"
@@ -192,6 +195,10 @@ class ClusterSpec:
     # archives its WAL into the repository on `backup_repo` (a node's name).
     backup_stanza: str = ""
     backup_repo: str = ""
+    # With two proxies: the floating address with its prefix length ("" for none) and VRRP's
+    # virtual_router_id (keepalived, jobs/configs/keepalived.py).
+    virtual_ip: str = ""
+    vrrp_router_id: int = 0
 
     def __post_init__(self) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -219,8 +226,14 @@ class ClusterSpec:
         if len(set(addresses)) != len(addresses):
             # Every node listens on the same ports, so two nodes cannot share an address.
             raise ValueError(f"Node addresses repeat: {', '.join(addresses)}.")
-        if sum(node.kind == PROXY for node in self.nodes) != 1:
-            raise ValueError("A cluster has exactly one proxy node.")
+        if sum(node.kind == PROXY for node in self.nodes) not in (1, 2):
+            raise ValueError("A cluster has one proxy node, or two.")
+        if self.virtual_ip:
+            vip = ipaddress.ip_interface(self.virtual_ip)  # ValueError for anything else
+            if len(self.proxies) != 2 or not 1 <= self.vrrp_router_id <= 255:
+                raise ValueError("A floating address needs two proxies and a router id 1-255.")
+            if str(vip.ip) in addresses:
+                raise ValueError(f"The floating address {vip.ip} is a node's own address.")
         if not self.database_nodes:
             raise ValueError("A cluster needs at least one database node.")
         if self.application_unit and not UNIT_RE.fullmatch(self.application_unit):
@@ -237,7 +250,17 @@ class ClusterSpec:
 
     @property
     def proxy(self) -> NodeSpec:
-        return next(node for node in self.nodes if node.kind == PROXY)
+        """The first proxy: the etcd witness when there are two."""
+        return self.proxies[0]
+
+    @property
+    def proxies(self) -> tuple[NodeSpec, ...]:
+        return tuple(node for node in self.nodes if node.kind == PROXY)
+
+    @property
+    def virtual_address(self) -> str:
+        """The floating address alone ("" without one)."""
+        return self.virtual_ip.split("/")[0]
 
     @property
     def etcd_members(self) -> tuple[NodeSpec, ...]:

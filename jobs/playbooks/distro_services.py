@@ -20,6 +20,8 @@ from jobs.playbooks.base import StepContext
 def competing_units(spec: ClusterSpec, node: Node) -> list[str]:
     """The distribution units that would hold this node's ports or data."""
     units = ["haproxy.service"] if node.kind == Node.Kind.PROXY else []
+    if spec.virtual_ip and node.kind == Node.Kind.PROXY:
+        units.append("keepalived.service")  # ours runs as hacenter-keepalived.service
     if node.name in {m.name for m in spec.etcd_members}:
         units.append("etcd.service")
     return units

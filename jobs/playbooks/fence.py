@@ -22,6 +22,7 @@ from jobs.playbooks.haproxy_runtime import BACKENDS, haproxy_runtime
 from jobs.playbooks.layout import patroni_daemon as layout_daemon
 from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import with_spec
+from jobs.ssh import SSHError
 
 
 def unsafe_to_fence(cluster: Cluster, node: Node) -> str | None:
@@ -65,13 +66,15 @@ def person_fence_refusal(cluster: Cluster, node: Node | None, params: dict) -> s
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     if node is None or node.kind != Node.Kind.DATABASE:
         raise JobRefused("fence needs the database node to shut out")
+    proxies = cluster.proxy_nodes
     return [
-        StepSpec(
-            "haproxy_maintenance",
-            f"Put {node.name} in maintenance in HAProxy"
-            if cluster.proxy_node
-            else "HAProxy: no proxy in this cluster",
-            cluster.proxy_node,
+        *(
+            [
+                StepSpec("haproxy_maintenance", f"Put {node.name} in maintenance in HAProxy", p)
+                for p in proxies  # each proxy has its own runtime state: fence in every one
+            ]
+            if proxies
+            else [StepSpec("haproxy_maintenance", "HAProxy: no proxy in this cluster")]
         ),
         StepSpec("stop_database", "Stop Patroni and PostgreSQL", node),
     ]
@@ -87,9 +90,19 @@ def haproxy_maintenance(ctx: StepContext) -> Verdict | str:
             f"no proxy in {ctx.cluster.name}: nothing routes to {target} that could be shut; "
             "clients that connect to it directly reach it until the next step stops it"
         )
-    replies = haproxy_runtime(
-        ctx, ctx.node, [f"set server {b}/{target} state maint" for b in BACKENDS]
-    )
+    try:
+        replies = haproxy_runtime(
+            ctx, ctx.node, [f"set server {b}/{target} state maint" for b in BACKENDS]
+        )
+    except SSHError as exc:
+        if len(ctx.cluster.proxy_nodes) < 2:
+            raise
+        # One of two proxies is down (the floating address is on the other): the fence must
+        # not wait for it. Down, it routes nothing; back up, its checks find the node stopped.
+        return Verdict.warn(
+            f"{ctx.node.name} did not answer ({exc}); the other proxy is fenced, and the next "
+            f"step stops {target}"
+        )
     if any(r and "No such" not in r for r in replies):
         raise StepFailed(f"HAProxy refused: {' | '.join(r for r in replies if r)}")
     return f"{target} in maintenance in {', '.join(BACKENDS)}; state saved for reloads"

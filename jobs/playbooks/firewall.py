@@ -99,6 +99,8 @@ def firewall(ctx: StepContext) -> Verdict | str:
     same_table = ctx.run(SAME_TABLE.format(table=TABLE, path=shlex.quote(CANDIDATE)), echo=False).ok
     ctx.run(f"mv -f {CANDIDATE} {fw.CONFIG_PATH}", check=True)
     ports = ", ".join(str(p) for rule in rules for p in rule.ports)
+    if "@vrrp_v4" in text:  # two proxies: keepalived's adverts come from the peer only
+        ports += ", VRRP"
     if not (same_file and same_table):
         ctx.run(f"{NFT} -f {fw.CONFIG_PATH}", check=True)
         done.append(f"table {TABLE} loaded ({ports} guarded)")

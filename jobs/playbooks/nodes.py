@@ -64,7 +64,7 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in others],
         StepSpec("patroni_configure", "Configure Patroni", node),
         StepSpec("start_standby", "Start the standby; wait until it streams", node),
-        StepSpec("haproxy", "Add it to HAProxy", cluster.proxy_node),
+        *[StepSpec("haproxy", "Add it to HAProxy", p) for p in cluster.proxy_nodes],
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
 
@@ -103,7 +103,7 @@ def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepS
         StepSpec("stop_node", f"Stop {node.name}; move its data aside", node),
         StepSpec("etcd_membership", "etcd members match the nodes"),
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in remaining],
-        StepSpec("haproxy", f"Take {node.name} out of HAProxy", cluster.proxy_node),
+        *[StepSpec("haproxy", f"Take {node.name} out of HAProxy", p) for p in cluster.proxy_nodes],
         # The other nodes stop letting the old server's address in.
         *[
             StepSpec("firewall", f"Host firewall without {node.name}", n)

@@ -40,7 +40,10 @@ def _write_probe(ctx: StepContext) -> WriteProbe:
     user = patroni_layout(ctx.cluster).superuser
     tls = proxy_tls(ctx.cluster)
     if proxy is not None:
-        return WriteProbe(proxy.address, password, user=user, tls=tls)
+        # Where clients write: the floating address when the cluster has one.
+        return WriteProbe(
+            ctx.cluster.virtual_address or proxy.address, password, user=user, tls=tls
+        )
     nodes = [n.address for n in ctx.cluster.database_nodes]
     return WriteProbe(nodes, password, user=user, tls=tls)
 
@@ -136,10 +139,14 @@ def _route_now(ctx: StepContext, candidate: str, old: str) -> None:
         f"set server primary/{candidate} health up",
         f"set server primary/{old} health down",
     ]
-    try:
-        haproxy_runtime(ctx, ctx.cluster.proxy_node, commands)
-    except (StepFailed, SSHError) as exc:
-        ctx.log(f"HAProxy's runtime API did not answer ({exc}); its checks will route writes")
+    for proxy in ctx.cluster.proxy_nodes:
+        try:
+            haproxy_runtime(ctx, proxy, commands)
+        except (StepFailed, SSHError) as exc:
+            ctx.log(
+                f"{proxy.name}'s HAProxy runtime API did not answer ({exc}); "
+                "its checks will route writes"
+            )
 
 
 def switchover(ctx: StepContext) -> Verdict | str:

@@ -48,6 +48,8 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
         names += ETCD_PACKAGES
     if spec.backup_stanza and (node.kind == Node.Kind.DATABASE or node.name == spec.backup_repo):
         names.append(BACKUP_PACKAGE)
+    if spec.virtual_ip and node.kind == Node.Kind.PROXY:
+        names.append("keepalived")  # VRRP moves the floating address between the proxies
     return names
 
 

@@ -272,11 +272,13 @@ def verify(ctx: StepContext) -> Verdict | str:
 def unfence(ctx: StepContext) -> Verdict | str:
     status = NodeStatus.objects.filter(node=ctx.node).first()
     was_fenced = bool(status and status.fenced)
-    replies = haproxy_runtime(
-        ctx,
-        ctx.cluster.proxy_node,
-        [f"set server {b}/{ctx.node.name} state ready" for b in BACKENDS],
-    )
+    replies = [
+        reply
+        for proxy in ctx.cluster.proxy_nodes  # every proxy: each has its own runtime state
+        for reply in haproxy_runtime(
+            ctx, proxy, [f"set server {b}/{ctx.node.name} state ready" for b in BACKENDS]
+        )
+    ]
     if any(r and "No such" not in r for r in replies):
         raise StepFailed(f"HAProxy refused: {' | '.join(r for r in replies if r)}")
     NodeStatus.objects.filter(node=ctx.node).update(fenced=False, fence_reason="")

@@ -8,7 +8,7 @@ import shlex
 from clusters.models import Cluster, Node, NodeStatus
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import application, daemons, distro_services, firewall
+from jobs.playbooks import application, daemons, distro_services, firewall, setup_keepalived
 from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
 from jobs.playbooks.preflight import listener
 from jobs.playbooks.setup import cluster_spec as build_spec
@@ -30,6 +30,11 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     nodes = list(cluster.nodes.all())
     db_nodes = [n for n in nodes if n.kind == Node.Kind.DATABASE]
     return [
+        *[
+            StepSpec("stop_keepalived", "Stop keepalived (the floating address)", n)
+            for n in nodes
+            if n.kind == Node.Kind.PROXY and cluster.virtual_ip
+        ],
         *[StepSpec("stop_haproxy", "Stop HAProxy", n) for n in nodes if n.kind == Node.Kind.PROXY],
         *[
             StepSpec("application_release", f"{cluster.application_unit}: callback removed", n)
@@ -130,6 +135,7 @@ PLAYBOOK = Playbook(
     steps={
         name: with_spec(fn)
         for name, fn in {
+            "stop_keepalived": setup_keepalived.keepalived_remove,
             "stop_haproxy": stop_haproxy,
             "application_release": application.application_release,
             "stop_patroni": stop_patroni,

@@ -29,6 +29,7 @@ from jobs.playbooks import (
     packages,
     setup_etcd,
     setup_finish,
+    setup_keepalived,
     setup_postgres,
     tls,
     tls_convert,
@@ -83,6 +84,8 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
         ),
         tls=cluster_tls_spec(cluster),
         **backup_fields(cluster),
+        virtual_ip=cluster.virtual_ip,
+        vrrp_router_id=cluster.vrrp_router_id_effective if cluster.virtual_ip else 0,
     )
 
 
@@ -178,6 +181,11 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             for n in nodes
             if n.kind == Node.Kind.PROXY
         ],
+        *[
+            StepSpec("keepalived", f"Floating address {cluster.virtual_address}", n)
+            for n in nodes
+            if n.kind == Node.Kind.PROXY and cluster.virtual_ip
+        ],
         *[StepSpec("firewall", "Host firewall (nftables)", n) for n in nodes],
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
@@ -189,8 +197,10 @@ def prepare(ctx: StepContext) -> Verdict | str:
     if ctx.cluster.state == Cluster.State.NEW:
         Cluster.objects.filter(pk=ctx.cluster.pk).update(state=Cluster.State.PROVISIONING)
     members = ", ".join(m.name for m in spec.etcd_members)
+    proxies = " and ".join(p.name for p in spec.proxies)
+    vip = f" behind {spec.virtual_address}" if spec.virtual_ip else ""
     return (
-        f"{len(spec.database_nodes)} database nodes, proxy {spec.proxy.name}, etcd on "
+        f"{len(spec.database_nodes)} database nodes, proxy {proxies}{vip}, etcd on "
         f"{members}; {spec.replication} replication, {spec.failover_profile} profile"
     )
 
@@ -324,6 +334,7 @@ STEPS = {
     "application_place": application.application_place,
     "database_roles": setup_finish.database_roles,
     "haproxy": setup_finish.haproxy,
+    "keepalived": setup_keepalived.keepalived,
     "firewall": firewall.firewall,
     **tls_convert.STEPS,
     "verify": setup_finish.verify,

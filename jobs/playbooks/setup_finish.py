@@ -91,11 +91,17 @@ def stats(ctx: StepContext, proxy: Node) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def routed_writes(ctx: StepContext) -> list[str]:
-    """The servers HAProxy's read-write listener sends writes to right now."""
+def routed_writes(ctx: StepContext, proxy: Node | None = None) -> list[str]:
+    """The servers `proxy`'s read-write listener sends writes to now; without `proxy`, the
+    first proxy that answers (with two, one may be down)."""
+    rows: list[dict] = []
+    for candidate in [proxy] if proxy else ctx.cluster.proxy_nodes:
+        rows = stats(ctx, candidate)
+        if rows:
+            break
     return [
         r["svname"]
-        for r in stats(ctx, ctx.cluster.proxy_node)
+        for r in rows
         if r.get("pxname") == "primary"
         and r.get("status", "").startswith("UP")
         and r["svname"] not in ("FRONTEND", "BACKEND")
@@ -115,7 +121,8 @@ def haproxy_apply(ctx: StepContext) -> str:
     spec = ctx.facts["spec"]
     candidate = paths.HAPROXY_CONFIG + ".hacenter-new"
     ctx.run("mkdir -p /run/haproxy /var/lib/haproxy", check=True)
-    ctx.connections.get(ctx.node).upload(candidate, haproxy_config(spec).encode(), mode=0o640)
+    config = haproxy_config(spec, node=next(n for n in spec.proxies if n.name == ctx.node.name))
+    ctx.connections.get(ctx.node).upload(candidate, config.encode(), mode=0o640)
     check = ctx.run(f"haproxy -c -q -f {candidate}")
     if not check.ok:
         ctx.run(f"rm -f {candidate}")
@@ -140,9 +147,11 @@ def haproxy_apply(ctx: StepContext) -> str:
 def haproxy_wait_for_primary(ctx: StepContext) -> str:
     """Wait until HAProxy routes writes to the primary only; its name."""
     primary = current_primary(ctx)
+    # The step's own proxy (each of two has its step); the first one for steps of no node.
+    proxy = ctx.node if ctx.node is not None and ctx.node.kind == Node.Kind.PROXY else None
 
     def routes_to_primary() -> bool:
-        return routed_writes(ctx) == [primary.name]
+        return routed_writes(ctx, proxy) == [primary.name]
 
     ctx.wait_until(
         routes_to_primary,
@@ -157,9 +166,12 @@ def verify(ctx: StepContext) -> Verdict | str:
     """Write a row through proxy:5432, read it through :5433 and on every standby."""
     spec = ctx.facts["spec"]
     proxy = ctx.cluster.proxy_node
+    # Clients use the floating address when there is one: so does the check.
+    entry = spec.virtual_address or proxy.address
+    entry_name = spec.virtual_address or proxy.name
     token = secrets.token_hex(8)
     dsn = {
-        "host": proxy.address,
+        "host": entry,
         "user": paths.SUPERUSER,
         "password": spec.secrets.superuser,
         "dbname": "postgres",
@@ -178,7 +190,7 @@ def verify(ctx: StepContext) -> Verdict | str:
         cur.execute("SELECT inet_server_addr()::text")
         writer = cur.fetchone()[0]
     conn.close()
-    ctx.log(f"wrote token {token} through {proxy.name}:5432 (answered by {writer})")
+    ctx.log(f"wrote token {token} through {entry_name}:5432 (answered by {writer})")
 
     def visible_through_replica_port() -> bool:
         try:
@@ -220,8 +232,8 @@ def verify(ctx: StepContext) -> Verdict | str:
     )
     names = ", ".join(n.name for n in standbys)
     return (
-        f"wrote through {proxy.name}:5432, read back through :5433 and on {names}; "
-        f"connect to {proxy.address}:5432 (read-write) or :5433 (read-only)"
+        f"wrote through {entry_name}:5432, read back through :5433 and on {names}; "
+        f"connect to {entry}:5432 (read-write) or :5433 (read-only)"
     )
 
 

@@ -28,10 +28,13 @@ def lab_credential(lab, *, name: str = "lab-root", username: str = "root") -> Cr
     return Credential.objects.create(name=name, username=username, private_key=lab.private_key_text)
 
 
-def make_lab_cluster(lab, credential: Credential, name: str = "labc") -> Cluster:
-    """Scan each lab host's key (as an admin would, then confirm it) and define the cluster."""
+def make_lab_cluster(
+    lab, credential: Credential, name: str = "labc", hosts=None, **data
+) -> Cluster:
+    """Scan each lab host's key (as an admin would, then confirm it) and define the cluster
+    (of `hosts`, the lab's hosts by default; `data` adds to the cluster's fields)."""
     nodes = []
-    for host in lab.hosts:
+    for host in lab.hosts if hosts is None else hosts:
         scan = host_key_scan(address=host.address, port=22)
         assert scan.get("fingerprint") == lab.host_key_fingerprint(host.name), scan
         nodes.append(
@@ -41,11 +44,11 @@ def make_lab_cluster(lab, credential: Credential, name: str = "labc") -> Cluster
                 "ssh_port": 22,
                 "credential": credential.pk,
                 "host_key_fingerprint": scan["fingerprint"],
-                "kind": "proxy" if host.name == "proxy" else "database",
+                "kind": "proxy" if host.name.startswith("proxy") else "database",
             }
         )
     return cluster_services.cluster_create(
-        data={"name": name, "replication": "async", "nodes": nodes}
+        data={"name": name, "replication": "async", "nodes": nodes, **data}
     )
 
 

@@ -23,6 +23,11 @@ PROXY_OCTET = 10
 #: connections the host firewall must stop. Fixed address, above any database host's.
 OUTSIDER_NAME = "outsider"
 OUTSIDER_OCTET = 50
+#: A second proxy for clusters with a floating address (``Lab.add_second_proxy``), and that
+#: address (nobody's own: keepalived puts it on whichever proxy holds it).
+PROXY2_NAME = "proxy2"
+PROXY2_OCTET = 13
+VIRTUAL_IP = f"{SUBNET}.100"
 BOOT_TIMEOUT = 15.0
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen", "mount", "useradd", "chpasswd")
 
@@ -86,6 +91,25 @@ class Lab(LabBase):
         if not self.extra_hosts:
             raise LabError("this lab has no outsider; make it with Lab(outsider=True)")
         return self.extra_hosts[0]
+
+    def add_second_proxy(self) -> LabHost:
+        """Boot ``proxy2`` (.13, wiped disk) on the running lab, kept among the extra hosts: a
+        cluster with two proxies takes it. Needs a lab of two database hosts (.13 is node3's)."""
+        if self.n_db > 2:
+            raise LabError("proxy2 takes .13, node3's address: use a lab of two database hosts")
+        existing = [h for h in self.extra_hosts if h.name == PROXY2_NAME]
+        h = existing[0] if existing else self._host(PROXY2_NAME, PROXY2_OCTET)
+        if existing and self.is_powered(h.name):
+            self.power_off(h.name)
+        shutil.rmtree(h.datadir, ignore_errors=True)
+        self._prepare(h, {x.name: x.address for x in self.hosts})
+        if not existing:
+            self.extra_hosts = (*self.extra_hosts, h)
+        if not os.path.exists(network.NETNS_DIR / h.netns):
+            network.add_host_link(h.netns, h.veth, h.address)
+        self._spawn(h)
+        self._wait_booted(h)
+        return h
 
     # -- lifecycle ------------------------------------------------------------------------
 

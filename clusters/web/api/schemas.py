@@ -194,7 +194,8 @@ class HttpFrontendIn(BodyIn):
 
 
 class ClusterIn(BodyIn):
-    """A cluster to define: two or more database servers and one proxy."""
+    """A cluster to define: two or more database servers and one proxy, or two proxies (with a
+    floating address, or reached through libpq's multi-host string)."""
 
     name: str
     replication: Replication  # type: ignore[valid-type]
@@ -215,6 +216,17 @@ class ClusterIn(BodyIn):
     http_frontends: list[HttpFrontendIn] | None = Field(None, description="At most 20.")
     application_unit: str | None = Field(
         None, description="The systemd unit of the application that runs where the primary is."
+    )
+    virtual_ip: str | None = Field(
+        None,
+        description="With two proxy nodes: the floating address clients use, with its prefix "
+        "length (10.0.0.100/24); in both proxies' network, no node's own address. keepalived "
+        "(VRRP) moves it to the other proxy when its holder or its HAProxy fails.",
+    )
+    vrrp_router_id: int | None = Field(
+        None,
+        description="VRRP's virtual_router_id, 1–255; by default derived from the cluster's id. "
+        "Clusters sharing a network segment need different ones.",
     )
 
 
@@ -315,10 +327,26 @@ class BackendOut(Schema):
     serving: bool
 
 
+class VirtualIpOut(Schema):
+    """The floating address of a cluster with two proxies (keepalived, VRRP)."""
+
+    address: str = Field(description="With its prefix length, as keepalived adds it.")
+    router_id: int = Field(description="VRRP's virtual_router_id of the cluster.")
+    holder: str | None = Field(
+        description="The proxy that answered on the address at the monitor's last read; null "
+        "when none did or before the first read."
+    )
+
+
 class ProxyOut(Schema):
-    address: str | None
+    address: str | None = Field(description="The first proxy's (the etcd witness's) address.")
+    addresses: list[str] = Field(description="Every proxy's address, the first one first.")
     endpoints: dict[str, str]
     backends: list[BackendOut]
+    virtual_ip: VirtualIpOut | None
+    etcd_witness: str | None = Field(
+        description="The proxy that is the third etcd member (the witness)."
+    )
 
 
 class FailoverOutlookOut(Schema):
@@ -358,6 +386,7 @@ class ClusterOut(ClusterSummaryOut):
     nodes: list[NodeOut]
     failover_outlook: list[FailoverOutlookOut]
     proxy: ProxyOut
+    virtual_ip: VirtualIpOut | None = Field(description="The same as proxy.virtual_ip.")
 
 
 class JobRefOut(Schema):
@@ -373,6 +402,10 @@ class ConnectionOut(Schema):
     read_write: str
     read_only: str
     multi_host: str
+    proxies_multi_host: str | None = Field(
+        description="With two proxies: both in one libpq string with "
+        "target_session_attrs=read-write, for networks where VRRP is not allowed."
+    )
     ca_file: str | None
     ca_url: str | None
 

@@ -341,6 +341,12 @@ STATE_CASES = [
         None,
     ),
     ("sync cluster of one node", view(primary(), synchronous=True), HEALTHY, None),
+    (
+        "the proxy without the floating address is down",
+        view(primary(), standby(), proxies_silent=("proxy2",)),
+        DEGRADED,
+        "proxy2's HAProxy does not answer: the floating address has no other proxy",
+    ),
 ]
 
 

@@ -201,8 +201,15 @@ def test_spec_refuses_shared_addresses_and_taken_ports() -> None:
     spec = make_spec()
     with pytest.raises(ValueError, match="addresses repeat"):
         replace(spec, nodes=(*spec.nodes, NodeSpec("x", "192.0.2.11", "database")))
-    with pytest.raises(ValueError, match="exactly one proxy"):
-        replace(spec, nodes=(*spec.nodes, NodeSpec("p2", "192.0.2.99", "proxy")))
+    with pytest.raises(ValueError, match="one proxy node, or two"):
+        replace(
+            spec,
+            nodes=(
+                *spec.nodes,
+                NodeSpec("p2", "192.0.2.99", "proxy"),
+                NodeSpec("p3", "192.0.2.98", "proxy"),
+            ),
+        )
     with pytest.raises(ValueError, match="names repeat"):
         replace(spec, nodes=(*spec.nodes, NodeSpec("node1", "192.0.2.99", "database")))
     with pytest.raises(ValueError, match="already used on the proxy"):
