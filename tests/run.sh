@@ -19,7 +19,8 @@ run_pytest() {
     # A name per process: two runs at once (the two halves, two checkouts, CI beside a
     # developer) must not drop each other's test database.
     db="postgres://postgres@127.0.0.1:5432/hacenter_run${BASHPID}"
-    echo "console database: PostgreSQL on 127.0.0.1 (test database test_hacenter_run${BASHPID})"
+    # pytest-django names the test database after DATABASE_URL's: say the one it will use.
+    echo "console database: PostgreSQL on 127.0.0.1 (test database test_$(basename "${DATABASE_URL:-$db}"))"
   else
     echo "console database: SQLite (no PostgreSQL answers on 127.0.0.1:5432)"
   fi

@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from clusters.models import Cluster, Node, NodeStatus
+from clusters.models import BackupPolicy, Cluster, Node, NodeStatus
 from clusters.monitoring.failover_outlook import RUNNING_STATES
 from clusters.templatetags.hacenter_ui import relative
 from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
@@ -74,6 +74,7 @@ class ActionFacts:
     active_fence: str = ""  # an active fence job (a person's fence waits for it too)
     # Per standby, the failover outlook's verdict (selectors.cluster_failover_outlook).
     outlook: dict[str, dict] = field(default_factory=dict)
+    backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backups.policy_of)
 
     @property
     def database(self) -> list[NodeFacts]:
@@ -100,8 +101,8 @@ def _job_words(job: Job | None) -> str:
 
 
 def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFacts:
-    """Read what `why_not` needs: three queries (nodes with status, the active jobs), plus the
-    failover outlook unless the caller already has it."""
+    """Read what `why_not` needs: four queries (nodes with status, the active jobs, whether
+    backups are on), plus the failover outlook unless the caller already has it."""
     if outlook is None:  # the cluster page passes the one it shows
         outlook = cluster_failover_outlook(cluster)
     nodes = {}
@@ -124,6 +125,7 @@ def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFac
         active_job=_job_words(active.filter(mutating=True).first()),
         active_fence=_job_words(active.filter(Q(mutating=True) | Q(kind="fence")).first()),
         outlook={o["node"]: o for o in outlook},
+        backups_on=BackupPolicy.objects.filter(cluster=cluster, enabled=True).exists(),
     )
 
 
@@ -171,6 +173,8 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = f"{name} is not set up yet"
     elif kind == "minor_upgrade":
         reason = _upgrade_refusal(cluster, node)
+    elif kind in ("configure_backups", "backup"):
+        reason = _backup_refusal(cluster, node, facts)
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:
@@ -265,6 +269,19 @@ def _upgrade_refusal(cluster: Cluster, node: Node | None) -> str | None:
         return f"needs a healthy cluster: {cluster.name} is {state_words(cluster)}"
     if node is not None:
         return "a minor upgrade goes through every node; name none"
+    return None
+
+
+def _backup_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -> str | None:
+    """jobs.playbooks.backups: backups turned on, a running cluster with its CA, no node."""
+    if not facts.backups_on:
+        return f"backups are not turned on for {cluster.name}"
+    if cluster.state not in RUNNING:
+        return f"needs a running cluster: {cluster.name} is {state_words(cluster)}"
+    if not cluster.ca_certificate:
+        return f"{cluster.name} has no CA yet: run setup first (pgBackRest uses TLS)"
+    if node is not None:
+        return "backups run from the repository host; name no node"
     return None
 
 

@@ -123,6 +123,10 @@ def _confirmation_page(cluster: Cluster, kind: str, node: Node | None) -> str:
     return f"{url}?{urlencode({'node': node.name})}" if node is not None else url
 
 
+# Job parameters a page's form may set, by job kind (anything else posted is ignored).
+PAGE_PARAMS = {"backup": ("backup_type",)}
+
+
 @role_required(OPERATOR)
 @require_POST
 def job_start(request: HttpRequest, pk: int) -> HttpResponse:
@@ -156,6 +160,8 @@ def job_start(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_confirmation_page(cluster, kind, node))
     try:
         params = {"confirm": typed} if typed is not None else {}
+        # The few choices a page's button makes (the playbook's plan checks their values).
+        params.update({k: request.POST[k] for k in PAGE_PARAMS.get(kind, ()) if k in request.POST})
         job = services.job_start(
             cluster=cluster, kind=kind, node=node, params=params, requested_by=request.user
         )

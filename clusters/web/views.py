@@ -154,8 +154,37 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # Why each offered action cannot succeed now ({kind: reason}; node rows carry their
             # own as node.off), decided by the rules the job refuses by (action_checks).
             "off": off,
+            "backup_buttons": _backup_buttons(off),
         },
     )
+
+
+def _backup_buttons(off: dict[str, str | None]) -> list[dict]:
+    """The Backups section's buttons, each with why it cannot run now (None: it can). The
+    schedule starts backups once the first configuration succeeded; these run one now."""
+    return [
+        {
+            "id": "configure-backups",
+            "kind": "configure_backups",
+            "type": "",
+            "label": "Configure backups",
+            "off": off["configure_backups"],
+        },
+        {
+            "id": "backup-full",
+            "kind": "backup",
+            "type": "full",
+            "label": "Full backup now",
+            "off": off["backup"],
+        },
+        {
+            "id": "backup-diff",
+            "kind": "backup",
+            "type": "diff",
+            "label": "Differential backup now",
+            "off": off["backup"],
+        },
+    ]
 
 
 def _actions_off(
@@ -167,7 +196,7 @@ def _actions_off(
     facts = action_checks.facts_read(cluster, outlook)
     cluster_kinds = ("switchover", "restart", "maintenance_on", "maintenance_off", "add_node")
     off = {kind: action_checks.why_not(cluster, kind, None, facts) for kind in cluster_kinds}
-    for kind in ("rotate_certificates", "minor_upgrade"):
+    for kind in ("rotate_certificates", "minor_upgrade", "configure_backups", "backup"):
         off[kind] = action_checks.why_not(cluster, kind, None, facts)
     winner = next((o for o in outlook if o["verdict"] == "would_promote"), None)
     node_kinds = ("rebuild", "switchover", "failover", "replace_node", "remove_node", "fence")

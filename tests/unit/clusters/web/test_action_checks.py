@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from clusters.inventory.backups import backup_policy_set
 from clusters.models import Cluster, Node, NodeStatus
 from clusters.web import action_checks
 from clusters.web.action_checks import ActionFacts, NodeFacts, job_refusal, why_not
@@ -112,8 +113,16 @@ def _on_tls(cluster):
     Cluster.objects.filter(pk=cluster.pk).update(ca_certificate="-----BEGIN CERTIFICATE-----")
 
 
+def _backups_on(cluster):
+    _on_tls(cluster)
+    backup_policy_set(cluster=cluster, data={})
+
+
 WORLDS = [
     *[(state, state, {}, None) for state in STATES],
+    ("backups-on", "healthy", {}, _backups_on),
+    ("backups-on-down", "down", {}, _backups_on),
+    ("backups-on-busy", "healthy", {"three": True}, lambda c: [_backups_on(c), _busy(c)]),
     ("healthy-three-nodes", "healthy", {"three": True}, None),
     ("degraded-three-nodes", "degraded", {"three": True}, None),
     ("paused", "maintenance", {"maintenance": True, "three": True}, None),
@@ -142,6 +151,9 @@ KINDS = {
     "remove_cluster": (None,),
     "read_parameters": (None,),
     "change_parameters": (None,),
+    "configure_backups": (None, "node2"),
+    "backup": (None, "node2"),
+    "minor_upgrade": (None, "node2"),
 }
 
 

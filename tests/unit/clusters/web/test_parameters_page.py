@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from clusters.models import AuditEntry, Cluster
 from jobs.models import Job
+from tests.conftest import make_user
 from tests.unit.clusters.web.parameter_snapshot import SNAPSHOT
 from tests.unit.conftest import three_node_cluster
 
@@ -102,3 +103,10 @@ def test_preview_is_disabled_with_the_reason_when_no_change_can_run(admin_client
     page = admin_client.get(url(cluster)).content.decode()
     assert "needs a running cluster: pg1 is down" in page
     assert 'value="preview" disabled aria-describedby="why-not"' in page
+
+
+def test_a_viewer_finds_the_parameters_from_the_cluster_page(client, django_user_model, cluster):
+    client.force_login(make_user(django_user_model, "vera", "viewer"))
+    page = client.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert f'<a href="/clusters/{cluster.pk}/parameters/">PostgreSQL parameters</a>' in page
+    assert client.get(url(cluster)).status_code == 200
