@@ -11,6 +11,8 @@ Patroni's `/cluster` says who *should* be primary (the leader key); direct SQL
 
 from dataclasses import dataclass
 
+from jobs.playbooks.backup_info import archive_trouble
+
 # Cluster states, the values of clusters.models.Cluster.State (a test keeps them in step; the
 # model is not imported so that this module stays importable without Django).
 HEALTHY = "healthy"
@@ -110,6 +112,8 @@ class ClusterView:
     # With two proxies and a floating address: the proxies whose own HAProxy stats did not
     # answer (read at each proxy's address, besides the read through the floating address).
     proxies_silent: tuple[str, ...] = ()
+    # The leader's WAL archiver when it archives (reads._archiver), else None.
+    archive: dict | None = None
 
 
 def role_of(member: MemberView) -> str:
@@ -190,6 +194,8 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
       paused (an operator restarting the primary by hand). The monitor holds it back for a
       moment after a hand-over, while HAProxy's checks catch up (`observe`).
     - "standby_not_streaming": the non-leader members that do not stream, in one message.
+    - "archive_behind": the leader archives WAL (backups are on) and segments wait while its
+      last attempt failed or nothing was archived for long (backup_info.archive_trouble).
 
     Routing alarms need a leader to compare with: none while nobody holds the key (the state
     says failing_over) or Patroni is silent. "standby_not_streaming" is not raised while
@@ -227,6 +233,8 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
         ]
         if idle:
             alarms["standby_not_streaming"] = " ".join(p for p in idle if p)
+    if view.archive and (trouble := archive_trouble(view.archive)):
+        alarms["archive_behind"] = f"WAL archive falls behind: {trouble}."
     return {code: _clip(message) for code, message in alarms.items()}
 
 

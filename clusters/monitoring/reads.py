@@ -56,6 +56,9 @@ class NodeReading:
     # Read only when PostgreSQL did not answer: does the server take a TCP connection on its
     # SSH port (it is up, its database is not) or not (down, or cut off from the console)?
     host_answers: bool | None = None
+    # On a primary that archives WAL: pg_stat_archiver and how many segments wait (the keys of
+    # jobs.playbooks.backup_info.parse_archiver, plus "waiting"); None when it does not.
+    archiver: dict | None = None
 
 
 @dataclass
@@ -161,6 +164,38 @@ FROM pg_stat_replication
 """
 
 
+# On a primary with archive_mode on: the archiver's figures, and the segments waiting for it
+# (.ready files; pg_ls_archive_statusdir needs pg_monitor, which the monitoring role has).
+ARCHIVER_SQL = """
+SELECT last_archived_wal, last_archived_time, failed_count, last_failed_wal, last_failed_time,
+       extract(epoch FROM now() - last_archived_time)::int,
+       (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')
+FROM pg_stat_archiver WHERE current_setting('archive_mode') <> 'off'
+"""
+
+
+def _archiver(cur) -> dict | None:
+    """The primary's archiver as backup_info.archive_trouble reads it; None when archive_mode
+    is off or the read failed (it costs the figure, not the node)."""
+    try:
+        cur.execute(ARCHIVER_SQL)
+        row = cur.fetchone()
+    except psycopg2.Error:
+        return None
+    if row is None:
+        return None
+    last_wal, last_at, failed, failed_wal, failed_at, age, waiting = row
+    return {
+        "last_archived_wal": last_wal,
+        "last_archived_at": last_at.isoformat() if last_at else None,
+        "failed_count": int(failed or 0),
+        "last_failed_wal": failed_wal,
+        "last_failed_at": failed_at.isoformat() if failed_at else None,
+        "last_archived_age_s": age,
+        "waiting": int(waiting or 0),
+    }
+
+
 # A standby's replay delay by its own reading, for when the primary's replay_lag is NULL (see
 # to_view): 0 once it has replayed all it received, else the age of the last transaction it
 # replayed (an upper bound: the oldest one it has not replayed yet is younger), NULL if it has
@@ -231,6 +266,7 @@ def _read_postgres(node: Node, password: str, timeout: float) -> NodeReading:
                         "flush_lag_s": _seconds(flush_s),
                         "replay_lag_s": _seconds(replay_s),
                     }
+                reading.archiver = _archiver(cur)
             return reading
     except psycopg2.Error:
         return NodeReading()
@@ -513,6 +549,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
         proxy_expected=inventory.proxy is not None,
+        archive=leader_reading.archiver,
         proxies_silent=reading.proxies_silent,
     )
 

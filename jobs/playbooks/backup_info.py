@@ -74,10 +74,11 @@ ARCHIVE_AGE_ALERT_S = 600
 
 
 def archive_trouble(archiver: dict) -> str:
-    """Why the archive falls behind ("" when it does not): the last attempt failed, or nothing
-    was archived for ARCHIVE_AGE_ALERT_S."""
-    if not archiver:
-        return ""
+    """Why the archive falls behind ("" when it does not): segments wait (when the reader
+    knows: "waiting") and the last attempt failed, or nothing was archived for
+    ARCHIVE_AGE_ALERT_S."""
+    if not archiver or archiver.get("waiting") == 0:
+        return ""  # nothing waits to be archived (an idle server archives nothing for hours)
     failed_at, archived_at = archiver.get("last_failed_at"), archiver.get("last_archived_at")
     if failed_at and (not archived_at or failed_at > archived_at):
         return (

@@ -148,6 +148,30 @@ ALARM_CASES = [
         {},
     ),
     (
+        "archive: segments wait, nothing archived for 700 s",
+        view(primary(), standby(), archive={"waiting": 4, "last_archived_age_s": 700}),
+        {"archive_behind": "WAL archive falls behind: the newest archived WAL is 700 s old"},
+    ),
+    (
+        "archive: the last attempt failed while segments wait",
+        view(
+            primary(),
+            standby(),
+            archive={
+                "waiting": 2,
+                "last_failed_wal": "00000001000000000000000B",
+                "last_failed_at": "2026-12-05T08:01:00+00:00",
+                "last_archived_at": "2026-12-05T08:00:00+00:00",
+            },
+        ),
+        {"archive_behind": "archiving fails on the primary: 00000001000000000000000B failed"},
+    ),
+    (
+        "archive: an idle server archived nothing for hours, nothing waits",
+        view(primary(), standby(), archive={"waiting": 0, "last_archived_age_s": 9000}),
+        {},
+    ),
+    (
         "Patroni silent: no routing or standby alarm",
         view(
             standby("node1", proxy_rw="UP", patroni_role=None),

@@ -2,6 +2,7 @@
 what `to_view` makes of a reading (replay lag in seconds, HAProxy's backends per server)."""
 
 import socket
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import psycopg2
@@ -10,6 +11,7 @@ import pytest
 from clusters.inventory import pki
 from clusters.models import Cluster, Node
 from clusters.monitoring.reads import (
+    ARCHIVER_SQL,
     REPLICATION_SQL,
     STANDBY_LAG_SQL,
     Inventory,
@@ -152,6 +154,7 @@ class FakeCursor:
         self.in_recovery, self.standby_answer = in_recovery, standby_answer
         self.executed: list[str] = []
         self._rows: list[tuple] = []
+        self.archiver_rows: list[tuple] = []  # none: archive_mode is off
 
     def __enter__(self) -> "FakeCursor":
         return self
@@ -167,11 +170,13 @@ class FakeCursor:
             self._rows = [(self.standby_answer,)]
         elif sql == REPLICATION_SQL:
             self._rows = [("node2", "streaming", 0, None, None, None)]
+        elif sql == ARCHIVER_SQL:
+            self._rows = self.archiver_rows
         else:  # pg_is_in_recovery(), the position, pg_postmaster_start_time()
             self._rows = [(self.in_recovery, Decimal(8000), None)]
 
-    def fetchone(self) -> tuple:
-        return self._rows[0]
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
 
     def fetchall(self) -> list[tuple]:
         return self._rows
@@ -234,6 +239,23 @@ def test_a_primary_reads_its_standbys_and_not_its_own_replay_delay(monkeypatch):
     assert found.writable is True and found.standby_lag_s is None
     assert list(found.replication) == ["node2"]
     assert STANDBY_LAG_SQL not in cursor.executed
+
+
+def test_a_primary_that_archives_reads_its_archiver_and_the_segments_waiting(monkeypatch):
+    cursor = fake_node(monkeypatch, in_recovery=False, standby_answer=0)
+    assert read_node(db_node("node1", "10.0.0.1"), "pw", 1.0).archiver is None  # mode off
+    archived = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+    cursor.archiver_rows = [("00000002000000000000000A", archived, 1, "x", None, 700, 3)]
+    found = read_node(db_node("node1", "10.0.0.1"), "pw", 1.0).archiver
+    assert found == {
+        "last_archived_wal": "00000002000000000000000A",
+        "last_archived_at": "2026-12-05T08:00:00+00:00",
+        "failed_count": 1,
+        "last_failed_wal": "x",
+        "last_failed_at": None,
+        "last_archived_age_s": 700,
+        "waiting": 3,
+    }
 
 
 def _connect_kwargs(monkeypatch, node: Node) -> dict:
