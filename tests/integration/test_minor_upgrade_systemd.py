@@ -181,8 +181,12 @@ def test_minor_upgrade_restarts_every_etcd_member_on_the_new_build(
     setup = run(api, cluster_id, "setup")
     assert setup.status == JobStatus.SUCCEEDED, setup.error
     pool = lab.cache / "apt-cacher-ng" / "debrep" / "pool" / "main" / "e" / "etcd"
-    built = sorted(pool.glob("etcd-server_*.deb"))
-    assert built, f"no etcd-server .deb in the proxy's cache under {pool}"
+    # The build the nodes run: the cache may hold other releases' too (Debian 13's etcd 3.5,
+    # when the same run booted a Debian 13 lab first). File names carry no epoch.
+    installed = lab.exec("node1", ["dpkg-query", "-W", "-f=${Version}", "etcd-server"])
+    version = installed.stdout.strip().split(":")[-1]
+    built = sorted(pool.glob(f"etcd-server_{version}_*.deb"))
+    assert built, f"no etcd-server {version} .deb in the proxy's cache under {pool}"
     _, new_etcd = local_repo.repack(built[-1], "+hclab1", tmp_path)
     local_repo.index(tmp_path)
     served = local_repo.Served(tmp_path)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 from . import USER_PASSWORDS, Lab, LabError
 from . import systemd_lab as sd
 from .core import DEFAULT_ROOT
-from .network import lab_netns
+from .network import NETNS_PREFIX, lab_netns
 from .rootfs import DEFAULT_RELEASE, RELEASES
 from .sdmachine import lab_cgroups
 
@@ -177,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             lab.down(keep_data=not args.wipe)
             print(f"lab is down ({lab.last_down_seconds:.2f} s)")
             return 0
-        nodes = args.nodes or max(len(lab_netns()) - 1, 2)
+        # The database nodes' namespaces, not the proxy's, proxy2's or the outsider's.
+        db_netns = [ns for ns in lab_netns() if re.fullmatch(rf"{NETNS_PREFIX}node\d+", ns)]
+        nodes = args.nodes or max(len(db_netns), 2)
         return _status(Lab(n_db=nodes, root=args.root))
     except (LabError, TimeoutError, ValueError) as exc:
         print(f"lab error: {exc}", file=sys.stderr)
