@@ -183,8 +183,7 @@ def test_minor_upgrade_restarts_every_etcd_member_on_the_new_build(
     pool = lab.cache / "apt-cacher-ng" / "debrep" / "pool" / "main" / "e" / "etcd"
     # The build the nodes run: the cache may hold other releases' too (Debian 13's etcd 3.5,
     # when the same run booted a Debian 13 lab first). File names carry no epoch.
-    installed = lab.exec("node1", ["dpkg-query", "-W", "-f=${Version}", "etcd-server"])
-    version = installed.stdout.strip().split(":")[-1]
+    version = installed(lab, "node1", "etcd-server").split(":")[-1]
     built = sorted(pool.glob(f"etcd-server_{version}_*.deb"))
     assert built, f"no etcd-server {version} .deb in the proxy's cache under {pool}"
     _, new_etcd = local_repo.repack(built[-1], "+hclab1", tmp_path)
