@@ -3,6 +3,8 @@ cluster page, the API and the alerts need. Pure: no I/O."""
 
 from datetime import UTC, datetime
 
+from clusters.inventory.units import size_text
+
 # One line, `|`-separated: archived count, last archived WAL and when, failed count, last
 # failed WAL and when, seconds since the last archive (NULL when nothing was archived yet).
 ARCHIVER_SQL = (
@@ -91,15 +93,8 @@ def archive_trouble(archiver: dict) -> str:
     return ""
 
 
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return "?"
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{value} B"
+def _size(value: int | None) -> str:
+    return "?" if value is None else size_text(value)
 
 
 def describe(summary: dict) -> str:
@@ -111,7 +106,7 @@ def describe(summary: dict) -> str:
         last = backups[-1]
         said = (
             f"{len(backups)} backup(s); last {last['type']} {last['label']}: "
-            f"{human_bytes(last['size_bytes'])} (repository {human_bytes(last['repo_size_bytes'])})"
+            f"{_size(last['size_bytes'])} (repository {_size(last['repo_size_bytes'])})"
             f" in {last['duration_s']} s"
         )
     if summary.get("archive_max"):

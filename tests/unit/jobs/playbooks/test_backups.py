@@ -62,7 +62,7 @@ def test_info_is_boiled_down_to_the_last_backup_and_the_archive_range():
     assert last["wal_start"] == "000000010000000000000003"
     assert last["started"].startswith("2026-12-05T")
     said = backup_info.describe(summary)
-    assert "full 20261205-071500F: 80.0 MB (repository 5.0 MB) in 12 s" in said
+    assert "full 20261205-071500F: 80 MiB (repository 5 MiB) in 12 s" in said
     assert "WAL archive 000000010000000000000002 to 000000020000000000000009" in said
 
 
