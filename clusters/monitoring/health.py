@@ -114,6 +114,8 @@ class ClusterView:
     proxies_silent: tuple[str, ...] = ()
     # The leader's WAL archiver when it archives (reads._archiver), else None.
     archive: dict | None = None
+    # maximum_lag_on_failover: Patroni promotes no standby further behind; None: not known.
+    failover_lag_limit: int | None = None
 
 
 def role_of(member: MemberView) -> str:
@@ -169,7 +171,7 @@ def derive_state(view: ClusterView) -> tuple[str, list[str]]:
     if view.paused:
         return MAINTENANCE, [PAUSED, *silent, *outage, *problems]
     if _leader(view) is None and view.patroni_answered:
-        return FAILING_OVER, [NO_LEADER, *silent, *outage, *problems]
+        return FAILING_OVER, [NO_LEADER, *_no_candidate(view), *silent, *outage, *problems]
     if outage:
         return DOWN, [*outage, *silent, *problems]
     if silent or problems:
@@ -320,6 +322,26 @@ def _streams(member: MemberView) -> bool:
     # Patroni ≥ 3.0 reports "streaming" for a replica receiving WAL from its upstream;
     # "running" on a replica means it is up but not replicating.
     return member.patroni_role is not None and member.patroni_state == "streaming"
+
+
+def _no_candidate(view: ClusterView) -> list[str]:
+    """Why the election cannot end, when every standby Patroni lists is further behind the
+    last primary's position than maximum_lag_on_failover: Patroni promotes none of them, so
+    writes wait for the old primary (an empty list when one may still win)."""
+    if view.failover_lag_limit is None:
+        return []
+    standbys = [m for m in view.members if m.patroni_role is not None]
+    behind = [
+        m for m in standbys if m.lag_bytes is not None and m.lag_bytes > view.failover_lag_limit
+    ]
+    if not behind or len(behind) < len(standbys):
+        return []
+    lags = ", ".join(f"{m.name} {_size(m.lag_bytes)}" for m in behind)
+    return [
+        f"No standby will be promoted: each lags more than maximum_lag_on_failover "
+        f"({_size(view.failover_lag_limit)}) behind the last primary ({lags}), so writes "
+        "wait for the old primary to come back, which loses none of them."
+    ]
 
 
 def _outage_reasons(view: ClusterView) -> list[str]:

@@ -25,6 +25,7 @@ import psycopg2
 from django.conf import settings
 
 from clusters.models import Cluster, ClusterSecret, Node, NodeStatus
+from clusters.monitoring.failover_settings import failover_settings
 from clusters.monitoring.health import (
     APP_BACKEND_PREFIX,
     RO_BACKEND,
@@ -548,6 +549,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         proxy_answered=reading.proxy is not None,
         lag_threshold_bytes=settings.LAG_ALERT_BYTES,
         synchronous=inventory.cluster.replication == Cluster.Replication.SYNC,
+        failover_lag_limit=failover_settings(inventory.cluster)[1],
         proxy_expected=inventory.proxy is not None,
         archive=leader_reading.archiver,
         proxies_silent=reading.proxies_silent,

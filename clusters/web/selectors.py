@@ -19,13 +19,11 @@ from clusters.models import (
 )
 from clusters.monitoring import health
 from clusters.monitoring.failover_outlook import Member, failover_outlook
+from clusters.monitoring.failover_settings import failover_settings
 from clusters.monitoring.lag_history import lag_minutes_series
 from clusters.monitoring.state_changes import duration_text
 from clusters.web.application_selectors import application_detail
-from jobs.configs.patroni import MAXIMUM_LAG_ON_FAILOVER
 
-# Patroni's own default, for an adopted cluster whose layout does not say.
-PATRONI_DEFAULT_MAXIMUM_LAG = 1048576
 # A reading older than this is no ground for "if the primary died now" (the monitor reads
 # every few seconds; a stalled monitor must not leave an old verdict standing).
 OUTLOOK_FRESH = timedelta(seconds=60)
@@ -199,16 +197,6 @@ def tls_detail(cluster: Cluster) -> dict | None:
     }
 
 
-def outlook_settings(cluster: Cluster) -> tuple[bool, int]:
-    """(synchronous mode, maximum_lag_on_failover) as Patroni runs the cluster: HA Center's own
-    settings, or what the adopted cluster's layout read from its Patroni."""
-    if cluster.origin == Cluster.Origin.ADOPTED:
-        dynamic = (cluster.patroni_layout or {}).get("dynamic", {})
-        limit = dynamic.get("maximum_lag_on_failover", PATRONI_DEFAULT_MAXIMUM_LAG)
-        return bool(dynamic.get("synchronous_mode")), int(limit)
-    return cluster.replication == Cluster.Replication.SYNC, MAXIMUM_LAG_ON_FAILOVER
-
-
 def cluster_failover_outlook(cluster: Cluster) -> list[dict]:
     """For each standby: would Patroni promote it if the primary died now, why not, and the
     acknowledged bytes it lacks (clusters.monitoring.failover_outlook)."""
@@ -233,7 +221,7 @@ def cluster_failover_outlook(cluster: Cluster) -> list[dict]:
                 answered=bool(seen and checked and seen >= checked - ANSWERED_WITHIN),
             )
         )
-    sync, limit = outlook_settings(cluster)
+    sync, limit = failover_settings(cluster)
     return [
         {
             "node": o.node,

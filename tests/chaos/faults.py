@@ -74,6 +74,13 @@ class Fault:
     hits_a_job: bool = False  # it breaks one of HA Center's jobs (see job_faults)
     # It needs hosts that boot systemd (tests/lab/systemd_lab.py): test_chaos_systemd runs it.
     systemd: bool = False
+    # Only `make chaos` runs it (a long hold that would add minutes to `make test`).
+    chaos_only: bool = False
+    # It needs a cluster with two proxies and a floating address (test_chaos_vip runs it).
+    two_proxies: bool = False
+    # The admin's answer after the heal is a setup run (the lab has no systemd to restart
+    # what the fault stopped, e.g. HAProxy or a powered-on proxy's daemons).
+    heal_with_setup: bool = False
 
 
 def _iptables(action: str) -> Callable[[Target], None]:
@@ -93,6 +100,75 @@ def _iptables(action: str) -> Callable[[Target], None]:
 def _freeze(target: Target) -> None:
     target.lab.exec(target.primary, ["pkill", "-STOP", "-u", "postgres"])
     target.later(30, lambda: target.lab.exec(target.primary, ["pkill", "-CONT", "-u", "postgres"]))
+
+
+#: The etcd members stopped for the quorum fault: two of three, the primary's own kept.
+ETCD_PROCESS = ["-x", "etcd"]
+QUORUM_LOSS_S = 60
+
+
+def _etcd_quorum_loss(target: Target) -> None:
+    """Freeze etcd (SIGSTOP) on the standby and the proxy: the primary's member is alone, a
+    minority; they are thawed after QUORUM_LOSS_S."""
+    frozen = (target.standby, "proxy")
+    for host in frozen:
+        target.lab.exec(host, ["pkill", "-STOP", *ETCD_PROCESS])
+
+    def thaw() -> None:
+        for host in frozen:
+            target.lab.exec(host, ["pkill", "-CONT", *ETCD_PROCESS])
+
+    target.later(QUORUM_LOSS_S, thaw)
+
+
+#: The asymmetric partition: the primary loses its peer and etcd (client 2379, peers 2380),
+#: while the proxy still reaches its PostgreSQL (5432) and Patroni (8008) as before.
+PARTITION_COMMENT = "hclab-partition"
+
+
+def _partition_rules(target: Target) -> list[list[str]]:
+    peer = target.lab.host(target.standby).address
+    proxy = target.lab.proxy.address
+    etcd_ports = ["-p", "tcp", "-m", "multiport", "--ports", "2379,2380"]
+    return [
+        ["INPUT", "-s", peer],
+        ["OUTPUT", "-d", peer],
+        ["INPUT", "-s", proxy, *etcd_ports],
+        ["OUTPUT", "-d", proxy, *etcd_ports],
+    ]
+
+
+def _partition(action: str) -> Callable[[Target], None]:
+    """Insert ("-I") or delete ("-D") the partition's DROP rules inside the primary's own
+    network namespace (its host firewall stays as HA Center set it)."""
+
+    def apply(target: Target) -> None:
+        for chain, *match in _partition_rules(target):
+            command = ["iptables", action, chain, *match, "-m", "comment"]
+            command += ["--comment", PARTITION_COMMENT, "-j", "DROP"]
+            target.lab.exec(target.primary, command, check=action == "-I")
+
+    return apply
+
+
+def _vip_holder_off(target: Target) -> None:
+    """Power off the proxy holding the floating address. Its cable goes dead with it: a netns
+    keeps its addresses after its processes die and would go on answering ARP for the VIP."""
+    from tests.lab.core import VIRTUAL_IP
+    from tests.lab.probes import vip_holder
+
+    holder = vip_holder(target.lab, VIRTUAL_IP)
+    if holder is None:
+        raise RuntimeError("no single proxy holds the floating address before the fault")
+    target.findings["vip_holder"] = holder
+    target.lab.cut_network(holder)
+    target.lab.power_off(holder)
+
+
+def _vip_holder_on(target: Target) -> None:
+    holder = target.findings["vip_holder"]
+    target.lab.restore_network(holder)
+    target.lab.power_on(holder)
 
 
 def _nothing(target: Target) -> None:
@@ -169,9 +245,10 @@ FAULTS: tuple[Fault, ...] = (
         "haproxy_kill",
         "HAProxy killed (kill -9), restarted 5 s later",
         lambda t: t.lab.exec("proxy", ["pkill", "-KILL", "-x", "haproxy"]),
-        _nothing,  # the round restarts it through HA Center (a setup run), see test_chaos
+        _nothing,
         failover=False,
         heal_after_s=5,
+        heal_with_setup=True,
     ),
     Fault(
         "console_cut",
@@ -206,6 +283,41 @@ FAULTS: tuple[Fault, ...] = (
         _nothing,
         failover=False,
         hits_a_job=True,
+    ),
+    Fault(
+        "etcd_quorum",
+        f"etcd quorum lost for {QUORUM_LOSS_S} s (the standby's and the proxy's members "
+        "frozen with SIGSTOP), then back",
+        _etcd_quorum_loss,
+        Target.wait_timers,
+        # Either node may lead once quorum is back: the leader key expired meanwhile.
+        failover=None,
+        heal_after_s=QUORUM_LOSS_S,
+        quick_on="sync",
+        chaos_only=True,
+    ),
+    Fault(
+        "asym_partition",
+        "asymmetric partition: the primary cut off from its peer and from etcd, still "
+        "reachable from the proxy",
+        _partition("-I"),
+        _partition("-D"),
+        failover=True,
+        heal_after_s=90,
+        quick_on="sync",
+        chaos_only=True,
+    ),
+    Fault(
+        "vip_poweroff",
+        "power-off of the proxy that holds the floating address (two proxies, keepalived)",
+        _vip_holder_off,
+        _vip_holder_on,
+        failover=False,
+        heal_after_s=20,
+        quick_on="sync",
+        chaos_only=True,
+        two_proxies=True,
+        heal_with_setup=True,
     ),
     Fault(
         "reboot",

@@ -41,3 +41,17 @@ def tcp_from(lab: LabBase, name: str, address: str, port: int) -> bool:
     """Whether host ``name`` can open a TCP connection to ``address:port`` (2 s limit)."""
     probe = f"exec 3<>/dev/tcp/{address}/{port}"
     return lab.exec(name, ["timeout", "2", "bash", "-c", probe], check=False).returncode == 0
+
+
+def vip_holder(
+    lab: LabBase, address: str, proxies: tuple[str, ...] = ("proxy", "proxy2")
+) -> str | None:
+    """The proxy whose eth0 carries the floating ``address`` (read on the hosts themselves);
+    None when no powered proxy, or more than one, holds it."""
+    found = [
+        name
+        for name in proxies
+        if lab.is_powered(name)
+        and address in lab.exec(name, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    ]
+    return found[0] if len(found) == 1 else None

@@ -116,6 +116,24 @@ STATE_CASES = [
         NO_LEADER,
     ),
     (
+        "no leader, the only standby too far behind to be promoted",
+        view(standby(lag_bytes=5 * MiB), leader=None, failover_lag_limit=MiB),
+        FAILING_OVER,
+        "No standby will be promoted: each lags more than maximum_lag_on_failover (1.0 MiB) "
+        "behind the last primary (node2 5.0 MiB)",
+    ),
+    (
+        "no leader, one of two standbys close enough to win",
+        view(
+            standby(lag_bytes=5 * MiB),
+            standby("node3", lag_bytes=1000),
+            leader=None,
+            failover_lag_limit=MiB,
+        ),
+        FAILING_OVER,
+        NO_LEADER,
+    ),
+    (
         "failover in progress, writes routed nowhere",
         view(standby("node1", writable=None), standby(), leader=None),
         FAILING_OVER,
@@ -436,3 +454,12 @@ def test_states_and_roles_agree_with_the_models() -> None:
     assert set(STATES) <= set(Cluster.State.values)
     assert PATRONI_ROLES == NodeStatus.PATRONI_ROLES
     assert set(PATRONI_ROLES.values()) <= set(NodeStatus.Role.values)
+
+
+def test_no_candidate_reason_only_when_every_listed_standby_is_too_far_behind() -> None:
+    close = view(standby(lag_bytes=5 * MiB), standby("node3", lag_bytes=1000), leader=None)
+    assert not any("No standby" in r for r in derive_state(close)[1])
+    unknown_limit = view(standby(lag_bytes=5 * MiB), leader=None)
+    assert not any("No standby" in r for r in derive_state(unknown_limit)[1])
+    at_limit = view(standby(lag_bytes=MiB), leader=None, failover_lag_limit=MiB)
+    assert not any("No standby" in r for r in derive_state(at_limit)[1])
