@@ -150,7 +150,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         # the etcd and Patroni steps below then find their files as they would write them.
         *(
             tls_convert.plan_steps(cluster, nodes, members)
-            if tls_convert.needs_conversion(cluster, params)
+            if tls_convert.needs_conversion(cluster, params, [*db_nodes, *members])
             else []
         ),
         *[StepSpec("etcd_configure", "Configure etcd", n) for n in members],

@@ -71,14 +71,16 @@ ETCD_URL_KEYS = (
 )
 
 
-def needs_conversion(cluster: Cluster, params: dict) -> bool:
-    """A cluster that was set up (it ran once) and has a node that does not speak TLS yet;
-    never when the job was asked to build without TLS (`tls: false`, tests only)."""
+def needs_conversion(cluster: Cluster, params: dict, speakers: list[Node]) -> bool:
+    """A cluster that was set up (it ran once) and has a node that does not speak TLS yet,
+    among `speakers` (the nodes that run etcd or Patroni: a second proxy runs neither, and
+    never speaks TLS in that sense); never when the job was asked to build without TLS
+    (`tls: false`, tests only)."""
     if params.get("tls") is False or cluster.origin == Cluster.Origin.ADOPTED:
         return False
     if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
         return False
-    return any(not n.tls_active for n in cluster.nodes.all())
+    return any(not n.tls_active for n in speakers)
 
 
 def _primary_first(cluster: Cluster, nodes: list[Node]) -> list[Node]:

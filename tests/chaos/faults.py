@@ -6,6 +6,7 @@ the hardware back (power, cable, SIGCONT); bringing a lost old primary back as a
 Center's job, which the round does with one Rebuild.
 """
 
+import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -171,6 +172,50 @@ def _vip_holder_on(target: Target) -> None:
     target.lab.power_on(holder)
 
 
+#: The far-behind standby: its WAL receiver is stopped while the primary writes this much,
+#: well past maximum_lag_on_failover (1 MiB), then the primary loses power.
+BEHIND_SQL = (
+    "DROP TABLE IF EXISTS chaos_behind; CREATE TABLE chaos_behind AS "
+    "SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 150000) g"  # ~40 MB of WAL
+)
+NO_CANDIDATE = "No standby will be promoted"
+
+
+def _as_postgres_sql(sql: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql", "-XAtqc", sql]
+
+
+def _standby_behind_then_primary_off(target: Target) -> None:
+    """Stop the standby's WAL receiver (SIGSTOP: what a stalled disk does to it), write
+    BEHIND_SQL's rows on the primary, wait until Patroni's record of the leader's position has
+    moved past them (it updates it every loop), then power the primary off."""
+    target.lab.exec(target.standby, ["pkill", "-STOP", "-f", "walreceiver"])
+    # In the background and bounded: on a sync cluster the commit waits for the stopped standby.
+    command = " ".join(shlex.quote(a) for a in ["timeout", "30", *_as_postgres_sql(BEHIND_SQL)])
+    target.lab.exec(target.primary, ["sh", "-c", f"{command} >/dev/null 2>&1 &"])
+    time.sleep(8)
+    target.lab.power_off(target.primary)
+    target.lab.exec(target.standby, ["pkill", "-CONT", "-f", "walreceiver"])
+
+
+def _console_says_why_then_power_on(target: Target) -> None:
+    """The console must say why nobody took over (the monitor reads Patroni's lag), then the
+    old primary comes back."""
+    from clusters.models import Cluster
+
+    def said() -> list[str]:
+        reasons = Cluster.objects.get(pk=target.cluster.pk).state_reasons
+        return [r for r in reasons if NO_CANDIDATE in r]
+
+    deadline = time.monotonic() + 60
+    while not (found := said()) and time.monotonic() < deadline:
+        time.sleep(1)
+    target.findings["console_said"] = found
+    target.lab.power_on(target.primary)
+    if not found and target.cluster.replication == "async":
+        raise AssertionError("the console did not say why no standby was promoted")
+
+
 def _nothing(target: Target) -> None:
     return None
 
@@ -317,6 +362,18 @@ FAULTS: tuple[Fault, ...] = (
         quick_on="sync",
         chaos_only=True,
         two_proxies=True,
+        heal_with_setup=True,
+    ),
+    Fault(
+        "standby_behind",
+        "the standby far behind (its WAL receiver stopped while ~40 MB are written), then the "
+        "primary powered off",
+        _standby_behind_then_primary_off,
+        _console_says_why_then_power_on,
+        # Async: Patroni promotes no standby beyond maximum_lag_on_failover; writes wait.
+        failover=None,
+        heal_after_s=40,
+        chaos_only=True,
         heal_with_setup=True,
     ),
     Fault(

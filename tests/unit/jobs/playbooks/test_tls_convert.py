@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from clusters.models import Cluster, NodeStatus
+from clusters.models import Cluster, Node, NodeStatus
 from jobs.configs.etcd import ETCD_KEY_FILE
 from jobs.models import Job, Step
 from jobs.playbooks import setup, tls_convert
@@ -54,10 +54,28 @@ def test_no_conversion_once_every_node_speaks_tls_or_when_asked_to_build_without
     cluster = plain_cluster()
     assert not any(s.name.startswith("convert_") for s in setup.plan(cluster, None, {"tls": False}))
     cluster.nodes.update(tls_active=True)
-    assert not tls_convert.needs_conversion(cluster, {})
+    assert not tls_convert.needs_conversion(cluster, {}, list(cluster.nodes.all()))
     # A node added later without TLS makes the next setup run convert it (steps skip the rest).
     cluster.nodes.filter(name="node1").update(tls_active=False)
-    assert tls_convert.needs_conversion(cluster, {})
+    assert tls_convert.needs_conversion(cluster, {}, list(cluster.nodes.all()))
+
+
+def test_a_second_proxy_runs_no_etcd_nor_patroni_and_asks_for_no_conversion():
+    cluster = plain_cluster()
+    cluster.nodes.update(tls_active=True)
+    proxy = cluster.nodes.get(name="proxy")
+    second = Node.objects.create(
+        cluster=cluster,
+        name="proxy2",
+        address="10.0.0.99",
+        kind=Node.Kind.PROXY,
+        credential=proxy.credential,
+        host_key_type=proxy.host_key_type,
+        host_key_base64=proxy.host_key_base64,
+        host_key_fingerprint=proxy.host_key_fingerprint,
+    )
+    assert not second.tls_active
+    assert not any(s.name.startswith("convert_") for s in setup.plan(cluster, None, {}))
 
 
 def test_the_first_etcd_pass_keeps_plain_urls_with_the_tls_files():
