@@ -146,6 +146,8 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
         **(
             {"job": target.findings, "broken": broken_promises(fault.name, target.findings)}
             if fault.hits_a_job
+            else {"seen": target.findings}
+            if target.findings
             else {}
         ),
     }
