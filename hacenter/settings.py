@@ -223,6 +223,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Each cluster's backup schedule (jobs/backup_schedule.py); a due backup becomes a job.
     "start-due-backups": {"task": "clusters.tasks.start_due_backups", "schedule": 300.0},
+    # How full each data directory's disk is (clusters/monitoring/disk_space.py).
+    "check-disk-space": {
+        "task": "clusters.tasks.check_disk_space",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 # Production gives the monitor a queue and workers of its own (deploy/hacenter-monitor.service):
 # jobs hold worker threads for minutes over SSH, and a pool full of them must not leave the

@@ -42,6 +42,12 @@ class NodeStatus(models.Model):
     # PostgreSQL answers, or the server is silent too): a server that is up with Patroni
     # stopped needs a start or a rebuild, not "bring it back".
     host_up_since = models.DateTimeField(null=True, blank=True)
+    # The fullest file system under PostgreSQL's data directory (it, or pg_wal's when that is
+    # a file system of its own), as the disk check last read it over SSH (monitoring.disk_space).
+    disk_mount = models.CharField(max_length=200, blank=True)
+    disk_free_bytes = models.BigIntegerField(null=True, blank=True)
+    disk_total_bytes = models.BigIntegerField(null=True, blank=True)
+    disk_checked = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.node}: {self.role} {self.state}"

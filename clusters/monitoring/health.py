@@ -11,6 +11,7 @@ Patroni's `/cluster` says who *should* be primary (the leader key); direct SQL
 
 from dataclasses import dataclass
 
+from clusters.inventory.units import size_text
 from jobs.playbooks.backup_info import archive_trouble
 
 # Cluster states, the values of clusters.models.Cluster.State (a test keeps them in step; the
@@ -63,6 +64,10 @@ NO_SYNC_STANDBY = (
     "No standby is synchronous yet: in synchronous mode Patroni would not fail over now."
 )
 WRITES_NOWHERE = "HAProxy routes writes to no server: clients cannot write."
+# A data directory disk with less free than this is a problem (and an alarm); below
+# DISK_FULL_BYTES it is said to be full.
+DISK_LOW_FRACTION = 0.10
+DISK_FULL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,9 @@ class MemberView:
     proxy_ro_fallback: str | None = None  # status in the backend reads use when no replica is UP
     # ((backend, status), ...) in the application frontends' backends (APP_BACKEND_PREFIX).
     proxy_apps: tuple[tuple[str, str], ...] = ()
+    # The fullest file system under its data directory, from the disk check (None: not read
+    # lately): (mount point, free bytes, total bytes).
+    disk: tuple[str, int, int] | None = None
 
     @property
     def proxy_backends(self) -> dict[str, str]:
@@ -196,6 +204,8 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
       paused (an operator restarting the primary by hand). The monitor holds it back for a
       moment after a hand-over, while HAProxy's checks catch up (`observe`).
     - "standby_not_streaming": the non-leader members that do not stream, in one message.
+    - "disk_low": a database node's data directory disk has less than DISK_LOW_FRACTION free
+      (the disk check's last reading, monitoring.disk_space); raised whatever the state.
     - "archive_behind": the leader archives WAL (backups are on) and segments wait while its
       last attempt failed or nothing was archived for long (backup_info.archive_trouble).
 
@@ -235,6 +245,8 @@ def find_alarms(view: ClusterView) -> dict[str, str]:
         ]
         if idle:
             alarms["standby_not_streaming"] = " ".join(p for p in idle if p)
+    if disks := [p for m in view.members if (p := _disk_problem(m))]:
+        alarms["disk_low"] = " ".join(disks)
     if view.archive and (trouble := archive_trouble(view.archive)):
         alarms["archive_behind"] = f"WAL archive falls behind: {trouble}."
     return {code: _clip(message) for code, message in alarms.items()}
@@ -403,7 +415,22 @@ def _problem_reasons(view: ClusterView) -> list[str]:
     else:
         # Without Patroni only the sentinel's own record is known about the standbys.
         reasons += [_fenced(m) for m in view.members if m.fenced]
+    reasons += [p for m in view.members if (p := _disk_problem(m))]
     return reasons
+
+
+def _disk_problem(member: MemberView) -> str | None:
+    """The member's data directory disk below DISK_LOW_FRACTION free, in one sentence."""
+    if member.disk is None:
+        return None
+    mount, free, total = member.disk
+    if total <= 0 or free / total >= DISK_LOW_FRACTION:
+        return None
+    how = "is full" if free < DISK_FULL_BYTES else "is nearly full"
+    return (
+        f"{member.name}'s data directory disk ({mount}) {how}: {size_text(free)} free of "
+        f"{size_text(total)}; PostgreSQL cannot grow tables nor write new WAL once it is full."
+    )
 
 
 def _standby_problem(member: MemberView, view: ClusterView) -> str | None:

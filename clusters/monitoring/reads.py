@@ -19,10 +19,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg2
 from django.conf import settings
+from django.utils import timezone
 
 from clusters.models import Cluster, ClusterSecret, Node, NodeStatus
 from clusters.monitoring.failover_settings import failover_settings
@@ -123,6 +124,8 @@ def _get_json(node: Node, path: str, timeout: float) -> object | None:
 
 
 LEADER_ROLES = ("leader", "primary", "master")
+# The disk check runs every minute; a reading older than this says nothing about now.
+DISK_READING_FRESH = timedelta(minutes=5)
 
 
 def _leader_in(found: dict) -> str | None:
@@ -531,6 +534,7 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
                 proxy_rw=rw.get(node.name) if reading.proxy is not None else None,
                 proxy_ro=ro.get(node.name) if reading.proxy is not None else None,
                 fenced=node.name in inventory.fenced,
+                disk=_disk(inventory.statuses.get(node.name)),
                 proxy_ro_fallback=(
                     ro_fallback.get(node.name) if reading.proxy is not None else None
                 ),
@@ -554,6 +558,15 @@ def to_view(inventory: Inventory, reading: Reading) -> ClusterView:
         archive=leader_reading.archiver,
         proxies_silent=reading.proxies_silent,
     )
+
+
+def _disk(status: NodeStatus | None) -> tuple[str, int, int] | None:
+    """The disk check's last reading of the node, if it is recent (monitoring.disk_space)."""
+    if status is None or status.disk_checked is None or status.disk_total_bytes is None:
+        return None
+    if timezone.now() - status.disk_checked > DISK_READING_FRESH:
+        return None
+    return status.disk_mount, status.disk_free_bytes or 0, status.disk_total_bytes
 
 
 def _patroni_state(member: dict, replication: dict, is_leader: bool) -> str | None:

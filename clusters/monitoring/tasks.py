@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from clusters.monitoring.batch import monitor_batch_run, monitor_claim_due
+from clusters.monitoring.disk_space import disk_space_check_all
 from clusters.monitoring.history import samples_compact
 from jobs.backup_schedule import backups_start_due
 
@@ -40,3 +41,10 @@ def start_due_backups() -> list[int]:
     """Start the backups the clusters' schedules want now (beat, every 5 minutes): each one a
     job with its log (jobs.backup_schedule)."""
     return backups_start_due()
+
+
+@shared_task(name="clusters.tasks.check_disk_space", ignore_result=True)
+def check_disk_space() -> int:
+    """How full each database node's data directory is (beat, every minute; one `df` over SSH
+    per node, clusters.monitoring.disk_space)."""
+    return disk_space_check_all()

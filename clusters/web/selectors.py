@@ -143,6 +143,16 @@ def node_summary(node: Node) -> dict:
         "lag_seconds": status.lag_seconds if status else None,
         "last_seen": status.last_seen if status else None,
         "host_up_since": status.host_up_since if status else None,
+        "disk": (
+            {
+                "mount": status.disk_mount,
+                "free_bytes": status.disk_free_bytes,
+                "total_bytes": status.disk_total_bytes,
+                "checked": status.disk_checked,
+            }
+            if status and status.disk_checked
+            else None
+        ),
         # Shut out by the split-brain sentinel (or a person's fence) until rebuilt, and why.
         "fenced": status.fenced if status else False,
         "fence_reason": (status.fence_reason or None) if status else None,

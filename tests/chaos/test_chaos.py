@@ -125,6 +125,10 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
             60,
             "the failover event with its timings",
         )
+    # The first write after the fault broke one: an acknowledgement can still land just after
+    # the fault (its answer was on its way), so the count starts at the writer's first error.
+    broke = next((at for at, _ in writer.errors if at > started), None)
+    resumed = next((a.at for a in writer.acks if broke and a.at > broke), None)
     round_jobs = Job.objects.exclude(pk__in=jobs_before)
     unfinished = round_jobs.filter(status__in=JobStatus.active())
     missing = {a.id for a in round_acks} - writer.stored_ids()
@@ -132,6 +136,7 @@ def one_round(cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Targe
         "fault": fault.name,
         "replication": cluster.replication,
         "outage_s": round(longest_gap(writer, started, ended), 2),
+        "first_write_s": round(resumed - started, 2) if resumed else None,
         "failover": moved,
         "old_primary": primary,
         "new_primary": new_primary,

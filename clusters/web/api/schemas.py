@@ -264,6 +264,13 @@ class ClusterSummaryOut(Schema):
     primary: str | None
 
 
+class DiskOut(Schema):
+    mount: str = Field(description="Where that file system is mounted.")
+    free_bytes: int
+    total_bytes: int
+    checked: datetime
+
+
 class NodeOut(Schema):
     name: str
     address: str
@@ -280,6 +287,10 @@ class NodeOut(Schema):
     host_up_since: datetime | None = Field(
         description="Since when the server answers on its SSH port while its PostgreSQL does "
         "not (null while PostgreSQL answers, or when the server is silent too)."
+    )
+    disk: DiskOut | None = Field(
+        description="The fullest file system under the data directory, as the disk check "
+        "(every minute, over SSH) last read it; null until read, and for proxies."
     )
     fenced: bool = Field(description="Shut out by the sentinel (or a fence job) until rebuilt.")
     fence_reason: str | None
