@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 
 from clusters.models import Cluster, ClusterAlarm, ClusterEvent, Incident, NodeStatus
+from clusters.monitoring.disk_space import disk_space_check
 from clusters.monitoring.reads import read_proxy
 from clusters.web.incident_selectors import incident_story
 from jobs import services
@@ -49,6 +50,12 @@ def test_monitor_keeps_a_healthy_cluster_healthy_with_lag_figures(monitored):
     assert statuses["node1"].proxy_status.startswith("UP")
     assert statuses["node2"].lag_seconds is not None
     assert not ClusterAlarm.objects.filter(cluster=monitored, cleared__isnull=True).exists()
+
+    # The disk check (beat runs it every minute): one `df` over SSH per database node.
+    assert disk_space_check(monitored) == 2
+    for status in NodeStatus.objects.filter(node__cluster=monitored):
+        assert 0 < status.disk_free_bytes < status.disk_total_bytes, status.disk_mount
+        assert status.disk_mount.startswith("/") and status.disk_checked is not None
 
 
 def test_second_writable_node_raises_the_alarm_within_two_periods_and_is_fenced(
