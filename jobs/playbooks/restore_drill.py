@@ -34,7 +34,7 @@ from jobs.playbooks.sql import psql
 # The copy listens here, not on PostgreSQL's port: a restore job's copy on the same server
 # (or Debian's own cluster, stopped by prepare) keeps 5432.
 DRILL_PORT = 5439
-LABEL = re.compile(r"restore backup set (\S+)")
+LABEL = re.compile(r"restore backup set ([0-9A-Za-z_-]+)")
 COUNT_TIMEOUT_S = 3600
 
 

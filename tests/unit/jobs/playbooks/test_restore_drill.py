@@ -268,3 +268,11 @@ def test_the_api_shows_the_drill_server_and_history_without_secrets(client, djan
     assert (older["outcome"], older["rto_seconds"]) == ("passed", 42.5)
     assert older["tables"][0]["table"] == "public.a"
     assert "pw-123456" not in str(body) and "AAAAspare" not in str(body)
+
+
+def test_the_restored_backups_label_is_read_from_pgbackrests_line():
+    line = (
+        "P00   INFO: repo1: restore backup set 20261205-103000F, recovery will start at "
+        "2026-12-05 10:30:00"
+    )
+    assert restore_drill.LABEL.search(line).group(1) == "20261205-103000F"
