@@ -22,6 +22,7 @@ from clusters.models import BackupPolicy, Cluster, Node, NodeStatus
 from clusters.monitoring.failover_outlook import RUNNING_STATES
 from clusters.templatetags.hacenter_ui import relative
 from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
+from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
 from jobs.playbooks import get_playbook
 from jobs.playbooks.restore_drill import drill_refusal
@@ -130,8 +131,16 @@ def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFac
         active_fence=_job_words(active.filter(Q(mutating=True) | Q(kind="fence")).first()),
         outlook={o["node"]: o for o in outlook},
         backups_on=backups_on,
-        drill_off=(drill_refusal(cluster) or "") if backups_on else "",
+        drill_off=_drill_off(cluster) if backups_on else "",
     )
+
+
+def _drill_off(cluster: Cluster) -> str:
+    """restore_drill.drill_refusal, its policy's own refusal (no repository host) in words."""
+    try:
+        return drill_refusal(cluster) or ""
+    except JobRefused as exc:
+        return str(exc)
 
 
 def why_not(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:
