@@ -15,6 +15,9 @@ The restored server is started with settings that undo what only made sense in t
 (Patroni wrote them into the data directory, and the backup carries them): its own addresses,
 no TLS files of a member, and above all no archiving, so the copy never pushes its WAL into
 the cluster's archive.
+
+The restore drill (jobs.playbooks.restore_drill) runs the same preparation, restore and
+recovery (prepare_server, restore_into, recover) with its own data directory and port.
 """
 
 import re
