@@ -221,7 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "clusters.subscriptions.resume_deliveries",
         "schedule": 60.0,
     },
-    # Each cluster's backup schedule (jobs/backup_schedule.py); a due backup becomes a job.
+    # Each cluster's backup and restore drill schedule (jobs/backup_schedule.py); a due one
+    # becomes a job.
     "start-due-backups": {"task": "clusters.tasks.start_due_backups", "schedule": 300.0},
     # How full each data directory's disk is (clusters/monitoring/disk_space.py).
     "check-disk-space": {

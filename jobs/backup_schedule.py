@@ -5,6 +5,10 @@ A full backup when the last successful full one is older than the policy's
 `full_every_hours` (or there is none), else a differential when the last successful backup of
 any type is older than `diff_every_hours`. Runs from Celery beat every few minutes; a backup
 already pending or running is left to finish.
+
+Restore drills (issue 22 part 3) follow the same beat: a drill when the policy has a drill
+server, `drill_every_hours` is not 0, a backup succeeded, and the last drill started that long
+ago (or there was none); never beside a running drill or backup.
 """
 
 import datetime
@@ -14,7 +18,8 @@ from django.utils import timezone
 from clusters.models import BackupPolicy, Cluster
 from jobs import services
 from jobs.errors import JobRefused
-from jobs.models import Job, JobKind, JobStatus
+from jobs.models import Job, JobKind, JobStatus, RestoreDrill
+from jobs.playbooks.restore_drill import drill_refusal
 
 RUNNING_STATES = (
     Cluster.State.HEALTHY,
@@ -76,5 +81,46 @@ def backups_start_due(now: datetime.datetime | None = None) -> list[int]:
             )
         except JobRefused:
             continue  # refused now (e.g. the cluster just changed state): the next round tries
+        started.append(job.pk)
+    return started
+
+
+def drill_due(
+    every_hours: int,
+    last_backup: datetime.datetime | None,
+    last_drill: datetime.datetime | None,
+    now: datetime.datetime,
+) -> bool:
+    """Whether a drill is due: drills on (`every_hours` > 0), a successful backup to restore,
+    and no drill in the last `every_hours`."""
+    if not every_hours or last_backup is None:
+        return False
+    return last_drill is None or now - last_drill >= datetime.timedelta(hours=every_hours)
+
+
+def drills_start_due(now: datetime.datetime | None = None) -> list[int]:
+    """Start each due restore drill; the ids of the jobs started."""
+    now = now or timezone.now()
+    started = []
+    policies = BackupPolicy.objects.filter(
+        enabled=True, drill_every_hours__gt=0, cluster__state__in=RUNNING_STATES
+    ).exclude(drill_address="")
+    for policy in policies.select_related("cluster"):
+        cluster = policy.cluster
+        last = RestoreDrill.objects.filter(cluster=cluster).order_by("-started").first()
+        busy = Job.objects.filter(
+            cluster=cluster,
+            kind__in=[JobKind.BACKUP, JobKind.RESTORE_DRILL],
+            status__in=JobStatus.active(),
+        ).exists()
+        backup = _last_success(policy, ("full", "diff", "incr"))
+        if busy or not drill_due(policy.drill_every_hours, backup, last and last.started, now):
+            continue
+        if drill_refusal(cluster):
+            continue  # the page says why; the schedule does not start what would be refused
+        try:
+            job = services.job_start(cluster=cluster, kind=JobKind.RESTORE_DRILL, params={})
+        except JobRefused:
+            continue
         started.append(job.pk)
     return started

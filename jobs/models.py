@@ -74,6 +74,8 @@ class JobKind(models.TextChoices):
     BACKUP = "backup"  # a full, differential or incremental backup into the repository
     RESTORE_POINT = "restore_point"  # a named point in the WAL to restore to
     RESTORE = "restore"  # point-in-time recovery onto a new server, outside the cluster
+    # The latest backup restored onto a throwaway server, compared with the primary, removed
+    RESTORE_DRILL = "restore_drill"
 
 
 class Job(models.Model):
@@ -173,3 +175,44 @@ class LogLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq} [{self.host or '-'}] {self.text[:80]}"
+
+
+class RestoreDrill(models.Model):
+    """One restore drill (issue 22 part 3): the latest backup restored onto the policy's
+    throwaway server to a restore point made for it, its tables compared with what the primary
+    held at that point, and the copy removed. Written by the drill job's steps as they go, so a
+    drill that failed stays in the history as failed, with its reason.
+
+    `results`: per table, what the primary held and what the copy holds, as
+    {"table": "public.t", "rows": n, "checksum": "…", "copy_rows": n, "copy_checksum": "…"}.
+    `rto_seconds`: from the start of the restore (the files step) until the copy was promoted
+    and its tables checked: how long bringing the data back takes.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"
+        FAILED = "failed"
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster", related_name="restore_drills", on_delete=models.CASCADE
+    )
+    job = models.OneToOneField(Job, related_name="restore_drill", on_delete=models.CASCADE)
+    target_address = models.CharField(max_length=253)
+    database = models.CharField(max_length=63, default="postgres")
+    backup_label = models.CharField(max_length=100, blank=True)
+    restore_point = models.CharField(max_length=63, blank=True)
+    results = models.JSONField(default=list, blank=True)
+    started = models.DateTimeField(auto_now_add=True)
+    restore_started = models.DateTimeField(null=True, blank=True)
+    restored_at = models.DateTimeField(null=True, blank=True)  # the copy was promoted
+    finished = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    reason = models.TextField(blank=True)  # why it failed
+    rto_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"restore drill of {self.cluster} (job {self.job_id}): {self.outcome}"

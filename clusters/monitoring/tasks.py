@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from clusters.monitoring.batch import monitor_batch_run, monitor_claim_due
 from clusters.monitoring.disk_space import disk_space_check_all
 from clusters.monitoring.history import samples_compact
-from jobs.backup_schedule import backups_start_due
+from jobs.backup_schedule import backups_start_due, drills_start_due
 
 
 @shared_task(name="clusters.tasks.monitor_all", ignore_result=True)
@@ -38,9 +38,9 @@ def compact_samples() -> None:
 
 @shared_task(name="clusters.tasks.start_due_backups", ignore_result=True)
 def start_due_backups() -> list[int]:
-    """Start the backups the clusters' schedules want now (beat, every 5 minutes): each one a
-    job with its log (jobs.backup_schedule)."""
-    return backups_start_due()
+    """Start the backups and restore drills the clusters' schedules want now (beat, every 5
+    minutes): each one a job with its log (jobs.backup_schedule)."""
+    return backups_start_due() + drills_start_due()
 
 
 @shared_task(name="clusters.tasks.check_disk_space", ignore_result=True)

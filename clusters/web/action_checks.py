@@ -22,8 +22,10 @@ from clusters.models import BackupPolicy, Cluster, Node, NodeStatus
 from clusters.monitoring.failover_outlook import RUNNING_STATES
 from clusters.templatetags.hacenter_ui import relative
 from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
+from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
 from jobs.playbooks import get_playbook
+from jobs.playbooks.restore_drill import drill_refusal
 
 # States the restart and certificate-rotation plans accept ("a running cluster").
 RUNNING = (Cluster.State.HEALTHY, Cluster.State.DEGRADED, Cluster.State.MAINTENANCE)
@@ -75,6 +77,8 @@ class ActionFacts:
     # Per standby, the failover outlook's verdict (selectors.cluster_failover_outlook).
     outlook: dict[str, dict] = field(default_factory=dict)
     backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backups.policy_of)
+    # Why a restore drill cannot start for the policy's sake (no drill server, no backup yet).
+    drill_off: str = ""
 
     @property
     def database(self) -> list[NodeFacts]:
@@ -119,14 +123,24 @@ def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFac
             last_seen=status.last_seen,
         )
     active = Job.objects.filter(cluster=cluster, status__in=JobStatus.active()).order_by("created")
+    backups_on = BackupPolicy.objects.filter(cluster=cluster, enabled=True).exists()
     return ActionFacts(
         nodes=nodes,
         now=timezone.now(),
         active_job=_job_words(active.filter(mutating=True).first()),
         active_fence=_job_words(active.filter(Q(mutating=True) | Q(kind="fence")).first()),
         outlook={o["node"]: o for o in outlook},
-        backups_on=BackupPolicy.objects.filter(cluster=cluster, enabled=True).exists(),
+        backups_on=backups_on,
+        drill_off=_drill_off(cluster) if backups_on else "",
     )
+
+
+def _drill_off(cluster: Cluster) -> str:
+    """restore_drill.drill_refusal, its policy's own refusal (no repository host) in words."""
+    try:
+        return drill_refusal(cluster) or ""
+    except JobRefused as exc:
+        return str(exc)
 
 
 def why_not(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:
@@ -175,6 +189,8 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _upgrade_refusal(cluster, node)
     elif kind in ("configure_backups", "backup"):
         reason = _backup_refusal(cluster, node, facts)
+    elif kind == "restore_drill":
+        reason = _drill_refusal(cluster, node, facts)
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:
@@ -283,6 +299,16 @@ def _backup_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -> 
     if node is not None:
         return "backups run from the repository host; name no node"
     return None
+
+
+def _drill_refusal(cluster: Cluster, node: Node | None, facts: ActionFacts) -> str | None:
+    """jobs.playbooks.restore_drill.plan_drill: a backup's rules, a drill server set outside
+    every cluster, a successful backup to restore."""
+    if cluster.origin == Cluster.Origin.ADOPTED:
+        return f"{cluster.name} is an adopted Patroni cluster: its backups are not managed"
+    if node is not None:
+        return "a restore drill runs on the drill server; name no node"
+    return _backup_refusal(cluster, None, facts) or facts.drill_off or None
 
 
 def page_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts) -> str | None:

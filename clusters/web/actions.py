@@ -53,6 +53,8 @@ ACTIONS = {
         Action("fence", "Fence node", "Yes, fence it", roles.ADMIN, True, "node"),
         # Apt's newer builds of the same majors, node by node (jobs.playbooks.upgrade).
         Action("minor_upgrade", "Minor upgrade", "Yes, upgrade node by node", roles.OPERATOR),
+        # The latest backup restored onto the policy's throwaway server, checked, removed.
+        Action("restore_drill", "Run restore drill", "Yes, run the drill", roles.OPERATOR),
         # A security operation: admins only (clusters.access.roles.ADMIN_JOB_KINDS).
         Action(
             "rotate_certificates",
@@ -152,6 +154,14 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             f"{primary}. Each node is checked (streaming again, caught up, etcd healthy) "
             "before the next; writes stop for the switchover only."
         ),
+        "restore_drill": (
+            "On the primary, the drill's tables are locked against writes while they are "
+            "counted and checksummed (reads go on; writes wait for the count, seconds on small "
+            "tables) and a restore point is made. The latest backup is then restored onto the "
+            "drill server up to that point, started there as a throwaway copy outside the "
+            "cluster, compared table by table, stopped and removed. No node of the cluster "
+            "restarts."
+        ),
         "fence": (
             f"{target} is put in maintenance in HAProxy and its Patroni and PostgreSQL are "
             "stopped; it stays out until it is rebuilt. Refused for the node holding the "
@@ -212,6 +222,7 @@ def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list
         "fence": "none on the cluster: it is not the primary; it stops serving reads",
         "remove_node": "none on the cluster: its data directory is moved aside, not deleted",
         "rotate_certificates": "none: no restart and no failover",
+        "restore_drill": "none: writes to the checked tables wait while they are counted",
         "minor_upgrade": (
             "none: standbys restart one at a time and the switchover waits for the standby to "
             "have all of the primary's WAL; writes pause for a few seconds"

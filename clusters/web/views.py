@@ -196,7 +196,13 @@ def _actions_off(
     facts = action_checks.facts_read(cluster, outlook)
     cluster_kinds = ("switchover", "restart", "maintenance_on", "maintenance_off", "add_node")
     off = {kind: action_checks.why_not(cluster, kind, None, facts) for kind in cluster_kinds}
-    for kind in ("rotate_certificates", "minor_upgrade", "configure_backups", "backup"):
+    for kind in (
+        "rotate_certificates",
+        "minor_upgrade",
+        "configure_backups",
+        "backup",
+        "restore_drill",
+    ):
         off[kind] = action_checks.why_not(cluster, kind, None, facts)
     winner = next((o for o in outlook if o["verdict"] == "would_promote"), None)
     node_kinds = ("rebuild", "switchover", "failover", "replace_node", "remove_node", "fence")

@@ -19,6 +19,7 @@ from jobs.playbooks import (
     remove,
     restart,
     restore,
+    restore_drill,
     rotate_certificates,
     setup,
     upgrade,
@@ -53,6 +54,7 @@ def _registry() -> dict[str, Playbook]:
         backups.BACKUP,
         restore.RESTORE_POINT,
         restore.RESTORE,
+        restore_drill.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

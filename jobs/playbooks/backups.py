@@ -53,7 +53,7 @@ def policy_of(cluster: Cluster) -> BackupPolicy:
     return policy
 
 
-def _refuse_unless_running(cluster: Cluster, what: str) -> None:
+def refuse_unless_running(cluster: Cluster, what: str) -> None:
     if cluster.origin == Cluster.Origin.ADOPTED:
         raise JobRefused(f"{cluster.name} is an adopted Patroni cluster: {what} is not managed")
     if cluster.state not in (
@@ -68,7 +68,7 @@ def _refuse_unless_running(cluster: Cluster, what: str) -> None:
 
 def plan_configure(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """Repository host first, then the database nodes; stanza and check; info."""
-    _refuse_unless_running(cluster, "configuring backups")
+    refuse_unless_running(cluster, "configuring backups")
     repo = policy_of(cluster).repository_node()
     if node is not None:
         raise JobRefused("backups are configured on every node at once; name no node")
@@ -85,7 +85,7 @@ def plan_configure(cluster: Cluster, node: Node | None, params: dict) -> list[St
 
 def plan_backup(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """One backup from the repository host, then its info."""
-    _refuse_unless_running(cluster, "a backup")
+    refuse_unless_running(cluster, "a backup")
     repo = policy_of(cluster).repository_node()
     kind = params.get("backup_type", "full")
     if kind not in BACKUP_TYPES:

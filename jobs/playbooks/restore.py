@@ -15,12 +15,16 @@ The restored server is started with settings that undo what only made sense in t
 (Patroni wrote them into the data directory, and the backup carries them): its own addresses,
 no TLS files of a member, and above all no archiving, so the copy never pushes its WAL into
 the cluster's archive.
+
+The restore drill (jobs.playbooks.restore_drill) runs the same preparation, restore and
+recovery (prepare_server, restore_into, recover) with its own data directory and port.
 """
 
 import re
 import shlex
 
-from clusters.models import Cluster, Credential, Node, ScannedHostKey
+from clusters.inventory import outside_servers
+from clusters.models import Cluster, Node
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
@@ -58,6 +62,13 @@ def restore_point_create(ctx: StepContext) -> Verdict | str:
     if primary is None:
         raise StepFailed("no primary at the moment; make the restore point once there is one")
     lsn = psql(ctx, primary, f"SELECT pg_create_restore_point({quote_literal(name)});")[0]
+    segment = archive_wait(ctx, primary, lsn)
+    return f"restore point {name} at {lsn} on {primary.name}; segment {segment} archived"
+
+
+def archive_wait(ctx: StepContext, primary: Node, lsn: str) -> str:
+    """Switch WAL on the primary and wait until the segment holding `lsn` is archived (a point
+    not yet archived cannot be restored to); that segment's name."""
     segment = psql(ctx, primary, f"SELECT pg_walfile_name('{lsn}'::pg_lsn);", echo=False)[0]
     psql(ctx, primary, "SELECT pg_switch_wal();", echo=False)
 
@@ -72,7 +83,7 @@ def restore_point_create(ctx: StepContext) -> Verdict | str:
         return bool(last) and last[0][:24] >= segment
 
     ctx.wait_until(archived, timeout=ARCHIVE_WAIT_S, what=f"segment {segment} to be archived")
-    return f"restore point {name} at {lsn} on {primary.name}; segment {segment} archived"
+    return segment
 
 
 # --- restore -----------------------------------------------------------------------------
@@ -82,39 +93,23 @@ def _target_node(cluster: Cluster, params: dict) -> Node:
     """The target server as an unsaved Node (never in the inventory), its host key pinned
     from an earlier scan like a new node's; JobRefused when something is missing or wrong."""
     address = params.get("address", "")
-    port = params.get("ssh_port", 22)
     if not address:
         raise JobRefused("a restore needs the target server's address")
-    if Node.objects.filter(address__iexact=address).exists():
-        member = Node.objects.filter(address__iexact=address).select_related("cluster").first()
-        raise JobRefused(
-            f"{address} is {member.name} of cluster {member.cluster.name}: a restore never "
-            "goes onto a member of a cluster; give a new server"
-        )
+    if reason := outside_servers.member_refusal(address):
+        raise JobRefused(reason)
     if params.get("confirm") != address:
         raise JobRefused(f'type the target\'s address to confirm: confirm="{address}"')
-    credential = Credential.objects.filter(pk=params.get("credential")).first()
-    if credential is None:
-        raise JobRefused("a restore needs the id of a saved login for the target (credential)")
-    scanned = ScannedHostKey.objects.filter(
-        address=address, port=port, fingerprint=params.get("host_key_fingerprint", "")
-    ).first()
-    if scanned is None:
-        raise JobRefused(
-            "scan the target's host key first (POST /api/v1/host-keys/scan/) and pass the "
-            "fingerprint you checked as host_key_fingerprint"
+    try:
+        return outside_servers.outside_server(
+            cluster,
+            address=address,
+            port=params.get("ssh_port", 22),
+            credential_id=params.get("credential"),
+            fingerprint=params.get("host_key_fingerprint", ""),
+            name="restore-target",
         )
-    return Node(
-        cluster=cluster,
-        name="restore-target",
-        address=address,
-        ssh_port=port,
-        credential=credential,
-        kind=Node.Kind.DATABASE,
-        host_key_type=scanned.key_type,
-        host_key_base64=scanned.base64,
-        host_key_fingerprint=scanned.fingerprint,
-    )
+    except outside_servers.NotAnOutsideServer as exc:
+        raise JobRefused(f"a restore: {exc}") from None
 
 
 def plan_restore(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
@@ -140,20 +135,29 @@ def plan_restore(cluster: Cluster, node: Node | None, params: dict) -> list[Step
     ]
 
 
-def on_target(step):
-    """Run a step with the target server as its node (the step row has none: the target is
-    no node of the inventory)."""
+def on_server(make_node):
+    """Run a step with a server outside the inventory as its node (the step row has none):
+    `make_node(ctx)` builds it once per run."""
 
-    def wrapper(ctx: StepContext) -> Verdict | str:
-        if "target" not in ctx.facts:
-            ctx.facts["target"] = _target_node(ctx.cluster, ctx.job.params)
-        ctx.step.node = ctx.facts["target"]
-        try:
-            return step(ctx)
-        finally:
-            ctx.step.node = None
+    def decorate(step):
+        def wrapper(ctx: StepContext) -> Verdict | str:
+            if "target" not in ctx.facts:
+                ctx.facts["target"] = make_node(ctx)
+            ctx.step.node = ctx.facts["target"]
+            try:
+                return step(ctx)
+            finally:
+                ctx.step.node = None
 
-    return wrapper
+        wrapper.__doc__ = step.__doc__
+        wrapper.__name__ = step.__name__
+        return wrapper
+
+    return decorate
+
+
+# The restore job's target: the server its parameters name.
+on_target = on_server(lambda ctx: _target_node(ctx.cluster, ctx.job.params))
 
 
 def restored_dir(ctx: StepContext) -> str:
@@ -161,9 +165,10 @@ def restored_dir(ctx: StepContext) -> str:
     return f"/var/lib/postgresql/{spec.postgres_version}/restored-{spec.name}"
 
 
-def restore_prepare(ctx: StepContext) -> Verdict | str:
+def prepare_server(ctx: StepContext, data_dir: str) -> str:
     """PostgreSQL (the cluster's major) and pgBackRest from apt; Debian's own cluster stopped;
-    the CA, a client certificate from the cluster's CA and the config in place."""
+    the CA, a client certificate from the cluster's CA and the config (restoring into
+    `data_dir`) in place; the repository reached. What was done, in words."""
     spec = ctx.facts["spec"]
     installed = packages.install(ctx, [f"postgresql-{spec.postgres_version}", "pgbackrest"])
     stopped = distro_services.stop_distribution_postgres(ctx)
@@ -176,7 +181,7 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
     )
     # A client certificate the repository lets in (RESTORE_CLIENT_CN), none of a member's.
     backup_tls.certificate_put(ctx, ctx.node, "postgres", conf.RESTORE_CLIENT_CN)
-    text = conf.restore_config(layout, restored_dir(ctx))
+    text = conf.restore_config(layout, data_dir)
     ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group="postgres")
     # Reaches the repository: `info` through its TLS server, with the new certificate.
     ctx.run(
@@ -184,6 +189,12 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
         check=True,
     )
     return f"{installed}" + (f"; stopped {', '.join(stopped)}" if stopped else "")
+
+
+def restore_prepare(ctx: StepContext) -> Verdict | str:
+    """PostgreSQL (the cluster's major) and pgBackRest from apt; Debian's own cluster stopped;
+    the CA, a client certificate from the cluster's CA and the config in place."""
+    return prepare_server(ctx, restored_dir(ctx))
 
 
 def _target_args(params: dict) -> str:
@@ -194,23 +205,21 @@ def _target_args(params: dict) -> str:
     return f"--type={kind} --target={shlex.quote(str(params['target']))} --target-action=promote"
 
 
-def restore_files(ctx: StepContext) -> Verdict | str:
-    """`pgbackrest restore` into an empty directory (never over data already there)."""
-    data = shlex.quote(restored_dir(ctx))
-    exists = ctx.output(f"[ -e {data}/PG_VERSION ] && echo yes || true", sudo=True, echo=False)
-    if exists:
-        raise StepFailed(
-            f"{restored_dir(ctx)} already holds a data directory on {ctx.node.address}; "
-            "move it aside first (a restore never overwrites one)"
-        )
+def holds_data(ctx: StepContext, data_dir: str) -> bool:
+    """Whether `data_dir` on the step's server already holds a data directory."""
+    data = shlex.quote(data_dir)
+    return bool(ctx.output(f"[ -e {data}/PG_VERSION ] && echo yes || true", sudo=True, echo=False))
+
+
+def restore_into(ctx: StepContext, data_dir: str, target_args: str) -> tuple[str, list[str]]:
+    """`pgbackrest restore` into `data_dir`, which must not hold a data directory (the
+    callers decide what to do about one); the restored size and pgBackRest's lines."""
+    data = shlex.quote(data_dir)
     ctx.run(f"install -d -m 0700 -o postgres -g postgres {data}", check=True)
     stanza = shlex.quote(ctx.facts["spec"].name)
     lines: list[str] = []
     result = ctx.run(
-        backups.as_user(
-            ctx.node,
-            f"pgbackrest --stanza={stanza} {_target_args(ctx.job.params)} restore",
-        ),
+        backups.as_user(ctx.node, f"pgbackrest --stanza={stanza} {target_args} restore"),
         timeout=RESTORE_TIMEOUT_S,
         collect=lines,
     )
@@ -218,15 +227,25 @@ def restore_files(ctx: StepContext) -> Verdict | str:
         said = [ln for ln in lines + result.stderr_tail if "ERROR" in ln] or result.stderr_tail
         raise StepFailed(f"pgbackrest restore failed: {' | '.join(said[-2:])[-400:]}")
     size = ctx.output(f"du -sh {data} | cut -f1", sudo=True, echo=False)
-    return f"restored {size[0] if size else '?'} into {restored_dir(ctx)}"
+    return (size[0] if size else "?"), lines
 
 
-def start_options(ctx: StepContext) -> str:
+def restore_files(ctx: StepContext) -> Verdict | str:
+    """`pgbackrest restore` into an empty directory (never over data already there)."""
+    if holds_data(ctx, restored_dir(ctx)):
+        raise StepFailed(
+            f"{restored_dir(ctx)} already holds a data directory on {ctx.node.address}; "
+            "move it aside first (a restore never overwrites one)"
+        )
+    size, _ = restore_into(ctx, restored_dir(ctx), _target_args(ctx.job.params))
+    return f"restored {size} into {restored_dir(ctx)}"
+
+
+def start_options(ctx: StepContext, data: str, port: int = paths.POSTGRES_PORT) -> str:
     """-c settings that override what the cluster's Patroni wrote into the data directory."""
-    data = restored_dir(ctx)
     settings = {
         "listen_addresses": f"{ctx.node.address},127.0.0.1",
-        "port": str(paths.POSTGRES_PORT),
+        "port": str(port),
         "unix_socket_directories": paths.SOCKET_DIR,
         "hba_file": f"{data}/pg_hba.conf",
         "ident_file": f"{data}/pg_ident.conf",
@@ -238,19 +257,21 @@ def start_options(ctx: StepContext) -> str:
     return " ".join(f"-c {k}={v}" for k, v in settings.items())
 
 
-def restore_recover(ctx: StepContext) -> Verdict | str:
-    """Start the restored server (pg_ctl, as postgres) and wait until it has replayed to the
-    target and been promoted; the replay position is logged as it moves."""
-    spec = ctx.facts["spec"]
-    data = restored_dir(ctx)
-    pg_ctl = f"{paths.bin_dir(spec.postgres_version)}/pg_ctl"
-    running = ctx.run(backups.as_user(ctx.node, f"{pg_ctl} -D {shlex.quote(data)} status"))
+def pg_ctl(ctx: StepContext) -> str:
+    return f"{paths.bin_dir(ctx.facts['spec'].postgres_version)}/pg_ctl"
+
+
+def recover(ctx: StepContext, data: str, port: int) -> None:
+    """Start the restored server in `data` on `port` (pg_ctl, as postgres) unless it runs, and
+    wait until it has replayed to the target and been promoted; the replay position is logged
+    as it moves."""
+    running = ctx.run(backups.as_user(ctx.node, f"{pg_ctl(ctx)} -D {shlex.quote(data)} status"))
     if not running.ok:
         ctx.run(
             backups.as_user(
                 ctx.node,
-                f"{pg_ctl} -D {shlex.quote(data)} -l {shlex.quote(data + '.log')} -w -t 600 "
-                f"-o {shlex.quote(start_options(ctx))} start",
+                f"{pg_ctl(ctx)} -D {shlex.quote(data)} -l {shlex.quote(data + '.log')} -w -t 600 "
+                f"-o {shlex.quote(start_options(ctx, data, port))} start",
             ),
             timeout=900,
             check=True,
@@ -264,6 +285,7 @@ def restore_recover(ctx: StepContext) -> Verdict | str:
             "SELECT pg_is_in_recovery() || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '-');",
             echo=False,
             check=False,
+            port=port,
         )
         if row and row[0] != (seen[-1] if seen else ""):
             seen.append(row[0])
@@ -271,6 +293,14 @@ def restore_recover(ctx: StepContext) -> Verdict | str:
         return bool(row) and row[0].startswith("false")
 
     ctx.wait_until(promoted, timeout=RECOVERY_TIMEOUT_S, interval=2, what="recovery to the target")
+
+
+def restore_recover(ctx: StepContext) -> Verdict | str:
+    """Start the restored server (pg_ctl, as postgres) and wait until it has replayed to the
+    target and been promoted; the replay position is logged as it moves."""
+    spec = ctx.facts["spec"]
+    data = restored_dir(ctx)
+    recover(ctx, data, paths.POSTGRES_PORT)
     kind = ctx.job.params.get("target_type", "latest")
     target = "the end of the archive" if kind == "latest" else f"{kind} {ctx.job.params['target']}"
     return (

@@ -29,11 +29,13 @@ def psql(
     echo: bool = True,
     check: bool = True,
     timeout: float = 60,
+    port: int = POSTGRES_PORT,
 ) -> list[str]:
-    """Run SQL with psql on the node and return its unaligned, tuples-only output lines."""
+    """Run SQL with psql on the node and return its unaligned, tuples-only output lines
+    (`port`: another PostgreSQL on the node, e.g. a restore drill's copy)."""
     command = (
         "cd / && runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 "
-        f"-h {shlex.quote(_socket_dir(ctx))} -p {POSTGRES_PORT} -d {shlex.quote(database)}"
+        f"-h {shlex.quote(_socket_dir(ctx))} -p {int(port)} -d {shlex.quote(database)}"
     )
     lines: list[str] = []
     if echo:

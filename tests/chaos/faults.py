@@ -79,6 +79,8 @@ class Fault:
     chaos_only: bool = False
     # It needs a cluster with two proxies and a floating address (test_chaos_vip runs it).
     two_proxies: bool = False
+    # It needs database hosts with small data disks of their own (test_chaos_disk runs it).
+    small_disks: bool = False
     # The admin's answer after the heal is a setup run (the lab has no systemd to restart
     # what the fault stopped, e.g. HAProxy or a powered-on proxy's daemons).
     heal_with_setup: bool = False
@@ -198,22 +200,50 @@ def _standby_behind_then_primary_off(target: Target) -> None:
     target.lab.exec(target.standby, ["pkill", "-CONT", "-f", "walreceiver"])
 
 
-def _console_says_why_then_power_on(target: Target) -> None:
-    """The console must say why nobody took over (the monitor reads Patroni's lag), then the
-    old primary comes back."""
+def _console_says(target: Target, fragment: str, timeout: float = 60) -> list[str]:
+    """The cluster's state reasons that contain `fragment`, waiting up to `timeout` for one
+    (kept in the round's findings)."""
     from clusters.models import Cluster
 
     def said() -> list[str]:
         reasons = Cluster.objects.get(pk=target.cluster.pk).state_reasons
-        return [r for r in reasons if NO_CANDIDATE in r]
+        return [r for r in reasons if fragment in r]
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while not (found := said()) and time.monotonic() < deadline:
         time.sleep(1)
     target.findings["console_said"] = found
+    return found
+
+
+def _console_says_why_then_power_on(target: Target) -> None:
+    """The console must say why nobody took over (the monitor reads Patroni's lag), then the
+    old primary comes back."""
+    found = _console_says(target, NO_CANDIDATE)
     target.lab.power_on(target.primary)
     if not found and target.cluster.replication == "async":
         raise AssertionError("the console did not say why no standby was promoted")
+
+
+DISK_REASON = "data directory disk"
+
+
+def _fill_disk(target: Target) -> None:
+    from tests.chaos.small_disks import fill
+
+    target.findings["filled"] = target.primary
+    fill(target.lab, target.primary)
+
+
+def _console_says_disk_full_then_free(target: Target) -> None:
+    """The console must name the full disk (the disk check runs every minute), then the space
+    is freed on the host that was filled."""
+    from tests.chaos.small_disks import free
+
+    found = _console_says(target, DISK_REASON, timeout=150)
+    free(target.lab, target.findings["filled"])
+    if not found:
+        raise AssertionError("the console did not say that the primary's disk is full")
 
 
 def _nothing(target: Target) -> None:
@@ -375,6 +405,18 @@ FAULTS: tuple[Fault, ...] = (
         heal_after_s=40,
         chaos_only=True,
         heal_with_setup=True,
+    ),
+    Fault(
+        "disk_full",
+        "the primary's data disk full (a file takes every free block), freed once the "
+        "console names it",
+        _fill_disk,
+        _console_says_disk_full_then_free,
+        # PostgreSQL cannot write new WAL: it may stop, and Patroni may promote the standby.
+        failover=None,
+        heal_after_s=5,
+        chaos_only=True,
+        small_disks=True,
     ),
     Fault(
         "reboot",

@@ -25,6 +25,7 @@ from jobs import services
 from jobs.models import Job, JobStatus
 from tests.chaos.faults import FAULTS, Fault, Target, hold
 from tests.chaos.job_faults import broken_promises
+from tests.chaos.small_disks import small_data_disks
 from tests.conftest import wait_for
 from tests.integration.conftest import (
     lab_credential,
@@ -215,16 +216,29 @@ def check(result: dict, fault: Fault) -> None:
 def test_chaos(fresh_lab, workers, replication):
     cluster = define_cluster(fresh_lab, f"chaos{replication[0]}", replication=replication)
     run_job(cluster, "setup")
-    faults = [f for f in FAULTS if not f.systemd and not f.two_proxies]
+    faults = [f for f in FAULTS if not (f.systemd or f.two_proxies or f.small_disks)]
     chaos_rounds(fresh_lab, cluster, workers, faults)
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("replication", ["async", "sync"])
+def test_chaos_disk(fresh_lab, workers, replication):
+    """The faults that fill a disk, on database hosts with small data disks of their own."""
+    faults = [f for f in FAULTS if f.small_disks and (f.name in ONLY or not ONLY)]
+    if not ROUNDS or not faults:
+        pytest.skip("only `make chaos` runs the disk faults")
+    with small_data_disks(fresh_lab, [h.name for h in fresh_lab.db_nodes]):
+        cluster = define_cluster(fresh_lab, f"chaosd{replication[0]}", replication=replication)
+        run_job(cluster, "setup")
+        chaos_rounds(fresh_lab, cluster, workers, faults)
 
 
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("replication", ["async", "sync"])
 def test_chaos_vip(fresh_lab, workers, replication):
     """The faults of a cluster with two proxies and a floating address; the writer on it."""
-    faults = [f for f in FAULTS if f.two_proxies]
-    if not ROUNDS or not [f for f in faults if f.name in ONLY or not ONLY]:
+    faults = [f for f in FAULTS if f.two_proxies and (f.name in ONLY or not ONLY)]
+    if not ROUNDS or not faults:
         pytest.skip("only `make chaos` runs the two-proxy faults")
     proxy2 = fresh_lab.add_second_proxy()
     cluster = make_lab_cluster(

@@ -25,6 +25,7 @@ from jobs.models import Job, JobStatus
 from jobs.playbooks.packages import APT_COMMON
 from tests.conftest import wait_for
 from tests.integration.conftest import job_story, leader_name, streaming_standby, wait_for_job
+from tests.integration.systemd_clusters import lab_login, scanned_nodes
 from tests.lab_fixtures import on_debian
 from tests.workers import start_beat
 
@@ -161,24 +162,9 @@ def test_an_existing_patroni_cluster_is_adopted_and_switched_over(fresh_systemd_
     started_at = time.monotonic()
     customer_builds_patroni(lab)
     took["customer's cluster built"] = time.monotonic() - started_at
-    login = api.post(
-        "/api/v1/credentials/",
-        {"name": "adopt-root", "username": "root", "private_key": lab.private_key_text},
-    )
-    assert login.status_code == 201, login.content
-    nodes = []
-    for host in ("node1", "node2"):  # no HAProxy: the proxy host is only an etcd member
-        address = lab.host(host).address
-        scan = api.post("/api/v1/host-keys/scan/", {"address": address, "port": 22}).json()
-        nodes.append(
-            {
-                "name": host,
-                "address": address,
-                "credential": login.json()["id"],
-                "host_key_fingerprint": scan["fingerprint"],
-                "kind": "database",
-            }
-        )
+    login = lab_login(api, lab, "adopt-root")
+    # no HAProxy: the proxy host is only an etcd member
+    nodes = scanned_nodes(api, lab, login, ["node1", "node2"])
     adopted = api.post(
         "/api/v1/clusters/adopt/",
         {"nodes": nodes, "rest_api": {"username": REST_USER, "password": REST_PASSWORD}},

@@ -18,6 +18,7 @@ import pytest
 
 from jobs.models import JobStatus
 from tests.conftest import wait_for
+from tests.integration.systemd_clusters import define_cluster
 from tests.integration.test_fresh_servers_systemd import primary_name, run, sh, steps, unit_state
 from tests.lab import sample_app
 from tests.lab_fixtures import on_debian
@@ -31,37 +32,9 @@ UNIT = sample_app.UNIT
 
 def define(api, lab) -> int:
     """The cluster through the API, with the application's frontend and unit."""
-    login = api.post(
-        "/api/v1/credentials/",
-        {"name": "app-root", "username": "root", "private_key": lab.private_key_text},
-    )
-    assert login.status_code == 201, login.content
-    nodes = []
-    for host in lab.hosts:
-        scan = api.post("/api/v1/host-keys/scan/", {"address": host.address, "port": 22}).json()
-        nodes.append(
-            {
-                "name": host.name,
-                "address": host.address,
-                "credential": login.json()["id"],
-                "host_key_fingerprint": scan["fingerprint"],
-                "kind": "proxy" if host is lab.proxy else "database",
-            }
-        )
-    body = {
-        "name": NAME,
-        "replication": "async",
-        "nodes": nodes,
-        "apt_proxy": lab.apt_proxy_url,
-        "client_networks": ["198.19.0.1/32"],
-        "http_frontends": [
-            {"listen_port": 80, "app_port": sample_app.PORT, "check_path": "/health"}
-        ],
-        "application_unit": UNIT,
-    }
-    created = api.post("/api/v1/clusters/", body)
-    assert created.status_code == 201, created.content
-    return created.json()["id"]
+    frontend = {"listen_port": 80, "app_port": sample_app.PORT, "check_path": "/health"}
+    cluster_id, _ = define_cluster(api, lab, NAME, http_frontends=[frontend], application_unit=UNIT)
+    return cluster_id
 
 
 def post_write(url: str, timeout: float = 2.0) -> dict | None:

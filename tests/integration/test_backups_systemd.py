@@ -17,46 +17,14 @@ import pytest
 from clusters.models import Cluster
 from jobs.models import JobStatus
 from tests.conftest import wait_for
-from tests.integration.test_fresh_servers_systemd import POSTGRES, primary_name, run, sh, whole
+from tests.integration.systemd_clusters import define_cluster
+from tests.integration.test_fresh_servers_systemd import primary_name, run, sh, whole
 from tests.writer import ProxyWriter
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 NAME = "bk"
 WAL_NAME = re.compile(r"^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})-[0-9a-f]{40}")
-
-
-def define(api, lab) -> tuple[int, int]:
-    """The cluster through the API, as test_fresh_servers_systemd does, named `bk`; its id
-    and the login's."""
-    login = api.post(
-        "/api/v1/credentials/",
-        {"name": "bk-root", "username": "root", "private_key": lab.private_key_text},
-    )
-    assert login.status_code == 201, login.content
-    nodes = []
-    for host in lab.hosts:
-        scan = api.post("/api/v1/host-keys/scan/", {"address": host.address, "port": 22}).json()
-        nodes.append(
-            {
-                "name": host.name,
-                "address": host.address,
-                "credential": login.json()["id"],
-                "host_key_fingerprint": scan["fingerprint"],
-                "kind": "proxy" if host is lab.proxy else "database",
-            }
-        )
-    body = {
-        "name": NAME,
-        "replication": "async",
-        "nodes": nodes,
-        "apt_proxy": lab.apt_proxy_url,
-        "client_networks": ["198.19.0.1/32"],
-        "postgres_version": POSTGRES[lab.release],
-    }
-    created = api.post("/api/v1/clusters/", body)
-    assert created.status_code == 201, created.content
-    return created.json()["id"], login.json()["id"]
 
 
 AS_POSTGRES = "cd / && runuser -u postgres --"
@@ -88,7 +56,7 @@ def test_point_in_time_recovery_across_a_failover_brings_a_dropped_table_back(
     fresh_systemd_lab, worker, api
 ):
     lab = fresh_systemd_lab
-    cluster_id, login = define(api, lab)
+    cluster_id, login = define_cluster(api, lab, NAME)
     policy = api.put(f"/api/v1/clusters/{cluster_id}/backups/", {"retention_full": 2})
     assert policy.status_code == 200, policy.content
     assert policy.json()["repo_node"] == "proxy" and policy.json()["encrypted"]

@@ -18,6 +18,7 @@ from jobs import patroni_api
 from jobs.models import Job, JobStatus
 from tests.conftest import wait_for
 from tests.integration.conftest import patroni_at, wait_for_job
+from tests.integration.systemd_clusters import POSTGRES, define_cluster
 from tests.lab.rootfs import release_of
 from tests.lab_fixtures import on_debian
 from tests.workers import start_beat
@@ -33,8 +34,6 @@ OUR_UNITS = {
 }
 PORTS = {"proxy": (5432, 5433, 7000, 2379, 2380), "node1": (5432, 8008, 2379, 2380)}
 PORTS["node2"] = PORTS["node1"]
-# The PostgreSQL major each Debian release's archive has (trixie has no postgresql-15).
-POSTGRES = {"12": 15, "13": 17}
 
 
 def sh(lab, host: str, script: str, check: bool = True) -> str:
@@ -63,36 +62,9 @@ def listeners(lab, host: str, port: int) -> set[str]:
 def define(api, lab) -> int:
     """Through the API, as an automation user would: the login, each host's key scanned and
     pinned, the cluster with the lab's apt-cacher-ng as its APT proxy. Its id."""
-    login = api.post(
-        "/api/v1/credentials/",
-        {"name": "fresh-root", "username": "root", "private_key": lab.private_key_text},
-    )
-    assert login.status_code == 201, login.content
-    nodes = []
-    for host in lab.hosts:
-        scan = api.post("/api/v1/host-keys/scan/", {"address": host.address, "port": 22}).json()
-        assert scan["fingerprint"] == lab.host_key_fingerprint(host.name), scan
-        nodes.append(
-            {
-                "name": host.name,
-                "address": host.address,
-                "credential": login.json()["id"],
-                "host_key_fingerprint": scan["fingerprint"],
-                "kind": "proxy" if host is lab.proxy else "database",
-            }
-        )
-    body = {
-        "name": NAME,
-        "replication": "async",
-        "nodes": nodes,
-        "apt_proxy": lab.apt_proxy_url,
-        "client_networks": ["198.19.0.1/32"],  # the test runner plays the application
-        "postgres_version": POSTGRES[lab.release],
-    }
-    created = api.post("/api/v1/clusters/", body)
-    assert created.status_code == 201, created.content
-    assert created.json()["apt_proxy"] == lab.apt_proxy_url
-    return created.json()["id"]
+    cluster_id, _ = define_cluster(api, lab, NAME)
+    assert api.get(f"/api/v1/clusters/{cluster_id}/").json()["apt_proxy"] == lab.apt_proxy_url
+    return cluster_id
 
 
 def run(api, cluster_id: int, kind: str, timeout: float = 900, **params) -> Job:

@@ -17,6 +17,21 @@ class BackupPolicyIn(BodyIn):
     retention_full: int | None = Field(None, description="Full backups kept, 1–100.")
     full_every_hours: int | None = Field(None, description="0: no scheduled full backups.")
     diff_every_hours: int | None = Field(None, description="0: no scheduled differentials.")
+    drill_address: str | None = Field(
+        None,
+        description="The restore drill's throwaway server: no member of any cluster; its host "
+        "key scanned first (POST /api/v1/host-keys/scan/). Empty: no drill server.",
+    )
+    drill_ssh_port: int | None = Field(None, description="1–65535; 22 by default.")
+    drill_credential: int | None = Field(None, description="A saved login's id for it.")
+    drill_host_key_fingerprint: str | None = Field(
+        None, description="The fingerprint of its scanned host key, as you checked it."
+    )
+    drill_database: str | None = Field(None, description="The database checked; postgres.")
+    drill_tables: list[str] | None = Field(
+        None, description="Tables compared (schema.table); empty: the database's 5 largest."
+    )
+    drill_every_hours: int | None = Field(None, description="0: no scheduled drills.")
 
 
 class BackupOut(Schema):
@@ -51,6 +66,40 @@ class BackupJobOut(Schema):
     finished: str | None
 
 
+class DrillServerOut(Schema):
+    address: str
+    ssh_port: int
+    credential: int | None
+    host_key_fingerprint: str
+
+
+class DrillTableOut(Schema):
+    table: str
+    rows: int
+    checksum: str
+    copy_rows: int | None = None
+    copy_checksum: str | None = None
+    same: bool | None = None
+
+
+class DrillOut(Schema):
+    """One restore drill: what was restored where, how long it took, what was compared."""
+
+    id: int
+    job: int
+    target_address: str
+    database: str
+    backup_label: str
+    restore_point: str
+    started: str
+    restored_at: str | None
+    finished: str | None
+    outcome: str
+    reason: str
+    rto_seconds: float | None
+    tables: list[DrillTableOut]
+
+
 class BackupsOut(Schema):
     """The policy, what the repository said when last read, and the recent backup jobs."""
 
@@ -70,6 +119,11 @@ class BackupsOut(Schema):
     backups: list[BackupOut]
     archiver: ArchiverOut | None
     jobs: list[BackupJobOut]
+    drill_server: DrillServerOut | None
+    drill_database: str
+    drill_tables: list[str]
+    drill_every_hours: int
+    drills: list[DrillOut]
 
 
 REQUEST_SCHEMAS = (BackupPolicyIn,)

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clusters.inventory.backups import backup_policy_set
-from clusters.models import Cluster, Node, NodeStatus
+from clusters.models import Cluster, Node, NodeStatus, ScannedHostKey
 from clusters.web import action_checks
 from clusters.web.action_checks import ActionFacts, NodeFacts, job_refusal, why_not
 from jobs import services
@@ -118,11 +118,31 @@ def _backups_on(cluster):
     backup_policy_set(cluster=cluster, data={})
 
 
+def _drill_ready(cluster):
+    """Backups on, a drill server set (scanned, no member) and a successful backup."""
+    _backups_on(cluster)
+    ScannedHostKey.objects.create(
+        address="198.18.0.40", port=22, key_type="ssh-ed25519", base64="AAAA", fingerprint="S:x"
+    )
+    backup_policy_set(
+        cluster=cluster,
+        data={
+            "drill_address": "198.18.0.40",
+            "drill_credential": cluster.nodes.first().credential_id,
+            "drill_host_key_fingerprint": "S:x",
+        },
+    )
+    Job.objects.create(cluster=cluster, kind="backup", status="succeeded", mutating=False)
+
+
 WORLDS = [
     *[(state, state, {}, None) for state in STATES],
     ("backups-on", "healthy", {}, _backups_on),
     ("backups-on-down", "down", {}, _backups_on),
     ("backups-on-busy", "healthy", {"three": True}, lambda c: [_backups_on(c), _busy(c)]),
+    ("drill-ready", "healthy", {}, _drill_ready),
+    ("drill-ready-down", "down", {}, _drill_ready),
+    ("drill-ready-busy", "healthy", {"three": True}, lambda c: [_drill_ready(c), _busy(c)]),
     ("healthy-three-nodes", "healthy", {"three": True}, None),
     ("degraded-three-nodes", "degraded", {"three": True}, None),
     ("paused", "maintenance", {"maintenance": True, "three": True}, None),
@@ -153,6 +173,7 @@ KINDS = {
     "change_parameters": (None,),
     "configure_backups": (None, "node2"),
     "backup": (None, "node2"),
+    "restore_drill": (None, "node2"),
     "minor_upgrade": (None, "node2"),
 }
 

@@ -79,7 +79,7 @@ def test_the_restored_server_never_archives_into_the_cluster():
         facts = {"spec": type("S", (), {"postgres_version": 15, "name": "pg1"})()}
         node = type("N", (), {"address": NEW})()
 
-    options = restore.start_options(Ctx())
+    options = restore.start_options(Ctx(), restore.restored_dir(Ctx()))
     assert "-c archive_mode=off" in options and "-c ssl=off" in options
     assert f"-c listen_addresses={NEW},127.0.0.1" in options
     assert "-c hba_file=/var/lib/postgresql/15/restored-pg1/pg_hba.conf" in options

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0024_virtual_ip'),
+        ('clusters', '0025_backup_drill_server'),
     ]
 
     operations = [
