@@ -193,8 +193,7 @@ def _standby_behind_then_primary_off(target: Target) -> None:
     moved past them (it updates it every loop), then power the primary off."""
     target.lab.exec(target.standby, ["pkill", "-STOP", "-f", "walreceiver"])
     # In the background and bounded: on a sync cluster the commit waits for the stopped standby.
-    command = " ".join(shlex.quote(a) for a in ["timeout", "30", *_as_postgres_sql(BEHIND_SQL)])
-    target.lab.exec(target.primary, ["sh", "-c", f"{command} >/dev/null 2>&1 &"])
+    _in_background(target, target.primary, BEHIND_SQL)
     time.sleep(8)
     target.lab.power_off(target.primary)
     target.lab.exec(target.standby, ["pkill", "-CONT", "-f", "walreceiver"])
@@ -229,10 +228,19 @@ DISK_REASON = "data directory disk"
 
 
 def _fill_disk(target: Target) -> None:
+    """Fill the primary's data disk, then have a batch write that needs new WAL segments and
+    table space (the writer's small rows fit in what is already allocated for a long time)."""
     from tests.chaos.small_disks import fill
 
     target.findings["filled"] = target.primary
     fill(target.lab, target.primary)
+    _in_background(target, target.primary, BEHIND_SQL)
+
+
+def _in_background(target: Target, host: str, sql: str, seconds: int = 30) -> None:
+    """`sql` as postgres on `host`, not waited for, and stopped after `seconds` at most."""
+    command = " ".join(shlex.quote(a) for a in ["timeout", str(seconds), *_as_postgres_sql(sql)])
+    target.lab.exec(host, ["sh", "-c", f"{command} >/dev/null 2>&1 &"])
 
 
 def _console_says_disk_full_then_free(target: Target) -> None:
@@ -408,8 +416,8 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "disk_full",
-        "the primary's data disk full (a file takes every free block), freed once the "
-        "console names it",
+        "the primary's data disk full (a file takes every free block, then a 40 MB batch "
+        "write), freed once the console names it",
         _fill_disk,
         _console_says_disk_full_then_free,
         # PostgreSQL cannot write new WAL: it may stop, and Patroni may promote the standby.
