@@ -57,6 +57,12 @@ def drill_refusal(cluster: Cluster) -> str | None:
         cluster=cluster, kind=JobKind.BACKUP, status=JobStatus.SUCCEEDED
     ).exists():
         return "no successful backup yet: take one first"
+    # Two drills would restore into the same directory and port of the drill server.
+    running = Job.objects.filter(
+        cluster=cluster, kind=JobKind.RESTORE_DRILL, status__in=JobStatus.active()
+    ).first()
+    if running is not None:
+        return f"a restore drill of {cluster.name} is running already (job {running.pk})"
     return outside_servers.member_refusal(policy.drill_address)
 
 

@@ -140,6 +140,10 @@ def test_a_drill_is_refused_without_a_server_a_backup_or_when_the_server_joined_
     _job(cluster, "backup", 1, backup_type="full")
     with pytest.raises(JobRefused, match="name no node"):
         restore_drill.plan_drill(cluster, nodes[0], {})
+    running = Job.objects.create(cluster=cluster, kind="restore_drill", status="running")
+    with pytest.raises(JobRefused, match=f"running already \\(job {running.pk}\\)"):
+        restore_drill.plan_drill(cluster, None, {})
+    Job.objects.filter(pk=running.pk).update(status="succeeded")
     # The server became a member of another cluster since it was set.
     three_node_cluster("pg2", network="198.18.0.", first=40)
     with pytest.raises(JobRefused, match="member of a cluster"):
