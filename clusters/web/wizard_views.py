@@ -171,7 +171,7 @@ def _loose_errors(errors: dict[str, list[str]], step: int) -> list[str]:
 
 
 def _error_label(key: str) -> str:
-    """"nodes[1].address" -> "Server 2, address"; "virtual_ip" -> "Floating address"."""
+    """ "nodes[1].address" -> "Server 2, address"; "virtual_ip" -> "Floating address"."""
     if key.startswith("nodes[") and "]." in key:
         index, field = key.removeprefix("nodes[").split("].", 1)
         number = int(index) + 1 if index.isdigit() else index

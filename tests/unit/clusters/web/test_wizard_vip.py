@@ -92,7 +92,10 @@ def test_step2_says_when_the_address_was_taken_since_step1(admin, cred):  # noqa
 
 
 def test_the_host_keys_step_shows_what_creating_the_cluster_refused(
-    client, admin, cred, monkeypatch  # noqa: F811
+    client,
+    admin,  # noqa: F811
+    cred,  # noqa: F811
+    monkeypatch,
 ):
     """Taken between the servers step and the confirmation: the error has no field on step 3,
     so the page says it at the top instead of showing nothing."""
