@@ -78,7 +78,15 @@ def needs_conversion(cluster: Cluster, params: dict) -> bool:
         return False
     if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
         return False
-    return any(not n.tls_active for n in cluster.nodes.all())
+    # The second proxy runs neither etcd nor Patroni: nothing of it is converted (its HAProxy
+    # gets the TLS checks from setup's haproxy step, which marks it), so it never asks for a
+    # conversion; before that mark existed, it made every later setup convert again.
+    witness = cluster.proxy_node
+    return any(
+        not n.tls_active
+        for n in cluster.nodes.all()
+        if n.kind == Node.Kind.DATABASE or (witness is not None and n.pk == witness.pk)
+    )
 
 
 def _primary_first(cluster: Cluster, nodes: list[Node]) -> list[Node]:

@@ -124,7 +124,7 @@ def run_wizard(page: Page, lab) -> None:
 
     for host in ("node1", "node2", "proxy", "proxy2"):
         expect(page.get_by_text(lab.host_key_fingerprint(host))).to_be_visible()
-        page.get_by_label(f"I checked the fingerprint of {host}").check()
+        page.get_by_label(f"I checked the fingerprint of {host}", exact=True).check()
     page.get_by_role("button", name="Trust these keys and run preflight").click()
 
     results = page.locator("#wizard-preflight")

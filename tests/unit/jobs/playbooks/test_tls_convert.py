@@ -60,6 +60,20 @@ def test_no_conversion_once_every_node_speaks_tls_or_when_asked_to_build_without
     assert tls_convert.needs_conversion(cluster, {})
 
 
+def test_a_second_proxy_without_the_mark_asks_for_no_conversion():
+    """The second proxy runs no etcd and no Patroni: a cluster set up before setup's haproxy
+    step marked it must not be converted again by every later setup."""
+    cluster = plain_cluster()
+    proxy = cluster.proxy_node
+    cluster.nodes.create(
+        name="proxy2", address="198.18.0.99", kind="proxy", credential=proxy.credential
+    )
+    cluster.nodes.exclude(name="proxy2").update(tls_active=True)
+    assert not tls_convert.needs_conversion(cluster, {})
+    cluster.nodes.filter(name="proxy").update(tls_active=False)  # the witness runs etcd
+    assert tls_convert.needs_conversion(cluster, {})
+
+
 def test_the_first_etcd_pass_keeps_plain_urls_with_the_tls_files():
     cluster = plain_cluster()
     spec = setup.cluster_spec(cluster)
