@@ -30,6 +30,7 @@ from tests.conftest import wait_for
 from tests.e2e.pages import log_in
 from tests.integration.conftest import wait_for_job, worker  # noqa: F401 - the fixture
 from tests.lab.core import VIRTUAL_IP
+from tests.lab.network import BRIDGE_ADDRESS
 from tests.workers import start_beat
 from tests.writer import ProxyWriter
 
@@ -63,9 +64,18 @@ def fill_servers(page: Page, lab) -> None:
         page.get_by_label(f"Address of server {i + 1}").fill(lab.host(host).address)
 
 
+def confirm_and_preflight(page: Page, lab) -> None:
+    """Step 3: compare and tick every fingerprint, then start preflight."""
+    for host in ("node1", "node2", "proxy", "proxy2"):
+        expect(page.get_by_text(lab.host_key_fingerprint(host))).to_be_visible()
+        page.get_by_label(f"I checked the fingerprint of {host}", exact=True).check()
+    page.get_by_role("button", name="Trust these keys and run preflight").click()
+
+
 def run_wizard(page: Page, lab) -> None:
     """Steps 1-6 with two proxies, and the floating address's mistakes on the way: without a
-    prefix length, taken by another cluster, outside the proxies' network, a server's own."""
+    prefix length, taken by another cluster, outside the proxies' network, a server's own, and
+    another host's on the network (preflight)."""
     page.get_by_role("link", name="New cluster").click()
     page.get_by_label("Cluster name").fill("vipc")
     page.locator('input[name="replication"][value="sync"]').check()
@@ -116,21 +126,29 @@ def run_wizard(page: Page, lab) -> None:
         "a node's own address"
     )
 
+    # In use on the network: the console machine's own address on the lab's bridge passes
+    # every check of the inventory, and preflight's knock from the first proxy finds it taken.
+    page.get_by_role("link", name="1. Cluster").click()
+    page.get_by_label("Floating address").fill(f"{BRIDGE_ADDRESS}/24")
+    page.get_by_role("button", name="Next: servers").click()
+    page.get_by_role("button", name="Next: scan host keys").click()
+    confirm_and_preflight(page, lab)
+    results = page.locator("#wizard-preflight")
+    expect(results).to_have_attribute("data-verdict", "errors", timeout=180_000)
+    taken = results.locator(".check-failed").filter(has_text="The floating address is free")
+    expect(taken).to_contain_text(f"{BRIDGE_ADDRESS} answers on the network")
+
     page.get_by_role("link", name="1. Cluster").click()
     page.get_by_label("Floating address").fill(VIP)
     page.get_by_role("button", name="Next: servers").click()
     expect(page.get_by_label("Address of server 4")).to_have_value(lab.host("proxy2").address)
     page.get_by_role("button", name="Next: scan host keys").click()
-
-    for host in ("node1", "node2", "proxy", "proxy2"):
-        expect(page.get_by_text(lab.host_key_fingerprint(host))).to_be_visible()
-        page.get_by_label(f"I checked the fingerprint of {host}", exact=True).check()
-    page.get_by_role("button", name="Trust these keys and run preflight").click()
-
-    results = page.locator("#wizard-preflight")
+    confirm_and_preflight(page, lab)
     expect(results).to_have_attribute(
         "data-verdict", re.compile("passed|warnings"), timeout=180_000
     )
+    free = results.locator(".check").filter(has_text="The floating address is free")
+    expect(free).to_contain_text(f"{VIRTUAL_IP} is free")
     if results.get_attribute("data-verdict") == "warnings":
         page.get_by_label("I read the warnings and want to go on").check()
     page.get_by_role("button", name="Next: application").click()
