@@ -300,7 +300,7 @@ def test_two_proxies_from_the_wizard_and_a_power_off_of_the_vip_holder_under_a_w
                 raise
             seconds = resumed.at - fault
             taken_over.join(10)
-            broke = [(at - fault, e) for at, e in writer.errors if at > fault][0]
+            broke = next((at - fault, e) for at, e in writer.errors if at > fault)
             print(
                 f"power-off of {first}: first write through {VIRTUAL_IP} after {seconds:.2f} s "
                 f"(address on {other} after {taken_over.seconds:.2f} s; the writer's "
