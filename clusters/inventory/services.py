@@ -207,13 +207,33 @@ def _virtual_ip_input(
     addresses = [n["address"] for n in nodes if n.get("address")]
     if problems := virtual_ip.virtual_ip_problems(vip, proxies, addresses):
         errors.setdefault("virtual_ip", []).extend(problems)
-    elif Cluster.objects.filter(virtual_ip__startswith=vip.split("/")[0] + "/").exists():
-        errors.setdefault("virtual_ip", []).append("Another cluster uses this floating address.")
-    elif router_id and router_id in _router_ids_near(vip):
-        errors.setdefault("vrrp_router_id", []).append(
-            f"Another cluster in {virtual_ip.network_of(vip)} uses VRRP router id {router_id}."
-        )
+    else:
+        for key, problems in virtual_ip_conflicts(vip, router_id).items():
+            errors.setdefault(key, []).extend(problems)
     return vip, (router_id or None)
+
+
+def virtual_ip_conflicts(vip: str, router_id: object = None) -> dict[str, list[str]]:
+    """Why a well-formed floating address (or VRRP router id) is in use already: another
+    cluster floats it, it is a server of another cluster, or another cluster in its network has
+    the router id. Keys as in the API (``virtual_ip``, ``vrrp_router_id``); {} when free."""
+    address = vip.strip().split("/")[0]
+    if Cluster.objects.filter(virtual_ip__startswith=address + "/").exists():
+        return {"virtual_ip": ["Another cluster uses this floating address."]}
+    server = Node.objects.filter(address__iexact=address).select_related("cluster").first()
+    if server is not None:
+        return {
+            "virtual_ip": [
+                f"{address} is in use: it is {server.name} of cluster {server.cluster.name}."
+            ]
+        }
+    if router_id and router_id in _router_ids_near(vip):
+        return {
+            "vrrp_router_id": [
+                f"Another cluster in {virtual_ip.network_of(vip)} uses VRRP router id {router_id}."
+            ]
+        }
+    return {}
 
 
 def _router_ids_near(vip: str) -> set[int]:

@@ -156,6 +156,12 @@ def wizard_cluster_save(*, draft: WizardDraft, fields: dict) -> None:
         errors["vrrp_router_id"] = problems
     if data.get("virtual_ip") and (problems := virtual_ip_format_problems(data["virtual_ip"])):
         errors["virtual_ip"] = problems
+    elif data.get("virtual_ip") and not errors.get("vrrp_router_id"):
+        # Taken already (another cluster's address or server): said here, next to the field.
+        for key, problems in services.virtual_ip_conflicts(
+            data["virtual_ip"], data.get("vrrp_router_id")
+        ).items():
+            errors.setdefault(key, []).extend(problems)
     if errors:
         raise InvalidInput(errors)
     _advance(draft, WizardDraft.Step.SERVERS)
@@ -202,6 +208,12 @@ def credential_choice(rows: list[dict]) -> tuple[str, list[str]]:
         mine = row.get("own_credential") == "on" if marked else credential != shared
         own.append(credential if mine and credential != shared else "")
     return shared, own
+
+
+def second_proxy_name(rows: list[dict]) -> str:
+    """A free name for the row "Add a second proxy" appends: proxy2, else proxy3, …"""
+    taken = {str(row.get("name", "")).strip() for row in rows}
+    return next(f"proxy{i}" for i in range(2, len(rows) + 3) if f"proxy{i}" not in taken)
 
 
 def node_data(row: dict) -> dict:
@@ -257,12 +269,15 @@ def wizard_servers_save(*, draft: WizardDraft, rows: list[dict]) -> None:
 
 def _check_virtual_ip(draft: WizardDraft, nodes: list[dict], errors: dict) -> None:
     """The floating address of step 1 against the servers: in the two proxies' network, no
-    server's own address (said here, where the servers are typed, not at the host keys)."""
+    server's own address, no other cluster's (said here, where the servers are typed, not at
+    the host keys)."""
     vip = str(draft.cluster_fields.get("virtual_ip", "")).strip()
     if not vip:
         return
     proxies = [n["address"] for n in nodes if n["kind"] == "proxy"]
     problems = virtual_ip_problems(vip, proxies, [n["address"] for n in nodes])
+    if not problems:  # taken since step 1 (another cluster defined meanwhile)
+        problems = services.virtual_ip_conflicts(vip).get("virtual_ip", [])
     if problems:
         errors.setdefault("nodes", []).extend(f"Floating address: {p}" for p in problems)
 

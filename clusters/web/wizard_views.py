@@ -131,8 +131,10 @@ def _context(draft, step, errors, credential_errors, request) -> dict:
         "fields": draft.cluster_fields,
         "field_errors": _step1_errors(errors) if step == 1 else {},
         "errors": errors,
+        "loose_errors": _loose_errors(errors, step),
         "rows": rows,
         "roles": wizard.SERVER_ROLES,
+        "proxy_rows": sum(1 for row in draft.servers if row.get("role") == "proxy"),
         "credentials": Credential.objects.all(),
         "shared_credential": shared_credential,
         "credential_errors": credential_errors,
@@ -151,6 +153,34 @@ def _context(draft, step, errors, credential_errors, request) -> dict:
     }
 
 
+def _loose_errors(errors: dict[str, list[str]], step: int) -> list[str]:
+    """Errors that no field of steps 2 and 3 shows, said at the top of the page: creating the
+    cluster at the host keys re-checks step 1 too (a floating address or name another cluster
+    took since)."""
+    if step not in (WizardDraft.Step.SERVERS, WizardDraft.Step.HOST_KEYS):
+        return []
+    shown = ("non_field_errors", "nodes")
+    loose = []
+    for key, msgs in errors.items():
+        if key in shown or (step == WizardDraft.Step.SERVERS and key.startswith("nodes[")):
+            continue
+        if key.startswith("nodes[") and key.endswith(".host_key_fingerprint"):
+            continue
+        loose.extend(f"{_error_label(key)}: {m}" for m in msgs)
+    return loose
+
+
+def _error_label(key: str) -> str:
+    """ "nodes[1].address" -> "Server 2, address"; "virtual_ip" -> "Floating address"."""
+    if key.startswith("nodes[") and "]." in key:
+        index, field = key.removeprefix("nodes[").split("].", 1)
+        number = int(index) + 1 if index.isdigit() else index
+        return f"Server {number}, {field.replace('_', ' ')}"
+    names = {"virtual_ip": "floating address", "vrrp_router_id": "VRRP router id"}
+    label = names.get(key, key.replace("_", " "))
+    return label[0].upper() + label[1:]
+
+
 def _cluster_step(request, draft, action):
     fields = {k: request.POST.get(k, "") for k in wizard.CLUSTER_FIELDS}
     wizard.wizard_cluster_save(draft=draft, fields=fields)
@@ -162,9 +192,12 @@ def _servers_step(request, draft, action):
     if action == "back":
         wizard.wizard_servers_keep(draft=draft, rows=rows)
         return _to(1)
-    if action == "add":
+    if action in ("add", "add-proxy"):
         credential = request.POST.get("credential", "") or (rows[-1]["credential"] if rows else "")
-        rows.append({"name": "", "role": "standby", "ssh_port": "22", "credential": credential})
+        role = "proxy" if action == "add-proxy" else "standby"
+        # A second proxy gets a name at once; a standby is named by the admin.
+        name = wizard.second_proxy_name(rows) if role == "proxy" else ""
+        rows.append({"name": name, "role": role, "ssh_port": "22", "credential": credential})
         wizard.wizard_servers_keep(draft=draft, rows=rows)
         return _to(2)
     if action.startswith("remove-"):

@@ -38,6 +38,10 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     specs = [StepSpec(name, title, n) for n in nodes for name, title in NODE_CHECKS]
     specs.append(StepSpec("same_postgres_major", "Same PostgreSQL major on database nodes"))
     specs.append(StepSpec("config_lint", "The configuration setup will write, linted"))
+    if cluster.virtual_ip and node is None and cluster.proxy_node is not None:
+        specs.append(
+            StepSpec("floating_address", "The floating address is free", cluster.proxy_node)
+        )
     if cluster.adopt_database and node is None:
         master = existing_postgres.master_node(cluster)
         specs.append(StepSpec("existing_postgres", "The master's PostgreSQL, to take over", master))
@@ -219,6 +223,45 @@ def reachability(ctx: StepContext) -> Verdict | str:
     return f"reaches {len({p.pk for p, _ in targets})} peers on {len(targets)} ports"
 
 
+# The port the floating address's probe knocks on: any host answers it, with sshd or a reset.
+PROBE_PORT = 22
+# Past ARP's three tries (a second apart) that end in "No route to host" for a free address.
+PROBE_TIMEOUT_S = 5
+
+
+def floating_address(ctx: StepContext) -> Verdict | str:
+    """No host answers on the floating address yet: keepalived would put it on a proxy while
+    another server has it, and clients would reach one or the other.
+
+    Asked from the first proxy, in the address's own network: a TCP knock that is answered or
+    refused means a host owns the address; "no route to host" (nobody answers ARP) means it is
+    free. Held by one of the cluster's proxies already (setup ran), it is ours.
+    """
+    address = ctx.cluster.virtual_address
+    for proxy in ctx.cluster.proxy_nodes:
+        if any(f" {address}/" in line for line in ctx.output("ip -o addr show", node=proxy)):
+            return f"{address} is on {proxy.name}: the cluster's keepalived holds it"
+    target = shlex.quote(f"/dev/tcp/{address}/{PROBE_PORT}")
+    lines = ctx.output(
+        f"timeout {PROBE_TIMEOUT_S} bash -c 'exec 3<>'{target} 2>&1; echo \"rc=$?\"",
+        timeout=PROBE_TIMEOUT_S + 10,
+    )
+    rc = next((ln.removeprefix("rc=") for ln in lines if ln.startswith("rc=")), "?")
+    said = " ".join(ln for ln in lines if not ln.startswith("rc=")).lower()
+    if rc == "0" or "refused" in said:
+        raise StepFailed(
+            f"{address} answers on the network (port {PROBE_PORT} "
+            f"{'open' if rc == '0' else 'refused'}): another host uses it; "
+            "pick a free address for the floating address"
+        )
+    if rc == "124":
+        return Verdict.warn(
+            f"{address}: no answer within {PROBE_TIMEOUT_S} s (a host that drops all traffic "
+            "would look the same); make sure no server uses it"
+        )
+    return f"{address} is free: nobody answers for it ({said.split(':')[-1].strip() or rc})"
+
+
 def existing_firewall(ctx: StepContext) -> Verdict | str:
     """A firewall the node has already (ufw, firewalld, nftables, iptables): what it is, what HA
     Center adds beside it, and a warning when it would drop the cluster's ports between nodes."""
@@ -348,6 +391,7 @@ PLAYBOOK = Playbook(
         "firewall": existing_firewall,
         "same_postgres_major": same_postgres_major,
         "config_lint": config_lint,
+        "floating_address": floating_address,
         "existing_postgres": existing_postgres_check,
     },
     mutating=False,

@@ -16,6 +16,7 @@ from jobs.playbooks import daemons
 from jobs.playbooks.base import StepContext, StepFailed, Verdict
 from jobs.playbooks.setup_postgres import current_primary, members, wait_for_sync_standby
 from jobs.playbooks.sql import psql, quote_ident, quote_literal
+from jobs.playbooks.tls import tls_mark_active
 from jobs.postgres_tls import proxy_tls
 
 SAFE_PASSWORD = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -112,7 +113,13 @@ def haproxy(ctx: StepContext) -> Verdict | str:
     """Write the config, validate it with `haproxy -c`, then start or gracefully reload; wait
     until writes route to the primary."""
     action = haproxy_apply(ctx)
-    return f"{action}; writes go to {haproxy_wait_for_primary(ctx)}"
+    verdict = f"{action}; writes go to {haproxy_wait_for_primary(ctx)}"
+    if ctx.facts["spec"].tls is not None and ctx.node.pk != ctx.cluster.proxy_node.pk:
+        # The second proxy runs no etcd (whose start marks the witness): its HAProxy checks
+        # Patroni over TLS now, which is all of it that speaks TLS. Unmarked, it would make the
+        # next setup convert the cluster again and certificate rotation refuse it.
+        tls_mark_active(ctx, ctx.node)
+    return verdict
 
 
 def haproxy_apply(ctx: StepContext) -> str:
