@@ -4,8 +4,8 @@
 # start use the local Redis.
 #
 # Without arguments the suite runs as two pytest processes side by side: the systemd lab's tests
-# (booted Debian containers, mostly waiting on apt and boots) and everything else (the
-# network-namespace lab, unit and browser tests). The labs use separate networks and locks, and
+# (booted Debian containers, mostly waiting on apt and boots) with the unit tests, and
+# everything else (the network-namespace lab and browser tests). The labs use separate networks and locks, and
 # each process has its own test database and Celery queue, so they cannot meet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +33,13 @@ if [ "$#" -gt 0 ]; then
 fi
 
 mapfile -t systemd_tests < <(find tests -name 'test_*systemd*.py' | sort)
-ignore=()
+# The unit tests go with the systemd half too: that half mostly waits on apt and boots, while
+# the other one waits on the network-namespace lab, whose lock makes its tests the long pole.
+ignore=(--ignore=tests/unit)
 for f in "${systemd_tests[@]}"; do ignore+=("--ignore=$f"); done
 systemd_log="$HACENTER_TEST_LOGS/systemd-half.log"
-echo "systemd lab tests run beside the rest; their output: $systemd_log (printed at the end)"
-run_pytest "${systemd_tests[@]}" >"$systemd_log" 2>&1 &
+echo "systemd lab and unit tests run beside the rest; their output: $systemd_log (printed at the end)"
+run_pytest tests/unit "${systemd_tests[@]}" >"$systemd_log" 2>&1 &
 systemd_pid=$!
 status=0
 run_pytest "${ignore[@]}" || status=$?
