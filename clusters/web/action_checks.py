@@ -191,6 +191,9 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _backup_refusal(cluster, node, facts)
     elif kind == "restore_drill":
         reason = _drill_refusal(cluster, node, facts)
+    elif kind == "restore" and not facts.backups_on:
+        # The target server is typed on the restore page; the plan checks it then.
+        reason = f"backups are not turned on for {name}"
     elif kind == "remove_cluster" and cluster.origin == Cluster.Origin.ADOPTED:
         reason = f"{name} is an adopted Patroni cluster: removing it needs force (the API)"
     if reason:

@@ -11,6 +11,7 @@ from clusters.web import (
     job_views,
     node_views,
     parameter_views,
+    restore_views,
     subscription_views,
     token_views,
     user_views,
@@ -34,6 +35,7 @@ urlpatterns = [
     path("clusters/<int:pk>/lag/", views.cluster_lag, name="cluster-lag"),
     path("clusters/<int:pk>/incident/", incident_views.cluster_incident, name="cluster-incident"),
     path("clusters/<int:pk>/nodes/new/", node_views.node_add_page, name="node-add"),
+    path("clusters/<int:pk>/restore/", restore_views.restore_page, name="cluster-restore"),
     path(
         "clusters/<int:pk>/nodes/<str:name>/replace/",
         node_views.node_replace_page,
