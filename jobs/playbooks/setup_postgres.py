@@ -101,6 +101,11 @@ def bootstrap_primary(ctx: StepContext) -> Verdict | str:
     if current and current["name"] != ctx.node.name:
         start(ctx, ctx.node, patroni_daemon(spec))
         return f"the cluster already has a primary, {current['name']}; Patroni runs here too"
+    if current is None and ctx.cluster.state not in (
+        Cluster.State.NEW,
+        Cluster.State.PROVISIONING,
+    ):
+        return _restart_without_a_leader(ctx)
     started = start(ctx, ctx.node, patroni_daemon(spec))
 
     def leads() -> dict | None:
@@ -118,6 +123,26 @@ def bootstrap_primary(ctx: StepContext) -> Verdict | str:
         what=f"{ctx.node.name} to hold the leader key",
     )
     return f"{started}; {ctx.node.name} is primary on timeline {leader.get('timeline')}"
+
+
+def _restart_without_a_leader(ctx: StepContext) -> str:
+    """A cluster set up before, with no leader now (its servers were off, or Patroni stopped):
+    Patroni starts on every database node and elects the one with the latest data. Waiting
+    for the master of the first setup instead would wait in vain whenever another node is
+    ahead of it (Patroni lets no member lead that lags the last leader's position)."""
+    spec = ctx.facts["spec"]
+    for node in ctx.cluster.database_nodes:
+        start(ctx, node, patroni_daemon(spec))
+    leader = ctx.wait_until(
+        lambda: patroni_api.leader(members(ctx)),
+        timeout=settings.SETUP_PRIMARY_TIMEOUT_S,
+        interval=1,
+        what="a database node to take the leader key",
+    )
+    return (
+        "no primary when setup began: Patroni started on every database node, and "
+        f"{leader['name']} took the leader key"
+    )
 
 
 def primary_position(ctx: StepContext, primary: Node) -> tuple[int, str]:

@@ -35,6 +35,7 @@ SELF_POSTING = {
     "clusters/alert_edit.html": ["alert-channel-edit"],
     "clusters/users.html": ["user-list"],
     "clusters/node_change.html": ["node-add", "node-replace"],
+    "clusters/restore.html": ["cluster-restore"],
     "clusters/parameters.html": ["cluster-parameters"],
     "clusters/subscriptions.html": ["subscriptions"],
     "clusters/wizard/servers.html": ["wizard-step"],
@@ -70,6 +71,10 @@ ACTION_TWINS = {
     "subscription-delete": [("delete", "/api/v1/subscriptions/{}/")],
     "node-add": [("post", "/api/v1/clusters/{}/nodes/")],
     "node-replace": [("post", "/api/v1/clusters/{}/nodes/{}/replace/")],
+    "cluster-restore": [
+        ("post", "/api/v1/host-keys/scan/"),
+        ("post", "/api/v1/clusters/{}/jobs/"),  # kind "restore"
+    ],
     "job-start": [("post", "/api/v1/clusters/{}/jobs/")],
     "job-cancel": [("post", "/api/v1/jobs/{}/cancel/")],
     "job-retry": [("post", "/api/v1/jobs/{}/retry/")],
@@ -98,6 +103,7 @@ READ_TWINS = {
     "cluster-ca": "/api/v1/clusters/{}/ca/",
     "node-add": "/api/v1/clusters/{}/",
     "node-replace": "/api/v1/clusters/{}/",
+    "cluster-restore": "/api/v1/clusters/{}/backups/",
     "credential-list": "/api/v1/credentials/",
     "audit-log": "/api/v1/audit/",
     "user-list": "/api/v1/users/",
