@@ -47,3 +47,9 @@ class BackupPolicy(models.Model):
     def repository_node(self) -> Node | None:
         """The host holding the repository: the chosen one, else the proxy."""
         return self.repo_node or self.cluster.proxy_node
+
+    def holds_backup(self) -> bool:
+        """The repository, as last read, holds a backup that did not fail: standbys can be
+        restored from it (Patroni's `pgbackrest` replica method). `info` is only written by
+        a job whose stanza check passed, so this also says the backups were configured."""
+        return any(not b.get("error") for b in (self.info or {}).get("backups") or [])

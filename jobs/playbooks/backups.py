@@ -12,7 +12,13 @@ configure_backups, on a running cluster whose BackupPolicy is on:
 4. the repository's `info` read and kept for the cluster page and the API.
 
 backup: `pgbackrest backup --type=full|diff|incr` on the repository host (it finds the
-primary among the pgN-hosts itself), then the same info step.
+primary among the pgN-hosts itself), then the same info step. After the repository's first
+good backup, each database node's Patroni file is written again: from then on a new or
+rebuilt standby is restored from the repository (jobs/configs/patroni.replica_methods).
+
+Setup runs the steps of configure_backups itself when the cluster has a policy
+(jobs/playbooks/setup.py), so archiving starts with the cluster; configure_backups is for a
+cluster whose backups were turned on later (and repairs a configured one).
 """
 
 import json
@@ -27,12 +33,13 @@ from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.playbooks import backup_info as info_text
-from jobs.playbooks import backup_tls, daemons, packages
+from jobs.playbooks import backup_tls, daemons, firewall, packages
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.layout import rest_auth
-from jobs.playbooks.setup import patroni_configure, with_spec
+from jobs.playbooks.setup import cluster_spec, patroni_configure, with_spec
 from jobs.playbooks.setup_postgres import members
 from jobs.playbooks.sql import psql
+from jobs.ssh import SSHError
 
 BACKUP_TYPES = ("full", "diff", "incr")
 # A backup of a big database takes hours; the step's SSH read loop stays cancellable.
@@ -73,11 +80,29 @@ def plan_configure(cluster: Cluster, node: Node | None, params: dict) -> list[St
     if node is not None:
         raise JobRefused("backups are configured on every node at once; name no node")
     db_nodes = list(cluster.database_nodes.order_by("name"))
-    hosts = [repo] + [n for n in db_nodes if n.pk != repo.pk]
     return [
-        *[StepSpec("backup_host", "Install and configure pgBackRest", n) for n in hosts],
+        # pgBackRest's TLS port between the cluster's hosts, before its servers listen.
+        *[
+            StepSpec("firewall", "Host firewall (nftables)", n)
+            for n in cluster.nodes.order_by("name")
+        ],
+        *host_steps(cluster, repo),
         *[StepSpec("patroni_configure", "Archive WAL from Patroni", n) for n in db_nodes],
         StepSpec("backup_restart_pending", "Restart PostgreSQL where archiving needs it"),
+        *check_steps(repo),
+    ]
+
+
+def host_steps(cluster: Cluster, repo: Node) -> list[StepSpec]:
+    """pgBackRest on the repository host, then each database node."""
+    db_nodes = list(cluster.database_nodes.order_by("name"))
+    hosts = [repo] + [n for n in db_nodes if n.pk != repo.pk]
+    return [StepSpec("backup_host", "Install and configure pgBackRest", n) for n in hosts]
+
+
+def check_steps(repo: Node) -> list[StepSpec]:
+    """The stanza, the archive's check, and the repository's info."""
+    return [
         StepSpec("backup_stanza", "Create the stanza and check the archive", repo),
         StepSpec("backup_info", "Read the repository", repo),
     ]
@@ -92,9 +117,14 @@ def plan_backup(cluster: Cluster, node: Node | None, params: dict) -> list[StepS
         raise JobRefused(f"backup_type {kind!r} is not one of {', '.join(BACKUP_TYPES)}")
     if node is not None:
         raise JobRefused("a backup runs on the repository host; name no node")
+    policy = policy_of(cluster)
+    # The first good backup changes how standbys are created; later ones change nothing there
+    # (a node missed now, being off, gets its file from its Rebuild).
+    first = [] if policy.holds_backup() else list(cluster.database_nodes.order_by("name"))
     return [
         StepSpec("backup_run", f"Take a {kind} backup", repo),
         StepSpec("backup_info", "Read the repository", repo),
+        *[StepSpec("backup_replicas", "New standbys restored from the backup", n) for n in first],
     ]
 
 
@@ -282,6 +312,24 @@ def backup_info(ctx: StepContext) -> Verdict | str:
     return said
 
 
+def backup_replicas(ctx: StepContext) -> Verdict | str:
+    """Write the node's Patroni file again now that the repository holds a backup: Patroni
+    creates its replicas with pgBackRest first (jobs/configs/patroni.replica_methods). A node
+    that cannot be reached is left as it is: its Rebuild writes its file before copying."""
+    if not ctx.facts.get("spec_after_backup"):
+        # The spec of this run was built before the backup: build it again.
+        ctx.facts["spec"] = cluster_spec(ctx.cluster)
+        ctx.facts["spec_after_backup"] = True
+    spec = ctx.facts["spec"]
+    if not spec.backup_replicas:
+        return "the repository holds no good backup yet: replicas are copied from the primary"
+    try:
+        verdict = patroni_configure(ctx)
+    except (SSHError, OSError) as exc:
+        return Verdict.warn(f"not reached ({exc}); its Rebuild writes its Patroni file")
+    return f"{verdict}; replicas are restored with pgBackRest, then pg_basebackup"
+
+
 def primary_node(ctx: StepContext) -> Node | None:
     leader = patroni_api.leader(members(ctx))
     if leader is None:
@@ -295,6 +343,7 @@ CONFIGURE = Playbook(
     steps={
         name: with_spec(fn)
         for name, fn in {
+            "firewall": firewall.firewall,
             "backup_host": backup_host,
             "patroni_configure": patroni_configure,
             "backup_restart_pending": backup_restart_pending,
@@ -309,7 +358,11 @@ BACKUP = Playbook(
     plan=plan_backup,
     steps={
         name: with_spec(fn)
-        for name, fn in {"backup_run": backup_run, "backup_info": backup_info}.items()
+        for name, fn in {
+            "backup_run": backup_run,
+            "backup_info": backup_info,
+            "backup_replicas": backup_replicas,
+        }.items()
     },
     # A backup reads the cluster and changes no server's configuration: it may run beside a
     # switchover (pgBackRest finds the new primary) and is never blocked by one.

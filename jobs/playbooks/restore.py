@@ -17,10 +17,12 @@ no TLS files of a member, and above all no archiving, so the copy never pushes i
 the cluster's archive.
 """
 
+import ipaddress
 import re
 import shlex
 
 from clusters.models import Cluster, Credential, Node, ScannedHostKey
+from jobs.configs import firewall as fw
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
@@ -178,12 +180,41 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
     backup_tls.certificate_put(ctx, ctx.node, "postgres", conf.RESTORE_CLIENT_CN)
     text = conf.restore_config(layout, restored_dir(ctx))
     ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group="postgres")
+    let_in = repository_let_in(ctx, add=True)
     # Reaches the repository: `info` through its TLS server, with the new certificate.
     ctx.run(
         backups.as_user(ctx.node, f"pgbackrest --stanza={shlex.quote(layout.stanza)} info"),
         check=True,
     )
-    return f"{installed}" + (f"; stopped {', '.join(stopped)}" if stopped else "")
+    return (
+        f"{installed}"
+        + (f"; stopped {', '.join(stopped)}" if stopped else "")
+        + (f"; {let_in}" if let_in else "")
+    )
+
+
+def repository_let_in(ctx: StepContext, *, add: bool) -> str:
+    """Let the target through the repository host's firewall to pgBackRest's port for this
+    restore (the table lets the cluster's hosts only), or take it out again: an element of
+    the table's set, which the next firewall job's reload drops too. "" when the host has no
+    table of ours (the cluster's firewall is off)."""
+    repo = backups.policy_of(ctx.cluster).repository_node()
+    address = ipaddress.ip_address(ctx.node.address)
+    family = f"{fw.BACKUP_RULE}_v{address.version}"
+    verb = "add" if add else "delete"
+    where = f"{fw.FAMILY} {fw.TABLE} {family}"
+    command = (
+        f"nft list set {where} >/dev/null 2>&1 || exit 3; "
+        f"nft {verb} element {where} {{ {address} }}"
+    )
+    result = ctx.run(command, node=repo, echo=False)
+    if result.exit_status == 3:
+        return ""
+    if add and not result.ok and "exists" not in " ".join(result.stderr_tail):
+        raise StepFailed(f"could not let {address} through {repo.name}'s firewall")
+    if add:
+        return f"{repo.name}'s firewall lets {address} reach pgBackRest for this restore"
+    return f"{address} no longer let through {repo.name}'s firewall"
 
 
 def _target_args(params: dict) -> str:
@@ -271,6 +302,8 @@ def restore_recover(ctx: StepContext) -> Verdict | str:
         return bool(row) and row[0].startswith("false")
 
     ctx.wait_until(promoted, timeout=RECOVERY_TIMEOUT_S, interval=2, what="recovery to the target")
+    # Promoted: it fetches no more WAL from the repository.
+    repository_let_in(ctx, add=False)
     kind = ctx.job.params.get("target_type", "latest")
     target = "the end of the archive" if kind == "latest" else f"{kind} {ctx.job.params['target']}"
     return (
