@@ -74,7 +74,7 @@ class ActionFacts:
     active_fence: str = ""  # an active fence job (a person's fence waits for it too)
     # Per standby, the failover outlook's verdict (selectors.cluster_failover_outlook).
     outlook: dict[str, dict] = field(default_factory=dict)
-    backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backups.policy_of)
+    backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backup_steps.policy_of)
 
     @property
     def database(self) -> list[NodeFacts]:

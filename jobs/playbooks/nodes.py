@@ -24,7 +24,7 @@ from jobs import patroni_api
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.playbooks import (
-    backups,
+    backup_steps,
     daemons,
     firewall,
     replica_method,
@@ -73,7 +73,7 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in others],
         # With backups: the repository lets the node in, and the node gets pgBackRest's config,
         # so it archives when it becomes primary and is restored from the repository now.
-        *backup_steps(cluster, node),
+        *join_backup_steps(cluster, node),
         StepSpec("patroni_configure", "Configure Patroni", node),
         StepSpec("start_standby", "Start the standby; wait until it streams", node),
         *[StepSpec("haproxy", "Add it to HAProxy", p) for p in cluster.proxy_nodes],
@@ -81,7 +81,7 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
     ]
 
 
-def backup_steps(cluster: Cluster, node: Node) -> list[StepSpec]:
+def join_backup_steps(cluster: Cluster, node: Node) -> list[StepSpec]:
     """pgBackRest's config on the repository host (which names every database node) and on
     `node`, when the cluster is backed up; none otherwise."""
     repo = repository(cluster)
@@ -281,7 +281,7 @@ JOIN_STEPS = {
     "firewall": firewall.firewall,
     "etcd_membership": etcd_membership,
     "patroni_configure": setup.patroni_configure,
-    "backup_host": backups.backup_host,
+    "backup_host": backup_steps.backup_host,
     "start_standby": join_standby,
     "haproxy": setup_finish.haproxy,
     "verify": _joined,
@@ -312,7 +312,7 @@ REMOVE_NODE = Playbook(
             "stop_node": stop_node,
             "etcd_membership": etcd_membership,
             "patroni_configure": setup.patroni_configure,
-            "backup_host": backups.backup_host,
+            "backup_host": backup_steps.backup_host,
             "haproxy": setup_finish.haproxy,
             "firewall": firewall.firewall,
             "forget_node": forget_node,

@@ -15,7 +15,7 @@ from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.playbooks import (
     application,
-    backups,
+    backup_steps,
     daemons,
     distro_services,
     firewall,
@@ -140,7 +140,7 @@ def backup_remove(ctx: StepContext) -> Verdict | str:
     """Stop and remove `hacenter-pgbackrest`, delete its config and certificate; on the
     repository host, rename the repository to `<path>.removed-<job time>` (never deleted: the
     backups are the customer's). pgBackRest's logs and the package stay."""
-    verdict = daemons.remove(ctx, ctx.node, backups.server_daemon(ctx.node))
+    verdict = daemons.remove(ctx, ctx.node, backup_steps.server_daemon(ctx.node))
     owned = (backup_conf.CONFIG_FILE, backup_conf.CERT_FILE, backup_conf.KEY_FILE)
     files = " ".join(shlex.quote(f) for f in owned)
     ctx.run(f"rm -f {files}", check=True)

@@ -26,7 +26,7 @@ from jobs.configs import firewall as fw
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import backup_tls, backups, distro_services, packages
+from jobs.playbooks import backup_steps, backup_tls, distro_services, packages
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.sql import psql, quote_literal
@@ -44,7 +44,7 @@ ARCHIVE_WAIT_S = 120
 
 def plan_restore_point(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """One step on whichever node is primary when it runs."""
-    backups.policy_of(cluster)
+    backup_steps.policy_of(cluster)
     name = params.get("name", "")
     if not isinstance(name, str) or not POINT_NAME.fullmatch(name):
         raise JobRefused("a restore point needs a name: 1-63 letters, digits, '_', '-' or '.'")
@@ -56,7 +56,7 @@ def plan_restore_point(cluster: Cluster, node: Node | None, params: dict) -> lis
 def restore_point_create(ctx: StepContext) -> Verdict | str:
     """Create the point, switch WAL, wait until that segment is archived."""
     name = ctx.job.params["name"]
-    primary = backups.primary_node(ctx)
+    primary = backup_steps.primary_node(ctx)
     if primary is None:
         raise StepFailed("no primary at the moment; make the restore point once there is one")
     lsn = psql(ctx, primary, f"SELECT pg_create_restore_point({quote_literal(name)});")[0]
@@ -121,7 +121,7 @@ def _target_node(cluster: Cluster, params: dict) -> Node:
 
 def plan_restore(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """Prepare the target, restore, recover and start; refused onto any cluster's member."""
-    backups.policy_of(cluster)
+    backup_steps.policy_of(cluster)
     if node is not None:
         raise JobRefused("a restore goes onto a new server (address), never a node of the cluster")
     _target_node(cluster, params)
@@ -169,7 +169,7 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
     spec = ctx.facts["spec"]
     installed = packages.install(ctx, [f"postgresql-{spec.postgres_version}", "pgbackrest"])
     stopped = distro_services.stop_distribution_postgres(ctx)
-    layout = backups.layout_of(ctx)
+    layout = backup_steps.layout_of(ctx)
     ctx.run(f"install -d -m 0755 {paths.TLS_DIR} {conf.CONFIG_DIR}", check=True)
     ctx.run(f"install -d -m 0750 -o postgres -g postgres {conf.LOG_DIR}", check=True)
     cluster = Cluster.objects.get(pk=ctx.cluster.pk)
@@ -183,7 +183,7 @@ def restore_prepare(ctx: StepContext) -> Verdict | str:
     let_in = repository_let_in(ctx, add=True)
     # Reaches the repository: `info` through its TLS server, with the new certificate.
     ctx.run(
-        backups.as_user(ctx.node, f"pgbackrest --stanza={shlex.quote(layout.stanza)} info"),
+        backup_steps.as_user(ctx.node, f"pgbackrest --stanza={shlex.quote(layout.stanza)} info"),
         check=True,
     )
     return (
@@ -198,7 +198,7 @@ def repository_let_in(ctx: StepContext, *, add: bool) -> str:
     restore (the table lets the cluster's hosts only), or take it out again: an element of
     the table's set, which the next firewall job's reload drops too. "" when the host has no
     table of ours (the cluster's firewall is off)."""
-    repo = backups.policy_of(ctx.cluster).repository_node()
+    repo = backup_steps.policy_of(ctx.cluster).repository_node()
     address = ipaddress.ip_address(ctx.node.address)
     family = f"{fw.BACKUP_RULE}_v{address.version}"
     verb = "add" if add else "delete"
@@ -238,7 +238,7 @@ def restore_files(ctx: StepContext) -> Verdict | str:
     stanza = shlex.quote(ctx.facts["spec"].name)
     lines: list[str] = []
     result = ctx.run(
-        backups.as_user(
+        backup_steps.as_user(
             ctx.node,
             f"pgbackrest --stanza={stanza} {_target_args(ctx.job.params)} restore",
         ),
@@ -275,10 +275,10 @@ def restore_recover(ctx: StepContext) -> Verdict | str:
     spec = ctx.facts["spec"]
     data = restored_dir(ctx)
     pg_ctl = f"{paths.bin_dir(spec.postgres_version)}/pg_ctl"
-    running = ctx.run(backups.as_user(ctx.node, f"{pg_ctl} -D {shlex.quote(data)} status"))
+    running = ctx.run(backup_steps.as_user(ctx.node, f"{pg_ctl} -D {shlex.quote(data)} status"))
     if not running.ok:
         ctx.run(
-            backups.as_user(
+            backup_steps.as_user(
                 ctx.node,
                 f"{pg_ctl} -D {shlex.quote(data)} -l {shlex.quote(data + '.log')} -w -t 600 "
                 f"-o {shlex.quote(start_options(ctx))} start",

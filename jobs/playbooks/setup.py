@@ -22,12 +22,12 @@ from jobs.errors import JobRefused
 from jobs.playbooks import (
     adopt_postgres,
     application,
+    backup_steps,
     daemons,
     distro_services,
     existing_postgres,
     firewall,
     packages,
-    setup_backups,
     setup_etcd,
     setup_finish,
     setup_keepalived,
@@ -193,8 +193,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             if n.kind == Node.Kind.PROXY and cluster.virtual_ip
         ],
         *[StepSpec("firewall", "Host firewall (nftables)", n) for n in nodes],
-        # With a backup policy: pgBackRest configured and the archive checked (backups.py).
-        *setup_backups.plan_steps(cluster),
+        # With a backup policy: pgBackRest configured and the archive checked (backup_steps).
+        *backup_steps.plan_steps(cluster),
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
 
@@ -345,7 +345,7 @@ STEPS = {
     "keepalived": setup_keepalived.keepalived,
     "firewall": firewall.firewall,
     **tls_convert.STEPS,
-    **setup_backups.STEPS,
+    **backup_steps.STEPS,
     "verify": setup_finish.verify,
 }
 
