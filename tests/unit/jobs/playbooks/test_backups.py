@@ -15,12 +15,13 @@ from jobs.backup_schedule import backup_due, backups_configured, backups_start_d
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus, Step
-from jobs.playbooks import backup_info, backups, packages, rebuild, remove, setup
+from jobs.playbooks import backup_info, backups, packages, rebuild, remove, restore, setup
 from jobs.playbooks import nodes as node_plays
 from jobs.playbooks.backup_tls import certificate_ok
 from jobs.playbooks.setup import cluster_spec
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
+from tests.unit.jobs.playbooks.scripted_server import Rule, scripted_context
 
 pytestmark = pytest.mark.django_db
 WAL_START = "000000010000000000000003"
@@ -292,3 +293,43 @@ def test_pgbackrests_certificate_names_the_address_as_a_dns_name_unlike_the_node
     assert certificate_ok(ours.certificate, cluster, node.name, node.address)
     assert not certificate_ok(ours.certificate, cluster, node.name, "198.18.0.99")
     assert not certificate_ok("", cluster, node.name, node.address)
+
+
+def test_remove_takes_the_unit_and_config_away_and_renames_the_repository():
+    cluster, nodes = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    proxy = nodes[2]
+    lines: list[str] = []
+    ctx = scripted_context(proxy, cluster, [Rule("[ -d /run/systemd/system ]")])
+    ctx.log_writer.write = lambda text, **kw: lines.append(text)
+    verdict = remove.backup_remove(ctx)
+    server = ctx.connections.get(None)
+    server.ran("systemctl disable --now hacenter-pgbackrest.service")
+    server.ran("rm -f /etc/systemd/system/hacenter-pgbackrest.service")
+    server.ran("rm -f /etc/pgbackrest/pgbackrest.conf /etc/pgbackrest/tls.crt")
+    kept = "/var/lib/pgbackrest.removed-20261204T000000Z"
+    # renamed, never deleted, and the log says where
+    server.ran(f"mv -T /var/lib/pgbackrest {kept}")
+    assert not any("rm -rf /var/lib/pgbackrest" in c for c in server.commands)
+    assert f"repository kept as {kept}" in verdict
+    assert any(kept in line and "delete it yourself" in line for line in lines)
+    # a database node: the unit and config go, there is no repository to move
+    ctx = scripted_context(nodes[0], cluster, [Rule("[ -d /run/systemd/system ]")])
+    assert "repository" not in remove.backup_remove(ctx)
+    assert not any("mv -T" in c for c in ctx.connections.get(None).commands)
+
+
+def test_a_restore_target_is_let_through_the_repositorys_firewall_for_its_time_only():
+    cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    target = Node(cluster=cluster, name="restore-target", address="198.18.0.40")
+    ctx = scripted_context(target, cluster, [])
+    said = restore.repository_let_in(ctx, add=True)
+    assert said == "proxy's firewall lets 198.18.0.40 reach pgBackRest for this restore"
+    server = ctx.connections.get(None)
+    server.ran("nft add element inet hacenter pgbackrest_v4 { 198.18.0.40 }")
+    restore.repository_let_in(ctx, add=False)
+    server.ran("nft delete element inet hacenter pgbackrest_v4 { 198.18.0.40 }")
+    # the cluster's firewall is off: no table, nothing to open
+    ctx = scripted_context(target, cluster, [Rule("nft list set", status=3)])
+    assert restore.repository_let_in(ctx, add=True) == ""
