@@ -56,6 +56,7 @@ def test_rebuild_from_the_repository_against_a_copy_from_the_primary(
     backup_s = time.monotonic() - started
     cluster = Cluster.objects.get(pk=cluster_id)
     assert cluster.backup_policy.holds_backup()
+    stored = cluster.backup_policy.info["backups"][-1]["repo_size_bytes"] / 1024**2
 
     times = {}
     for label, params in (("repository", {}), ("primary", {"copy_from": "primary"})):
@@ -71,7 +72,8 @@ def test_rebuild_from_the_repository_against_a_copy_from_the_primary(
     gb = size / 1024**3
     print(
         f"\nbench.backups scale {SCALE}: {gb:.2f} GB of databases "
-        f"(pgbench -i {load_s:.0f} s, full backup job {backup_s:.0f} s)\n"
+        f"(pgbench -i {load_s:.0f} s, full backup job {backup_s:.0f} s, "
+        f"{stored:.0f} MB in the repository)\n"
         f"rebuild by full copy from the repository (pgBackRest restore): "
         f"{times['repository']:.1f} s\n"
         f"rebuild by full copy from the primary (pg_basebackup): {times['primary']:.1f} s"
