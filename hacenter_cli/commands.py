@@ -271,6 +271,8 @@ def switchover(api: Api, args: Namespace) -> Exit:
 
 def rebuild(api: Api, args: Namespace) -> Exit:
     body = {"kind": "rebuild", "node": args.node, **({"full_copy": True} if args.full_copy else {})}
+    if args.from_primary:
+        body["copy_from"] = "primary"
     return _start(api, args, body)
 
 

@@ -132,6 +132,11 @@ def parser() -> argparse.ArgumentParser:
     found.add_argument("cluster", help="the cluster's name or id")
     found.add_argument("node", help="the database node to rebuild")
     found.add_argument("--full-copy", action="store_true", help="a fresh base backup, no pg_rewind")
+    found.add_argument(
+        "--from-primary",
+        action="store_true",
+        help="a full copy from the primary even when the backup repository could restore it",
+    )
     found.add_argument("--wait", action="store_true", help="follow the job; exit with its outcome")
     found = command(
         "logs", commands.logs, "a job's log (--json: one line object per line)", [polling]

@@ -55,10 +55,20 @@ def backup_due(policy: BackupPolicy, now: datetime.datetime) -> str | None:
     return None
 
 
+def backups_configured(cluster) -> bool:
+    """A configure_backups job succeeded, or a setup that ran its steps (a policy was set
+    before setup: jobs/playbooks/setup_backups.py)."""
+    done = Job.objects.filter(cluster=cluster, status=JobStatus.SUCCEEDED)
+    return (
+        done.filter(kind=JobKind.CONFIGURE_BACKUPS).exists()
+        or done.filter(kind=JobKind.SETUP, steps__name="backup_stanza").exists()
+    )
+
+
 def backups_start_due(now: datetime.datetime | None = None) -> list[int]:
     """Start each due backup; the ids of the jobs started. A cluster that is not running, or
     whose backups were never configured on the servers (no successful configure_backups
-    job), waits."""
+    job, nor a setup that configured them), waits."""
     now = now or timezone.now()
     started = []
     policies = BackupPolicy.objects.filter(
@@ -66,9 +76,7 @@ def backups_start_due(now: datetime.datetime | None = None) -> list[int]:
     ).select_related("cluster")
     for policy in policies:
         cluster = policy.cluster
-        configured = Job.objects.filter(
-            cluster=cluster, kind=JobKind.CONFIGURE_BACKUPS, status=JobStatus.SUCCEEDED
-        ).exists()
+        configured = backups_configured(cluster)
         busy = Job.objects.filter(
             cluster=cluster, kind=JobKind.BACKUP, status__in=JobStatus.active()
         ).exists()

@@ -81,3 +81,9 @@ class BackupPolicy(models.Model):
             host_key_base64=self.drill_host_key_base64,
             host_key_fingerprint=self.drill_host_key_fingerprint,
         )
+
+    def holds_backup(self) -> bool:
+        """The repository, as last read, holds a backup that did not fail: standbys can be
+        restored from it (Patroni's `pgbackrest` replica method). `info` is only written by
+        a job whose stanza check passed, so this also says the backups were configured."""
+        return any(not b.get("error") for b in (self.info or {}).get("backups") or [])

@@ -76,7 +76,7 @@ class ActionFacts:
     active_fence: str = ""  # an active fence job (a person's fence waits for it too)
     # Per standby, the failover outlook's verdict (selectors.cluster_failover_outlook).
     outlook: dict[str, dict] = field(default_factory=dict)
-    backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backups.policy_of)
+    backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backup_steps.policy_of)
     # Why a restore drill cannot start for the policy's sake (no drill server, no backup yet).
     drill_off: str = ""
 

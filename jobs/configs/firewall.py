@@ -8,6 +8,8 @@ Who may reach the cluster's ports (issue 17 item 5):
 - PostgreSQL (5432, database nodes) and the proxy's listeners (5432, 5433, HTTP frontends) from
   the nodes, the console and the cluster's client networks;
 - HAProxy's stats (7000, proxy) from the console only;
+- with backups: pgBackRest's TLS server (8432, database nodes and the repository host) from
+  the cluster's hosts only (a restore target is let in for its restore: jobs/playbooks/restore);
 - with two proxies and a floating address: VRRP (IP protocol 112, keepalived) from the other
   proxy only.
 Loopback traffic is never filtered and SSH is not touched.
@@ -27,6 +29,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from jobs.configs.pgbackrest import TLS_PORT as BACKUP_PORT
 from jobs.configs.spec import (
     DATABASE,
     ETCD_CLIENT_PORT,
@@ -124,7 +127,18 @@ def firewall_policy(
             ),
             PortRule("stats", "HAProxy stats", (STATS_PORT,), consoles),
         ]
+    if backup_server(spec, node):
+        rules.append(PortRule(BACKUP_RULE, "pgBackRest TLS server", (BACKUP_PORT,), nodes))
     return tuple(rules)
+
+
+BACKUP_RULE = "pgbackrest"
+
+
+def backup_server(spec: ClusterSpec, node: NodeSpec) -> bool:
+    """Whether `node` runs pgBackRest's TLS server: every database node and the repository
+    host of a backed-up cluster."""
+    return bool(spec.backup_stanza) and (node.kind == DATABASE or node.name == spec.backup_repo)
 
 
 def _set(name: str, kind: str, nets: tuple[Network, ...]) -> list[str]:

@@ -1,7 +1,7 @@
 """The Patroni 4.1 config file (`/etc/patroni/<cluster>.yml`) of each database node."""
 
 from jobs.configs.application import patroni_callbacks
-from jobs.configs.pgbackrest import archive_command
+from jobs.configs.pgbackrest import archive_command, replica_command, restore_command
 from jobs.configs.profiles import timing_for
 from jobs.configs.spec import (
     ETCD_CLIENT_PORT,
@@ -202,6 +202,33 @@ def etcd3_section(spec: ClusterSpec) -> dict[str, Value]:
     return section
 
 
+def replica_methods(spec: ClusterSpec) -> dict[str, Value]:
+    """How Patroni creates a replica (a new node, a Rebuild's full copy, a reinit): from the
+    backup repository when it holds a backup, else (and when that fails) pg_basebackup from
+    the primary.
+
+    The `pgbackrest` method runs as postgres (Patroni's user) with the node's pgbackrest.conf,
+    which reaches the repository over TLS. `no_params`: pgBackRest refuses the --scope,
+    --datadir... Patroni would add. `keep_data`: Patroni leaves the data directory for the
+    delta restore; should the restore fail, its basebackup empties the directory first.
+    `recovery_conf.restore_command`: Patroni strips recovery settings from
+    postgresql.auto.conf (where pgBackRest wrote its own), so the WAL between the backup's end
+    and now is fetched from the archive with this one, then the standby streams from the
+    primary (Patroni's primary_conninfo).
+    """
+    if not (spec.backup_stanza and spec.backup_replicas):
+        return {"create_replica_methods": ["basebackup"]}
+    return {
+        "create_replica_methods": ["pgbackrest", "basebackup"],
+        "pgbackrest": {
+            "command": replica_command(spec.backup_stanza, data_dir(spec)),
+            "keep_data": True,
+            "no_params": True,
+        },
+        "recovery_conf": {"restore_command": restore_command(spec.backup_stanza)},
+    }
+
+
 def patroni_config_dict(spec: ClusterSpec, node: NodeSpec) -> dict[str, Value]:
     """The settings of `node`'s Patroni; ValueError for a node that does not run PostgreSQL."""
     if node not in spec.database_nodes:
@@ -234,7 +261,7 @@ def patroni_config_dict(spec: ClusterSpec, node: NodeSpec) -> dict[str, Value]:
             "parameters": postgresql_parameters(spec),
             # Without a fast checkpoint a new replica waited 95 s for a spread one (DESIGN §2).
             "basebackup": [{"checkpoint": "fast"}],
-            "create_replica_methods": ["basebackup"],
+            **replica_methods(spec),
             # An adopted server's own rules come after the cluster's, so ours decide first.
             "pg_hba": pg_hba_lines(spec) + list(spec.adopted.pg_hba if spec.adopted else ()),
             **(

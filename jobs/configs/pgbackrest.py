@@ -16,6 +16,7 @@ with the cluster's CA and node certificates, so no SSH keys are exchanged betwee
 Pure text, no I/O: the playbooks (jobs/playbooks/backups.py) write it.
 """
 
+import shlex
 from dataclasses import dataclass, field
 
 from jobs.configs.spec import POSTGRES_PORT, SOCKET_DIR, TLS_CA_FILE
@@ -163,6 +164,30 @@ def archive_command(stanza: str) -> str:
 
 def restore_command(stanza: str) -> str:
     return f"pgbackrest --stanza={stanza} archive-get %f %p"
+
+
+def replica_command(stanza: str, data_dir: str) -> str:
+    """Patroni's `pgbackrest` replica method: the newest backup restored into the node's data
+    directory over the repository's TLS server, with the node's own config.
+
+    Patroni runs it without a shell (its words split like a shell's), so a `sh -c` makes the
+    data directory first: pgBackRest refuses a missing one ("$PGDATA directory ... does not
+    exist") and a Rebuild has just moved it aside. `--delta` reuses what a data directory left
+    in place (Patroni's reinit keeps it: `keep_data`) already holds; `--type=standby` leaves a
+    standby.signal so PostgreSQL never ends recovery by itself before Patroni makes it stream.
+    """
+    restore = (
+        f"/usr/bin/pgbackrest --config={CONFIG_FILE} --stanza={shlex.quote(stanza)} "
+        "--delta --type=standby restore"
+    )
+    script = f"install -d -m 0700 {shlex.quote(data_dir)} && exec {restore}"
+    return f"/bin/sh -c {shlex.quote(script)}"
+
+
+# What a data directory copied by each method says in its backup_label (backup_label.old once
+# PostgreSQL has started): pgBackRest labels its backups so, pg_basebackup its own way.
+RESTORE_LABEL = "LABEL: pgBackRest backup"
+BASEBACKUP_LABEL = "LABEL: pg_basebackup"
 
 
 def header() -> str:

@@ -195,6 +195,9 @@ class ClusterSpec:
     # archives its WAL into the repository on `backup_repo` (a node's name).
     backup_stanza: str = ""
     backup_repo: str = ""
+    # The repository holds a good backup: a new or rebuilt standby is restored from it
+    # (pgBackRest's delta restore) before Patroni falls back to copying the primary.
+    backup_replicas: bool = False
     # With two proxies: the floating address with its prefix length ("" for none) and VRRP's
     # virtual_router_id (keepalived, jobs/configs/keepalived.py).
     virtual_ip: str = ""

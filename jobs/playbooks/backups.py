@@ -12,45 +12,46 @@ configure_backups, on a running cluster whose BackupPolicy is on:
 4. the repository's `info` read and kept for the cluster page and the API.
 
 backup: `pgbackrest backup --type=full|diff|incr` on the repository host (it finds the
-primary among the pgN-hosts itself), then the same info step.
+primary among the pgN-hosts itself), then the same info step. After the repository's first
+good backup, each database node's Patroni file is written again: from then on a new or
+rebuilt standby is restored from the repository (jobs/configs/patroni.replica_methods).
+
+Setup runs the steps of configure_backups itself when the cluster has a policy
+(jobs/playbooks/backup_steps.py, which both use), so archiving starts with the cluster;
+configure_backups is for a cluster whose backups were turned on later (and repairs one).
 """
 
-import json
 import shlex
 
 from django.utils import timezone
 
-from clusters.alerts.events import event_record
-from clusters.models import BackupPolicy, Cluster, ClusterEvent, ClusterSecret, Node
+from clusters.models import Cluster, Node
 from jobs import patroni_api
-from jobs.configs import pgbackrest as conf
-from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import backup_info as info_text
-from jobs.playbooks import backup_tls, daemons, packages
+from jobs.playbooks import firewall
+from jobs.playbooks.backup_steps import (
+    STEPS,
+    check_steps,
+    host_steps,
+    pgbackrest,
+    policy_of,
+)
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.layout import rest_auth
-from jobs.playbooks.setup import patroni_configure, with_spec
+from jobs.playbooks.setup import cluster_spec, patroni_configure, with_spec
 from jobs.playbooks.setup_postgres import members
 from jobs.playbooks.sql import psql
+from jobs.ssh import SSHError
 
 BACKUP_TYPES = ("full", "diff", "incr")
 # A backup of a big database takes hours; the step's SSH read loop stays cancellable.
 BACKUP_TIMEOUT_S = 12 * 3600
 RESTART_TIMEOUT_S = 120
-
-
-def policy_of(cluster: Cluster) -> BackupPolicy:
-    """The cluster's policy; JobRefused when backups are not turned on."""
-    policy = BackupPolicy.objects.filter(cluster=cluster, enabled=True).first()
-    if policy is None:
-        raise JobRefused(
-            f"{cluster.name} has no backups turned on; set them with "
-            f"PUT /api/v1/clusters/{cluster.pk}/backups/ first"
-        )
-    if policy.repository_node() is None:
-        raise JobRefused(f"{cluster.name} has no proxy and no repository host was chosen")
-    return policy
+# How long a backup waits for its WAL to reach the archive (pgBackRest's default: 60 s). After
+# a bulk load the primary has hundreds of segments waiting, pushed one by one: measured, a
+# full backup right after `pgbench -i -s 400` (6 GB) failed with "WAL segment … was not
+# archived before the 60000ms timeout".
+BACKUP_ARCHIVE_TIMEOUT_S = 1800
 
 
 def refuse_unless_running(cluster: Cluster, what: str) -> None:
@@ -73,13 +74,16 @@ def plan_configure(cluster: Cluster, node: Node | None, params: dict) -> list[St
     if node is not None:
         raise JobRefused("backups are configured on every node at once; name no node")
     db_nodes = list(cluster.database_nodes.order_by("name"))
-    hosts = [repo] + [n for n in db_nodes if n.pk != repo.pk]
     return [
-        *[StepSpec("backup_host", "Install and configure pgBackRest", n) for n in hosts],
+        # pgBackRest's TLS port between the cluster's hosts, before its servers listen.
+        *[
+            StepSpec("firewall", "Host firewall (nftables)", n)
+            for n in cluster.nodes.order_by("name")
+        ],
+        *host_steps(cluster, repo),
         *[StepSpec("patroni_configure", "Archive WAL from Patroni", n) for n in db_nodes],
         StepSpec("backup_restart_pending", "Restart PostgreSQL where archiving needs it"),
-        StepSpec("backup_stanza", "Create the stanza and check the archive", repo),
-        StepSpec("backup_info", "Read the repository", repo),
+        *check_steps(repo),
     ]
 
 
@@ -92,82 +96,15 @@ def plan_backup(cluster: Cluster, node: Node | None, params: dict) -> list[StepS
         raise JobRefused(f"backup_type {kind!r} is not one of {', '.join(BACKUP_TYPES)}")
     if node is not None:
         raise JobRefused("a backup runs on the repository host; name no node")
+    policy = policy_of(cluster)
+    # The first good backup changes how standbys are created; later ones change nothing there
+    # (a node missed now, being off, gets its file from its Rebuild).
+    first = [] if policy.holds_backup() else list(cluster.database_nodes.order_by("name"))
     return [
         StepSpec("backup_run", f"Take a {kind} backup", repo),
         StepSpec("backup_info", "Read the repository", repo),
+        *[StepSpec("backup_replicas", "New standbys restored from the backup", n) for n in first],
     ]
-
-
-def layout_of(ctx: StepContext) -> conf.BackupLayout:
-    """The layout from the spec and the policy; the passphrase is redacted from the log."""
-    spec = ctx.facts["spec"]
-    policy = policy_of(ctx.cluster)
-    repo = policy.repository_node()
-    cipher = ClusterSecret.objects.get(cluster=ctx.cluster, name=ClusterSecret.Name.BACKUP_CIPHER)
-    ctx.log_writer.redact.add(cipher.value)
-    return conf.BackupLayout(
-        stanza=policy.stanza,
-        repo_name=repo.name,
-        repo_address=repo.address,
-        repo_path=policy.repo_path,
-        retention_full=policy.retention_full,
-        data_dir=paths.data_dir(spec),
-        databases=tuple(conf.BackupHost(n.name, n.address) for n in spec.database_nodes),
-        cipher_pass=cipher.value,
-    )
-
-
-def server_user(node: Node) -> str:
-    """Who runs pgBackRest on the node: postgres on database nodes (it reads the data
-    directory), a `pgbackrest` system user on a host without PostgreSQL."""
-    return "postgres" if node.kind == Node.Kind.DATABASE else conf.REPO_USER
-
-
-def server_daemon(node: Node) -> daemons.Daemon:
-    return daemons.Daemon(
-        name="pgbackrest",
-        argv=("/usr/bin/pgbackrest", f"--config={conf.CONFIG_FILE}", "server"),
-        user=server_user(node),
-        description="pgBackRest TLS server",
-    )
-
-
-def as_user(node: Node, command: str) -> str:
-    """`command` as the node's pgBackRest user, from / (its home may not be readable)."""
-    return f"cd / && runuser -u {shlex.quote(server_user(node))} -- {command}"
-
-
-def backup_host(ctx: StepContext) -> Verdict | str:
-    """Package, user, directories, certificate, config, server; each only when missing or
-    different, and the server restarted only when its config or certificate changed."""
-    node = ctx.node
-    layout = layout_of(ctx)
-    is_repo = node.name == layout.repo_name
-    installed = packages.install(ctx, [packages.BACKUP_PACKAGE])
-    user = shlex.quote(server_user(node))
-    if server_user(node) == conf.REPO_USER:
-        ctx.run(
-            f"id -u {user} >/dev/null 2>&1 || useradd --system --home-dir "
-            f"{shlex.quote(layout.repo_path)} --shell /usr/sbin/nologin {user}",
-            check=True,
-        )
-    dirs = [conf.LOG_DIR] + ([layout.repo_path] if is_repo else [])
-    ctx.run(
-        f"install -d -m 0755 {conf.CONFIG_DIR} && "
-        + " && ".join(f"install -d -m 0750 -o {user} -g {user} {shlex.quote(d)}" for d in dirs),
-        check=True,
-    )
-    cert_changed = backup_tls.certificate_put(ctx, node, server_user(node))
-    text = conf.repository_config(layout) if is_repo else conf.database_config(layout)
-    changed = ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group=user)
-    daemon = server_daemon(node)
-    if (changed or cert_changed) and daemons.pid(ctx, node, daemon):
-        started = daemons.restart(ctx, node, daemon)
-    else:
-        started = daemons.start(ctx, node, daemon)
-    role = "repository" if is_repo else "database node"
-    config = "config written" if changed else "config in place"
-    return f"{role}: {installed}; {config}; {started}"
 
 
 def backup_restart_pending(ctx: StepContext) -> Verdict | str:
@@ -217,76 +154,36 @@ def _pending_or_done(ctx: StepContext, node: Node, mode) -> bool:
     return isinstance(body, dict) and bool(body.get("pending_restart"))
 
 
-def pgbackrest(ctx: StepContext, args: str, **kwargs) -> list[str]:
-    """Run pgBackRest as the node's user with its config; stdout lines (StepFailed on error)."""
-    lines: list[str] = []
-    result = ctx.run(
-        as_user(ctx.node, f"pgbackrest --config={conf.CONFIG_FILE} {args}"),
-        collect=lines,
-        **kwargs,
-    )
-    if not result.ok:
-        # ERROR says what failed; the WARN lines before it often say why ("unable to check
-        # pg1: ...").
-        said = [ln for ln in lines + result.stderr_tail if "ERROR" in ln or "WARN" in ln]
-        said = said or result.stderr_tail
-        raise StepFailed(f"pgbackrest {args.split()[-1]} failed: {' | '.join(said[-3:])[-600:]}")
-    return lines
-
-
-def backup_stanza(ctx: StepContext) -> Verdict | str:
-    """stanza-create (pgBackRest tells an existing, valid stanza apart itself), then check."""
-    stanza = shlex.quote(policy_of(ctx.cluster).stanza)
-    created = pgbackrest(ctx, f"--stanza={stanza} stanza-create", timeout=300)
-    pgbackrest(ctx, f"--stanza={stanza} check", timeout=300)
-    existed = any("already exists" in line for line in created)
-    return f"stanza {stanza} {'already there' if existed else 'created'}; check passed"
-
-
 def backup_run(ctx: StepContext) -> Verdict | str:
     """The backup itself; pgBackRest's own lines go to the log."""
     kind = ctx.job.params.get("backup_type", "full")
     stanza = shlex.quote(policy_of(ctx.cluster).stanza)
     started = timezone.now()
-    pgbackrest(ctx, f"--stanza={stanza} --type={kind} backup", timeout=BACKUP_TIMEOUT_S)
+    pgbackrest(
+        ctx,
+        f"--stanza={stanza} --type={kind} --archive-timeout={BACKUP_ARCHIVE_TIMEOUT_S} backup",
+        timeout=BACKUP_TIMEOUT_S,
+    )
     seconds = (timezone.now() - started).total_seconds()
     return f"{kind} backup taken in {seconds:.0f} s"
 
 
-def backup_info(ctx: StepContext) -> Verdict | str:
-    """Read `pgbackrest info` and the primary's archiver; keep them on the policy."""
-    policy = policy_of(ctx.cluster)
-    lines = pgbackrest(
-        ctx, f"--stanza={shlex.quote(policy.stanza)} --output=json info", echo=False, timeout=120
-    )
+def backup_replicas(ctx: StepContext) -> Verdict | str:
+    """Write the node's Patroni file again now that the repository holds a backup: Patroni
+    creates its replicas with pgBackRest first (jobs/configs/patroni.replica_methods). A node
+    that cannot be reached is left as it is: its Rebuild writes its file before copying."""
+    if not ctx.facts.get("spec_after_backup"):
+        # The spec of this run was built before the backup: build it again.
+        ctx.facts["spec"] = cluster_spec(ctx.cluster)
+        ctx.facts["spec_after_backup"] = True
+    spec = ctx.facts["spec"]
+    if not spec.backup_replicas:
+        return "the repository holds no good backup yet: replicas are copied from the primary"
     try:
-        summary = info_text.summarize(json.loads("\n".join(lines)), policy.stanza)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StepFailed(f"pgbackrest info said something unreadable: {exc}") from None
-    primary = primary_node(ctx)
-    if primary is not None:
-        row = psql(ctx, primary, info_text.ARCHIVER_SQL, echo=False, check=False)
-        summary["archiver"] = info_text.parse_archiver(row[0] if row else "")
-    BackupPolicy.objects.filter(pk=policy.pk).update(info=summary, info_read=timezone.now())
-    said = info_text.describe(summary)
-    trouble = info_text.archive_trouble(summary.get("archiver") or {})
-    if trouble:
-        event_record(
-            ctx.cluster,
-            ClusterEvent.Kind.ARCHIVE_BEHIND,
-            f"WAL archive of {ctx.cluster.name} falls behind: {trouble}",
-            severity=ClusterEvent.Severity.WARNING,
-            node=primary.name if primary else "",
-        )
-        return Verdict.warn(said)
-    return said
-
-
-def primary_node(ctx: StepContext) -> Node | None:
-    leader = patroni_api.leader(members(ctx))
-    if leader is None:
-        return None
-    return ctx.cluster.nodes.filter(name=leader["name"]).first()
+        verdict = patroni_configure(ctx)
+    except (SSHError, OSError) as exc:
+        return Verdict.warn(f"not reached ({exc}); its Rebuild writes its Patroni file")
+    return f"{verdict}; replicas are restored with pgBackRest, then pg_basebackup"
 
 
 CONFIGURE = Playbook(
@@ -295,11 +192,10 @@ CONFIGURE = Playbook(
     steps={
         name: with_spec(fn)
         for name, fn in {
-            "backup_host": backup_host,
+            "firewall": firewall.firewall,
             "patroni_configure": patroni_configure,
             "backup_restart_pending": backup_restart_pending,
-            "backup_stanza": backup_stanza,
-            "backup_info": backup_info,
+            **STEPS,
         }.items()
     },
 )
@@ -309,7 +205,11 @@ BACKUP = Playbook(
     plan=plan_backup,
     steps={
         name: with_spec(fn)
-        for name, fn in {"backup_run": backup_run, "backup_info": backup_info}.items()
+        for name, fn in {
+            "backup_run": backup_run,
+            "backup_info": STEPS["backup_info"],
+            "backup_replicas": backup_replicas,
+        }.items()
     },
     # A backup reads the cluster and changes no server's configuration: it may run beside a
     # switchover (pgBackRest finds the new primary) and is never blocked by one.

@@ -19,11 +19,20 @@ import dataclasses
 from django.conf import settings
 
 from clusters.alerts.events import event_record
-from clusters.models import Cluster, ClusterEvent, Node
+from clusters.models import BackupPolicy, Cluster, ClusterEvent, Node
 from jobs import patroni_api
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import daemons, firewall, setup, setup_finish, setup_postgres, tls
+from jobs.playbooks import (
+    backup_steps,
+    daemons,
+    firewall,
+    replica_method,
+    setup,
+    setup_finish,
+    setup_postgres,
+    tls,
+)
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_membership
 from jobs.playbooks.remove import _move_aside
@@ -62,11 +71,45 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
         *[StepSpec("firewall", "Host firewall (nftables)", n) for n in cluster.nodes.all()],
         StepSpec("etcd_membership", "etcd members match the nodes"),
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in others],
+        # With backups: the repository lets the node in, and the node gets pgBackRest's config,
+        # so it archives when it becomes primary and is restored from the repository now.
+        *join_backup_steps(cluster, node),
         StepSpec("patroni_configure", "Configure Patroni", node),
         StepSpec("start_standby", "Start the standby; wait until it streams", node),
         *[StepSpec("haproxy", "Add it to HAProxy", p) for p in cluster.proxy_nodes],
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
+
+
+def join_backup_steps(cluster: Cluster, node: Node) -> list[StepSpec]:
+    """pgBackRest's config on the repository host (which names every database node) and on
+    `node`, when the cluster is backed up; none otherwise."""
+    repo = repository(cluster)
+    if repo is None:
+        return []
+    return [
+        StepSpec("backup_host", f"pgBackRest's repository knows {node.name}", repo),
+        StepSpec("backup_host", "Install and configure pgBackRest", node),
+    ]
+
+
+def repository(cluster: Cluster) -> Node | None:
+    policy = BackupPolicy.objects.filter(cluster=cluster, enabled=True).first()
+    return policy.repository_node() if policy else None
+
+
+def join_standby(ctx: StepContext) -> Verdict | str:
+    """Start Patroni on the new node and wait until it streams (setup's step); then say how
+    Patroni copied it: from the backup repository or from the primary."""
+    spec = ctx.facts["spec"]
+    since = int(ctx.output("date +%s", echo=False)[0])
+    verdict = setup_postgres.start_standby(ctx)
+    if isinstance(verdict, Verdict) or "primary now" in verdict:
+        return verdict
+    how = replica_method.copy_method(
+        ctx, paths.data_dir(spec), setup_postgres.patroni_daemon(spec), since
+    )
+    return f"{verdict}; {how}"
 
 
 def add_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
@@ -104,6 +147,12 @@ def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepS
         StepSpec("etcd_membership", "etcd members match the nodes"),
         *[StepSpec("patroni_configure", "Update Patroni (pg_hba, etcd)", n) for n in remaining],
         *[StepSpec("haproxy", f"Take {node.name} out of HAProxy", p) for p in cluster.proxy_nodes],
+        # The repository stops naming it (its backups would look for it).
+        *(
+            [StepSpec("backup_host", f"pgBackRest's repository without {node.name}", repo)]
+            if (repo := repository(cluster)) is not None
+            else []
+        ),
         # The other nodes stop letting the old server's address in.
         *[
             StepSpec("firewall", f"Host firewall without {node.name}", n)
@@ -232,7 +281,8 @@ JOIN_STEPS = {
     "firewall": firewall.firewall,
     "etcd_membership": etcd_membership,
     "patroni_configure": setup.patroni_configure,
-    "start_standby": setup_postgres.start_standby,
+    "backup_host": backup_steps.backup_host,
+    "start_standby": join_standby,
     "haproxy": setup_finish.haproxy,
     "verify": _joined,
 }
@@ -262,6 +312,7 @@ REMOVE_NODE = Playbook(
             "stop_node": stop_node,
             "etcd_membership": etcd_membership,
             "patroni_configure": setup.patroni_configure,
+            "backup_host": backup_steps.backup_host,
             "haproxy": setup_finish.haproxy,
             "firewall": firewall.firewall,
             "forget_node": forget_node,

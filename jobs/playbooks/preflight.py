@@ -10,7 +10,8 @@ import time
 
 from django.conf import settings
 
-from clusters.models import Cluster, Node
+from clusters.models import BackupPolicy, Cluster, Node
+from jobs.configs.pgbackrest import TLS_PORT as BACKUP_PORT
 from jobs.lint.generated import generated_snapshot
 from jobs.lint.rules import lint
 from jobs.playbooks import existing_postgres, packages, preflight_firewall
@@ -24,7 +25,20 @@ PORTS = {
 }
 # Processes that may hold those ports because an earlier setup of ours put them there
 # (Patroni runs from its script, so the kernel names it "patroni", not "python3").
-OUR_PROCESSES = {"postgres", "postmaster", "patroni", "etcd", "haproxy"}
+OUR_PROCESSES = {"postgres", "postmaster", "patroni", "etcd", "haproxy", "pgbackrest"}
+
+
+def node_ports(node: Node) -> list[int]:
+    """The ports `node` will serve: its kind's, and pgBackRest's TLS server's on the database
+    nodes and the repository host of a cluster with backups on."""
+    wanted = list(PORTS[node.kind])
+    policy = BackupPolicy.objects.filter(cluster_id=node.cluster_id, enabled=True).first()
+    repo = policy.repository_node() if policy else None
+    if repo is not None and (node.kind == Node.Kind.DATABASE or node.pk == repo.pk):
+        wanted.append(BACKUP_PORT)
+    return wanted
+
+
 # Only what a test has run on: Debian 12 and 13 boot in the systemd lab (tests/lab/systemd_lab.py,
 # where test_fresh_servers_systemd runs a customer's day on each), and Debian 12 is this
 # machine's own system, which the network-namespace lab shares.
@@ -167,7 +181,7 @@ def package_sources(ctx: StepContext) -> Verdict | str:
 
 def ports(ctx: StepContext) -> Verdict | str:
     """The ports this node will serve are free, or held by our own services from a past setup."""
-    wanted = PORTS[ctx.node.kind]
+    wanted = node_ports(ctx.node)
     holders: dict[int, set[str]] = {}
     # sudo: without root, ss does not name the processes of other users.
     for line in ctx.output("ss -Hltnp", sudo=True):
@@ -195,7 +209,7 @@ def reachability(ctx: StepContext) -> Verdict | str:
     targets = [
         (peer, port)
         for peer in ctx.cluster.nodes.exclude(pk=ctx.node.pk)
-        for port in PORTS[peer.kind]
+        for port in node_ports(peer)
     ]
     if not targets:
         return "no other nodes in the cluster"
@@ -266,7 +280,7 @@ def existing_firewall(ctx: StepContext) -> Verdict | str:
     """A firewall the node has already (ufw, firewalld, nftables, iptables): what it is, what HA
     Center adds beside it, and a warning when it would drop the cluster's ports between nodes."""
     lines = ctx.output(preflight_firewall.SCRIPT, sudo=True, echo=False)
-    wanted = list(PORTS[ctx.node.kind])
+    wanted = node_ports(ctx.node)
     if ctx.node.kind == Node.Kind.PROXY:
         wanted += [f["listen_port"] for f in ctx.cluster.http_frontends]
     found, warnings = preflight_firewall.judge(preflight_firewall.read_firewalls(lines), wanted)

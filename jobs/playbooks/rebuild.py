@@ -7,6 +7,7 @@ Patroni copy the primary afresh, with progress in percent. A fenced node is let 
 HAProxy only after the standby is verified.
 """
 
+import dataclasses
 import re
 import shlex
 import time
@@ -17,7 +18,7 @@ from clusters.models import Cluster, Node, NodeStatus
 from jobs import patroni_api
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
-from jobs.playbooks import daemons, firewall, tls
+from jobs.playbooks import daemons, firewall, replica_method, tls
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_member_repair
 from jobs.playbooks.haproxy_runtime import BACKENDS, haproxy_runtime
@@ -33,10 +34,16 @@ from jobs.playbooks.setup_postgres import (
 )
 from jobs.playbooks.sql import psql
 
+# Where a full copy comes from: "" lets Patroni choose (the repository when it holds a backup,
+# else the primary); "primary" skips the repository for this copy.
+COPY_FROM = ("", "primary")
+
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     if node is None or node.kind != Node.Kind.DATABASE:
         raise JobRefused("name the database node to rebuild")
+    if params.get("copy_from", "") not in COPY_FROM:
+        raise JobRefused('copy_from is "primary" (skip the backup repository) or absent')
     if cluster.state in (Cluster.State.NEW, Cluster.State.PROVISIONING):
         raise JobRefused(f"{cluster.name} is not set up yet; run setup")
     # An adopted cluster's Patroni, etcd and (absent) proxy are the customer's: only rejoin or
@@ -58,7 +65,7 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             else []
         ),
         StepSpec("rejoin", "Rejoin with pg_rewind", node),
-        StepSpec("reinitialise", "Full copy from the primary (if rejoin failed)", node),
+        StepSpec("reinitialise", "Full copy (if rejoin failed)", node),
         StepSpec("verify", "Verify streaming; tidy old data", node),
         *([StepSpec("unfence", "Let it back into HAProxy", node)] if cluster.proxy_node else []),
     ]
@@ -200,7 +207,10 @@ class RejoinProgress:
 
 
 def reinitialise(ctx: StepContext) -> Verdict | str:
-    """Move the data directory aside and let Patroni clone the primary, reporting progress."""
+    """Move the data directory aside and let Patroni copy the node afresh, reporting progress:
+    restored from the backup repository when it holds a backup (Patroni's `pgbackrest`
+    replica method), else, or when that fails, pg_basebackup from the primary. The summary
+    says which one it was."""
     if not ctx.job.params.get("full_copy") and ctx.facts.get("rejoined", _streams(ctx)):
         return "not needed: the node rejoined"
     data = patroni_layout(ctx.cluster).data_dir
@@ -215,7 +225,8 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     # touched: without a primary to copy from, the step fails with the node as it was.
     primary = current_primary(ctx, wait_s=60)
     total = _primary_size(ctx, primary)
-    daemons.stop(ctx, ctx.node, layout_daemon(ctx.cluster), timeout_s=60)
+    daemon = layout_daemon(ctx.cluster)
+    daemons.stop(ctx, ctx.node, daemon, timeout_s=60)
     if resumed:
         ctx.run(f"rm -rf {shlex.quote(data)}", check=True)
         ctx.log(
@@ -225,7 +236,19 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     else:
         ctx.run(f"if [ -e {data} ]; then mv -T {data} {shlex.quote(aside)}; fi", check=True)
         ctx.log(f"old data kept in {aside} until the new standby streams", host=ctx.node.name)
-    daemons.start(ctx, ctx.node, layout_daemon(ctx.cluster))
+    spec = ctx.facts["spec"]
+    if spec is not None:  # an adopted cluster keeps its own configuration
+        # The replica methods as they are now (a backup taken since the node's file was
+        # written); "primary" leaves the repository out of this one copy.
+        skip = ctx.job.params.get("copy_from") == "primary"
+        ctx.facts["spec"] = dataclasses.replace(spec, backup_replicas=False) if skip else spec
+        patroni_configure(ctx)
+        ctx.facts["spec"] = spec
+        repository = spec.backup_replicas and not skip
+        methods = "pgbackrest, then basebackup" if repository else "basebackup"
+        ctx.log(f"Patroni creates the replica with: {methods}", host=ctx.node.name)
+    since = int(ctx.output("date +%s", echo=False)[0])
+    daemons.start(ctx, ctx.node, daemon)
 
     def copied() -> bool:
         size = ctx.output(f"du -sb {data} 2>/dev/null | cut -f1 || echo 0", sudo=True, echo=False)
@@ -240,7 +263,10 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
         what=f"the copy of {primary.name} to finish",
     )
     ctx.progress(100)
-    return f"copied {total // 1024**2} MB from {primary.name}; old data in {aside}"
+    how = replica_method.copy_method(ctx, data, daemon, since)
+    if spec is not None and ctx.job.params.get("copy_from") == "primary":
+        patroni_configure(ctx)  # the repository first again for the next copy
+    return f"{how}: {total // 1024**2} MB, streams from {primary.name}; old data in {aside}"
 
 
 def _primary_size(ctx: StepContext, primary: Node) -> int:

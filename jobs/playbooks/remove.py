@@ -1,14 +1,26 @@
 """Remove a cluster from its servers: stop its services, move data directories aside (never
 delete them), take away the configuration files setup wrote and the host firewall's table and
 unit, and the node's TLS key and certificates (the CA stays in the console). The inventory stays,
-marked `new`, so the cluster can be set up again."""
+marked `new`, so the cluster can be set up again.
+
+With backups: pgBackRest's server, unit, config and certificate go from every host that had
+them; the repository holds the customer's backups, so it is moved aside (renamed with the
+job's time, like the data directories), never deleted, and the step says where."""
 
 import shlex
 
-from clusters.models import Cluster, Node, NodeStatus
+from clusters.models import BackupPolicy, Cluster, Node, NodeStatus
+from jobs.configs import pgbackrest as backup_conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import application, daemons, distro_services, firewall, setup_keepalived
+from jobs.playbooks import (
+    application,
+    backup_steps,
+    daemons,
+    distro_services,
+    firewall,
+    setup_keepalived,
+)
 from jobs.playbooks.base import Playbook, StepContext, StepSpec, Verdict
 from jobs.playbooks.preflight import listener
 from jobs.playbooks.setup import cluster_spec as build_spec
@@ -43,6 +55,10 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
         ],
         *[StepSpec("stop_patroni", "Stop Patroni and PostgreSQL", n) for n in db_nodes],
         *[StepSpec("stop_etcd", "Stop etcd", n) for n in etcd_member_nodes(cluster, spec)],
+        *[
+            StepSpec("backup_remove", "Remove pgBackRest (the repository is kept aside)", n)
+            for n in backup_hosts(cluster)
+        ],
         *[StepSpec("firewall_remove", "Remove the host firewall", n) for n in nodes],
         *[StepSpec("tls_remove", "Remove the TLS key and certificates", n) for n in nodes],
         StepSpec("forget", "Mark the cluster as not set up"),
@@ -109,6 +125,41 @@ def stop_etcd(ctx: StepContext) -> Verdict | str:
     return _stopped(ctx, verdict, [paths.ETCD_CLIENT_PORT, paths.ETCD_PEER_PORT])
 
 
+def backup_hosts(cluster: Cluster) -> list[Node]:
+    """The hosts pgBackRest was configured on: the database nodes and the repository host,
+    when the cluster has a backup policy (on or off: turned off later, its files remain)."""
+    policy = BackupPolicy.objects.filter(cluster=cluster).first()
+    repo = policy.repository_node() if policy else None
+    if repo is None:
+        return []
+    db_nodes = list(cluster.database_nodes.order_by("name"))
+    return [repo] + [n for n in db_nodes if n.pk != repo.pk]
+
+
+def backup_remove(ctx: StepContext) -> Verdict | str:
+    """Stop and remove `hacenter-pgbackrest`, delete its config and certificate; on the
+    repository host, rename the repository to `<path>.removed-<job time>` (never deleted: the
+    backups are the customer's). pgBackRest's logs and the package stay."""
+    verdict = daemons.remove(ctx, ctx.node, backup_steps.server_daemon(ctx.node))
+    owned = (backup_conf.CONFIG_FILE, backup_conf.CERT_FILE, backup_conf.KEY_FILE)
+    files = " ".join(shlex.quote(f) for f in owned)
+    ctx.run(f"rm -f {files}", check=True)
+    verdict += f"; {backup_conf.CONFIG_FILE} and its certificate removed"
+    policy = BackupPolicy.objects.filter(cluster=ctx.cluster).first()
+    if policy is not None and policy.repository_node() == ctx.node:
+        moved = _move_aside(ctx, policy.repo_path)
+        if moved:
+            ctx.log(
+                f"the backup repository of {ctx.cluster.name} is kept in {moved} on "
+                f"{ctx.node.name}; delete it yourself when its backups are no longer wanted",
+                host=ctx.node.name,
+            )
+            verdict += f"; repository kept as {moved}"
+        else:
+            verdict += f"; no repository at {policy.repo_path}"
+    return _stopped(ctx, verdict, [backup_conf.TLS_PORT])
+
+
 def tls_remove(ctx: StepContext) -> Verdict | str:
     """The node's key is a secret of a cluster that no longer runs there: deleted, not kept
     aside (setup writes it again from the console's copy)."""
@@ -140,6 +191,7 @@ PLAYBOOK = Playbook(
             "application_release": application.application_release,
             "stop_patroni": stop_patroni,
             "stop_etcd": stop_etcd,
+            "backup_remove": backup_remove,
             "firewall_remove": firewall.firewall_remove,
             "tls_remove": tls_remove,
             "forget": forget,

@@ -20,15 +20,17 @@ The restore drill (jobs.playbooks.restore_drill) runs the same preparation, rest
 recovery (prepare_server, restore_into, recover) with its own data directory and port.
 """
 
+import ipaddress
 import re
 import shlex
 
 from clusters.inventory import outside_servers
 from clusters.models import Cluster, Node
+from jobs.configs import firewall as fw
 from jobs.configs import pgbackrest as conf
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import backup_tls, backups, distro_services, packages
+from jobs.playbooks import backup_steps, backup_tls, distro_services, packages
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.sql import psql, quote_literal
@@ -46,7 +48,7 @@ ARCHIVE_WAIT_S = 120
 
 def plan_restore_point(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """One step on whichever node is primary when it runs."""
-    backups.policy_of(cluster)
+    backup_steps.policy_of(cluster)
     name = params.get("name", "")
     if not isinstance(name, str) or not POINT_NAME.fullmatch(name):
         raise JobRefused("a restore point needs a name: 1-63 letters, digits, '_', '-' or '.'")
@@ -58,7 +60,7 @@ def plan_restore_point(cluster: Cluster, node: Node | None, params: dict) -> lis
 def restore_point_create(ctx: StepContext) -> Verdict | str:
     """Create the point, switch WAL, wait until that segment is archived."""
     name = ctx.job.params["name"]
-    primary = backups.primary_node(ctx)
+    primary = backup_steps.primary_node(ctx)
     if primary is None:
         raise StepFailed("no primary at the moment; make the restore point once there is one")
     lsn = psql(ctx, primary, f"SELECT pg_create_restore_point({quote_literal(name)});")[0]
@@ -114,7 +116,7 @@ def _target_node(cluster: Cluster, params: dict) -> Node:
 
 def plan_restore(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     """Prepare the target, restore, recover and start; refused onto any cluster's member."""
-    backups.policy_of(cluster)
+    backup_steps.policy_of(cluster)
     if node is not None:
         raise JobRefused("a restore goes onto a new server (address), never a node of the cluster")
     _target_node(cluster, params)
@@ -172,7 +174,7 @@ def prepare_server(ctx: StepContext, data_dir: str) -> str:
     spec = ctx.facts["spec"]
     installed = packages.install(ctx, [f"postgresql-{spec.postgres_version}", "pgbackrest"])
     stopped = distro_services.stop_distribution_postgres(ctx)
-    layout = backups.layout_of(ctx)
+    layout = backup_steps.layout_of(ctx)
     ctx.run(f"install -d -m 0755 {paths.TLS_DIR} {conf.CONFIG_DIR}", check=True)
     ctx.run(f"install -d -m 0750 -o postgres -g postgres {conf.LOG_DIR}", check=True)
     cluster = Cluster.objects.get(pk=ctx.cluster.pk)
@@ -183,12 +185,41 @@ def prepare_server(ctx: StepContext, data_dir: str) -> str:
     backup_tls.certificate_put(ctx, ctx.node, "postgres", conf.RESTORE_CLIENT_CN)
     text = conf.restore_config(layout, data_dir)
     ctx.ensure_file(conf.CONFIG_FILE, text, mode=0o640, owner="root", group="postgres")
+    let_in = repository_let_in(ctx, add=True)
     # Reaches the repository: `info` through its TLS server, with the new certificate.
     ctx.run(
-        backups.as_user(ctx.node, f"pgbackrest --stanza={shlex.quote(layout.stanza)} info"),
+        backup_steps.as_user(ctx.node, f"pgbackrest --stanza={shlex.quote(layout.stanza)} info"),
         check=True,
     )
-    return f"{installed}" + (f"; stopped {', '.join(stopped)}" if stopped else "")
+    return (
+        f"{installed}"
+        + (f"; stopped {', '.join(stopped)}" if stopped else "")
+        + (f"; {let_in}" if let_in else "")
+    )
+
+
+def repository_let_in(ctx: StepContext, *, add: bool) -> str:
+    """Let the server through the repository host's firewall to pgBackRest's port for this
+    restore (the table lets the cluster's hosts only), or take it out again: an element of
+    the table's set, which the next firewall job's reload drops too. "" when the host has no
+    table of ours (the cluster's firewall is off)."""
+    repo = backup_steps.policy_of(ctx.cluster).repository_node()
+    address = ipaddress.ip_address(ctx.node.address)
+    family = f"{fw.BACKUP_RULE}_v{address.version}"
+    verb = "add" if add else "delete"
+    where = f"{fw.FAMILY} {fw.TABLE} {family}"
+    command = (
+        f"nft list set {where} >/dev/null 2>&1 || exit 3; "
+        f"nft {verb} element {where} {{ {address} }}"
+    )
+    result = ctx.run(command, node=repo, echo=False)
+    if result.exit_status == 3:
+        return ""
+    if add and not result.ok and "exists" not in " ".join(result.stderr_tail):
+        raise StepFailed(f"could not let {address} through {repo.name}'s firewall")
+    if add:
+        return f"{repo.name}'s firewall lets {address} reach pgBackRest for this restore"
+    return f"{address} no longer let through {repo.name}'s firewall"
 
 
 def restore_prepare(ctx: StepContext) -> Verdict | str:
@@ -219,7 +250,7 @@ def restore_into(ctx: StepContext, data_dir: str, target_args: str) -> tuple[str
     stanza = shlex.quote(ctx.facts["spec"].name)
     lines: list[str] = []
     result = ctx.run(
-        backups.as_user(ctx.node, f"pgbackrest --stanza={stanza} {target_args} restore"),
+        backup_steps.as_user(ctx.node, f"pgbackrest --stanza={stanza} {target_args} restore"),
         timeout=RESTORE_TIMEOUT_S,
         collect=lines,
     )
@@ -265,10 +296,12 @@ def recover(ctx: StepContext, data: str, port: int) -> None:
     """Start the restored server in `data` on `port` (pg_ctl, as postgres) unless it runs, and
     wait until it has replayed to the target and been promoted; the replay position is logged
     as it moves."""
-    running = ctx.run(backups.as_user(ctx.node, f"{pg_ctl(ctx)} -D {shlex.quote(data)} status"))
+    running = ctx.run(
+        backup_steps.as_user(ctx.node, f"{pg_ctl(ctx)} -D {shlex.quote(data)} status")
+    )
     if not running.ok:
         ctx.run(
-            backups.as_user(
+            backup_steps.as_user(
                 ctx.node,
                 f"{pg_ctl(ctx)} -D {shlex.quote(data)} -l {shlex.quote(data + '.log')} -w -t 600 "
                 f"-o {shlex.quote(start_options(ctx, data, port))} start",
@@ -293,6 +326,8 @@ def recover(ctx: StepContext, data: str, port: int) -> None:
         return bool(row) and row[0].startswith("false")
 
     ctx.wait_until(promoted, timeout=RECOVERY_TIMEOUT_S, interval=2, what="recovery to the target")
+    # Promoted: it fetches no more WAL from the repository.
+    repository_let_in(ctx, add=False)
 
 
 def restore_recover(ctx: StepContext) -> Verdict | str:

@@ -26,7 +26,7 @@ from clusters.models import Cluster, Node
 from jobs import drill_tables
 from jobs.errors import JobRefused
 from jobs.models import Job, JobKind, JobStatus, RestoreDrill
-from jobs.playbooks import backups, restore
+from jobs.playbooks import backup_steps, backups, restore
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.sql import psql
@@ -47,7 +47,7 @@ def drill_dir(ctx: StepContext) -> str:
 def drill_refusal(cluster: Cluster) -> str | None:
     """Why a drill of `cluster` cannot start (None: it can): no drill server, or no backup
     to restore yet. The plan and the page's button (clusters.web.action_checks) share it."""
-    policy = backups.policy_of(cluster)
+    policy = backup_steps.policy_of(cluster)
     if not policy.drill_address or policy.drill_credential_id is None:
         return (
             f"set a drill server first (drill_address in PUT /api/v1/clusters/{cluster.pk}/"
@@ -73,7 +73,7 @@ def plan_drill(cluster: Cluster, node: Node | None, params: dict) -> list[StepSp
         raise JobRefused("a restore drill runs on the drill server; name no node")
     if reason := drill_refusal(cluster):
         raise JobRefused(reason)
-    address = backups.policy_of(cluster).drill_address
+    address = backup_steps.policy_of(cluster).drill_address
     return [
         StepSpec("drill_snapshot", "Count the tables and make a restore point on the primary"),
         StepSpec("drill_prepare", f"Prepare {address}: packages, certificate, config"),
@@ -113,7 +113,7 @@ def recorded(step):
 
 def drill_server_of(ctx: StepContext) -> Node:
     """The policy's drill server, checked again now: still no member of any cluster."""
-    policy = backups.policy_of(ctx.cluster)
+    policy = backup_steps.policy_of(ctx.cluster)
     server = policy.drill_server()
     if server is None:
         raise StepFailed("the policy has no drill server any more")
@@ -129,7 +129,7 @@ def drill_snapshot(ctx: StepContext) -> Verdict | str:
     """The chosen tables (or the database's five largest) counted and checksummed in one
     transaction that shuts writers out and makes the restore point; then the point's WAL
     segment archived."""
-    policy = backups.policy_of(ctx.cluster)
+    policy = backup_steps.policy_of(ctx.cluster)
     server = drill_server_of(ctx)
     RestoreDrill.objects.filter(job=ctx.job).delete()  # a retry starts the drill afresh
     drill = RestoreDrill.objects.create(
@@ -139,7 +139,7 @@ def drill_snapshot(ctx: StepContext) -> Verdict | str:
         database=policy.drill_database,
         restore_point=f"drill_{ctx.job.pk}",
     )
-    primary = backups.primary_node(ctx)
+    primary = backup_steps.primary_node(ctx)
     if primary is None:
         raise StepFailed("no primary at the moment; run the drill once there is one")
     database = policy.drill_database
@@ -200,10 +200,10 @@ def _remove_copy(ctx: StepContext, data: str) -> bool:
     ):
         return False
     quoted = shlex.quote(data)
-    status = ctx.run(backups.as_user(ctx.node, f"{restore.pg_ctl(ctx)} -D {quoted} status"))
+    status = ctx.run(backup_steps.as_user(ctx.node, f"{restore.pg_ctl(ctx)} -D {quoted} status"))
     if status.ok:
         ctx.run(
-            backups.as_user(ctx.node, f"{restore.pg_ctl(ctx)} -D {quoted} -m fast -w stop"),
+            backup_steps.as_user(ctx.node, f"{restore.pg_ctl(ctx)} -D {quoted} -m fast -w stop"),
             timeout=300,
             check=True,
         )

@@ -22,6 +22,7 @@ from jobs.errors import JobRefused
 from jobs.playbooks import (
     adopt_postgres,
     application,
+    backup_steps,
     daemons,
     distro_services,
     existing_postgres,
@@ -89,13 +90,18 @@ def cluster_spec(cluster: Cluster) -> ClusterSpec:
     )
 
 
-def backup_fields(cluster: Cluster) -> dict[str, str]:
-    """The spec's backup settings: the stanza and the repository host, when backups are on."""
+def backup_fields(cluster: Cluster) -> dict[str, str | bool]:
+    """The spec's backup settings: the stanza and the repository host, when backups are on,
+    and whether standbys are restored from the repository (it holds a backup)."""
     policy = BackupPolicy.objects.filter(cluster=cluster, enabled=True).first()
     repo = policy.repository_node() if policy else None
     if policy is None or repo is None:
         return {}
-    return {"backup_stanza": policy.stanza, "backup_repo": repo.name}
+    return {
+        "backup_stanza": policy.stanza,
+        "backup_repo": repo.name,
+        "backup_replicas": policy.holds_backup(),
+    }
 
 
 def node_spec(ctx: StepContext, node: Node) -> NodeSpec:
@@ -187,6 +193,8 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             if n.kind == Node.Kind.PROXY and cluster.virtual_ip
         ],
         *[StepSpec("firewall", "Host firewall (nftables)", n) for n in nodes],
+        # With a backup policy: pgBackRest configured and the archive checked (backup_steps).
+        *backup_steps.plan_steps(cluster),
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
 
@@ -337,6 +345,7 @@ STEPS = {
     "keepalived": setup_keepalived.keepalived,
     "firewall": firewall.firewall,
     **tls_convert.STEPS,
+    **backup_steps.STEPS,
     "verify": setup_finish.verify,
 }
 

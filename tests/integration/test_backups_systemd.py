@@ -1,11 +1,13 @@
 """Backups with pgBackRest on fresh systemd servers (issue 22 parts 1 and 2).
 
 A customer's cluster set up through the API with backups on (the repository on the proxy):
-pgBackRest installed by setup, configured by `configure_backups` (TLS servers with the
-cluster's CA, no SSH keys between servers), WAL archived; pgbench writes; a full backup that
-`pgbackrest info` lists; a power-off of the primary; writes on the new primary; a differential
-backup taken from the new primary; and the WAL archive with no missing segment from the full
-backup's first WAL to the newest, across the timeline switch.
+pgBackRest installed and configured by setup itself, since the policy came first (TLS servers
+with the cluster's CA, no SSH keys between servers), WAL archived; pgbench writes; a full
+backup that `pgbackrest info` lists; a power-off of the primary; writes on the new primary; a
+differential backup taken from the new primary; and the WAL archive with no missing segment
+from the full backup's first WAL to the newest, across the timeline switch. Then point-in-time
+recovery onto a new server, and the old primary, powered on again, rebuilt by a full copy that
+Patroni restores from the repository (issue 22 part 4) before it streams from the primary.
 """
 
 import re
@@ -71,19 +73,19 @@ def test_point_in_time_recovery_across_a_failover_brings_a_dropped_table_back(
     dsn = f"postgresql://postgres:{secret}@{lab.proxy.address}:5432/postgres"
     wait_for(lambda: whole(lab, dsn), 60, "the cluster to take writes")
 
-    started = time.monotonic()
-    configured = run(api, cluster_id, "configure_backups")
-    assert configured.status == JobStatus.SUCCEEDED, configured.error
-    print(f"configure_backups: {time.monotonic() - started:.0f} s")
-    for step in configured.steps.order_by("position"):
+    # Setup configured the backups itself (the policy came first): no configure_backups job.
+    for step in setup.steps.filter(name__startswith="backup_").order_by("position"):
         print(f"  {step.name} {step.node.name if step.node else ''}: {step.summary}")
+    assert "check passed" in setup.steps.get(name="backup_stanza").summary
+    # pgBackRest's port: the cluster's hosts only (spare1 is no host of the cluster yet).
+    assert "tcp dport 8432" in sh(lab, "proxy", "nft list table inet hacenter")
     for host in ("proxy", "node1", "node2"):
         state = sh(lab, host, "systemctl is-active hacenter-pgbackrest.service", check=False)
         assert state == "active", host
     # The passphrase is on the repository host only, and in no job log.
     assert cipher in sh(lab, "proxy", "cat /etc/pgbackrest/pgbackrest.conf")
     assert cipher not in sh(lab, "node1", "cat /etc/pgbackrest/pgbackrest.conf")
-    assert not any(cipher in line.text for line in configured.log_lines.all())
+    assert not any(cipher in line.text for line in setup.log_lines.all())
 
     first = primary_name(lab)
     sh(lab, first, f"{PGBENCH} -q -i -s 5 postgres")
@@ -204,3 +206,26 @@ def test_point_in_time_recovery_across_a_failover_brings_a_dropped_table_back(
     # ... and holds nothing written after the point.
     assert psql(lab, "spare1", "SELECT to_regclass('after_drop') IS NULL") == "t"
     print(f"restored on spare1: pgbench_history {rows} rows, balance sum {balance}")
+    # The restore let spare1 through the repository's firewall for its own time only.
+    assert target not in sh(lab, "proxy", "nft list set inet hacenter pgbackrest_v4")
+
+    # The old primary comes back; a Rebuild by full copy: Patroni restores it from the
+    # repository (the backups above), it replays the archive and streams from the primary.
+    lab.power_on(first)
+    started = time.monotonic()
+    rebuild = run(api, cluster_id, "rebuild", node=first, full_copy=True)
+    assert rebuild.status == JobStatus.SUCCEEDED, rebuild.error
+    copy = rebuild.steps.get(name="reinitialise")
+    print(f"rebuild of {first} by full copy: {time.monotonic() - started:.0f} s; {copy.summary}")
+    assert copy.summary.startswith("copied by pgBackRest restore from the repository"), copy.summary
+    said = [line.text for line in rebuild.log_lines.all()]
+    assert any("replica has been created using pgbackrest" in t for t in said), said[-40:]
+    assert psql(lab, first, "SELECT pg_is_in_recovery()") == "t"
+    # written after every backup: it came by the archive or by streaming
+    assert psql(lab, first, "SELECT count(*) FROM after_drop") == "100000"
+    psql(lab, survivor, "CREATE TABLE after_rebuild AS SELECT 1 AS n")
+    wait_for(
+        lambda: psql(lab, first, "SELECT to_regclass('after_rebuild') IS NOT NULL") == "t",
+        30,
+        f"{first} to stream the primary's writes",
+    )

@@ -32,7 +32,7 @@ router = Router(tags=["jobs"])
 
 # What a caller may pass to a job besides kind and node (never secrets).
 JOB_PARAMS = (
-    *("confirm", "service_manager", "full_copy", "force", "backup_type"),
+    *("confirm", "service_manager", "full_copy", "copy_from", "force", "backup_type"),
     # a restore point's name; a restore's target server and where in time to stop
     *("name", "address", "ssh_port", "credential", "host_key_fingerprint"),
     *("target_type", "target"),

@@ -442,6 +442,11 @@ class JobStartIn(BodyIn):
         | None
     ) = None
     full_copy: bool | None = None
+    copy_from: Annotated[Literal["primary"], says("Use primary (or leave it out).")] | None = Field(
+        None,
+        description="A Rebuild's full copy from the primary even when the backup repository "
+        "could restore the node.",
+    )
     backup_type: (
         Annotated[Literal["full", "diff", "incr"], says("Use full, diff or incr.")] | None
     ) = None

@@ -260,6 +260,8 @@ def test_rebuild_names_the_node_and_a_full_copy(console, capsys):
     console.on("POST", "/clusters/1/jobs/", (202, {"id": 5, "url": "/api/v1/jobs/5/"}))
     assert run(console, capsys, "rebuild", "pg1", "node2", "--full-copy")[0] == 0
     assert console.seen[-1].body == {"kind": "rebuild", "node": "node2", "full_copy": True}
+    assert run(console, capsys, "rebuild", "pg1", "node2", "--full-copy", "--from-primary")[0] == 0
+    assert console.seen[-1].body["copy_from"] == "primary"
 
 
 def test_rebuild_waits_for_the_job_and_exits_with_its_outcome(console, capsys):

@@ -144,6 +144,10 @@ ENDPOINTS = [
     Endpoint("cluster-lag", "GET", "/clusters/{cluster}/lag/?range=1d", VIEWER),
     Endpoint("node-add", "GET", "/clusters/{cluster}/nodes/new/", ADMIN),
     Endpoint("node-add", "POST", "/clusters/{cluster}/nodes/new/", ADMIN, {"address": "$(reboot)"}),
+    Endpoint("cluster-restore", "GET", "/clusters/{cluster}/restore/", ADMIN),
+    Endpoint(
+        "cluster-restore", "POST", "/clusters/{cluster}/restore/", ADMIN, {"address": "$(reboot)"}
+    ),
     Endpoint("node-replace", "GET", "/clusters/{cluster}/nodes/node2/replace/", ADMIN),
     # API
     Endpoint("api-credentials", "GET", "/api/v1/credentials/", VIEWER, kind="api"),

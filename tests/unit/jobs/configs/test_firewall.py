@@ -185,3 +185,16 @@ def test_nft_loads_the_script_twice_in_a_private_namespace(tmp_path, node):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("table inet hacenter {") == 1
     assert done.stdout.count("chain input {") == 1
+
+
+def test_pgbackrest_port_is_open_between_the_clusters_hosts_only_when_backed_up():
+    assert "pgbackrest" not in rules_by_name(NODE1)
+    backed = replace(SPEC, backup_stanza="pg1", backup_repo="proxy")
+    nodes = {f"{n.address}/32" for n in SPEC.nodes}
+    for node in (PROXY, NODE1):  # the repository host and a database node
+        rule = {r.name: r for r in firewall_policy(backed, node, CONSOLE)}["pgbackrest"]
+        assert rule.ports == (8432,)
+        assert sources(rule) == nodes  # neither the console nor the clients
+    elsewhere = replace(backed, backup_repo="node1")
+    assert "pgbackrest" not in {r.name for r in firewall_policy(elsewhere, PROXY, CONSOLE)}
+    assert "tcp dport 8432 ip saddr != @pgbackrest_v4" in firewall_config(backed, NODE1, CONSOLE)

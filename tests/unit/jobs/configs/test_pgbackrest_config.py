@@ -3,14 +3,22 @@ when the cluster is backed up."""
 
 import configparser
 import dataclasses
+import shlex
 import shutil
 import subprocess
 
 import pytest
 
 from jobs.configs import pgbackrest as conf
-from jobs.configs.patroni import postgresql_parameters
-from tests.unit.jobs.configs.test_configs import make_spec
+from jobs.configs import spec as paths
+from jobs.configs.patroni import (
+    patroni_config,
+    patroni_config_dict,
+    postgresql_parameters,
+    replica_methods,
+)
+from jobs.playbooks import replica_method
+from tests.unit.jobs.configs.test_configs import make_spec, yaml_load
 
 LAYOUT = conf.BackupLayout(
     stanza="demo",
@@ -100,3 +108,67 @@ def test_archiving_is_on_only_for_a_backed_up_cluster():
     assert parameters["archive_mode"] == "on"
     assert parameters["archive_command"] == "pgbackrest --stanza=demo archive-push %p"
     assert parameters["archive_timeout"] == 60
+
+
+def test_replicas_come_from_the_repository_only_once_it_holds_a_backup():
+    plain = make_spec(tls=False)
+    assert replica_methods(plain) == {"create_replica_methods": ["basebackup"]}
+    configured = dataclasses.replace(plain, backup_stanza="demo", backup_repo="proxy")
+    # backups configured but none taken yet: nothing to restore from
+    assert replica_methods(configured) == {"create_replica_methods": ["basebackup"]}
+    ready = dataclasses.replace(configured, backup_replicas=True)
+    methods = replica_methods(ready)
+    # the repository first, pg_basebackup from the primary when it fails
+    assert methods["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    method = methods["pgbackrest"]
+    assert method["keep_data"] is True and method["no_params"] is True
+    argv = shlex.split(method["command"])
+    assert argv[:2] == ["/bin/sh", "-c"]
+    script = argv[2]
+    # the data directory made first (pgBackRest refuses a missing one), then a delta restore
+    # as a standby with the node's own config (which reaches the repository over TLS)
+    assert script.startswith(f"install -d -m 0700 {paths.data_dir(ready)} && exec ")
+    assert shlex.split(script.split(" && exec ")[1]) == [
+        "/usr/bin/pgbackrest",
+        f"--config={conf.CONFIG_FILE}",
+        "--stanza=demo",
+        "--delta",
+        "--type=standby",
+        "restore",
+    ]
+    # Patroni strips pgBackRest's recovery settings from postgresql.auto.conf: the WAL after
+    # the backup comes from the archive through Patroni's own restore_command
+    assert methods["recovery_conf"] == {
+        "restore_command": "pgbackrest --stanza=demo archive-get %f %p"
+    }
+
+
+def test_patronis_file_carries_the_methods_and_reads_back_as_yaml():
+    spec = dataclasses.replace(
+        make_spec(tls=False), backup_stanza="demo", backup_repo="proxy", backup_replicas=True
+    )
+    node = spec.database_nodes[0]
+    loaded = yaml_load(patroni_config(spec, node))["postgresql"]
+    assert loaded["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    assert loaded["pgbackrest"] == patroni_config_dict(spec, node)["postgresql"]["pgbackrest"]
+    assert loaded["basebackup"] == [{"checkpoint": "fast"}]
+
+
+def test_the_copy_method_is_read_from_backup_label_and_patronis_log():
+    restored = ["LABEL: pgBackRest backup started at 2026-12-05 10:44:47.98+00"]
+    copied = ["LABEL: pg_basebackup base backup"]
+    assert replica_method.label_method(restored) == replica_method.REPOSITORY
+    assert replica_method.label_method(copied) == replica_method.PRIMARY
+    assert replica_method.label_method([]) == ""
+    log = [
+        "2026-12-05 10:50:01,1 ERROR: Error creating replica using method pgbackrest: "
+        "/bin/sh -c ... exited with code=1",
+        "2026-12-05 10:50:09,2 INFO: replica has been created using basebackup",
+    ]
+    assert replica_method.patroni_lines(log)[1] == "replica has been created using basebackup"
+    said = replica_method.describe(copied, log)
+    assert said.startswith("copied by pg_basebackup from the primary after the repository failed")
+    assert "Error creating replica using method pgbackrest" in said
+    assert replica_method.describe(restored, log[1:]) == (
+        "copied by pgBackRest restore from the repository"
+    )

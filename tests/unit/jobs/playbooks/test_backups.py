@@ -11,15 +11,17 @@ from clusters.inventory.backups import backup_policy_set
 from clusters.inventory.services import InvalidInput
 from clusters.inventory.tls import cluster_tls_ensure
 from clusters.models import BackupPolicy, Node
-from jobs.backup_schedule import backup_due, backups_start_due
+from jobs.backup_schedule import backup_due, backups_configured, backups_start_due
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.models import Job, JobStatus
-from jobs.playbooks import backup_info, backups, packages
+from jobs.models import Job, JobStatus, Step
+from jobs.playbooks import backup_info, backups, packages, rebuild, remove, restore, setup
+from jobs.playbooks import nodes as node_plays
 from jobs.playbooks.backup_tls import certificate_ok
 from jobs.playbooks.setup import cluster_spec
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
+from tests.unit.jobs.playbooks.scripted_server import Rule, scripted_context
 
 pytestmark = pytest.mark.django_db
 WAL_START = "000000010000000000000003"
@@ -116,12 +118,22 @@ def test_plans_refuse_without_a_policy_a_running_cluster_or_with_a_bad_type():
     with pytest.raises(JobRefused, match="not one of full, diff, incr"):
         backups.plan_backup(cluster, None, {"backup_type": "weekly"})
     steps = backups.plan_backup(cluster, None, {"backup_type": "diff"})
+    # the first backup also rewrites each database node's Patroni file (replica methods)
     assert [(s.name, s.node.name) for s in steps] == [
         ("backup_run", "proxy"),
         ("backup_info", "proxy"),
+        ("backup_replicas", "node1"),
+        ("backup_replicas", "node2"),
     ]
+    BackupPolicy.objects.filter(cluster=cluster).update(info=backup_info.summarize(INFO, "pg1"))
+    steps = backups.plan_backup(cluster, None, {"backup_type": "diff"})
+    assert [s.name for s in steps] == ["backup_run", "backup_info"]
     configure = backups.plan_configure(cluster, None, {})
-    assert [(s.name, s.node.name if s.node else "") for s in configure][:3] == [
+    # pgBackRest's port in every host's firewall first, then the hosts
+    assert [(s.name, s.node.name if s.node else "") for s in configure][:6] == [
+        ("firewall", "node1"),
+        ("firewall", "node2"),
+        ("firewall", "proxy"),
         ("backup_host", "proxy"),
         ("backup_host", "node1"),
         ("backup_host", "node2"),
@@ -153,6 +165,64 @@ def test_the_schedule_wants_a_full_weekly_and_a_differential_daily():
     assert backup_due(policy, now + datetime.timedelta(days=70)) is None
 
 
+def test_the_repository_decides_how_replicas_are_made_once_it_holds_a_good_backup():
+    cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
+    policy = backup_policy_set(cluster=cluster, data={})
+    assert not policy.holds_backup() and not cluster_spec(cluster).backup_replicas
+    failed = backup_info.summarize(INFO, "pg1")
+    failed["backups"][0]["error"] = True
+    BackupPolicy.objects.filter(pk=policy.pk).update(info=failed)
+    assert not cluster_spec(cluster).backup_replicas
+    BackupPolicy.objects.filter(pk=policy.pk).update(info=backup_info.summarize(INFO, "pg1"))
+    assert cluster_spec(cluster).backup_replicas
+    BackupPolicy.objects.filter(pk=policy.pk).update(enabled=False)
+    assert not cluster_spec(cluster).backup_replicas  # backups off: no stanza, no restore
+
+
+def test_setup_configures_backups_when_the_policy_comes_first():
+    cluster, _ = three_node_cluster()
+    plain = [s.name for s in setup.plan(cluster, None, {})]
+    assert "backup_host" not in plain and plain[-1] == "verify"
+    backup_policy_set(cluster=cluster, data={})
+    steps = [(s.name, s.node.name if s.node else "") for s in setup.plan(cluster, None, {})]
+    firewall = steps.index(("firewall", "proxy"))
+    assert steps[firewall + 1 :] == [
+        ("backup_host", "proxy"),
+        ("backup_host", "node1"),
+        ("backup_host", "node2"),
+        ("backup_stanza", "proxy"),
+        ("backup_info", "proxy"),
+        ("verify", ""),
+    ]
+    assert all(name in setup.PLAYBOOK.steps for name, _ in steps)
+
+
+def test_remove_takes_pgbackrest_away_and_keeps_the_repository_aside():
+    cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
+    names = [s.name for s in remove.plan(cluster, None, {"confirm": "pg1"})]
+    assert "backup_remove" not in names
+    backup_policy_set(cluster=cluster, data={})
+    steps = remove.plan(cluster, None, {"confirm": "pg1"})
+    assert [s.node.name for s in steps if s.name == "backup_remove"] == ["proxy", "node1", "node2"]
+    assert "backup_remove" in remove.PLAYBOOK.steps
+
+
+def test_a_new_node_gets_pgbackrest_and_the_repository_learns_of_it():
+    cluster, nodes = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    plan = node_plays.add_plan(cluster, nodes[1], {})
+    steps = [(s.name, s.node.name if s.node else "") for s in plan]
+    at = steps.index(("patroni_configure", "node2"))
+    assert steps[at - 2 : at] == [("backup_host", "proxy"), ("backup_host", "node2")]
+
+
+def test_a_rebuild_may_skip_the_repository_and_nothing_else():
+    cluster, nodes = three_node_cluster(state="healthy", ca_certificate="x")
+    assert rebuild.plan(cluster, nodes[0], {"copy_from": "primary"})
+    with pytest.raises(JobRefused, match="copy_from"):
+        rebuild.plan(cluster, nodes[0], {"copy_from": "tape"})
+
+
 def test_due_backups_start_as_jobs_only_once_configured(django_capture_on_commit_callbacks):
     cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
     backup_policy_set(cluster=cluster, data={})
@@ -163,6 +233,15 @@ def test_due_backups_start_as_jobs_only_once_configured(django_capture_on_commit
     job = Job.objects.get(pk=started)
     assert job.kind == "backup" and job.params == {"backup_type": "full"}
     assert backups_start_due() == []  # one backup at a time
+
+
+def test_a_setup_that_configured_backups_lets_the_schedule_start():
+    cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    setup_job = _job(cluster, "setup", 1)
+    assert not backups_configured(cluster)  # a setup without the backup steps
+    Step.objects.create(job=setup_job, position=1, name="backup_stanza", title="Stanza")
+    assert backups_configured(cluster)
 
 
 def test_the_api_sets_and_shows_the_policy_viewers_only_read(client, django_user_model):
@@ -214,3 +293,43 @@ def test_pgbackrests_certificate_names_the_address_as_a_dns_name_unlike_the_node
     assert certificate_ok(ours.certificate, cluster, node.name, node.address)
     assert not certificate_ok(ours.certificate, cluster, node.name, "198.18.0.99")
     assert not certificate_ok("", cluster, node.name, node.address)
+
+
+def test_remove_takes_the_unit_and_config_away_and_renames_the_repository():
+    cluster, nodes = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    proxy = nodes[2]
+    lines: list[str] = []
+    ctx = scripted_context(proxy, cluster, [Rule("[ -d /run/systemd/system ]")])
+    ctx.log_writer.write = lambda text, **kw: lines.append(text)
+    verdict = remove.backup_remove(ctx)
+    server = ctx.connections.get(None)
+    server.ran("systemctl disable --now hacenter-pgbackrest.service")
+    server.ran("rm -f /etc/systemd/system/hacenter-pgbackrest.service")
+    server.ran("rm -f /etc/pgbackrest/pgbackrest.conf /etc/pgbackrest/tls.crt")
+    kept = "/var/lib/pgbackrest.removed-20261204T000000Z"
+    # renamed, never deleted, and the log says where
+    server.ran(f"mv -T /var/lib/pgbackrest {kept}")
+    assert not any("rm -rf /var/lib/pgbackrest" in c for c in server.commands)
+    assert f"repository kept as {kept}" in verdict
+    assert any(kept in line and "delete it yourself" in line for line in lines)
+    # a database node: the unit and config go, there is no repository to move
+    ctx = scripted_context(nodes[0], cluster, [Rule("[ -d /run/systemd/system ]")])
+    assert "repository" not in remove.backup_remove(ctx)
+    assert not any("mv -T" in c for c in ctx.connections.get(None).commands)
+
+
+def test_a_restore_target_is_let_through_the_repositorys_firewall_for_its_time_only():
+    cluster, _ = three_node_cluster(state="healthy", ca_certificate="x")
+    backup_policy_set(cluster=cluster, data={})
+    target = Node(cluster=cluster, name="restore-target", address="198.18.0.40")
+    ctx = scripted_context(target, cluster, [])
+    said = restore.repository_let_in(ctx, add=True)
+    assert said == "proxy's firewall lets 198.18.0.40 reach pgBackRest for this restore"
+    server = ctx.connections.get(None)
+    server.ran("nft add element inet hacenter pgbackrest_v4 { 198.18.0.40 }")
+    restore.repository_let_in(ctx, add=False)
+    server.ran("nft delete element inet hacenter pgbackrest_v4 { 198.18.0.40 }")
+    # the cluster's firewall is off: no table, nothing to open
+    ctx = scripted_context(target, cluster, [Rule("nft list set", status=3)])
+    assert restore.repository_let_in(ctx, add=True) == ""
