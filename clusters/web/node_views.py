@@ -11,7 +11,6 @@ from django.views.decorators.http import require_http_methods
 
 from clusters.access.audit import audit
 from clusters.access.roles import ADMIN, role_required
-from clusters.inventory import validators
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Credential, Node
 from clusters.web import scans
@@ -23,19 +22,6 @@ from jobs.errors import JobRefused
 def _typed(request: HttpRequest, with_name: bool) -> dict:
     fields = ("address", "ssh_port", "credential") + (("name",) if with_name else ())
     return {f: request.POST.get(f, "").strip() for f in fields}
-
-
-def _where_errors(typed: dict) -> dict[str, list[str]]:
-    """The address and port checked as the forms check them, before anything is scanned."""
-    errors: dict[str, list[str]] = {}
-    try:
-        validators.validate_ip_address(typed["address"])
-    except validators.ValidationError as exc:
-        errors["address"] = list(exc.messages)
-    port = typed.get("ssh_port") or "22"
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        errors["ssh_port"] = ["Expected a port number from 1 to 65535."]
-    return errors
 
 
 def _data(typed: dict, fingerprint: str) -> dict:
@@ -54,38 +40,28 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
     key: dict = {}
     if request.method == "POST":
         typed = _typed(request, with_name=node is None)
-        port = typed["ssh_port"] if typed["ssh_port"].isdigit() else "22"
-        if request.POST.get("action") == "scan" or not request.POST.get("fingerprint"):
-            errors = _where_errors(typed)
-            if not errors:  # a worker is asked only about a well-formed address and port
-                key = scans.scan_via_worker(typed["address"], int(port))
-        else:
-            key = {"fingerprint": request.POST["fingerprint"]}
-            if not request.POST.get("confirm"):
-                errors["confirm"] = ["Compare the fingerprint with the server's own, then tick."]
-            else:
-                try:
-                    data = _data(typed, key["fingerprint"])
-                    if node is None:
-                        job = node_changes.node_add(
-                            cluster=cluster, data=data, requested_by=request.user
-                        )
-                    else:
-                        job = node_changes.node_replace(
-                            node=node, data=data, requested_by=request.user
-                        )
-                except InvalidInput as exc:
-                    errors = exc.field_errors
-                except JobRefused as exc:  # another job runs, maintenance...: nothing changed
-                    errors = {"non_field_errors": [str(exc)]}
-                else:
-                    audit(
-                        request,
-                        action="node.add" if node is None else "node.replace",
-                        target=f"cluster {cluster.name}",
-                        params={"node": job.node.name if job.node else "", "job": job.pk},
+        key, errors, confirmed = scans.host_key_step(request, typed, "confirm")
+        if confirmed:
+            try:
+                data = _data(typed, key["fingerprint"])
+                if node is None:
+                    job = node_changes.node_add(
+                        cluster=cluster, data=data, requested_by=request.user
                     )
-                    return redirect("job-detail", pk=job.pk)
+                else:
+                    job = node_changes.node_replace(node=node, data=data, requested_by=request.user)
+            except InvalidInput as exc:
+                errors = exc.field_errors
+            except JobRefused as exc:  # another job runs, maintenance...: nothing changed
+                errors = {"non_field_errors": [str(exc)]}
+            else:
+                audit(
+                    request,
+                    action="node.add" if node is None else "node.replace",
+                    target=f"cluster {cluster.name}",
+                    params={"node": job.node.name if job.node else "", "job": job.pk},
+                )
+                return redirect("job-detail", pk=job.pk)
     kind = "add_node" if node is None else "replace_node"
     return render(
         request,

@@ -16,7 +16,6 @@ from clusters.access.roles import ADMIN, role_required
 from clusters.models import Cluster, Credential
 from clusters.web import scans
 from clusters.web.action_checks import facts_read, why_not
-from clusters.web.node_views import _where_errors
 from jobs import services
 from jobs.errors import JobRefused
 from jobs.playbooks.restore import TARGET_TYPES
@@ -56,39 +55,31 @@ def restore_page(request: HttpRequest, pk: int) -> HttpResponse:
     key: dict = {}
     if request.method == "POST":
         typed = _typed(request)
-        port = typed["ssh_port"] if typed["ssh_port"].isdigit() else "22"
-        if request.POST.get("action") == "scan" or not request.POST.get("fingerprint"):
-            errors = _where_errors(typed)
-            if not errors:  # a worker is asked only about a well-formed address and port
-                key = scans.scan_via_worker(typed["address"], int(port))
-        else:
-            key = {"fingerprint": request.POST["fingerprint"]}
+        key, errors, confirmed = scans.host_key_step(request, typed, "compared")
+        if confirmed:
             confirm = request.POST.get("confirm_address", "").strip()
-            if not request.POST.get("compared"):
-                errors["compared"] = ["Compare the fingerprint with the server's own, then tick."]
+            try:
+                job = services.job_start(
+                    cluster=cluster,
+                    kind="restore",
+                    params=_params(typed, key["fingerprint"], confirm),
+                    requested_by=request.user,
+                )
+            except JobRefused as exc:  # a member, a wrong time, no backups...: nothing ran
+                errors = {"non_field_errors": [str(exc)]}
             else:
-                try:
-                    job = services.job_start(
-                        cluster=cluster,
-                        kind="restore",
-                        params=_params(typed, key["fingerprint"], confirm),
-                        requested_by=request.user,
-                    )
-                except JobRefused as exc:  # a member, a wrong time, no backups...: nothing ran
-                    errors = {"non_field_errors": [str(exc)]}
-                else:
-                    audit(
-                        request,
-                        action="cluster.restore",
-                        target=f"cluster {cluster.name}",
-                        params={
-                            "address": typed["address"],
-                            "target_type": typed["target_type"],
-                            "target": typed["target"],
-                            "job": job.pk,
-                        },
-                    )
-                    return redirect("job-detail", pk=job.pk)
+                audit(
+                    request,
+                    action="cluster.restore",
+                    target=f"cluster {cluster.name}",
+                    params={
+                        "address": typed["address"],
+                        "target_type": typed["target_type"],
+                        "target": typed["target"],
+                        "job": job.pk,
+                    },
+                )
+                return redirect("job-detail", pk=job.pk)
     return render(
         request,
         "clusters/restore.html",
