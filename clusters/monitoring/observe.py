@@ -271,6 +271,23 @@ def _track_lag(cluster: Cluster, status: NodeStatus, now: datetime) -> None:
         status.lag_high_since = None
 
 
+def _last_seen_leading(status: NodeStatus | None) -> datetime | None:
+    """When the old primary was last seen taking writes: its last reading, unless it had
+    already stopped leading when the new leader came (it demoted itself: etcd lost its quorum,
+    or its Patroni lost etcd), then the last sample that had it primary. Its last reading would
+    make a failover after a long wait without a leader look seconds short."""
+    if status is None:
+        return None
+    if status.role == NodeStatus.Role.PRIMARY and status.writable is not False:
+        return status.last_seen
+    sample = (
+        StatusSample.objects.filter(node_id=status.node_id, up=True, role=NodeStatus.Role.PRIMARY)
+        .order_by("-at")
+        .first()
+    )
+    return sample.at if sample else status.last_seen
+
+
 def _primary_changed(
     cluster: Cluster, old: str, new: str, before: dict[str, NodeStatus], now: datetime
 ) -> ClusterEvent:
@@ -281,7 +298,7 @@ def _primary_changed(
         cluster=cluster, kind="switchover", status__in=JobStatus.active()
     ).exists()
     old_status = before.get(old)
-    last_healthy = old_status.last_seen if old_status else None
+    last_healthy = _last_seen_leading(old_status)
     return event_record(
         cluster,
         Kind.SWITCHOVER if planned else Kind.FAILOVER,

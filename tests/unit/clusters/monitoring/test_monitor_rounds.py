@@ -252,3 +252,21 @@ def test_a_server_up_with_its_postgres_silent_is_remembered_from_its_first_readi
     one_wave([cluster], node2_silent(server_answers=True))
     one_wave([cluster], healthy_reading())
     assert NodeStatus.objects.get(pk=status.pk).host_up_since is None  # PostgreSQL is back
+
+
+def test_a_primary_that_demoted_itself_long_before_the_new_leader_counts_from_its_last_lead():
+    """etcd lost its quorum: node1 demoted itself and answers read-only for a minute before
+    node2 is elected. The outage began when node1 stopped leading, not at its last answer."""
+    cluster = make_cluster()
+    one_wave([cluster], healthy_reading())
+    led = StatusSample.objects.filter(node__name="node1", role="primary").latest("at").at
+    demoted = healthy_reading()
+    demoted.patroni["members"][0].update(role="replica", state="running")
+    demoted.nodes["node1"] = NodeReading(writable=False, wal_position=1000)
+    one_wave([cluster], demoted)
+    elected = failed_over_reading()
+    elected.nodes["node1"] = NodeReading(writable=False, wal_position=1000)
+    one_wave([cluster], elected)
+    event = ClusterEvent.objects.get(cluster=cluster, kind="failover")
+    assert parse_datetime(event.details["old_last_healthy"]) == led
+    assert NodeStatus.objects.get(node__name="node1").last_seen > led
