@@ -172,6 +172,17 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             "to it. Its data directory is moved aside, not deleted."
         ),
     }
+    if node is not None and node.kind == Node.Kind.PROXY:
+        texts["remove_node"] = (
+            f"{target}'s HAProxy and keepalived stop (their configs are moved aside, not "
+            "deleted) and it leaves the cluster. Clients connected through it are cut off; "
+            + (
+                f"if it holds {cluster.virtual_address}, the address moves to the other proxy "
+                "within seconds and new connections go there."
+                if cluster.virtual_ip
+                else "they must use the other proxy."
+            )
+        )
     return texts.get(kind, "")
 
 

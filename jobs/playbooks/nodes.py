@@ -12,6 +12,8 @@ They end with setup's verification: a row written through the proxy is read on e
   member name would both claim it.
 - ``remove_node``: never the primary, never below two database nodes; the removed server's data
   is moved aside, not deleted, and the node leaves the inventory last.
+
+A proxy named to any of the three gets the plan of jobs/playbooks/proxies.py instead.
 """
 
 import dataclasses
@@ -23,7 +25,16 @@ from clusters.models import Cluster, ClusterEvent, Node
 from jobs import patroni_api
 from jobs.configs import spec as paths
 from jobs.errors import JobRefused
-from jobs.playbooks import daemons, firewall, setup, setup_finish, setup_postgres, tls
+from jobs.playbooks import (
+    daemons,
+    firewall,
+    proxies,
+    setup,
+    setup_finish,
+    setup_keepalived,
+    setup_postgres,
+    tls,
+)
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.etcd_members import etcd_membership
 from jobs.playbooks.remove import _move_aside
@@ -32,9 +43,12 @@ from jobs.playbooks.setup_postgres import current_primary, members, patroni_daem
 from jobs.ssh import SSHError
 
 
-def _refuse_unless_running(cluster: Cluster, node: Node | None, action: str) -> Node:
-    if node is None or node.kind != Node.Kind.DATABASE:
-        raise JobRefused(f"name the database node to {action}")
+def _refuse_unless_running(
+    cluster: Cluster, node: Node | None, action: str, proxies: bool = False
+) -> Node:
+    kinds = (Node.Kind.DATABASE, Node.Kind.PROXY) if proxies else (Node.Kind.DATABASE,)
+    if node is None or node.kind not in kinds:
+        raise JobRefused(f"name the {'node' if proxies else 'database node'} to {action}")
     if cluster.origin == Cluster.Origin.ADOPTED:
         # These steps write HA Center's own Patroni, etcd and HAProxy configuration, which an
         # adopted cluster does not have.
@@ -70,14 +84,18 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
 
 
 def add_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "add")
+    node = _refuse_unless_running(cluster, node, "add", proxies=True)
+    if node.kind == Node.Kind.PROXY:
+        return proxies.add_plan(cluster, node)
     return [StepSpec("check_cluster", "A primary to copy from", node), *_join_plan(cluster, node)]
 
 
 def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "replace")
+    node = _refuse_unless_running(cluster, node, "replace", proxies=True)
     if not params.get("old_address"):
         raise JobRefused("a replacement names the old server's address (old_address)")
+    if node.kind == Node.Kind.PROXY:
+        return proxies.replace_plan(cluster, node)
     return [
         StepSpec("check_old_server", "The old server is gone", node),
         *_join_plan(cluster, node),
@@ -85,7 +103,9 @@ def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[Step
 
 
 def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "remove")
+    node = _refuse_unless_running(cluster, node, "remove", proxies=True)
+    if node.kind == Node.Kind.PROXY:
+        return proxies.remove_plan(cluster, node, params)
     if params.get("confirm") != node.name:
         raise JobRefused(
             f"removing {node.name} stops its PostgreSQL and takes it out of {cluster.name}; "
@@ -235,6 +255,9 @@ JOIN_STEPS = {
     "start_standby": setup_postgres.start_standby,
     "haproxy": setup_finish.haproxy,
     "verify": _joined,
+    # A proxy's (jobs/playbooks/proxies.py).
+    "keepalived": setup_keepalived.keepalived,
+    **proxies.STEPS,
 }
 
 ADD_NODE = Playbook(
@@ -266,6 +289,8 @@ REMOVE_NODE = Playbook(
             "firewall": firewall.firewall,
             "forget_node": forget_node,
             "verify": setup_finish.verify,
+            "keepalived": setup_keepalived.keepalived,
+            **proxies.STEPS,
         }.items()
     },
 )
