@@ -249,8 +249,17 @@ def _node_change_refusal(
 def _proxy_change_refusal(
     cluster: Cluster, kind: str, node: Node, facts: ActionFacts
 ) -> str | None:
-    """jobs.playbooks.proxies.remove_plan: only the second proxy leaves."""
+    """jobs.playbooks.proxies: one or two proxies, the first (by name) the witness; only the
+    second leaves. (A new proxy's address in the floating address's network is checked by the
+    job alone.)"""
     proxies = sorted(n.name for n in facts.nodes.values() if n.kind == Node.Kind.PROXY)
+    if kind == "add_node":
+        if len(proxies) > 2:
+            return f"{cluster.name} has two proxies already (the most): replace one instead"
+        if len(proxies) == 1:
+            return f"{node.name} is {cluster.name}'s proxy already"
+        if node.name == proxies[0]:
+            return f"the first proxy by name is the etcd witness: name it after {proxies[1]}"
     if kind == "remove_node":
         if len(proxies) < 2:
             return f"{node.name} is the only proxy"

@@ -87,6 +87,8 @@ def add_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
             f"{cluster.name} has {len(proxies) - 1} proxies already; a cluster has at most "
             f"{MAX_PROXIES} (replace one instead)"
         )
+    if len(proxies) == 1:
+        raise JobRefused(f"{node.name} is {cluster.name}'s proxy already; add a new server")
     if _is_witness(cluster, node):
         witness = proxies[1]
         raise JobRefused(
