@@ -189,6 +189,8 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
 def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list[dict]) -> str:
     """The acknowledged writes the action would lose, from the failover outlook and the
     monitor's last reading, for the confirmation page to name before the click."""
+    if kind == "remove_node" and node is not None and node.kind == Node.Kind.PROXY:
+        return "none: a proxy holds no data; transactions open through it are rolled back"
     if kind == "failover" and node is not None:
         seen = next((o for o in outlook if o["node"] == node.name), None)
         at_risk = seen["bytes_at_risk"] if seen else None
