@@ -23,7 +23,7 @@ from jobs.errors import JobRefused
 def _typed(request: HttpRequest, with_name: bool) -> dict:
     fields = ("address", "ssh_port", "credential") + (("name",) if with_name else ())
     typed = {f: request.POST.get(f, "").strip() for f in fields}
-    if with_name and request.POST.get("kind") == Node.Kind.PROXY:
+    if with_name and request.POST.get("node_kind") == Node.Kind.PROXY:
         typed["kind"] = Node.Kind.PROXY
     return typed
 
@@ -56,7 +56,7 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
     typed = {"ssh_port": "22", "credential": str(node.credential_id) if node else ""}
     adds_proxy = node is None and Node.Kind.PROXY in (
         request.GET.get("kind"),
-        request.POST.get("kind"),
+        request.POST.get("node_kind"),
     )
     errors: dict[str, list[str]] = {}
     key: dict = {}

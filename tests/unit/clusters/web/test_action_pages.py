@@ -187,7 +187,7 @@ def test_proxy_rows_offer_replace_and_remove_and_the_page_offers_a_second_proxy(
     assert f'href="/clusters/{cluster.pk}/nodes/proxy/replace/">Replace</a>' in html
     assert off_reason(html, "off-proxy-remove") == "proxy is the only proxy"
     add = page(client, admin, cluster, "nodes/new/?kind=proxy")
-    assert "<h1>Add a proxy" in add and 'name="kind" value="proxy"' in add
+    assert "<h1>Add a proxy" in add and 'name="node_kind" value="proxy"' in add
     assert "runs no etcd: proxy stays the witness" in add
 
     proxy = cluster.nodes.get(name="proxy")
