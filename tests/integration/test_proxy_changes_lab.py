@@ -13,12 +13,13 @@ from jobs import services as job_services
 from jobs.errors import JobRefused
 from jobs.models import JobStatus
 from jobs.playbooks import daemons, setup
+from jobs.playbooks.etcd_members import local_etcdctl
 from jobs.playbooks.setup_keepalived import keepalived_daemon
 from tests.conftest import wait_for
 from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
 from tests.integration.test_node_changes_lab import etcd_peers, server
 from tests.integration.test_operations_lab import run
-from tests.integration.test_vip_lab import holder, query_rows
+from tests.integration.test_vip_lab import query_rows
 from tests.lab.core import VIRTUAL_IP
 from tests.writer import ProxyWriter
 
@@ -26,14 +27,31 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 
 # The new server that takes proxy2's place: a wiped host at an address no lab host uses.
 SPARE = ("proxy3", 40)
+WITNESS_SPARE = ("proxy4", 41)
 
 
 def succeeded(job):
-    assert job.status == JobStatus.SUCCEEDED, [
-        (s.node.name if s.node else "", s.name, s.status, s.summary)
-        for s in job.steps.select_related("node")
-    ]
+    """The job's step summaries by (node, step); on a failure, the steps that did not succeed
+    (in full: the assertion message is cut after a few hundred characters)."""
+    if job.status != JobStatus.SUCCEEDED:
+        for step in job.steps.select_related("node").exclude(status="succeeded"):
+            print(f"{job.kind} #{job.pk}: {step.node} {step.name} {step.status}: {step.summary}")
+        print(f"{job.kind} #{job.pk}: {job.error}")
+    assert job.status == JobStatus.SUCCEEDED, job.error
     return {(s.node.name if s.node else "", s.name): s.summary for s in job.steps.all()}
+
+
+def holder(lab) -> str | None:
+    """The lab host (of the proxies, spares included) whose eth0 carries the floating address;
+    a lab host's name, which after a replacement is not the node's."""
+    names = [h.name for h in (*lab.hosts, *lab.extra_hosts) if h.name.startswith("proxy")]
+    found = [
+        name
+        for name in names
+        if lab.is_powered(name)
+        and VIRTUAL_IP in lab.exec(name, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def running(lab, host: str, process: str) -> bool:
@@ -147,9 +165,41 @@ def test_remove_add_and_replace_the_second_proxy_under_writes(fresh_lab, worker)
         assert "written through proxy and proxy2" in summaries[("", "proxy_verify")]
         assert etcd_peers(fresh_lab) == {f"https://198.18.0.{i}:2380" for i in (10, 11, 12)}
         writes_resume(writer, time.monotonic(), "the replacement")
+
+        # The witness (the address's holder) loses power: the address moves to proxy2, and a
+        # new server takes the witness's name and its etcd member.
+        assert holder(fresh_lab) == "proxy"
+        new_witness = fresh_lab.add_spare_host(*WITNESS_SPARE)
+        fresh_lab.cut_network("proxy")
+        fresh_lab.power_off("proxy")
+        # proxy2 is the lab's proxy3 now.
+        wait_for(lambda: holder(fresh_lab) == spare.name, 15, "proxy2 to take the address")
+        writes_resume(writer, time.monotonic(), "the witness's power-off")
+        began = time.monotonic()
+        replaced = node_changes.node_replace(
+            node=cluster.nodes.get(name="proxy"),
+            data=server(fresh_lab, new_witness.name, credential, name="proxy"),
+        )
+        summaries = succeeded(wait_for_job(replaced, timeout=600))
+        print(f"replace the witness: {time.monotonic() - began:.0f} s")
+        print(f"  {summaries[('', 'check_etcd_quorum')]}")
+        print(f"  {summaries[('', 'etcd_membership')]}")
+        assert "removed proxy (https://198.18.0.10:2380)" in summaries[("", "etcd_membership")]
+        peers = fresh_lab.exec(
+            new_witness.name, ["sh", "-c", local_etcdctl("member", "list")]
+        ).stdout
+        assert {line.split(", ")[3] for line in peers.splitlines() if line.strip()} == {
+            f"https://{new_witness.address}:2380",
+            "https://198.18.0.11:2380",
+            "https://198.18.0.12:2380",
+        }
+        assert holder(fresh_lab) == spare.name  # no preemption by the new witness
+        assert "written through proxy and proxy2" in summaries[("", "proxy_verify")]
+        writes_resume(writer, time.monotonic(), "the witness's replacement")
     finally:
         writer.stop()
         fresh_lab.restore_network("proxy2")
+        fresh_lab.restore_network("proxy")
     kinds = set(ClusterEvent.objects.filter(cluster=cluster).values_list("kind", flat=True))
     assert {"node_added", "node_replaced", "node_removed"} <= kinds
     acked = {a.id for a in writer.acks}
