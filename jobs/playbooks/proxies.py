@@ -60,15 +60,20 @@ def _setup_steps(cluster: Cluster, node: Node) -> list[StepSpec]:
 
 
 def _cluster_steps(cluster: Cluster, node: Node) -> list[StepSpec]:
-    """After the proxy's own setup: pg_hba and certificates on the database nodes, HAProxy on
-    the proxy, keepalived on every proxy (the witness first, so the last waits for a holder)."""
+    """After the proxy's own setup: certificates and pg_hba on the database nodes, HAProxy on
+    the proxy, keepalived on every proxy (the witness first, so the last waits for a holder).
+
+    The certificate first: Patroni skips its certificate check on a reload that also finds its
+    config file changed (Patroni 4.1, `if local or sighup and reload_local_certificate()`), so
+    the two reloads must not fall into one. The certificate step waits until Patroni serves
+    the new one; the config's reload comes after."""
     database = list(cluster.database_nodes)
     return [
-        *[StepSpec("patroni_configure", f"pg_hba lets {node.name} in", n) for n in database],
         *[
             StepSpec("proxy_certificate", f"Certificate names {node.name}'s address", n)
             for n in database
         ],
+        *[StepSpec("patroni_configure", f"pg_hba lets {node.name} in", n) for n in database],
         StepSpec("haproxy", "Configure and start HAProxy", node),
         *[
             StepSpec("keepalived", f"Floating address {cluster.virtual_address}", p)

@@ -45,10 +45,12 @@ def test_adding_a_second_proxy_sets_it_up_and_never_makes_it_an_etcd_member():
         ("firewall", "node2"),
         ("firewall", "proxy"),
         ("firewall", "proxy2"),
-        ("patroni_configure", "node1"),
-        ("patroni_configure", "node2"),
+        # The certificate's reload before the config's: Patroni would not swap its certificate
+        # on a reload that also finds its config changed.
         ("proxy_certificate", "node1"),
         ("proxy_certificate", "node2"),
+        ("patroni_configure", "node1"),
+        ("patroni_configure", "node2"),
         ("haproxy", "proxy2"),
         ("keepalived", "proxy"),
         ("keepalived", "proxy2"),
@@ -194,6 +196,7 @@ def test_replacing_the_witness_moves_its_etcd_member_after_a_quorum_check():
     assert names.index("etcd_membership") > names.index("tls_files")
     assert names.index("etcd_membership") > max(i for i, n in enumerate(names) if n == "firewall")
     assert names.index("etcd_membership") < names.index("patroni_configure")
+    assert names.index("proxy_certificate") < names.index("patroni_configure")
     assert {name for name, _ in plan} <= set(nodes.REPLACE_NODE.steps)
 
 
