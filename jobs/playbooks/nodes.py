@@ -43,12 +43,10 @@ from jobs.playbooks.setup_postgres import current_primary, members, patroni_daem
 from jobs.ssh import SSHError
 
 
-def _refuse_unless_running(
-    cluster: Cluster, node: Node | None, action: str, proxies: bool = False
-) -> Node:
-    kinds = (Node.Kind.DATABASE, Node.Kind.PROXY) if proxies else (Node.Kind.DATABASE,)
-    if node is None or node.kind not in kinds:
-        raise JobRefused(f"name the {'node' if proxies else 'database node'} to {action}")
+def _refuse_unless_running(cluster: Cluster, node: Node | None, action: str) -> Node:
+    """A database node or a proxy of a running cluster HA Center built, not in maintenance."""
+    if node is None or node.kind not in (Node.Kind.DATABASE, Node.Kind.PROXY):
+        raise JobRefused(f"name the node to {action}")
     if cluster.origin == Cluster.Origin.ADOPTED:
         # These steps write HA Center's own Patroni, etcd and HAProxy configuration, which an
         # adopted cluster does not have.
@@ -84,14 +82,14 @@ def _join_plan(cluster: Cluster, node: Node) -> list[StepSpec]:
 
 
 def add_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "add", proxies=True)
+    node = _refuse_unless_running(cluster, node, "add")
     if node.kind == Node.Kind.PROXY:
         return proxies.add_plan(cluster, node)
     return [StepSpec("check_cluster", "A primary to copy from", node), *_join_plan(cluster, node)]
 
 
 def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "replace", proxies=True)
+    node = _refuse_unless_running(cluster, node, "replace")
     if not params.get("old_address"):
         raise JobRefused("a replacement names the old server's address (old_address)")
     if node.kind == Node.Kind.PROXY:
@@ -103,7 +101,7 @@ def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[Step
 
 
 def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
-    node = _refuse_unless_running(cluster, node, "remove", proxies=True)
+    node = _refuse_unless_running(cluster, node, "remove")
     if node.kind == Node.Kind.PROXY:
         return proxies.remove_plan(cluster, node, params)
     if params.get("confirm") != node.name:
