@@ -9,7 +9,8 @@ proxy when the holder dies or its HAProxy stops answering.
   the adverts go unicast between the two proxies only, keepalived drops any from another source
   (`check_unicast_src`) and the host firewall drops IP protocol 112 from anyone but the peer.
 - With one proxy left (its second removed, jobs/playbooks/proxies.py) the one instance holds the
-  address alone: no peer, so no unicast lines; its adverts reach nobody.
+  address alone: no peer, so no unicast lines. keepalived then sends its adverts by multicast
+  (224.0.0.18, the cluster's router id), which no host of the cluster answers; it stays master.
 - The check asks HAProxy itself over HTTP (a `monitor-uri` listener on 127.0.0.1:HEALTH_PORT,
   see jobs/configs/haproxy.py): a holder whose HAProxy died or hangs goes to FAULT and lets go.
 """
