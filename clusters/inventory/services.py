@@ -276,12 +276,16 @@ def _server_taken(address: str, *, exclude: Node | None = None) -> bool:
 
 
 def node_create(*, cluster: Cluster, data: dict) -> Node:
-    """Add a database server to a cluster's inventory, its host key pinned from an earlier scan.
-    Raises InvalidInput (and writes nothing) when a field is wrong, the name is taken in the
-    cluster or the server belongs to a cluster already. The job that makes it a standby is
-    started by `jobs.node_changes.node_add`."""
+    """Add a database server (or, with `kind` "proxy", a proxy) to a cluster's inventory, its
+    host key pinned from an earlier scan. Raises InvalidInput (and writes nothing) when a field
+    is wrong, the name is taken in the cluster or the server belongs to a cluster already. The
+    job that sets it up is started by `jobs.node_changes.node_add`."""
     errors: dict[str, list[str]] = {}
-    node = _node_input({**data, "kind": Node.Kind.DATABASE}, errors)
+    kind = data.get("kind") or Node.Kind.DATABASE
+    if kind not in (Node.Kind.DATABASE, Node.Kind.PROXY):
+        errors["kind"] = ["Expected database or proxy."]
+        kind = Node.Kind.DATABASE
+    node = _node_input({**data, "kind": kind}, errors)
     if node is not None:
         if cluster.nodes.filter(name=node["name"]).exists():
             errors["name"] = [f"{cluster.name} has a node called {node['name']} already."]
@@ -295,7 +299,7 @@ def node_create(*, cluster: Cluster, data: dict) -> Node:
         address=node["address"],
         ssh_port=node["ssh_port"],
         credential=node["credential"],
-        kind=Node.Kind.DATABASE,
+        kind=kind,
         **_pinned_key(node),
     )
 

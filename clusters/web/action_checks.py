@@ -226,23 +226,58 @@ def why_not_change_parameters(cluster: Cluster, *, restart: bool, facts: ActionF
 def _node_change_refusal(
     cluster: Cluster, kind: str, node: Node | None, facts: ActionFacts
 ) -> str | None:
-    """jobs.playbooks.nodes: add, replace and remove need a running cluster HA Center built."""
+    """jobs.playbooks.nodes: add, replace and remove need a running cluster HA Center built;
+    a proxy's (jobs.playbooks.proxies) keep one or two proxies and the witness."""
     # The page's "Add a node" names no node yet: the new server is entered on its own page.
     if not (kind == "add_node" and node is None) and (
-        node is None or node.kind != Node.Kind.DATABASE
+        node is None or node.kind not in (Node.Kind.DATABASE, Node.Kind.PROXY)
     ):
-        return f"name the database node to {NODE_CHANGES[kind]}"
+        return f"name the node to {NODE_CHANGES[kind]}"
     if cluster.origin == Cluster.Origin.ADOPTED:
         return f"{cluster.name} is an adopted Patroni cluster: change its members with its tools"
     if cluster.state in NOT_SET_UP:
         return f"{cluster.name} is not set up yet: run setup instead"
     if cluster.maintenance:
         return f"{cluster.name} is in maintenance mode: end it first"
+    if node is not None and node.kind == Node.Kind.PROXY:
+        return _proxy_change_refusal(cluster, kind, node, facts)
     if kind == "remove_node" and len([n for n in facts.database if n.name != node.name]) < 2:
         return (
             "a cluster keeps at least two database nodes: add a standby first, "
             f"or replace {node.name}"
         )
+    return None
+
+
+def _proxy_change_refusal(
+    cluster: Cluster, kind: str, node: Node, facts: ActionFacts
+) -> str | None:
+    """jobs.playbooks.proxies: one or two proxies, the first (by name) the witness; only the
+    second leaves. (A new proxy's address in the floating address's network is checked by the
+    job alone.)"""
+    proxies = sorted(n.name for n in facts.nodes.values() if n.kind == Node.Kind.PROXY)
+    if kind == "add_node":
+        if len(proxies) > 2:
+            return f"{cluster.name} has two proxies already (the most): replace one instead"
+        if len(proxies) == 1:
+            return f"{node.name} is {cluster.name}'s proxy already"
+        if node.name == proxies[0]:
+            return f"the first proxy by name is the etcd witness: name it after {proxies[1]}"
+    if kind == "remove_node":
+        if len(proxies) < 2:
+            return f"{node.name} is the only proxy"
+        if node.name == proxies[0]:
+            return f"{node.name} is the etcd witness: replace it instead"
+    return None
+
+
+def add_proxy_refusal(cluster: Cluster, facts: ActionFacts) -> str | None:
+    """The page's "Add a proxy": jobs.playbooks.proxies.add_plan keeps at most two."""
+    reason = why_not(cluster, "add_node", None, facts)
+    if reason:
+        return reason
+    if len([n for n in facts.nodes.values() if n.kind == Node.Kind.PROXY]) >= 2:
+        return f"{cluster.name} has two proxies already (the most): replace one instead"
     return None
 
 

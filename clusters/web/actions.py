@@ -172,12 +172,25 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             "to it. Its data directory is moved aside, not deleted."
         ),
     }
+    if node is not None and node.kind == Node.Kind.PROXY:
+        texts["remove_node"] = (
+            f"{target}'s HAProxy and keepalived stop (their configs are moved aside, not "
+            "deleted) and it leaves the cluster. Clients connected through it are cut off; "
+            + (
+                f"if it holds {cluster.virtual_address}, the address moves to the other proxy "
+                "within seconds and new connections go there."
+                if cluster.virtual_ip
+                else "they must use the other proxy."
+            )
+        )
     return texts.get(kind, "")
 
 
 def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list[dict]) -> str:
     """The acknowledged writes the action would lose, from the failover outlook and the
     monitor's last reading, for the confirmation page to name before the click."""
+    if kind == "remove_node" and node is not None and node.kind == Node.Kind.PROXY:
+        return "none: a proxy holds no data; transactions open through it are rolled back"
     if kind == "failover" and node is not None:
         seen = next((o for o in outlook if o["node"] == node.name), None)
         at_risk = seen["bytes_at_risk"] if seen else None

@@ -14,14 +14,17 @@ from clusters.access.roles import ADMIN, role_required
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster, Credential, Node
 from clusters.web import scans
-from clusters.web.action_checks import facts_read, why_not
+from clusters.web.action_checks import add_proxy_refusal, facts_read, why_not
 from jobs import node_changes
 from jobs.errors import JobRefused
 
 
 def _typed(request: HttpRequest, with_name: bool) -> dict:
     fields = ("address", "ssh_port", "credential") + (("name",) if with_name else ())
-    return {f: request.POST.get(f, "").strip() for f in fields}
+    typed = {f: request.POST.get(f, "").strip() for f in fields}
+    if with_name and request.POST.get("node_kind") == Node.Kind.PROXY:
+        typed["kind"] = Node.Kind.PROXY
+    return typed
 
 
 def _data(typed: dict, fingerprint: str) -> dict:
@@ -34,8 +37,13 @@ def _data(typed: dict, fingerprint: str) -> dict:
 
 
 def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> HttpResponse:
-    """Shared by add (node None) and replace (the node whose server is replaced)."""
+    """Shared by add (node None) and replace (the node whose server is replaced); a proxy is
+    added with `?kind=proxy` (the form keeps it in a hidden field)."""
     typed = {"ssh_port": "22", "credential": str(node.credential_id) if node else ""}
+    adds_proxy = node is None and Node.Kind.PROXY in (
+        request.GET.get("kind"),
+        request.POST.get("node_kind"),
+    )
     errors: dict[str, list[str]] = {}
     key: dict = {}
     if request.method == "POST":
@@ -63,14 +71,18 @@ def _change_page(request: HttpRequest, cluster: Cluster, node: Node | None) -> H
                 )
                 return redirect("job-detail", pk=job.pk)
     kind = "add_node" if node is None else "replace_node"
+    facts = facts_read(cluster)
+    # Said before the admin types a server in, not after the job is refused.
+    off = add_proxy_refusal(cluster, facts) if adds_proxy else why_not(cluster, kind, node, facts)
     return render(
         request,
         "clusters/node_change.html",
         {
             "cluster": cluster,
             "node": node,
-            # Said before the admin types a server in, not after the job is refused.
-            "off": why_not(cluster, kind, node, facts_read(cluster)),
+            "proxy": adds_proxy or (node is not None and node.kind == Node.Kind.PROXY),
+            "witness": cluster.proxy_node,
+            "off": off,
             "typed": typed,
             "key": key,
             "errors": errors,

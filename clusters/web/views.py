@@ -204,9 +204,17 @@ def _actions_off(
         "restore_drill",
     ):
         off[kind] = action_checks.why_not(cluster, kind, None, facts)
+    off["add_proxy"] = action_checks.add_proxy_refusal(cluster, facts)
     winner = next((o for o in outlook if o["verdict"] == "would_promote"), None)
     node_kinds = ("rebuild", "switchover", "failover", "replace_node", "remove_node", "fence")
     for node in nodes:
+        if node.kind == Node.Kind.PROXY:
+            node.off = {
+                kind: action_checks.why_not(cluster, kind, node, facts)
+                for kind in ("replace_node", "remove_node")
+                if kind in allowed
+            }
+            continue
         if node.kind != Node.Kind.DATABASE:
             continue
         node.off = {

@@ -8,6 +8,9 @@ proxy when the holder dies or its HAProxy stops answering.
   holder's last advertisement (3 intervals plus skew). VRRPv3 has no authentication; instead
   the adverts go unicast between the two proxies only, keepalived drops any from another source
   (`check_unicast_src`) and the host firewall drops IP protocol 112 from anyone but the peer.
+- With one proxy left (its second removed, jobs/playbooks/proxies.py) the one instance holds the
+  address alone: no peer, so no unicast lines. keepalived then sends its adverts by multicast
+  (224.0.0.18, the cluster's router id), which no host of the cluster answers; it stays master.
 - The check asks HAProxy itself over HTTP (a `monitor-uri` listener on 127.0.0.1:HEALTH_PORT,
   see jobs/configs/haproxy.py): a holder whose HAProxy died or hangs goes to FAULT and lets go.
 """
@@ -46,8 +49,8 @@ def check_script(spec: ClusterSpec) -> str:
 
 
 def keepalived_config(spec: ClusterSpec, node: NodeSpec, interface: str) -> str:
-    """keepalived.conf for `node` (one of the two proxies), whose address sits on `interface`
-    (read on the server by the setup step)."""
+    """keepalived.conf for `node` (one of the two proxies, or the only one left), whose address
+    sits on `interface` (read on the server by the setup step)."""
     if not spec.virtual_ip:
         raise ValueError(f"Cluster {spec.name} has no floating address.")
     if node.kind != PROXY or node not in spec.proxies:
@@ -56,7 +59,18 @@ def keepalived_config(spec: ClusterSpec, node: NodeSpec, interface: str) -> str:
         raise ValueError(f"Interface name {interface!r} has unexpected characters.")
     vip = ipaddress.ip_interface(spec.virtual_ip)
     index = spec.proxies.index(node)
-    peer = spec.proxies[1 - index]
+    peers = [p for p in spec.proxies if p != node]
+    unicast = (
+        [
+            f"    unicast_src_ip {node.address}",
+            "    unicast_peer {",
+            *[f"        {p.address}" for p in peers],
+            "    }",
+            "    check_unicast_src",
+        ]
+        if peers
+        else []
+    )
     instance = f"hacenter_{spec.name.replace('-', '_')}"
     return "\n".join(
         [
@@ -86,11 +100,7 @@ def keepalived_config(spec: ClusterSpec, node: NodeSpec, interface: str) -> str:
             f"    virtual_router_id {spec.vrrp_router_id}",
             f"    priority {PRIORITIES[index]}",
             f"    advert_int {ADVERT_INTERVAL}",
-            f"    unicast_src_ip {node.address}",
-            "    unicast_peer {",
-            f"        {peer.address}",
-            "    }",
-            "    check_unicast_src",
+            *unicast,
             "    virtual_ipaddress {",
             f"        {vip.with_prefixlen} dev {interface}",
             "    }",

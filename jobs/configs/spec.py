@@ -233,8 +233,10 @@ class ClusterSpec:
             raise ValueError("A cluster has one proxy node, or two.")
         if self.virtual_ip:
             vip = ipaddress.ip_interface(self.virtual_ip)  # ValueError for anything else
-            if len(self.proxies) != 2 or not 1 <= self.vrrp_router_id <= 255:
-                raise ValueError("A floating address needs two proxies and a router id 1-255.")
+            # Two proxies share it; one holds it alone once the second is removed (until a
+            # new second proxy is added: jobs/playbooks/proxies.py).
+            if not 1 <= self.vrrp_router_id <= 255:
+                raise ValueError("A floating address needs a router id 1-255.")
             if str(vip.ip) in addresses:
                 raise ValueError(f"The floating address {vip.ip} is a node's own address.")
         if not self.database_nodes:

@@ -6,7 +6,7 @@ etcd's own member list match the spec: first remove members that left or moved (
 member counts against the quorum until removed), then add each new member with
 `etcdctl member add` and start it with `initial-cluster-state: existing`, waiting until it is
 healthy before the next. Every command runs on the proxy against its local etcd, the one member
-that never moves.
+that never moves; except while the proxy itself is being replaced (`anchor`).
 """
 
 import json
@@ -33,11 +33,23 @@ def _local(spec: paths.ClusterSpec, *args: str) -> str:
     return local_etcdctl(*args, tls=spec.tls is not None)
 
 
+def anchor(ctx: StepContext) -> Node:
+    """Where the membership commands run: the proxy (the witness), unless this job replaces
+    the witness itself, whose new server has no etcd until it joins; then the first database
+    node that is a member (it stays one throughout)."""
+    proxy = ctx.cluster.proxy_node
+    if ctx.job.kind == "replace_node" and ctx.job.node_id == proxy.pk:
+        spec = ctx.facts["spec"]
+        first = next(m for m in spec.etcd_members if m.name != proxy.name)
+        return ctx.cluster.nodes.get(name=first.name)
+    return proxy
+
+
 def member_list(ctx: StepContext) -> list[dict]:
     """etcd's members as `{id, name, peer}`; a member added but not started has no name."""
     lines = ctx.output(
         _local(ctx.facts["spec"], "member", "list", "-w", "json"),
-        node=ctx.cluster.proxy_node,
+        node=anchor(ctx),
         echo=False,
     )
     found = json.loads("".join(lines)).get("members", [])
@@ -80,7 +92,7 @@ def etcd_membership(ctx: StepContext) -> Verdict | str:
         if m["peer"] not in wanted.values():
             ctx.run(
                 _local(spec, "member", "remove", f"{m['id']:x}"),
-                node=ctx.cluster.proxy_node,
+                node=anchor(ctx),
                 check=True,
             )
             changes.append(f"removed {m['name'] or '?'} ({m['peer']})")
@@ -92,7 +104,7 @@ def etcd_membership(ctx: StepContext) -> Verdict | str:
         if member is None:
             ctx.run(
                 _local(spec, "member", "add", name, f"--peer-urls={url}"),
-                node=ctx.cluster.proxy_node,
+                node=anchor(ctx),
                 check=True,
             )
         node = ctx.cluster.nodes.get(name=name)

@@ -12,6 +12,8 @@ They end with setup's verification: a row written through the proxy is read on e
   member name would both claim it.
 - ``remove_node``: never the primary, never below two database nodes; the removed server's data
   is moved aside, not deleted, and the node leaves the inventory last.
+
+A proxy named to any of the three gets the plan of jobs/playbooks/proxies.py instead.
 """
 
 import dataclasses
@@ -27,9 +29,11 @@ from jobs.playbooks import (
     backup_steps,
     daemons,
     firewall,
+    proxies,
     replica_method,
     setup,
     setup_finish,
+    setup_keepalived,
     setup_postgres,
     tls,
 )
@@ -42,8 +46,9 @@ from jobs.ssh import SSHError
 
 
 def _refuse_unless_running(cluster: Cluster, node: Node | None, action: str) -> Node:
-    if node is None or node.kind != Node.Kind.DATABASE:
-        raise JobRefused(f"name the database node to {action}")
+    """A database node or a proxy of a running cluster HA Center built, not in maintenance."""
+    if node is None or node.kind not in (Node.Kind.DATABASE, Node.Kind.PROXY):
+        raise JobRefused(f"name the node to {action}")
     if cluster.origin == Cluster.Origin.ADOPTED:
         # These steps write HA Center's own Patroni, etcd and HAProxy configuration, which an
         # adopted cluster does not have.
@@ -114,6 +119,8 @@ def join_standby(ctx: StepContext) -> Verdict | str:
 
 def add_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     node = _refuse_unless_running(cluster, node, "add")
+    if node.kind == Node.Kind.PROXY:
+        return proxies.add_plan(cluster, node)
     return [StepSpec("check_cluster", "A primary to copy from", node), *_join_plan(cluster, node)]
 
 
@@ -121,6 +128,8 @@ def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[Step
     node = _refuse_unless_running(cluster, node, "replace")
     if not params.get("old_address"):
         raise JobRefused("a replacement names the old server's address (old_address)")
+    if node.kind == Node.Kind.PROXY:
+        return proxies.replace_plan(cluster, node)
     return [
         StepSpec("check_old_server", "The old server is gone", node),
         *_join_plan(cluster, node),
@@ -129,6 +138,8 @@ def replace_plan(cluster: Cluster, node: Node | None, params: dict) -> list[Step
 
 def remove_plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
     node = _refuse_unless_running(cluster, node, "remove")
+    if node.kind == Node.Kind.PROXY:
+        return proxies.remove_plan(cluster, node, params)
     if params.get("confirm") != node.name:
         raise JobRefused(
             f"removing {node.name} stops its PostgreSQL and takes it out of {cluster.name}; "
@@ -285,6 +296,9 @@ JOIN_STEPS = {
     "start_standby": join_standby,
     "haproxy": setup_finish.haproxy,
     "verify": _joined,
+    # A proxy's (jobs/playbooks/proxies.py).
+    "keepalived": setup_keepalived.keepalived,
+    **proxies.STEPS,
 }
 
 ADD_NODE = Playbook(
@@ -317,6 +331,8 @@ REMOVE_NODE = Playbook(
             "firewall": firewall.firewall,
             "forget_node": forget_node,
             "verify": setup_finish.verify,
+            "keepalived": setup_keepalived.keepalived,
+            **proxies.STEPS,
         }.items()
     },
 )

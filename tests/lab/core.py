@@ -97,8 +97,15 @@ class Lab(LabBase):
         cluster with two proxies takes it. Needs a lab of two database hosts (.13 is node3's)."""
         if self.n_db > 2:
             raise LabError("proxy2 takes .13, node3's address: use a lab of two database hosts")
-        existing = [h for h in self.extra_hosts if h.name == PROXY2_NAME]
-        h = existing[0] if existing else self._host(PROXY2_NAME, PROXY2_OCTET)
+        return self.add_spare_host(PROXY2_NAME, PROXY2_OCTET)
+
+    def add_spare_host(self, name: str, octet: int) -> LabHost:
+        """Boot a host `name` at .`octet` with a wiped disk on the running lab, kept among the
+        extra hosts (a new server for a node change); booted again wiped if it exists."""
+        if PROXY_OCTET <= octet <= PROXY_OCTET + self.n_db:
+            raise LabError(f".{octet} belongs to one of the lab's hosts")
+        existing = [h for h in self.extra_hosts if h.name == name]
+        h = existing[0] if existing else self._host(name, octet)
         if existing and self.is_powered(h.name):
             self.power_off(h.name)
         shutil.rmtree(h.datadir, ignore_errors=True)

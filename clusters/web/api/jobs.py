@@ -224,7 +224,8 @@ def _node_job(request: HttpRequest, cluster: Cluster, action: str, start):
 def cluster_nodes(request: HttpRequest, pk: int):
     """Add a database server to a running cluster: `{name, address, ssh_port, credential,
     host_key_fingerprint}` (fingerprint from a scan) -> 202 with the `add_node` job (admins:
-    it changes the inventory)."""
+    it changes the inventory). With `kind: "proxy"`, a second proxy (at most two; it runs
+    HAProxy, and keepalived when the cluster has a floating address, never etcd)."""
     cluster = get_object_or_404(Cluster, pk=pk)
     return _node_job(
         request,

@@ -462,9 +462,13 @@ class JobStartIn(BodyIn):
 
 
 class NewServerIn(BodyIn):
-    """A server to add (`name` needed) or to put in a dead node's place (`name` ignored)."""
+    """A server to add (`name` needed) or to put in a dead node's place (`name` and `kind`
+    ignored)."""
 
     name: str | None = None
+    kind: Literal["database", "proxy"] = Field(
+        "database", description="What the added server becomes: a standby, or a second proxy."
+    )
     address: str
     ssh_port: int = Field(22, description="1–65535.")
     credential: int = Field(description="The id of a credential.")

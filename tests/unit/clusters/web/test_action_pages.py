@@ -170,3 +170,35 @@ def test_add_and_replace_pages_say_why_they_cannot_run_before_anything_is_typed(
         assert re.search(r'value="scan" class="secondary" disabled', html)
     Cluster.objects.filter(pk=cluster.pk).update(maintenance=False)
     assert "cannot run now" not in page(client, admin, cluster, "nodes/new/")
+
+
+def off_reason(html: str, off_id: str) -> str:
+    found = re.search(f'<small id="{off_id}" class="off-reason">([^<]+)</small>', html)
+    assert found, f"no disabled action {off_id}"
+    return found.group(1)
+
+
+def test_proxy_rows_offer_replace_and_remove_and_the_page_offers_a_second_proxy(client, admin):
+    cluster = world("healthy")
+    html = page(client, admin, cluster)
+    # One proxy: "Add a proxy" goes to the add page for a proxy; the only proxy is replaced,
+    # never removed.
+    assert f'href="/clusters/{cluster.pk}/nodes/new/?kind=proxy">Add a proxy</a>' in html
+    assert f'href="/clusters/{cluster.pk}/nodes/proxy/replace/">Replace</a>' in html
+    assert off_reason(html, "off-proxy-remove") == "proxy is the only proxy"
+    add = page(client, admin, cluster, "nodes/new/?kind=proxy")
+    assert "<h1>Add a proxy" in add and 'name="node_kind" value="proxy"' in add
+    assert "runs no etcd: proxy stays the witness" in add
+
+    proxy = cluster.nodes.get(name="proxy")
+    proxy.pk, proxy.name, proxy.address = None, "proxy2", "198.18.0.40"
+    proxy.host_key_fingerprint = "SHA256:other"
+    proxy.save()
+    html = page(client, admin, cluster)
+    assert "Add a proxy" not in html  # two already: the most
+    assert f'href="/clusters/{cluster.pk}/confirm/remove_node/?node=proxy2">Remove</a>' in html
+    assert off_reason(html, "off-proxy-remove") == "proxy is the etcd witness: replace it instead"
+    address = cluster.nodes.get(name="proxy").address
+    assert f"etcd witness (third member): proxy ({address})" in html
+    confirm = page(client, admin, cluster, "confirm/remove_node/?node=proxy2")
+    assert "HAProxy and keepalived stop" in confirm

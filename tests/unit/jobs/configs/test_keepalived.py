@@ -47,12 +47,17 @@ def test_spec_refuses_a_floating_address_that_cannot_work(change: dict, message:
         replace(two_proxies(), **change)
 
 
-def test_spec_refuses_three_proxies_and_a_floating_address_with_one() -> None:
+def test_spec_refuses_three_proxies_and_holds_a_floating_address_with_one() -> None:
     spec = two_proxies()
     with pytest.raises(ValueError, match="one proxy node, or two"):
         replace(spec, nodes=(*spec.nodes, NodeSpec("proxy3", "192.0.2.14", "proxy")))
-    with pytest.raises(ValueError, match="needs two proxies"):
-        replace(make_spec(2), virtual_ip="192.0.2.100/24", vrrp_router_id=1)
+    with pytest.raises(ValueError, match="router id 1-255"):
+        replace(spec, vrrp_router_id=0)
+    # One proxy left after the second was removed (jobs/playbooks/proxies.py): it holds the
+    # address alone, with no peer to send adverts to.
+    alone = replace(make_spec(2), virtual_ip="192.0.2.100/24", vrrp_router_id=1)
+    text = keepalived_config(alone, alone.proxies[0], "eth0")
+    assert "unicast_peer" not in text and "192.0.2.100/24 dev eth0" in text
 
 
 def test_keepalived_config_is_nopreempt_unicast_and_checks_haproxy() -> None:

@@ -103,8 +103,25 @@ def test_remove_node_needs_the_name_and_two_database_nodes_left(api, running):
     last = api.post(url, {"kind": "remove_node", "node": "node2", "confirm": "node2"})
     assert last.status_code == 400 and "add a standby first" in last.json()["error"]
     proxy = api.post(url, {"kind": "remove_node", "node": "proxy", "confirm": "proxy"})
-    assert proxy.status_code == 400 and "database node" in proxy.json()["error"]
+    # A proxy is a node change too, but never the only proxy.
+    assert proxy.status_code == 400 and "only proxy" in proxy.json()["error"]
     assert not Job.objects.exists()
+
+
+def test_add_a_proxy_through_the_api_then_a_third_is_refused(api, cred, running):
+    url = f"/api/v1/clusters/{running.pk}/nodes/"
+    second = api.post(url, new_server(cred, name="proxy2", kind="proxy"))
+    assert second.status_code == 202, second.json()
+    job = Job.objects.get(pk=second.json()["id"])
+    assert (job.kind, job.node.name, job.node.kind) == ("add_node", "proxy2", "proxy")
+    assert "etcd_membership" not in set(job.steps.values_list("name", flat=True))
+    Job.objects.filter(pk=job.pk).update(status="succeeded")
+    ScannedHostKey.objects.create(
+        address="198.18.0.14", port=22, key_type="ssh-ed25519", base64="AAAAnew", fingerprint=FP
+    )
+    third = api.post(url, new_server(cred, name="proxy3", address="198.18.0.14", kind="proxy"))
+    assert third.status_code == 400 and "at most 2" in third.json()["error"], third.json()
+    assert not Node.objects.filter(name="proxy3").exists()
 
 
 def test_remove_node_keeps_the_name_in_the_job_for_after_the_node_is_gone(api, cred, running):
