@@ -8,6 +8,7 @@ command line. The result (when, ok or failed, its one line) is kept on the Fence
 Non-mutating: it may run beside any other job.
 """
 
+import re
 import shlex
 
 from django.utils import timezone
@@ -23,6 +24,8 @@ AGENT_TIMEOUT_S = 60
 # fence agents' exit codes for action=status: 0 on, 2 off, anything else a failure.
 EXIT_ON, EXIT_OFF = 0, 2
 NOISE = ("Please use '-h' for usage",)
+# fencing.py's logging: "2026-12-05 10:58:09,841 ERROR: …" (or "ERROR:root:…" in older ones).
+LOG_PREFIX = re.compile(r"\A(?:\d{4}-\d\d-\d\d [\d:,.]+ )?(?:ERROR|WARNING|INFO|DEBUG):(?:root:)?")
 
 
 def agent_command(method: str) -> str:
@@ -35,10 +38,7 @@ def agent_command(method: str) -> str:
 def answer_line(lines: list[str]) -> str:
     """The agent's one line: its last meaningful output line, without the logging prefix."""
     for line in reversed(lines):
-        text = line.strip()
-        for prefix in ("ERROR:root:", "WARNING:root:", "ERROR:", "WARNING:"):
-            if text.startswith(prefix):
-                text = text[len(prefix) :].strip()
+        text = LOG_PREFIX.sub("", line.strip()).strip()
         if text and text not in NOISE:
             return text[:300]
     return ""
