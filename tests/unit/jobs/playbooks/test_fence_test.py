@@ -17,7 +17,7 @@ SECRET = "bmc-secret-7391"
 
 @pytest.fixture
 def device():
-    cluster, nodes = three_node_cluster()
+    _cluster, nodes = three_node_cluster()
     return fence_device_set(
         node=nodes[1],
         data={
@@ -93,6 +93,7 @@ def test_status_on_is_kept_and_the_secret_went_on_stdin_only(device):
 
 def test_status_off_is_an_answer_too(device):
     _ctx, verdict = run_step(device, (0, [], []), (2, ["Status: OFF"], []))
+    assert "Status: OFF" in verdict.summary
     assert (device.last_test_ok, device.last_test_power) == (True, "off")
 
 
