@@ -58,10 +58,15 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
 def fence_packages(node: Node) -> list[str]:
     """On the witness (the first proxy), the fence agents of the cluster's fence devices:
     they run there, beside the fast-path agent, so the console is not needed to fence."""
-    if node.kind != Node.Kind.PROXY or node.cluster.proxy_node != node:
+    cluster_id = getattr(node, "cluster_id", None)
+    if node.kind != Node.Kind.PROXY or cluster_id is None:
+        return []
+    # Cluster.proxy_node's choice: the first proxy by name.
+    witness = Node.objects.filter(cluster_id=cluster_id, kind=Node.Kind.PROXY).first()
+    if witness is None or witness.pk != node.pk:
         return []
     names: list[str] = []
-    for method in FenceDevice.objects.filter(node__cluster=node.cluster_id).values_list(
+    for method in FenceDevice.objects.filter(node__cluster=cluster_id).values_list(
         "method", flat=True
     ):
         names += [p for p in METHODS[method].packages if p not in names]

@@ -38,3 +38,6 @@ class FenceDeviceOut(Schema):
     secret_set: bool
     witness: str | None = Field(description="Where the agent runs: the first proxy.")
     last_test: FenceTestOut
+
+
+REQUEST_SCHEMAS = (FenceDeviceIn,)
