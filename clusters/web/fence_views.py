@@ -8,6 +8,7 @@ remove it, as they change credentials. Every change and test is audited, never t
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from clusters.access.audit import audit, refused
@@ -49,6 +50,7 @@ def _fields(method: str, values: dict) -> list[dict]:
     ]
 
 
+@sensitive_post_parameters("secret")  # out of error reports
 @role_required(VIEWER, post=OPERATOR)
 @require_http_methods(["GET", "POST"])
 def node_fence_page(request: HttpRequest, pk: int, name: str) -> HttpResponse:
