@@ -76,6 +76,8 @@ class JobKind(models.TextChoices):
     RESTORE = "restore"  # point-in-time recovery onto a new server, outside the cluster
     # The latest backup restored onto a throwaway server, compared with the primary, removed
     RESTORE_DRILL = "restore_drill"
+    # A status query to a node's fence device from the witness (never an off); changes nothing
+    FENCE_TEST = "fence_test"
 
 
 class Job(models.Model):

@@ -55,6 +55,9 @@ def api_client(client, user):
                 **kw,
             )
 
+        def delete(self, url: str, **kw):
+            return client.delete(url, HTTP_AUTHORIZATION=f"Token {token}", **kw)
+
     return Api()
 
 

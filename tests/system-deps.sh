@@ -8,7 +8,10 @@ packages=(openssh-server sudo haproxy keepalived etcd-server etcd-client patroni
           # the systemd lab (tests/lab/systemd_lab.py): containers, their image, its apt proxy
           # (which the lab runs itself: the machine's apt-cacher-ng service must not start)
           systemd-container mmdebstrap zstd apt-cacher-ng
-          pgbackrest)  # pgbackrest: its own parser checks the config files HA Center writes
+          pgbackrest  # pgbackrest: its own parser checks the config files HA Center writes
+          # the netns lab's hosts share this machine's packages: fence_redfish for the fence
+          # device tests (the product installs it on a customer's witness through setup)
+          fence-agents)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 from clusters.models.access import ApiToken, AuditEntry
 from clusters.models.alerts import AlertChannel, AlertDelivery
 from clusters.models.backups import BackupPolicy
+from clusters.models.fencing import FenceDevice
 from clusters.models.incidents import Incident
 from clusters.models.inventory import Cluster, ClusterSecret, Credential, Node, ScannedHostKey
 from clusters.models.observed import ClusterAlarm, ClusterEvent, NodeStatus, StatusSample
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryStatus",
     "EventDelivery",
     "EventSubscription",
+    "FenceDevice",
     "Incident",
     "Node",
     "NodeStatus",

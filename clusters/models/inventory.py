@@ -9,6 +9,7 @@ from django.db import models
 
 from clusters.inventory import cluster_fields, ssh_keys, validators
 from clusters.inventory.fields import EncryptedTextField
+from clusters.models.fencing import FenceDevice
 
 
 def _check(
@@ -241,12 +242,15 @@ class Cluster(models.Model):
         return self.vrrp_router_id or (1 + ((self.pk or 1) - 1) % 255)
 
     def secret_values(self) -> list[str]:
-        """Every secret of the cluster and of its nodes' credentials, for log redaction."""
+        """Every secret of the cluster, of its nodes' credentials and fence devices, for log
+        redaction."""
         values = [s.value for s in self.secrets.all()]
         values += pem_secret_values(self.ca_key)
         for node in self.nodes.select_related("credential"):
             values += node.credential.secret_values()
             values += pem_secret_values(node.tls_key)
+        for device in FenceDevice.objects.filter(node__cluster=self):
+            values += device.secret_values()
         return values
 
 

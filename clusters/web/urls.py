@@ -7,6 +7,7 @@ from clusters.web import (
     audit_views,
     ca_views,
     credential_views,
+    fence_views,
     incident_views,
     job_views,
     node_views,
@@ -40,6 +41,11 @@ urlpatterns = [
         "clusters/<int:pk>/nodes/<str:name>/replace/",
         node_views.node_replace_page,
         name="node-replace",
+    ),
+    path(
+        "clusters/<int:pk>/nodes/<str:name>/fence/",
+        fence_views.node_fence_page,
+        name="node-fence",
     ),
     path(
         "clusters/<int:pk>/parameters/",

@@ -17,7 +17,7 @@ from clusters.access.reveal import cluster_connection_read
 from clusters.access.roles import ADMIN, OPERATOR, VIEWER, has_role, refusal, role_required
 from clusters.inventory import services
 from clusters.inventory.validators import validate_ip_address
-from clusters.models import Cluster, Credential, Node, NodeStatus, WizardDraft
+from clusters.models import Cluster, Credential, FenceDevice, Node, NodeStatus, WizardDraft
 from clusters.web import action_checks, actions, dashboard_cards, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
 from clusters.web.backups_status import backups_status
@@ -112,6 +112,9 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     role may run."""
     cluster = get_object_or_404(Cluster, pk=pk)
     nodes = list(cluster.nodes.select_related("credential", "status"))
+    devices = {d.node_id: d for d in FenceDevice.objects.filter(node__cluster=cluster)}
+    for n in nodes:
+        n.fence_summary = devices.get(n.pk)  # the row's "Fence device" line
     database = [n for n in nodes if n.kind == Node.Kind.DATABASE]
     primary = next((n for n in database if _status(n).role == "primary"), None)
     standbys = [n for n in database if n is not primary]

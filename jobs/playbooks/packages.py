@@ -9,7 +9,8 @@ written to the server's apt configuration.
 
 import shlex
 
-from clusters.models import Cluster, Node
+from clusters.inventory.fence_methods import METHODS
+from clusters.models import Cluster, FenceDevice, Node
 from jobs.configs.spec import ClusterSpec
 from jobs.playbooks.base import StepContext, StepFailed
 
@@ -50,6 +51,25 @@ def wanted(spec: ClusterSpec, node: Node) -> list[str]:
         names.append(BACKUP_PACKAGE)
     if spec.virtual_ip and node.kind == Node.Kind.PROXY:
         names.append("keepalived")  # VRRP moves the floating address between the proxies
+    names += [p for p in fence_packages(node) if p not in names]
+    return names
+
+
+def fence_packages(node: Node) -> list[str]:
+    """On the witness (the first proxy), the fence agents of the cluster's fence devices:
+    they run there, beside the fast-path agent, so the console is not needed to fence."""
+    cluster_id = getattr(node, "cluster_id", None)
+    if node.kind != Node.Kind.PROXY or cluster_id is None:
+        return []
+    # Cluster.proxy_node's choice: the first proxy by name.
+    witness = Node.objects.filter(cluster_id=cluster_id, kind=Node.Kind.PROXY).first()
+    if witness is None or witness.pk != node.pk:
+        return []
+    names: list[str] = []
+    for method in FenceDevice.objects.filter(node__cluster=cluster_id).values_list(
+        "method", flat=True
+    ):
+        names += [p for p in METHODS[method].packages if p not in names]
     return names
 
 

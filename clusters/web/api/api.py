@@ -14,6 +14,7 @@ from clusters.web.api import (
     ca,
     clusters,
     events,
+    fencing,
     incidents,
     jobs,
     parameters,
@@ -81,6 +82,7 @@ ROUTERS = (
     subscriptions,
     versions,
     backups,
+    fencing,
 )
 for module in ROUTERS:
     api.add_router("", module.router)

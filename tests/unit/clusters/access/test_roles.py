@@ -149,6 +149,10 @@ ENDPOINTS = [
         "cluster-restore", "POST", "/clusters/{cluster}/restore/", ADMIN, {"address": "$(reboot)"}
     ),
     Endpoint("node-replace", "GET", "/clusters/{cluster}/nodes/node2/replace/", ADMIN),
+    Endpoint("node-fence", "GET", "/clusters/{cluster}/nodes/node2/fence/", VIEWER),
+    Endpoint(
+        "node-fence", "POST", "/clusters/{cluster}/nodes/node2/fence/", OPERATOR, {"action": "test"}
+    ),
     # API
     Endpoint("api-credentials", "GET", "/api/v1/credentials/", VIEWER, kind="api"),
     Endpoint(
@@ -215,6 +219,31 @@ ENDPOINTS = [
         "/api/v1/clusters/{cluster}/backups/",
         ADMIN,
         {"retention_full": 3},
+        kind="api",
+    ),
+    Endpoint(
+        "api-node-fence", "GET", "/api/v1/clusters/{cluster}/nodes/node2/fence/", VIEWER, kind="api"
+    ),
+    Endpoint(
+        "api-node-fence",
+        "PUT",
+        "/api/v1/clusters/{cluster}/nodes/node2/fence/",
+        ADMIN,
+        {"method": "redfish", "options": {"ip": "$(reboot)"}},  # refused by validation
+        kind="api",
+    ),
+    Endpoint(
+        "api-node-fence",
+        "DELETE",
+        "/api/v1/clusters/{cluster}/nodes/node2/fence/",
+        ADMIN,
+        kind="api",
+    ),
+    Endpoint(
+        "api-node-fence-test",
+        "POST",
+        "/api/v1/clusters/{cluster}/nodes/node2/fence/test/",
+        OPERATOR,
         kind="api",
     ),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),

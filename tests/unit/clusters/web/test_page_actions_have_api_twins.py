@@ -36,6 +36,7 @@ SELF_POSTING = {
     "clusters/users.html": ["user-list"],
     "clusters/node_change.html": ["node-add", "node-replace"],
     "clusters/restore.html": ["cluster-restore"],
+    "clusters/node_fence.html": ["node-fence"],
     "clusters/parameters.html": ["cluster-parameters"],
     "clusters/subscriptions.html": ["subscriptions"],
     "clusters/wizard/servers.html": ["wizard-step"],
@@ -76,6 +77,12 @@ ACTION_TWINS = {
         ("post", "/api/v1/clusters/{}/jobs/"),  # kind "restore"
     ],
     "job-start": [("post", "/api/v1/clusters/{}/jobs/")],
+    # Save, remove and "Test fence device" are one page's three buttons.
+    "node-fence": [
+        ("put", "/api/v1/clusters/{}/nodes/{}/fence/"),
+        ("delete", "/api/v1/clusters/{}/nodes/{}/fence/"),
+        ("post", "/api/v1/clusters/{}/nodes/{}/fence/test/"),
+    ],
     "job-cancel": [("post", "/api/v1/jobs/{}/cancel/")],
     "job-retry": [("post", "/api/v1/jobs/{}/retry/")],
     # The page posts to show the strings with their password (never in a GET's URL or cache).
@@ -104,6 +111,7 @@ READ_TWINS = {
     "node-add": "/api/v1/clusters/{}/",
     "node-replace": "/api/v1/clusters/{}/",
     "cluster-restore": "/api/v1/clusters/{}/backups/",
+    "node-fence": "/api/v1/clusters/{}/nodes/{}/fence/",
     "credential-list": "/api/v1/credentials/",
     "audit-log": "/api/v1/audit/",
     "user-list": "/api/v1/users/",

@@ -19,6 +19,7 @@ from clusters.models import (
     ClusterEvent,
     ClusterSecret,
     EventSubscription,
+    FenceDevice,
     Incident,
     NodeVersions,
     ScannedHostKey,
@@ -126,6 +127,24 @@ CASES = [
         "/api/v1/clusters/{cluster}/nodes/node9/replace/",
         REPLACEMENT,
     ),
+    # a node's fence device (node1 has one in the world, node2 none)
+    Case("fence", "GET", "/api/v1/clusters/{cluster}/nodes/node1/fence/", who="viewer"),
+    Case("fence-missing", "GET", "/api/v1/clusters/{cluster}/nodes/node2/fence/"),
+    Case(
+        "fence-set",
+        "PUT",
+        "/api/v1/clusters/{cluster}/nodes/node2/fence/",
+        {"method": "ipmilan", "options": {"ip": "198.18.0.2", "username": "admin"}, "secret": "x"},
+    ),
+    Case(
+        "fence-set-bad",
+        "PUT",
+        "/api/v1/clusters/{cluster}/nodes/node2/fence/",
+        {"method": "redfish", "options": {"ip": "a b", "plug": "x"}},
+    ),
+    Case("fence-delete", "DELETE", "/api/v1/clusters/{cluster}/nodes/node1/fence/"),
+    Case("fence-test", "POST", "/api/v1/clusters/{cluster}/nodes/node1/fence/test/"),
+    Case("fence-test-missing", "POST", "/api/v1/clusters/{cluster}/nodes/node2/fence/test/"),
     Case("connection", "GET", "/api/v1/clusters/{cluster}/connection/"),
     Case("connection-viewer", "GET", "/api/v1/clusters/{cluster}/connection/", who="viewer"),
     Case("ca", "GET", "/api/v1/clusters/{cluster}/ca/"),
@@ -284,6 +303,12 @@ def world(client, django_user_model, cred, scanned, monkeypatch) -> dict:
         running={"postgresql": "15.18-0+deb12u1", "patroni": "4.1.5"},
         stale=["/usr/sbin/haproxy"],
         checked_at=timezone.now(),
+    )
+    FenceDevice.objects.create(
+        node=cluster.nodes.get(name="node1"),
+        method="redfish",
+        options={"ip": "198.18.0.1", "ipport": 8443, "username": "admin"},
+        secret="Bmc-pass-0123",
     )
     bare = Cluster.objects.create(name="bare")
     channel = AlertChannel.objects.create(kind="email", target="dba@example.com", cluster=cluster)
