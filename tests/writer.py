@@ -90,3 +90,14 @@ class ProxyWriter(threading.Thread):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+
+def query_rows(dsn: str, sql: str) -> list[tuple]:
+    """Rows of one query on its own short connection (the tests' look at what was stored)."""
+    conn = psycopg2.connect(dsn, connect_timeout=5)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()

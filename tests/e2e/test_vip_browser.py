@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import psycopg2
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -34,7 +33,7 @@ from tests.lab.core import VIRTUAL_IP
 from tests.lab.network import BRIDGE_ADDRESS
 from tests.lab.probes import vip_holder
 from tests.workers import start_beat
-from tests.writer import ProxyWriter
+from tests.writer import ProxyWriter, query_rows
 
 pytestmark = [
     pytest.mark.e2e,
@@ -196,16 +195,6 @@ class watch_takeover(threading.Thread):
                 self.seconds = time.monotonic() - self.since
                 return
             time.sleep(0.05)
-
-
-def query_rows(dsn: str, sql: str) -> list[tuple]:
-    conn = psycopg2.connect(dsn, connect_timeout=5)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def test_two_proxies_from_the_wizard_and_a_power_off_of_the_vip_holder_under_a_writer(

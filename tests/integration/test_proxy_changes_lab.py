@@ -19,9 +19,9 @@ from tests.conftest import wait_for
 from tests.integration.conftest import lab_credential, make_lab_cluster, wait_for_job
 from tests.integration.test_node_changes_lab import etcd_peers, server
 from tests.integration.test_operations_lab import run
-from tests.integration.test_vip_lab import query_rows
 from tests.lab.core import VIRTUAL_IP
-from tests.writer import ProxyWriter
+from tests.lab.probes import vip_holder
+from tests.writer import ProxyWriter, query_rows
 
 pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -44,14 +44,8 @@ def succeeded(job):
 def holder(lab) -> str | None:
     """The lab host (of the proxies, spares included) whose eth0 carries the floating address;
     a lab host's name, which after a replacement is not the node's."""
-    names = [h.name for h in (*lab.hosts, *lab.extra_hosts) if h.name.startswith("proxy")]
-    found = [
-        name
-        for name in names
-        if lab.is_powered(name)
-        and VIRTUAL_IP in lab.exec(name, ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
-    ]
-    return found[0] if len(found) == 1 else None
+    names = tuple(h.name for h in (*lab.hosts, *lab.extra_hosts) if h.name.startswith("proxy"))
+    return vip_holder(lab, VIRTUAL_IP, names)
 
 
 def running(lab, host: str, process: str) -> bool:
