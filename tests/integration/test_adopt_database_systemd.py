@@ -134,6 +134,9 @@ class AdoptingApi:
     def __init__(self, api) -> None:
         self.api = api
 
+    def __getattr__(self, name: str):
+        return getattr(self.api, name)  # get, put…: as the client sends them
+
     def post(self, url: str, body: dict):
         if url == "/api/v1/clusters/":
             body = {**body, "adopt_database": True, "postgres_version": 15}
