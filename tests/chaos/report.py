@@ -148,12 +148,21 @@ def job_table(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     return lines if found else []
 
 
+def kept_sections(old: str) -> str:
+    """The document's own sections after the generated part, from its first "## " heading
+    (measurements of other tests, and of faults run on their own, that a chaos run does not
+    redo): kept as they are when the report is written again."""
+    at = old.find("\n## ")
+    return old[at:] if at >= 0 else ""
+
+
 def main() -> None:
     source = Path(sys.argv[1] if len(sys.argv) > 1 else "var/chaos/results.jsonl")
     target = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/reliability.md")
     rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(rows))
+    old = target.read_text() if target.exists() else ""
+    target.write_text(render(rows) + kept_sections(old))
     print(f"{len(rows)} rounds -> {target}")
 
 

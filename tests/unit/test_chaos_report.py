@@ -1,6 +1,6 @@
 """docs/reliability.md from the chaos suite's rounds: the counting, on made-up rounds."""
 
-from tests.chaos.report import render
+from tests.chaos.report import kept_sections, render
 
 
 def round_(fault="poweroff", replication="sync", **overrides) -> dict:
@@ -106,3 +106,10 @@ def test_a_job_faults_broken_promise_fails_the_round_in_both_tables():
 
 def test_no_job_table_without_job_faults():
     assert "Faults that hit a job" not in render([round_()])
+
+
+def test_written_again_the_report_keeps_the_documents_own_sections():
+    old = "# Reliability\n\n| table |\n\nProvenance.\n\n## TLS\n\nmeasured by hand\n"
+    assert kept_sections(old) == "\n## TLS\n\nmeasured by hand\n"
+    assert kept_sections("# Reliability\n\n| table |\n") == ""
+    assert "## " not in render([])  # the generated part has no section of its own
