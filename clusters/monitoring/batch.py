@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from clusters.models import Cluster
 from clusters.monitoring.observe import Pass, context_load, record
-from clusters.monitoring.reads import PendingReading, load_inventories, to_view
+from clusters.monitoring.reads import PendingReading, load_inventories
 from clusters.monitoring.sentinel import sentinel_act
+from clusters.monitoring.view import to_view
 
 logger = logging.getLogger(__name__)
 

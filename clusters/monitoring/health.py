@@ -1,6 +1,6 @@
 """Judging one monitor reading: the cluster's state, its alarms and whom the sentinel may fence.
 
-Pure functions over a `ClusterView` the monitor builds every pass (`reads.to_view`): no ORM, no
+Pure functions over a `ClusterView` the monitor builds every pass (`view.to_view`): no ORM, no
 I/O, no Django import, so every rule is a table test and the sentinel, the monitor and the pages
 all judge the same way.
 

@@ -7,7 +7,8 @@ from itertools import count
 from clusters.models import Cluster, Credential, Node
 from clusters.monitoring.batch import monitor_claim_due
 from clusters.monitoring.observe import Pass, context_load, record
-from clusters.monitoring.reads import NodeReading, Reading, load_inventories, to_view
+from clusters.monitoring.reads import NodeReading, Reading, load_inventories
+from clusters.monitoring.view import to_view
 
 _numbers = count(1)
 

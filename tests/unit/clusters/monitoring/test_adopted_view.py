@@ -9,7 +9,8 @@ from django.utils.dateparse import parse_datetime
 
 from clusters.models import Cluster, ClusterEvent, Node
 from clusters.monitoring.health import derive_state, find_alarms
-from clusters.monitoring.reads import Inventory, NodeReading, Reading, to_view
+from clusters.monitoring.reads import Inventory, NodeReading, Reading
+from clusters.monitoring.view import to_view
 from jobs import patroni_api
 from tests.unit.clusters.monitoring.health_views import primary, standby, view
 from tests.unit.clusters.monitoring.test_monitor_rounds import (

@@ -12,7 +12,8 @@ from django.utils.dateparse import parse_datetime
 from clusters.models import Cluster, ClusterEvent, Node, NodeStatus, StatusSample
 from clusters.monitoring.batch import monitor_claim_due, split
 from clusters.monitoring.observe import Pass, context_load, record
-from clusters.monitoring.reads import NodeReading, load_inventories, read_patroni, to_view
+from clusters.monitoring.reads import NodeReading, load_inventories, read_patroni
+from clusters.monitoring.view import to_view
 from tests.unit.clusters.monitoring.monitor_waves import (
     failed_over_reading,
     healthy_reading,

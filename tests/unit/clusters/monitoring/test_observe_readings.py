@@ -6,7 +6,8 @@ import pytest
 from clusters.models import Cluster, NodeStatus
 from clusters.monitoring.batch import monitor_claim_due
 from clusters.monitoring.observe import Pass, context_load, record
-from clusters.monitoring.reads import NodeReading, Reading, load_inventories, to_view
+from clusters.monitoring.reads import NodeReading, Reading, load_inventories
+from clusters.monitoring.view import to_view
 from tests.unit.conftest import three_node_cluster
 
 pytestmark = pytest.mark.django_db

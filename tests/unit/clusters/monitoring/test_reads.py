@@ -18,8 +18,8 @@ from clusters.monitoring.reads import (
     NodeReading,
     Reading,
     read_node,
-    to_view,
 )
+from clusters.monitoring.view import to_view
 
 
 def inventory(replication: str = "async") -> Inventory:
