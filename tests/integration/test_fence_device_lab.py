@@ -32,20 +32,7 @@ def fence_test(node):
 def test_fence_device_status_from_the_witness(lab_clean, bmc, worker):
     cluster = make_lab_cluster(lab_clean, lab_credential(lab_clean), name="fencec")
     node2 = cluster.nodes.get(name="node2")
-    fence_device_set(
-        node=node2,
-        data={
-            "method": "redfish",
-            "options": {
-                "ip": bmc.address,
-                "ipport": bmc.port,
-                "username": bmc.username,
-                "systems_uri": bmc.systems_uri("node2"),
-                "ssl_insecure": True,
-            },
-            "secret": PASSWORD,
-        },
-    )
+    fence_device_set(node=node2, data=bmc.fence_device("node2", PASSWORD))
 
     job, device = fence_test(node2)
     assert job.status == JobStatus.SUCCEEDED, job_story(job)

@@ -33,17 +33,7 @@ def test_setup_installs_the_fence_agents_on_the_witness_only(fresh_systemd_lab, 
     lab = fresh_systemd_lab
     cluster_id, _login = define_cluster(api, lab, "fsd")
     with LabBMC(lab, sdmachine.BRIDGE_ADDRESS, password=PASSWORD) as bmc:
-        body = {
-            "method": "redfish",
-            "options": {
-                "ip": bmc.address,
-                "ipport": bmc.port,
-                "username": bmc.username,
-                "systems_uri": bmc.systems_uri("node2"),
-                "ssl_insecure": True,
-            },
-            "secret": PASSWORD,
-        }
+        body = bmc.fence_device("node2", PASSWORD)
         defined = api.put(f"/api/v1/clusters/{cluster_id}/nodes/node2/fence/", body)
         assert defined.status_code == 200, defined.content
 

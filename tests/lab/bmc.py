@@ -119,6 +119,18 @@ class LabBMC:
     def systems_uri(self, host: str) -> str:
         return f"{ROOT}/Systems/{host}"
 
+    def fence_device(self, host: str, secret: str) -> dict:
+        """A redfish fence device for lab host `host` through this BMC, as the API and
+        fence_device_set take it (`secret`: the password to send, right or wrong)."""
+        options = {
+            "ip": self.address,
+            "ipport": self.port,
+            "username": self.username,
+            "systems_uri": self.systems_uri(host),
+            "ssl_insecure": True,
+        }
+        return {"method": "redfish", "options": options, "secret": secret}
+
     # -- what the handler asks -------------------------------------------------------------
 
     def authorized(self, header: str | None) -> bool:
