@@ -230,6 +230,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # The fast-path agents' decisions (clusters/monitoring/fastpath_decisions.py).
+    "read-fastpath-decisions": {
+        "task": "clusters.tasks.read_fastpath_decisions",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
 }
 # Production gives the monitor a queue and workers of its own (deploy/hacenter-monitor.service):
 # jobs hold worker threads for minutes over SSH, and a pool full of them must not leave the

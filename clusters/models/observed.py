@@ -113,6 +113,8 @@ class ClusterEvent(models.Model):
         STATE_CHANGED = "state_changed"  # the monitor judged the cluster's state anew
         # the primary's WAL archiving fails or lags (read by a backup job): PITR falls behind
         ARCHIVE_BEHIND = "archive_behind"
+        # the witness's fast-path agent decided (acted, declined, withdrawn, failed; details)
+        FAST_FAILOVER = "fast_failover"
 
     class Severity(models.TextChoices):
         INFO = "info"

@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_datetime
 
 from clusters.monitoring.batch import monitor_batch_run, monitor_claim_due
 from clusters.monitoring.disk_space import disk_space_check_all
+from clusters.monitoring.fastpath_decisions import fastpath_decisions_read_all
 from clusters.monitoring.history import samples_compact
 from jobs.backup_schedule import backups_start_due, drills_start_due
 
@@ -48,3 +49,10 @@ def check_disk_space() -> int:
     """How full each database node's data directory is (beat, every minute; one `df` over SSH
     per node, clusters.monitoring.disk_space)."""
     return disk_space_check_all()
+
+
+@shared_task(name="clusters.tasks.read_fastpath_decisions", ignore_result=True)
+def read_fastpath_decisions() -> int:
+    """The witness agents' new fast-failover decisions as events (beat, every 30 s;
+    clusters.monitoring.fastpath_decisions)."""
+    return fastpath_decisions_read_all()

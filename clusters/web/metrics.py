@@ -16,14 +16,14 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from clusters.access.role_gate import guarded
 from clusters.access.roles import ROLES
 from clusters.access.tokens import active_tokens, token_used
-from clusters.models import ApiToken, Cluster, Node, NodeStatus
+from clusters.models import ApiToken, Cluster, ClusterEvent, Node, NodeStatus
 from clusters.monitoring.health import is_up
 from jobs.models import Job, JobStatus
 
@@ -51,14 +51,20 @@ def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
-def collect_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
-    """Every metric family, from three queries whatever the number of clusters and nodes."""
+def collect_families(*, now: datetime) -> Iterator[Metric]:
+    """Every metric family, from four queries whatever the number of clusters and nodes."""
     interval = float(getattr(settings, "MONITOR_INTERVAL_S", 2.0))
     fresh_since = now - timedelta(seconds=UP_WITHIN_PERIODS * interval)
     clusters = list(Cluster.objects.order_by("name"))
     # One join for every node's cluster and latest status, however many clusters there are.
     nodes = list(Node.objects.select_related("cluster", "status").order_by("cluster__name", "name"))
     jobs = dict(Job.objects.order_by().values_list("status").annotate(n=Count("id")))
+    fast_decisions = (
+        ClusterEvent.objects.filter(kind=ClusterEvent.Kind.FAST_FAILOVER)
+        .order_by()
+        .values_list("cluster__name", "details__outcome")
+        .annotate(n=Count("id"))
+    )
 
     node_up = _gauge("node_up", "1 if the monitor heard from the node recently.", ["node"])
     primary = _gauge("node_is_primary", "1 if the node is the primary.", ["node"])
@@ -115,8 +121,18 @@ def collect_families(*, now: datetime) -> Iterator[GaugeMetricFamily]:
     for value in JobStatus.values:
         job_count.add_metric([value], jobs.get(value, 0))
 
+    # A counter: decisions are only ever added (a cluster's go with it).
+    fast_failover = CounterMetricFamily(
+        "hacenter_fast_failover_decisions",
+        "Decisions of the witness's fast-path agent, by outcome (acted, declined, withdrawn, "
+        "failed).",
+        labels=["cluster", "outcome"],
+    )
+    for cluster_name, outcome, count in fast_decisions:
+        fast_failover.add_metric([cluster_name, str(outcome)], count)
+
     yield from (node_up, primary, lag_bytes, lag_seconds, timeline, state, proxy_up)
-    yield from (job_count, last_check)
+    yield from (job_count, last_check, fast_failover)
 
 
 def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
@@ -157,8 +173,8 @@ def _token_is_valid(request: HttpRequest) -> bool:
 class _Snapshot(Collector):
     """Hands the registry families already built, so the registry holds one scrape only."""
 
-    def __init__(self, families: Iterable[GaugeMetricFamily]) -> None:
+    def __init__(self, families: Iterable[Metric]) -> None:
         self._families = list(families)
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self._families

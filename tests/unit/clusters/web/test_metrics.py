@@ -14,7 +14,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from clusters.access.roles import assign_role
-from clusters.models import ApiToken, Cluster, Credential, Node, NodeStatus
+from clusters.models import ApiToken, Cluster, ClusterEvent, Credential, Node, NodeStatus
 from clusters.web.metrics import metrics
 from jobs.models import Job, JobStatus
 
@@ -197,13 +197,31 @@ def test_metrics_query_count_does_not_grow_with_clusters(
         scrape(f"Bearer {token}")
     for i in range(1, 10):
         make_cluster(f"c{i:02d}")
-    # Token lookup, last_used, clusters, nodes with status, jobs per status.
-    with django_assert_max_num_queries(5), CaptureQueriesContext(connection) as ten:
+    # Token lookup, last_used, clusters, nodes with status, jobs per status, fast-path
+    # decisions per cluster and outcome.
+    with django_assert_max_num_queries(6), CaptureQueriesContext(connection) as ten:
         status, body = scrape(f"Bearer {token}")
     assert status == 200
     # The second scrape within a minute does not write last_used again: one query fewer.
     assert len(ten) in (len(one), len(one) - 1)
     assert sum(1 for name, _ in samples(body) if name == "hacenter_node_up") == 30
+
+
+def test_fast_failover_decisions_are_counted_per_cluster_and_outcome(token: str) -> None:
+    cluster = make_cluster("delta")
+    now = timezone.now()
+    for outcome in ("acted", "declined", "declined"):
+        ClusterEvent.objects.create(
+            cluster=cluster,
+            kind="fast_failover",
+            at=now,
+            summary="Fast failover …",
+            details={"outcome": outcome},
+        )
+    got = samples(scrape(f"Bearer {token}")[1])
+    name = "hacenter_fast_failover_decisions_total"
+    assert got[(name, frozenset({"cluster": "delta", "outcome": "declined"}.items()))] == 2
+    assert got[(name, frozenset({"cluster": "delta", "outcome": "acted"}.items()))] == 1
 
 
 def test_metrics_answer_get_only(token: str) -> None:
