@@ -7,6 +7,7 @@ from clusters.web import (
     audit_views,
     ca_views,
     credential_views,
+    fastpath_views,
     fence_views,
     incident_views,
     job_views,
@@ -37,6 +38,11 @@ urlpatterns = [
     path("clusters/<int:pk>/incident/", incident_views.cluster_incident, name="cluster-incident"),
     path("clusters/<int:pk>/nodes/new/", node_views.node_add_page, name="node-add"),
     path("clusters/<int:pk>/restore/", restore_views.restore_page, name="cluster-restore"),
+    path(
+        "clusters/<int:pk>/fast-failover/",
+        fastpath_views.fast_failover_page,
+        name="cluster-fast-failover",
+    ),
     path(
         "clusters/<int:pk>/nodes/<str:name>/replace/",
         node_views.node_replace_page,
