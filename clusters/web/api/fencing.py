@@ -1,11 +1,13 @@
 """/api/v1/clusters/{id}/nodes/{name}/fence/: a database node's fence device, and its test
-(issue 21 part 1)."""
+(issue 21 part 1); /api/v1/clusters/{id}/fast-failover/: the fenced fast failover's setting,
+readiness and decisions."""
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
 from clusters.access.audit import audit, refused
+from clusters.inventory.fast_failover import fast_failover_set, window_seconds
 from clusters.inventory.fencing import (
     fence_device_delete,
     fence_device_set,
@@ -23,6 +25,7 @@ from clusters.web.api.plumbing import (
     validated_body,
 )
 from clusters.web.api.schemas import JobRefOut
+from clusters.web.fastpath_selectors import fast_failover_detail
 from jobs import services as job_services
 from jobs.errors import JobConflict, JobRefused
 
@@ -127,3 +130,57 @@ def start_fence_test(request: HttpRequest, node: Node):
     return job_services.job_start(
         cluster=node.cluster, kind="fence_test", node=node, requested_by=request.user
     )
+
+
+FAST_PATH = "/clusters/{int:pk}/fast-failover/"
+
+
+def _fast_answer(cluster: Cluster, job=None) -> dict:
+    detail = fast_failover_detail(cluster)
+    return {
+        **detail,
+        "witness": detail["witness"].name if detail["witness"] else None,
+        "decisions": [{**d, "at": d["at"].isoformat()} for d in detail["decisions"]],
+        "job": {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/"} if job else None,
+    }
+
+
+@router.get(
+    FAST_PATH,
+    auth=VIEWER_AUTH,
+    response={200: s.FastFailoverOut, **errors(401, 403, 404)},
+    url_name="api-fast-failover",
+)
+def fast_failover(request: HttpRequest, pk: int):
+    """Whether the witness's agent may fence and hand over at once, which nodes it may fence
+    (and why the others keep the lease path), and its last decisions."""
+    return _fast_answer(get_object_or_404(Cluster, pk=pk))
+
+
+@router.put(
+    FAST_PATH,
+    auth=ADMIN_AUTH,
+    response={200: s.FastFailoverOut, **errors(400, 401, 403, 404, 409, 413)},
+    openapi_extra=body_of(s.FastFailoverIn),
+    url_name="api-fast-failover",
+)
+def fast_failover_put(request: HttpRequest, pk: int):
+    """Turn fast failover on or off and set its window (admins). On a cluster already set up a
+    change starts setup, which applies it on the witness (`job`); when setup may not start now
+    (409), nothing is saved."""
+    cluster = get_object_or_404(Cluster, pk=pk)
+    target = f"cluster {cluster.name}"
+    try:
+        body = validated_body(request, s.FastFailoverIn)
+        window_s = window_seconds(body.window_minutes)
+        job = fast_failover_set(cluster, enabled=body.enabled, window_s=window_s, user=request.user)
+    except InvalidInput as exc:
+        audit(request, action="fast_failover.set", target=target, result=refused(exc.field_errors))
+        raise ApiError(400, "Cannot set fast failover.", exc.field_errors) from None
+    except JobRefused as exc:
+        audit(request, action="fast_failover.set", target=target, result=f"refused: {exc}")
+        status = 409 if isinstance(exc, JobConflict) else 400
+        raise ApiError(status, f"Not saved: setup must run to apply it, and {exc}") from None
+    params = {"fast_failover": body.enabled, "fast_failover_window_s": window_s}
+    audit(request, action="fast_failover.set", target=target, params=params)
+    return _fast_answer(cluster, job)

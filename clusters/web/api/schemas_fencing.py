@@ -3,7 +3,7 @@
 from ninja import Schema
 from pydantic import Field
 
-from clusters.web.api.schemas import BodyIn
+from clusters.web.api.schemas import BodyIn, JobRefOut
 
 
 class FenceDeviceIn(BodyIn):
@@ -40,4 +40,39 @@ class FenceDeviceOut(Schema):
     last_test: FenceTestOut
 
 
-REQUEST_SCHEMAS = (FenceDeviceIn,)
+class FastFailoverIn(BodyIn):
+    """The cluster's fast-failover setting; a change to a cluster already set up runs setup."""
+
+    enabled: bool = Field(description="The witness's agent may fence a dead primary.")
+    window_minutes: int = Field(
+        60, description="At most one fast failover per this many minutes (1 to 10080)."
+    )
+
+
+class FastFailoverNodeOut(Schema):
+    name: str
+    armed: bool = Field(description="The agent may fence it: its device's last test passed.")
+    why: str = Field(description="Why it keeps the lease path (empty when armed).")
+    method: str | None
+
+
+class FastFailoverDecisionOut(Schema):
+    at: str
+    outcome: str = Field(description="acted, declined, withdrawn or failed.")
+    sentence: str
+    timings_ms: dict
+
+
+class FastFailoverOut(Schema):
+    enabled: bool
+    window_minutes: int
+    witness: str | None = Field(description="Where the agent runs: the first proxy.")
+    summary: str
+    nodes: list[FastFailoverNodeOut]
+    decisions: list[FastFailoverDecisionOut] = Field(description="The last ten, newest first.")
+    job: JobRefOut | None = Field(
+        None, description="The setup job a change started to apply it on the witness."
+    )
+
+
+REQUEST_SCHEMAS = (FenceDeviceIn, FastFailoverIn)
