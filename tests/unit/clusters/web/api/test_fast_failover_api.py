@@ -69,6 +69,6 @@ def test_a_change_while_a_job_runs_is_refused_with_409(pg, client, django_user_m
     Job.objects.create(cluster=pg, kind="switchover", status="running")
     admin = api_client(client, make_user(django_user_model, "ada", "admin"))
     response = admin.put(url(pg), {"enabled": True, "window_minutes": 60})
-    assert response.status_code == 409 and "Not saved" in response.json()["detail"]
+    assert response.status_code == 409 and "Not saved" in response.json()["error"]
     pg.refresh_from_db()
     assert not pg.fast_failover
