@@ -661,6 +661,9 @@ class Agent:
         self.primary = ""
         self.last_leader_read = 0.0
         self.last_optime: int | None = None  # the primary's last WAL position (read_keys)
+        # The primary the last decision was about, until it answers again or another node
+        # leads: a declined attempt is not retried every second while the lease runs out.
+        self.decided_on = ""
 
     def run(self) -> None:
         conf = self.conf
@@ -702,9 +705,12 @@ class Agent:
         # A probe that took far longer than its timeouts ran starved too.
         slow = time.monotonic() - started - 3 * self.conf.probe_timeout_s
         dead = self.counter.observe(node.name, seen.dead, max(lateness, slow), time.monotonic())
-        if dead:
+        if not seen.dead or node.name != self.decided_on:
+            self.decided_on = ""
+        if dead and not self.decided_on:
             detect_ms = (time.monotonic() - self.counter.first_miss) * 1000
             self.counter.count = 0
+            self.decided_on = node.name  # one decision per death: no retry while it lasts
             self.act(node, detect_ms)
             self.last_leader_read = 0.0
 

@@ -396,3 +396,22 @@ def test_an_unexpected_error_is_a_failed_decision(world, monkeypatch):
     monkeypatch.setattr(fp, "haproxy", broken)
     entry = run()
     assert entry["outcome"] == "failed" and "socket gone" in entry["sentence"]
+
+
+def test_one_decision_per_death_until_the_primary_answers_again(world, monkeypatch):
+    agent, etcd, state, status, calls, run = world  # noqa: RUF059
+    acted: list[str] = []
+    monkeypatch.setattr(agent, "act", lambda node, ms: acted.append(node.name))
+    monkeypatch.setattr(agent, "refresh_primary", lambda: None)
+    agent.primary = "node1"
+    seen = {"reach": fp.Reach(False, False)}
+    monkeypatch.setattr(fp, "probe", lambda conf, node, ctx: seen["reach"])
+    for _ in range(12):  # the fixture agent needs 5 misses in a row
+        agent.iteration(0.0)
+    assert acted == ["node1"]  # not again while it stays dead
+    seen["reach"] = fp.Reach(True, True)
+    agent.iteration(0.0)
+    seen["reach"] = fp.Reach(False, False)
+    for _ in range(12):
+        agent.iteration(0.0)
+    assert acted == ["node1", "node1"]
