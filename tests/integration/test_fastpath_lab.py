@@ -153,3 +153,31 @@ def test_fenced_fast_failover_then_a_device_that_cannot_confirm(fresh_lab, worke
             no_loss_no_split(writer, lease["started"])
         finally:
             writer.stop()
+
+
+@pytest.mark.timeout(900)
+def test_a_witness_cut_off_alone_fences_nothing(fresh_lab, worker):
+    """The witness loses its cable: it sees the primary dead, but neither the peer nor etcd's
+    majority is reachable, so nothing is fenced and the primary keeps leading."""
+    lab = fresh_lab
+    with LabBMC(lab, network.BRIDGE_ADDRESS, password=PASSWORD) as bmc:
+        cluster = define_cluster(lab, SCOPE, replication="sync", fast_failover=True)
+        for node in cluster.nodes.filter(kind="database"):
+            fence_device_set(node=node, data=bmc.fence_device(node.name, PASSWORD))
+        run_job(cluster, "setup")
+        fence_tests_pass(cluster)
+        run_job(cluster, "setup")
+        addresses = db_addresses(lab)
+        primary = wait_for(lambda: leader_name(*addresses.values()), 60, "a leader")
+        resets_before = [r for r in bmc.requests if r[0] == "POST"]
+        lab.cut_network(lab.proxy.name)
+        try:
+            time.sleep(10)  # the agent's misses, then its (declined) decision
+        finally:
+            lab.restore_network(lab.proxy.name)
+        seen = decisions(lab)
+        print("witness cut off:", json.dumps(seen))
+        assert seen and {d["outcome"] for d in seen} == {"declined"}, seen
+        assert [r for r in bmc.requests if r[0] == "POST"] == resets_before  # no power-off
+        assert all(lab.is_powered(n) for n in addresses)
+        wait_for(lambda: leader_name(*addresses.values()) == primary, 60, f"{primary} leading")
