@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('clusters', '0027_fence_device'),
+        ('clusters', '0028_fast_failover'),
     ]
 
     operations = [
