@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods
 
 from clusters.access.audit import audit, refused
 from clusters.access.roles import ADMIN, VIEWER, has_role, role_required
-from clusters.inventory.fast_failover import WINDOW_MINUTES, fast_failover_set, window_seconds
 from clusters.inventory.services import InvalidInput
 from clusters.models import Cluster
+from clusters.web.fast_failover_setting import WINDOW_MINUTES, fast_failover_set, window_seconds
 from clusters.web.fastpath_selectors import fast_failover_detail
 from jobs.errors import JobRefused
 

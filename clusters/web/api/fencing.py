@@ -7,7 +7,6 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 
 from clusters.access.audit import audit, refused
-from clusters.inventory.fast_failover import fast_failover_set, window_seconds
 from clusters.inventory.fencing import (
     fence_device_delete,
     fence_device_set,
@@ -25,6 +24,7 @@ from clusters.web.api.plumbing import (
     validated_body,
 )
 from clusters.web.api.schemas import JobRefOut
+from clusters.web.fast_failover_setting import fast_failover_set, window_seconds
 from clusters.web.fastpath_selectors import fast_failover_detail
 from jobs import services as job_services
 from jobs.errors import JobConflict, JobRefused

@@ -153,6 +153,14 @@ ENDPOINTS = [
     Endpoint(
         "node-fence", "POST", "/clusters/{cluster}/nodes/node2/fence/", OPERATOR, {"action": "test"}
     ),
+    Endpoint("cluster-fast-failover", "GET", "/clusters/{cluster}/fast-failover/", VIEWER),
+    Endpoint(
+        "cluster-fast-failover",
+        "POST",
+        "/clusters/{cluster}/fast-failover/",
+        ADMIN,
+        {"window_minutes": "0"},  # refused by validation
+    ),
     # API
     Endpoint("api-credentials", "GET", "/api/v1/credentials/", VIEWER, kind="api"),
     Endpoint(
@@ -237,6 +245,17 @@ ENDPOINTS = [
         "DELETE",
         "/api/v1/clusters/{cluster}/nodes/node2/fence/",
         ADMIN,
+        kind="api",
+    ),
+    Endpoint(
+        "api-fast-failover", "GET", "/api/v1/clusters/{cluster}/fast-failover/", VIEWER, kind="api"
+    ),
+    Endpoint(
+        "api-fast-failover",
+        "PUT",
+        "/api/v1/clusters/{cluster}/fast-failover/",
+        ADMIN,
+        {"enabled": True, "window_minutes": 0},  # refused by validation
         kind="api",
     ),
     Endpoint(

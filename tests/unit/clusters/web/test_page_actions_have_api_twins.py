@@ -37,6 +37,7 @@ SELF_POSTING = {
     "clusters/node_change.html": ["node-add", "node-replace"],
     "clusters/restore.html": ["cluster-restore"],
     "clusters/node_fence.html": ["node-fence"],
+    "clusters/fast_failover.html": ["cluster-fast-failover"],
     "clusters/parameters.html": ["cluster-parameters"],
     "clusters/subscriptions.html": ["subscriptions"],
     "clusters/wizard/servers.html": ["wizard-step"],
@@ -83,6 +84,7 @@ ACTION_TWINS = {
         ("delete", "/api/v1/clusters/{}/nodes/{}/fence/"),
         ("post", "/api/v1/clusters/{}/nodes/{}/fence/test/"),
     ],
+    "cluster-fast-failover": [("put", "/api/v1/clusters/{}/fast-failover/")],
     "job-cancel": [("post", "/api/v1/jobs/{}/cancel/")],
     "job-retry": [("post", "/api/v1/jobs/{}/retry/")],
     # The page posts to show the strings with their password (never in a GET's URL or cache).
@@ -112,6 +114,7 @@ READ_TWINS = {
     "node-replace": "/api/v1/clusters/{}/",
     "cluster-restore": "/api/v1/clusters/{}/backups/",
     "node-fence": "/api/v1/clusters/{}/nodes/{}/fence/",
+    "cluster-fast-failover": "/api/v1/clusters/{}/fast-failover/",
     "credential-list": "/api/v1/credentials/",
     "audit-log": "/api/v1/audit/",
     "user-list": "/api/v1/users/",
