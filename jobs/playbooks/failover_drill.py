@@ -44,6 +44,7 @@ from jobs.playbooks import fence_test, rebuild
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
 from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import with_spec
+from jobs.playbooks.setup_finish import node_statuses_record
 from jobs.playbooks.setup_postgres import members
 from jobs.postgres_tls import proxy_tls
 
@@ -66,11 +67,11 @@ SYNC_ROLES = ("sync_standby", "quorum_standby")
 
 
 def primary_of(cluster: Cluster) -> Node | None:
-    """The primary by the monitor's last reading: the leader key's holder."""
-    nodes = cluster.database_nodes
-    if cluster.last_leader:
-        return nodes.filter(name=cluster.last_leader).first()
-    return nodes.filter(status__role=NodeStatus.Role.PRIMARY).first()
+    """The primary by the monitor's last reading: the leader key's holder (None before the
+    monitor read it; the drill's first step asks Patroni again before anything changes)."""
+    if not cluster.last_leader:
+        return None
+    return cluster.database_nodes.filter(name=cluster.last_leader).first()
 
 
 def ready_standbys(cluster: Cluster, primary: Node) -> list[str]:
@@ -585,6 +586,9 @@ def drill_finish(ctx: StepContext) -> Verdict | str:
             f"{drill.primary_before} is {me.get('state') or 'absent'} in Patroni's member list, "
             "not streaming"
         )
+    # What the drill saw is the cluster's state now: the monitor's next pass agrees or corrects.
+    node_statuses_record(cluster=ctx.cluster, members=current)
+    Cluster.objects.filter(pk=ctx.cluster.pk).update(last_leader=leader or "")
     drill.refresh_from_db()
     rto = "not measured" if drill.rto_s is None else f"{drill.rto_s:.1f} s"
     rpo = (
