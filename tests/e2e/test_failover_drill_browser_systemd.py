@@ -26,6 +26,7 @@ from tests.e2e.test_adopt_browser_systemd import expect_job_succeeded
 from tests.e2e.test_wizard_browser import log_in
 from tests.integration.conftest import (
     job_story,
+    patroni_at,
     wait_for_job,
     worker,  # noqa: F401 - the fixture
 )
