@@ -22,8 +22,9 @@ INTERVAL_S = 0.05
 # A failed connection is tried again this soon: the new primary's first write is what the
 # drill measures, so the writer must not sleep through it.
 RETRY_S = 0.1
-# However the job ends, the writer stops by itself after this long.
-MAX_LIFETIME_S = 1800
+# However the job ends (canceled between two steps, when no step can stop it), the writer
+# stops by itself after this long: more than the drill's off, takeover and count can take.
+MAX_LIFETIME_S = 600
 CREATE = (
     "CREATE SCHEMA IF NOT EXISTS hacenter; "
     f"CREATE TABLE IF NOT EXISTS {TABLE} (drill bigint NOT NULL, id bigint NOT NULL, "
