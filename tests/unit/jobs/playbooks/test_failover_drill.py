@@ -3,6 +3,7 @@
 and the history in the API."""
 
 import datetime
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -12,9 +13,11 @@ from clusters.models import Cluster, FenceDevice, Node, NodeStatus
 from clusters.web import action_checks
 from jobs import services
 from jobs.drill_measure import Ack, ids_text, lost_ids, takeover
-from jobs.errors import JobConflict, JobRefused
+from jobs.errors import JobConflict, JobRefused, StepFailed
 from jobs.models import FailoverDrill, Job, JobStatus
 from jobs.playbooks import failover_drill, rebuild
+from jobs.playbooks.base import StepContext
+from jobs.ssh import CommandResult
 from tests.conftest import api_client, make_user
 from tests.unit.conftest import three_node_cluster
 
@@ -337,3 +340,72 @@ def test_secrets_stay_out_of_the_drill_agents_command_line():
     command = failover_drill.fence_test.agent_command(device.method)
     assert "bmc-secret-1" not in command and command.endswith("/usr/sbin/fence_redfish")
     assert Node.objects.filter(cluster=cluster).count() == 3
+
+
+# --- the power-off step against a scripted witness ----------------------------------------
+
+
+class Witness:
+    """The witness's SSH connection: the fence agent answers by the action on its stdin."""
+
+    def __init__(self, status_line: str) -> None:
+        self.status_line = status_line
+        self.runs: list[tuple[str, bytes | None]] = []
+
+    def get(self, node):
+        return self
+
+    def run(self, command, *, on_line=None, stdin=None, **_ignored) -> CommandResult:
+        self.runs.append((command, stdin))
+        action = (stdin or b"").split(b"\n")[0]
+        out = {b"action=status": [self.status_line], b"action=off": ["Success: Powered OFF"]}
+        lines = out.get(action, [])
+        for line in lines:
+            if on_line is not None:
+                on_line("stdout", line)
+        exit_status = 2 if action == b"action=status" and "OFF" in self.status_line else 0
+        return CommandResult(exit_status, lines, [])
+
+    def actions(self) -> list[str]:
+        return [(stdin or b"").split(b"\n")[0].decode() for _, stdin in self.runs]
+
+
+def power_off_context(witness: Witness):
+    cluster, _ = drill_ready()
+    job = start(cluster)
+    FailoverDrill.objects.create(cluster=cluster, job=job, primary_before="node1")
+    step = job.steps.get(name="drill_power_off")
+    writer = SimpleNamespace(stop=lambda: None, acks=[], errors=[])
+    log = SimpleNamespace(write=lambda *a, **kw: None, redact=set())
+    return StepContext(
+        job=job,
+        step=step,
+        log_writer=log,
+        connections=witness,
+        cancelled=lambda: False,
+        facts={"drill_writer": writer},
+    )
+
+
+def test_power_off_waits_for_the_device_to_confirm_off():
+    witness = Witness("Status: OFF")
+    ctx = power_off_context(witness)
+    said = failover_drill.recorded(failover_drill.drill_power_off)(ctx)
+    assert "node1 powered off: Status: OFF" in said
+    assert witness.actions() == ["action=off", "action=status"]
+    drill = FailoverDrill.objects.get(job=ctx.job)
+    assert drill.powered_off_at <= drill.off_confirmed_at and drill.outcome == "running"
+    # The secret went on stdin only, never on a command line.
+    assert all("bmc-secret-1" not in command for command, _ in witness.runs)
+    assert b"password=bmc-secret-1" in witness.runs[0][1]
+
+
+def test_a_device_that_never_confirms_off_fails_the_drill_and_powers_the_node_on(monkeypatch):
+    monkeypatch.setattr(failover_drill, "OFF_CONFIRM_TIMEOUT_S", 0)
+    witness = Witness("Status: ON")
+    ctx = power_off_context(witness)
+    with pytest.raises(StepFailed, match="did not confirm OFF within 0 s"):
+        failover_drill.recorded(failover_drill.drill_power_off)(ctx)
+    assert witness.actions() == ["action=off", "action=status", "action=on"]
+    drill = FailoverDrill.objects.get(job=ctx.job)
+    assert drill.outcome == "failed" and "nothing was measured" in drill.message
