@@ -49,7 +49,9 @@ from jobs.playbooks.setup_postgres import members
 from jobs.postgres_tls import proxy_tls
 
 POSTGRES_PORT = 5432
-FIRST_ROWS = 10  # acknowledged before the power-off: the path through the proxy works
+# Acknowledged before the power-off (2 s of writes): the path through the proxy works, and an
+# asynchronous standby has rows in flight to lose when the power goes.
+FIRST_ROWS = 40
 FIRST_ROWS_TIMEOUT_S = 30
 OFF_CONFIRM_TIMEOUT_S = 60
 # The lease path takes 20 to 30 s (docs/reliability.md); a slow profile longer. Past this the
