@@ -330,6 +330,16 @@ def takeover_refusal(current: list[dict], leader: dict, *, synchronous: bool) ->
     return "no standby can take over: " + (", ".join(seen) or "there is none")
 
 
+def _live_cluster(ctx: StepContext) -> dict:
+    """Patroni's /cluster from the first database node that answers (members, pause)."""
+    for node in ctx.cluster.database_nodes:
+        try:
+            return patroni_api.cluster(node, timeout=2)
+        except patroni_api.PatroniUnavailable:
+            continue
+    raise StepFailed("no Patroni answers; nothing was changed")
+
+
 def drill_check(ctx: StepContext) -> Verdict | str:
     """Live, before anything changes: the planned primary leads, a standby can take over, and
     the primary's fence device answers ON from the witness."""
@@ -341,7 +351,12 @@ def drill_check(ctx: StepContext) -> Verdict | str:
         primary_before=primary,
         replication=ctx.cluster.replication,
     )
-    current = members(ctx)
+    live = _live_cluster(ctx)
+    if live.get("pause"):
+        raise StepFailed(
+            "Patroni is paused (maintenance mode): nothing would fail over; nothing was changed"
+        )
+    current = live.get("members") or []
     leader = patroni_api.leader(current)
     if leader is None:
         raise StepFailed("no primary at the moment; nothing was changed")

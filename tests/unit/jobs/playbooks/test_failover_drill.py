@@ -409,3 +409,42 @@ def test_a_device_that_never_confirms_off_fails_the_drill_and_powers_the_node_on
     assert witness.actions() == ["action=off", "action=status", "action=on"]
     drill = FailoverDrill.objects.get(job=ctx.job)
     assert drill.outcome == "failed" and "nothing was measured" in drill.message
+
+
+def check_context(monkeypatch, answer: dict, witness: Witness):
+    """drill_check's context: Patroni's /cluster answers `answer`, the witness `witness`."""
+    ctx = power_off_context(witness)
+    FailoverDrill.objects.filter(job=ctx.job).delete()  # the check makes its own row
+    ctx.step = ctx.job.steps.get(name="drill_check")
+    monkeypatch.setattr(failover_drill.patroni_api, "cluster", lambda node, timeout: answer)
+    return ctx
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        ({"pause": True, "members": [LEADER, member()]}, "Patroni is paused"),
+        ({"members": [{**LEADER, "name": "node2"}, member(name="node1")]}, "the primary is node2"),
+        ({"members": [LEADER, member(state="stopped")]}, "no standby can take over: node2"),
+        ({"members": [member()]}, "no primary at the moment"),
+    ],
+)
+def test_the_live_check_changes_nothing_when_the_cluster_moved(monkeypatch, answer, words):
+    witness = Witness("Status: ON")
+    ctx = check_context(monkeypatch, answer, witness)
+    with pytest.raises(StepFailed, match=words):
+        failover_drill.recorded(failover_drill.drill_check)(ctx)
+    assert witness.runs == []  # the device was not even asked
+    drill = FailoverDrill.objects.get(job=ctx.job)
+    assert (drill.outcome, drill.primary_before) == ("failed", "node1")
+
+
+def test_the_live_check_asks_the_device_for_on_before_anything_changes(monkeypatch):
+    answer = {"members": [LEADER, member()]}
+    ctx = check_context(monkeypatch, answer, Witness("Status: OFF"))
+    with pytest.raises(StepFailed, match="must answer ON before it is told to power off"):
+        failover_drill.drill_check(ctx)
+    witness = ctx.connections = Witness("Status: ON")
+    said = failover_drill.drill_check(ctx)
+    assert said == "node1 leads; node2 can take over; its fence device says Status: ON"
+    assert witness.actions() == ["", "action=status"]  # `test -x` the agent, then status
