@@ -35,6 +35,7 @@ from tests.integration.systemd_clusters import define_cluster
 from tests.integration.test_fresh_servers_systemd import primary_name, run
 from tests.lab import sdmachine
 from tests.lab.bmc import RESET_SUFFIX, LabBMC
+from tests.writer import query_rows
 
 pytestmark = [
     pytest.mark.e2e,
@@ -171,8 +172,11 @@ def test_a_failover_drill_from_the_cluster_page_measures_rto_and_rpo_and_rebuild
         60,
         f"{standby} to lead and {primary} to stream",
     )
-    # The device's password is in no log line.
+    # The device's password is in no log line; the agent itself confirmed the off and the on.
     assert not job.log_lines.filter(text__contains=PASSWORD).exists()
+    assert not job.log_lines.filter(text__contains="the agent did not confirm").exists()
+    # The drill's rows were counted, then removed.
+    assert query_rows(dsn, "SELECT count(*) FROM hacenter.failover_drill") == [(0,)]
 
     print(
         f"\n{replication} failover drill RTO: {drill.rto_s:.1f} s "
