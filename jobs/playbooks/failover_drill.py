@@ -58,7 +58,8 @@ OFF_CONFIRM_TIMEOUT_S = 60
 # drill gives up, and powers the old primary on again.
 TAKEOVER_TIMEOUT_S = 180
 ON_CONFIRM_TIMEOUT_S = 120
-BOOT_TIMEOUT_S = 300
+# A real server's firmware may take minutes before its OS boots (a container takes seconds).
+BOOT_TIMEOUT_S = 900
 COUNT_TIMEOUT_S = 60
 # Patroni's member states of a standby it may promote.
 TAKEOVER_STATES = ("running", "streaming")
