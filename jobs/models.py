@@ -78,6 +78,9 @@ class JobKind(models.TextChoices):
     RESTORE_DRILL = "restore_drill"
     # A status query to a node's fence device from the witness (never an off); changes nothing
     FENCE_TEST = "fence_test"
+    # The primary powered off through its fence device on purpose, the outage and loss
+    # measured with a writer through the proxy, the old primary powered on and rebuilt
+    FAILOVER_DRILL = "failover_drill"
 
 
 class Job(models.Model):
@@ -218,3 +221,46 @@ class RestoreDrill(models.Model):
 
     def __str__(self) -> str:
         return f"restore drill of {self.cluster} (job {self.job_id}): {self.outcome}"
+
+
+class FailoverDrill(models.Model):
+    """One failover drill (issue 21 part 6): the primary powered off through its fence device
+    on an admin's demand while a writer inserts through the proxy, the failover measured, the
+    old primary powered on and rebuilt as a standby. Written by the drill job's steps as they
+    go, so a drill that failed stays in the history as failed, with its reason.
+
+    `rto_s`: from the power-off (the moment the off was sent to the device) to the first
+    write a new primary acknowledged through the proxy. `outage_s`: the writer's own gap, its
+    last acknowledged write before the power-off to its first after. `rpo_rows`: rows the
+    writer saw acknowledged that the new primary does not hold, of `acknowledged` in all.
+    """
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        PASSED = "passed"  # the failover happened and the old primary streams again
+        FAILED = "failed"
+
+    cluster = models.ForeignKey(
+        "clusters.Cluster", related_name="failover_drills", on_delete=models.CASCADE
+    )
+    job = models.OneToOneField(Job, related_name="failover_drill", on_delete=models.CASCADE)
+    started = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    replication = models.CharField(max_length=10, blank=True)  # "sync" or "async" at the time
+    primary_before = models.CharField(max_length=63)
+    primary_after = models.CharField(max_length=63, blank=True)
+    powered_off_at = models.DateTimeField(null=True, blank=True)  # the off sent to the device
+    off_confirmed_at = models.DateTimeField(null=True, blank=True)  # the device said OFF
+    first_write_at = models.DateTimeField(null=True, blank=True)  # on the new primary
+    rto_s = models.FloatField(null=True, blank=True)
+    outage_s = models.FloatField(null=True, blank=True)
+    acknowledged = models.PositiveIntegerField(null=True, blank=True)
+    rpo_rows = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    message = models.TextField(blank=True)  # why it failed, or what to look at
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        return f"failover drill of {self.cluster} (job {self.job_id}): {self.outcome}"

@@ -75,6 +75,8 @@ ADMIN_JOB_KINDS = frozenset(
         *("remove_cluster", "add_node", "replace_node", "remove_node", "rotate_certificates"),
         # a restore copies the cluster's data onto another server
         *("fence", "restore"),
+        # powers the primary off on purpose (issue 21 part 6)
+        "failover_drill",
     }
 )
 

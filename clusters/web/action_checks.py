@@ -24,7 +24,7 @@ from clusters.templatetags.hacenter_ui import relative
 from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
-from jobs.playbooks import get_playbook
+from jobs.playbooks import failover_drill, get_playbook
 from jobs.playbooks.restore_drill import drill_refusal
 
 # States the restart and certificate-rotation plans accept ("a running cluster").
@@ -47,6 +47,7 @@ NEEDS_READING = {
     "read_parameters",
     "change_parameters",
     "minor_upgrade",
+    "failover_drill",
 }
 # The node changes share one rule set (jobs.playbooks.nodes._refuse_unless_running).
 NODE_CHANGES = {"add_node": "add", "replace_node": "replace", "remove_node": "remove"}
@@ -79,6 +80,8 @@ class ActionFacts:
     backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backup_steps.policy_of)
     # Why a restore drill cannot start for the policy's sake (no drill server, no backup yet).
     drill_off: str = ""
+    # Why a failover drill cannot start (jobs.playbooks.failover_drill.drill_refusal).
+    failover_drill_off: str = ""
 
     @property
     def database(self) -> list[NodeFacts]:
@@ -132,6 +135,7 @@ def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFac
         outlook={o["node"]: o for o in outlook},
         backups_on=backups_on,
         drill_off=_drill_off(cluster) if backups_on else "",
+        failover_drill_off=failover_drill.drill_refusal(cluster) or "",
     )
 
 
@@ -191,6 +195,12 @@ def job_refusal(cluster: Cluster, kind: str, node: Node | None, facts: ActionFac
         reason = _backup_refusal(cluster, node, facts)
     elif kind == "restore_drill":
         reason = _drill_refusal(cluster, node, facts)
+    elif kind == "failover_drill":
+        # jobs.playbooks.failover_drill.plan: no node named, then its drill_refusal.
+        if node is not None:
+            reason = "a failover drill powers off the primary; name no node"
+        else:
+            reason = facts.failover_drill_off or None
     elif kind == "restore" and not facts.backups_on:
         # The target server is typed on the restore page; the plan checks it then.
         reason = f"backups are not turned on for {name}"

@@ -55,6 +55,14 @@ ACTIONS = {
         Action("minor_upgrade", "Minor upgrade", "Yes, upgrade node by node", roles.OPERATOR),
         # The latest backup restored onto the policy's throwaway server, checked, removed.
         Action("restore_drill", "Run restore drill", "Yes, run the drill", roles.OPERATOR),
+        # The primary powered off through its fence device, measured, rebuilt (admins).
+        Action(
+            "failover_drill",
+            "Run failover drill",
+            "Yes, power the primary off",
+            roles.ADMIN,
+            typed="cluster",
+        ),
         # A security operation: admins only (clusters.access.roles.ADMIN_JOB_KINDS).
         Action(
             "rotate_certificates",
@@ -162,6 +170,14 @@ def consequence(cluster: Cluster, kind: str, node: Node | None) -> str:
             "cluster, compared table by table, stopped and removed. No node of the cluster "
             "restarts."
         ),
+        "failover_drill": (
+            f"{primary} is powered off through its fence device, as if it failed, while the "
+            "console writes a row through the proxy every 50 ms. Writes stop until a standby "
+            "takes over (the RTO is measured from the power-off to the new primary's first "
+            f"write); the rows lost are counted (the RPO). Then {primary} is powered on and "
+            "rebuilt as a standby of the new primary. Open connections through the proxy are "
+            "cut. The primary stays on the other node afterwards."
+        ),
         "fence": (
             f"{target} is put in maintenance in HAProxy and its Patroni and PostgreSQL are "
             "stopped; it stays out until it is rebuilt. Refused for the node holding the "
@@ -236,6 +252,11 @@ def predicted_loss(cluster: Cluster, kind: str, node: Node | None, outlook: list
         "remove_node": "none on the cluster: its data directory is moved aside, not deleted",
         "rotate_certificates": "none: no restart and no failover",
         "restore_drill": "none: writes to the checked tables wait while they are counted",
+        "failover_drill": (
+            "none on a synchronous cluster (the synchronous standby has every acknowledged "
+            "write); on an asynchronous one, what the standby had not received when the power "
+            "went (the drill counts it)"
+        ),
         "minor_upgrade": (
             "none: standbys restart one at a time and the switchover waits for the standby to "
             "have all of the primary's WAL; writes pause for a few seconds"

@@ -21,6 +21,7 @@ from clusters.models import Cluster, Credential, FenceDevice, Node, NodeStatus, 
 from clusters.web import action_checks, actions, dashboard_cards, lag_chart, scans, selectors
 from clusters.web.application_selectors import application_detail
 from clusters.web.backups_status import backups_status
+from clusters.web.failover_drills import failover_drills_of
 from clusters.web.incident_selectors import events_grouped
 from clusters.web.incident_views import incident_context
 from clusters.web.versions_selectors import cluster_versions
@@ -148,6 +149,7 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "tls": selectors.tls_detail(cluster),
             "versions": cluster_versions(cluster),
             "backups": backups_status(cluster),
+            "failover_drills": failover_drills_of(cluster),
             # An incident is one row of the list, its events folded under it.
             "event_rows": events_grouped(list(cluster.events.select_related("incident")[:30])),
             **incident_context(cluster),  # the incident section: story and what it shows
@@ -205,6 +207,7 @@ def _actions_off(
         "configure_backups",
         "backup",
         "restore_drill",
+        "failover_drill",
     ):
         off[kind] = action_checks.why_not(cluster, kind, None, facts)
     off["add_proxy"] = action_checks.add_proxy_refusal(cluster, facts)

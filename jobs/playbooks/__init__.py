@@ -9,6 +9,7 @@ from jobs.playbooks import (
     adopt,
     backups,
     failover,
+    failover_drill,
     fence,
     fence_test,
     lint,
@@ -57,6 +58,7 @@ def _registry() -> dict[str, Playbook]:
         restore.RESTORE_POINT,
         restore.RESTORE,
         restore_drill.PLAYBOOK,
+        failover_drill.PLAYBOOK,
     ]
     # Extra modules with a PLAYBOOK each; the test suite adds one that runs given commands.
     for module in getattr(settings, "HACENTER_EXTRA_PLAYBOOKS", []):

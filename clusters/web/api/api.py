@@ -14,6 +14,7 @@ from clusters.web.api import (
     ca,
     clusters,
     events,
+    failover_drills,
     fencing,
     incidents,
     jobs,
@@ -83,6 +84,7 @@ ROUTERS = (
     versions,
     backups,
     fencing,
+    failover_drills,
 )
 for module in ROUTERS:
     api.add_router("", module.router)

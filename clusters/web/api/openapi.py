@@ -9,7 +9,12 @@ from ninja import NinjaAPI, Schema
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from clusters.web.api import schemas_admin, schemas_backups, schemas_fencing
+from clusters.web.api import (
+    schemas_admin,
+    schemas_backups,
+    schemas_failover_drills,
+    schemas_fencing,
+)
 from clusters.web.api.schemas import REQUEST_SCHEMAS, BodyIn, ErrorOut
 from clusters.web.api.schemas_hooks import REQUEST_SCHEMAS as HOOK_REQUEST_SCHEMAS
 from clusters.web.api.schemas_parameters import REQUEST_SCHEMAS as PARAMETER_REQUEST_SCHEMAS
@@ -25,6 +30,7 @@ ALL_REQUEST_SCHEMAS: tuple[type[BodyIn], ...] = (
     *PARAMETER_REQUEST_SCHEMAS,
     *schemas_backups.REQUEST_SCHEMAS,
     *schemas_fencing.REQUEST_SCHEMAS,
+    *schemas_failover_drills.REQUEST_SCHEMAS,
 )
 
 

@@ -265,6 +265,21 @@ ENDPOINTS = [
         OPERATOR,
         kind="api",
     ),
+    Endpoint(
+        "api-cluster-failover-drills",
+        "GET",
+        "/api/v1/clusters/{cluster}/failover-drills/",
+        VIEWER,
+        kind="api",
+    ),
+    Endpoint(
+        "api-cluster-failover-drills",
+        "POST",
+        "/api/v1/clusters/{cluster}/failover-drills/",
+        ADMIN,
+        {"confirm": "wrong name"},  # refused by the plan: nothing starts
+        kind="api",
+    ),
     Endpoint("api-cluster-events", "GET", "/api/v1/clusters/{cluster}/events/", VIEWER, kind="api"),
     Endpoint("api-events", "GET", "/api/v1/events/", VIEWER, kind="api"),
     Endpoint(

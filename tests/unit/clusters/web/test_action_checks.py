@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from clusters.inventory.backups import backup_policy_set
-from clusters.models import Cluster, Node, NodeStatus, ScannedHostKey
+from clusters.models import Cluster, FenceDevice, Node, NodeStatus, ScannedHostKey
 from clusters.web import action_checks
 from clusters.web.action_checks import ActionFacts, NodeFacts, job_refusal, why_not
 from jobs import services
@@ -66,7 +66,7 @@ class _Rollback(Exception):
 def job_start_accepts(cluster, kind, node, user) -> bool:
     """Whether the real job_start would start `kind` (typed confirmations typed right)."""
     params = {}
-    if kind in ("failover", "remove_cluster"):
+    if kind in ("failover", "remove_cluster", "failover_drill"):
         params["confirm"] = cluster.name
     elif kind in ("remove_node", "fence") and node is not None:
         params["confirm"] = node.name
@@ -135,6 +135,17 @@ def _drill_ready(cluster):
     Job.objects.create(cluster=cluster, kind="backup", status="succeeded", mutating=False)
 
 
+def _fence_device(cluster, *, tested=True):
+    """The primary's fence device, tested (or never) by "Test fence device"."""
+    FenceDevice.objects.create(
+        node=cluster.nodes.get(name="node1"),
+        method="redfish",
+        options={"ip": "198.18.0.1", "username": "fence"},
+        secret="s",
+        last_test_ok=True if tested else None,
+    )
+
+
 WORLDS = [
     *[(state, state, {}, None) for state in STATES],
     ("backups-on", "healthy", {}, _backups_on),
@@ -154,6 +165,11 @@ WORLDS = [
     ("a-fence-runs", "degraded", {"three": True}, _fencing),
     ("on-tls", "healthy", {}, _on_tls),
     ("on-tls-down", "down", {}, _on_tls),
+    ("fence-device", "healthy", {}, _fence_device),
+    ("fence-device-untested", "healthy", {}, lambda c: _fence_device(c, tested=False)),
+    ("fence-device-degraded", "degraded", {}, _fence_device),
+    ("fence-device-busy", "healthy", {"three": True}, lambda c: [_fence_device(c), _busy(c)]),
+    ("fence-device-fencing", "healthy", {"three": True}, lambda c: [_fence_device(c), _fencing(c)]),
 ]
 # Every kind the cluster page offers, with the nodes it may name (None: the cluster).
 KINDS = {
@@ -175,6 +191,7 @@ KINDS = {
     "backup": (None, "node2"),
     "restore_drill": (None, "node2"),
     "minor_upgrade": (None, "node2"),
+    "failover_drill": (None, "node2"),
 }
 
 

@@ -145,6 +145,22 @@ CASES = [
     Case("fence-delete", "DELETE", "/api/v1/clusters/{cluster}/nodes/node1/fence/"),
     Case("fence-test", "POST", "/api/v1/clusters/{cluster}/nodes/node1/fence/test/"),
     Case("fence-test-missing", "POST", "/api/v1/clusters/{cluster}/nodes/node2/fence/test/"),
+    # failover drills (the world's cluster is not healthy: a drill is refused, nothing starts)
+    Case("failover-drills", "GET", "/api/v1/clusters/{cluster}/failover-drills/", who="viewer"),
+    Case(
+        "failover-drill-refused",
+        "POST",
+        "/api/v1/clusters/{cluster}/failover-drills/",
+        {"confirm": "pg1"},
+    ),
+    Case("failover-drill-bad", "POST", "/api/v1/clusters/{cluster}/failover-drills/", {}),
+    Case(
+        "failover-drill-viewer",
+        "POST",
+        "/api/v1/clusters/{cluster}/failover-drills/",
+        {"confirm": "pg1"},
+        who="viewer",
+    ),
     Case("connection", "GET", "/api/v1/clusters/{cluster}/connection/"),
     Case("connection-viewer", "GET", "/api/v1/clusters/{cluster}/connection/", who="viewer"),
     Case("ca", "GET", "/api/v1/clusters/{cluster}/ca/"),
