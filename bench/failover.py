@@ -231,6 +231,9 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
             f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
             f"{step.summary}"
         )
+        print(f"    steps: {step_breakdown(job)}")
+        if os.environ.get("HACENTER_BENCH_JOB_LOG"):
+            print_job_log(job)
         seconds, job = run_job(cluster, "rebuild", node=host, full_copy=True)
         step = job.steps.get(name="reinitialise")
         results[f"full copy, scale {scale}"] = seconds
@@ -239,11 +242,32 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
             f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
             f"{step.summary}"
         )
+        print(f"    steps: {step_breakdown(job)}")
     return results
 
 
 def step_seconds(step) -> float:
     return (step.finished - step.started).total_seconds()
+
+
+def print_job_log(job: Job) -> None:
+    """The job's log lines, each with its second since the job started: what happens inside
+    a step (set HACENTER_BENCH_JOB_LOG=1)."""
+    for line in job.log_lines.all():
+        offset = (line.ts - job.started).total_seconds()
+        print(f"      {offset:6.2f} [{line.host}] {line.text[:150]}")
+
+
+def step_breakdown(job: Job) -> str:
+    """Each step's duration, in order, and the time outside every step (queueing, the
+    worker's own bookkeeping between steps): where a job's time goes."""
+    steps = [s for s in job.steps.order_by("position") if s.started and s.finished]
+    parts = [f"queued {(job.started - job.created).total_seconds():.1f}"] if job.started else []
+    parts += [f"{s.name} {step_seconds(s):.1f}" for s in steps]
+    if steps and job.started and job.finished:
+        inside = sum(step_seconds(s) for s in steps)
+        parts.append(f"outside steps {(job.finished - job.started).total_seconds() - inside:.1f}")
+    return ", ".join(parts)
 
 
 def history_length(node: str) -> int:
