@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,7 @@ from tests.writer import ProxyWriter  # noqa: E402
 ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
 DATA = "/var/lib/postgresql/15/bench"
 PG = "/usr/lib/postgresql/15/bin"
+PATRONI_LOG = "/var/log/hacenter/patroni-bench.log"  # process mode: the lab has no systemd
 
 
 def leader() -> str | None:
@@ -221,14 +223,19 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         wait(lambda old=host: leader() not in (None, old), 120, "the failover")
         # The new primary moves on, once HAProxy routes writes to it.
         wait(lambda s=secret: pgbench_ok(s, "-T", "10", "-c", "2"), 90, "pgbench on the new one")
+        # pg_rewind (PostgreSQL 15) copies the source's whole pg_wal: how much that is.
+        wal = wal_bytes(lab, leader())
         lab.power_on(host)
         Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
         seconds, job = run_job(cluster, "rebuild", node=host)
         step = job.steps.get(name="rejoin")
+        rewind = pg_rewind_seconds(lab, host)
         results[f"rejoin, scale {scale}"] = seconds
         results[f"  of which the rejoin step, scale {scale}"] = step_seconds(step)
+        results[f"  of which pg_rewind itself, scale {scale}"] = rewind
         print(
-            f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
+            f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s, "
+            f"pg_rewind {rewind:.1f} s; the new primary's pg_wal {wal // 1024**2} MB); "
             f"{step.summary}"
         )
         print(f"    steps: {step_breakdown(job)}")
@@ -244,6 +251,25 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         )
         print(f"    steps: {step_breakdown(job)}")
     return results
+
+
+def wal_bytes(lab: Lab, host: str) -> int:
+    """The size of `host`'s pg_wal directory."""
+    done = lab.exec(host, ["du", "-sb", f"{DATA}/pg_wal"])
+    return int(done.stdout.split()[0])
+
+
+def pg_rewind_seconds(lab: Lab, host: str) -> float:
+    """How long the last pg_rewind took on `host`, by Patroni's log (its start and exit lines);
+    NaN when the log shows none (Patroni rejoined without a rewind)."""
+    log = lab.exec(host, ["sh", "-c", f"grep -a pg_rewind {PATRONI_LOG} || true"]).stdout
+    begun = [line for line in log.splitlines() if "running pg_rewind from dbname" in line]
+    ended = [line for line in log.splitlines() if "pg_rewind exit code" in line]
+    if not begun or not ended:
+        return float("nan")
+    stamp = "%Y-%m-%d %H:%M:%S,%f"
+    first = datetime.strptime(begun[-1][:23], stamp)
+    return (datetime.strptime(ended[-1][:23], stamp) - first).total_seconds()
 
 
 def step_seconds(step) -> float:
