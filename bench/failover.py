@@ -1,7 +1,7 @@
 """Failover benchmark on the lab: time from a fault to the first write acknowledged through the
 proxy, per fault and failover profile; switchover write downtime; rebuild time by rejoin
-(pg_rewind) and by full copy at two pgbench scales; and a loaded run without faults that must
-see no failover.
+(pg_rewind) and by full copy at the pgbench scales given, each step timed; and a loaded run
+without faults that must see no failover.
 
 A writer (tests/writer.py) inserts through HAProxy every 50 ms and records every acknowledged
 commit with the node that answered. For each round: find the primary, inject the fault, wait
@@ -11,7 +11,9 @@ job if the old primary lost its role. Each profile gets a fresh lab and a fresh 
 Run as root with Redis on localhost:
   .venv/bin/python -m bench.failover --rounds 5                      # faults, both profiles
   .venv/bin/python -m bench.failover --faults none --switchovers 5   # switchover only
-  .venv/bin/python -m bench.failover --faults none --rebuild-scales 10,100
+  .venv/bin/python -m bench.failover --faults none --rebuild-scales 10,100,300
+  .venv/bin/python -m bench.failover --faults none --rebuild-scales 300 \
+      --rebuild-parameters wal_recycle=off   # pg_rewind copies the source's whole pg_wal
   .venv/bin/python -m bench.failover --faults none --profiles balanced --soak 600
 """
 
@@ -203,13 +205,18 @@ def pgbench_ok(secret: str, *args: str) -> bool:
     return True
 
 
-def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
+def rebuilds(lab: Lab, scales: list[int], parameters: dict[str, str]) -> dict[str, float]:
     """At each pgbench scale: power off the primary, fail over, power it on, and time Rebuild
-    (rejoin by pg_rewind); then time Rebuild with a full copy of the same node."""
+    (rejoin by pg_rewind); then time Rebuild with a full copy of the same node. `parameters`
+    (PostgreSQL settings, say wal_recycle=off) are set first with the change_parameters job,
+    as an operator would."""
     results = {}
     for scale in scales:
         cluster, writer = new_cluster(lab, "balanced")
         writer.stop()
+        if parameters:
+            run_job(cluster, "change_parameters", parameters=parameters)
+            print(f"  PostgreSQL parameters set: {parameters}")
         secret = cluster.secrets.get(name="superuser").value
         started = time.monotonic()
         pgbench(secret, "-i", "-q", "-s", str(scale))
@@ -235,8 +242,8 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         results[f"  of which pg_rewind itself, scale {scale}"] = rewind
         print(
             f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s, "
-            f"pg_rewind {rewind:.1f} s; the new primary's pg_wal {wal // 1024**2} MB); "
-            f"{step.summary}"
+            f"pg_rewind {rewind:.1f} s; the new primary's pg_wal {wal // 1024**2} MB; "
+            f"{load()}); {step.summary}"
         )
         print(f"    steps: {step_breakdown(job)}")
         if os.environ.get("HACENTER_BENCH_JOB_LOG"):
@@ -246,11 +253,17 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         results[f"full copy, scale {scale}"] = seconds
         results[f"  of which the copy step, scale {scale}"] = step_seconds(step)
         print(
-            f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
-            f"{step.summary}"
+            f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s; "
+            f"{load()}); {step.summary}"
         )
         print(f"    steps: {step_breakdown(job)}")
     return results
+
+
+def load() -> str:
+    """This machine's load average over the last minute, against its CPUs: the lab's hosts
+    share them with whatever else runs, and a busy machine stretches every figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def wal_bytes(lab: Lab, host: str) -> int:
@@ -332,6 +345,11 @@ def main() -> None:
     parser.add_argument("--profiles", default="balanced,defaults")
     parser.add_argument("--switchovers", type=int, default=0)
     parser.add_argument("--rebuild-scales", default="")
+    parser.add_argument(
+        "--rebuild-parameters",
+        default="",
+        help="PostgreSQL settings for the rebuild runs, name=value,... (say wal_recycle=off)",
+    )
     parser.add_argument("--soak", type=int, default=0, help="seconds of load without faults")
     args = parser.parse_args()
     logging.getLogger("paramiko").setLevel(logging.WARNING)
@@ -347,7 +365,8 @@ def main() -> None:
                     table[(name, profile)] = values
             downtimes = switchovers(lab, args.switchovers) if args.switchovers else []
             scales = [int(s) for s in args.rebuild_scales.split(",") if s]
-            rebuild_times = rebuilds(lab, scales) if scales else {}
+            parameters = dict(p.split("=", 1) for p in args.rebuild_parameters.split(",") if p)
+            rebuild_times = rebuilds(lab, scales, parameters) if scales else {}
             if args.soak:
                 soak(lab, args.soak)
         finally:
