@@ -1,7 +1,7 @@
 """Failover benchmark on the lab: time from a fault to the first write acknowledged through the
 proxy, per fault and failover profile; switchover write downtime; rebuild time by rejoin
-(pg_rewind) and by full copy at two pgbench scales; and a loaded run without faults that must
-see no failover.
+(pg_rewind) and by full copy at the pgbench scales given, each step timed; and a loaded run
+without faults that must see no failover.
 
 A writer (tests/writer.py) inserts through HAProxy every 50 ms and records every acknowledged
 commit with the node that answered. For each round: find the primary, inject the fault, wait
@@ -11,7 +11,9 @@ job if the old primary lost its role. Each profile gets a fresh lab and a fresh 
 Run as root with Redis on localhost:
   .venv/bin/python -m bench.failover --rounds 5                      # faults, both profiles
   .venv/bin/python -m bench.failover --faults none --switchovers 5   # switchover only
-  .venv/bin/python -m bench.failover --faults none --rebuild-scales 10,100
+  .venv/bin/python -m bench.failover --faults none --rebuild-scales 10,100,300
+  .venv/bin/python -m bench.failover --faults none --rebuild-scales 300 \
+      --rebuild-parameters wal_recycle=off   # pg_rewind copies the source's whole pg_wal
   .venv/bin/python -m bench.failover --faults none --profiles balanced --soak 600
 """
 
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +58,7 @@ from tests.writer import ProxyWriter  # noqa: E402
 ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
 DATA = "/var/lib/postgresql/15/bench"
 PG = "/usr/lib/postgresql/15/bin"
+PATRONI_LOG = "/var/log/hacenter/patroni-bench.log"  # process mode: the lab has no systemd
 
 
 def leader() -> str | None:
@@ -201,13 +205,18 @@ def pgbench_ok(secret: str, *args: str) -> bool:
     return True
 
 
-def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
+def rebuilds(lab: Lab, scales: list[int], parameters: dict[str, str]) -> dict[str, float]:
     """At each pgbench scale: power off the primary, fail over, power it on, and time Rebuild
-    (rejoin by pg_rewind); then time Rebuild with a full copy of the same node."""
+    (rejoin by pg_rewind); then time Rebuild with a full copy of the same node. `parameters`
+    (PostgreSQL settings, say wal_recycle=off) are set first with the change_parameters job,
+    as an operator would."""
     results = {}
     for scale in scales:
         cluster, writer = new_cluster(lab, "balanced")
         writer.stop()
+        if parameters:
+            run_job(cluster, "change_parameters", parameters=parameters)
+            print(f"  PostgreSQL parameters set: {parameters}")
         secret = cluster.secrets.get(name="superuser").value
         started = time.monotonic()
         pgbench(secret, "-i", "-q", "-s", str(scale))
@@ -221,29 +230,83 @@ def rebuilds(lab: Lab, scales: list[int]) -> dict[str, float]:
         wait(lambda old=host: leader() not in (None, old), 120, "the failover")
         # The new primary moves on, once HAProxy routes writes to it.
         wait(lambda s=secret: pgbench_ok(s, "-T", "10", "-c", "2"), 90, "pgbench on the new one")
+        # pg_rewind (PostgreSQL 15) copies the source's whole pg_wal: how much that is.
+        wal = wal_bytes(lab, leader())
         lab.power_on(host)
         Cluster.objects.filter(pk=cluster.pk).update(state="degraded")
         seconds, job = run_job(cluster, "rebuild", node=host)
         step = job.steps.get(name="rejoin")
+        rewind = pg_rewind_seconds(lab, host)
         results[f"rejoin, scale {scale}"] = seconds
         results[f"  of which the rejoin step, scale {scale}"] = step_seconds(step)
+        results[f"  of which pg_rewind itself, scale {scale}"] = rewind
         print(
-            f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
-            f"{step.summary}"
+            f"  rejoin at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s, "
+            f"pg_rewind {rewind:.1f} s; the new primary's pg_wal {wal // 1024**2} MB; "
+            f"{load()}); {step.summary}"
         )
+        print(f"    steps: {step_breakdown(job)}")
+        if os.environ.get("HACENTER_BENCH_JOB_LOG"):
+            print_job_log(job)
         seconds, job = run_job(cluster, "rebuild", node=host, full_copy=True)
         step = job.steps.get(name="reinitialise")
         results[f"full copy, scale {scale}"] = seconds
         results[f"  of which the copy step, scale {scale}"] = step_seconds(step)
         print(
-            f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s); "
-            f"{step.summary}"
+            f"  full copy at scale {scale}: {seconds:.1f} s (step {step_seconds(step):.1f} s; "
+            f"{load()}); {step.summary}"
         )
+        print(f"    steps: {step_breakdown(job)}")
     return results
+
+
+def load() -> str:
+    """This machine's load average over the last minute, against its CPUs: the lab's hosts
+    share them with whatever else runs, and a busy machine stretches every figure."""
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def wal_bytes(lab: Lab, host: str) -> int:
+    """The size of `host`'s pg_wal directory."""
+    done = lab.exec(host, ["du", "-sb", f"{DATA}/pg_wal"])
+    return int(done.stdout.split()[0])
+
+
+def pg_rewind_seconds(lab: Lab, host: str) -> float:
+    """How long the last pg_rewind took on `host`, by Patroni's log (its start and exit lines);
+    NaN when the log shows none (Patroni rejoined without a rewind)."""
+    log = lab.exec(host, ["sh", "-c", f"grep -a pg_rewind {PATRONI_LOG} || true"]).stdout
+    begun = [line for line in log.splitlines() if "running pg_rewind from dbname" in line]
+    ended = [line for line in log.splitlines() if "pg_rewind exit code" in line]
+    if not begun or not ended:
+        return float("nan")
+    stamp = "%Y-%m-%d %H:%M:%S,%f"
+    first = datetime.strptime(begun[-1][:23], stamp)
+    return (datetime.strptime(ended[-1][:23], stamp) - first).total_seconds()
 
 
 def step_seconds(step) -> float:
     return (step.finished - step.started).total_seconds()
+
+
+def print_job_log(job: Job) -> None:
+    """The job's log lines, each with its second since the job started: what happens inside
+    a step (set HACENTER_BENCH_JOB_LOG=1)."""
+    for line in job.log_lines.all():
+        offset = (line.ts - job.started).total_seconds()
+        print(f"      {offset:6.2f} [{line.host}] {line.text[:150]}")
+
+
+def step_breakdown(job: Job) -> str:
+    """Each step's duration, in order, and the time outside every step (queueing, the
+    worker's own bookkeeping between steps): where a job's time goes."""
+    steps = [s for s in job.steps.order_by("position") if s.started and s.finished]
+    parts = [f"queued {(job.started - job.created).total_seconds():.1f}"] if job.started else []
+    parts += [f"{s.name} {step_seconds(s):.1f}" for s in steps]
+    if steps and job.started and job.finished:
+        inside = sum(step_seconds(s) for s in steps)
+        parts.append(f"outside steps {(job.finished - job.started).total_seconds() - inside:.1f}")
+    return ", ".join(parts)
 
 
 def history_length(node: str) -> int:
@@ -282,6 +345,11 @@ def main() -> None:
     parser.add_argument("--profiles", default="balanced,defaults")
     parser.add_argument("--switchovers", type=int, default=0)
     parser.add_argument("--rebuild-scales", default="")
+    parser.add_argument(
+        "--rebuild-parameters",
+        default="",
+        help="PostgreSQL settings for the rebuild runs, name=value,... (say wal_recycle=off)",
+    )
     parser.add_argument("--soak", type=int, default=0, help="seconds of load without faults")
     args = parser.parse_args()
     logging.getLogger("paramiko").setLevel(logging.WARNING)
@@ -297,7 +365,8 @@ def main() -> None:
                     table[(name, profile)] = values
             downtimes = switchovers(lab, args.switchovers) if args.switchovers else []
             scales = [int(s) for s in args.rebuild_scales.split(",") if s]
-            rebuild_times = rebuilds(lab, scales) if scales else {}
+            parameters = dict(p.split("=", 1) for p in args.rebuild_parameters.split(",") if p)
+            rebuild_times = rebuilds(lab, scales, parameters) if scales else {}
             if args.soak:
                 soak(lab, args.soak)
         finally:

@@ -130,10 +130,13 @@ def rejoin(ctx: StepContext) -> Verdict | str:
         patroni_configure(ctx)
     daemons.start(ctx, ctx.node, layout_daemon(ctx.cluster))
     progress = RejoinProgress(settings.REBUILD_REJOIN_TIMEOUT_S)
+    sampling = ActivitySampling(ACTIVITY_EVERY_S)
 
     def streams_or_stalls() -> bool:
         if _streams(ctx):
             return True
+        if not sampling.due():
+            return False
         activity = _rejoin_activity(ctx)
         if progress.observe(activity):
             ctx.log(f"rejoining: {activity or 'waiting for Patroni'}", host=ctx.node.name)
@@ -142,10 +145,13 @@ def rejoin(ctx: StepContext) -> Verdict | str:
         return False
 
     try:
+        # Asked often: Patroni's REST answer is cheap, and every second between the node
+        # streaming and the job noticing is a second of the Rebuild. What the node does
+        # (an SSH round trip) is looked at less often; it only feeds the stall limit.
         ctx.wait_until(
             streams_or_stalls,
             timeout=settings.REBUILD_REJOIN_MAX_S,
-            interval=1,
+            interval=STREAMS_EVERY_S,
             what=f"{ctx.node.name} to stream from the primary",
         )
     except StepFailed as exc:
@@ -171,6 +177,26 @@ def _rejoin_activity(ctx: StepContext) -> str:
     lines = ctx.output(script, sudo=True, echo=False)
     # pgrep prints "<pid> <command line>": the pid says nothing about progress.
     return "; ".join(line.split(" ", 1)[-1][:160] for line in lines if line.strip())
+
+
+STREAMS_EVERY_S = 0.25  # how often the rejoin asks the node's Patroni whether it streams
+ACTIVITY_EVERY_S = 1.0  # how often it looks at the node's processes for progress
+
+
+class ActivitySampling:
+    """Whether it is time to look at the node's processes again: at most every `every_s`,
+    the first look at once."""
+
+    def __init__(self, every_s: float, clock=time.monotonic) -> None:
+        self.every_s, self._clock = every_s, clock
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self.every_s:
+            return False
+        self._last = now
+        return True
 
 
 WAL_SEGMENT = re.compile(r"\b[0-9A-F]{24}\b")
@@ -211,7 +237,9 @@ def reinitialise(ctx: StepContext) -> Verdict | str:
     restored from the backup repository when it holds a backup (Patroni's `pgbackrest`
     replica method), else, or when that fails, pg_basebackup from the primary. The summary
     says which one it was."""
-    if not ctx.job.params.get("full_copy") and ctx.facts.get("rejoined", _streams(ctx)):
+    # Asked of the node only when this run has no rejoin verdict (a retry that resumes here).
+    rejoined = ctx.facts["rejoined"] if "rejoined" in ctx.facts else _streams(ctx)
+    if not ctx.job.params.get("full_copy") and rejoined:
         return "not needed: the node rejoined"
     data = patroni_layout(ctx.cluster).data_dir
     aside = f"{data}.rebuild-{ctx.job.created:%Y%m%dT%H%M%SZ}"

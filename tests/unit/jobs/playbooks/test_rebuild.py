@@ -1,7 +1,7 @@
 """Rebuild's rejoin waits while the node makes progress and gives up once it stalls (pure logic;
 the lab tests rebuild after power-off, divergence and a wiped disk)."""
 
-from jobs.playbooks.rebuild import RejoinProgress
+from jobs.playbooks.rebuild import ActivitySampling, RejoinProgress
 
 
 class Clock:
@@ -62,3 +62,14 @@ def test_the_log_gets_a_line_when_the_kind_of_activity_changes_not_per_position(
     assert not progress.observe(RECOVERING.format("B"))
     assert progress.observe(STREAMING.format(1))
     assert not progress.observe(STREAMING.format(2))
+
+
+def test_the_nodes_processes_are_looked_at_at_most_once_per_interval():
+    clock = Clock()
+    sampling = ActivitySampling(1.0, clock=clock)
+    assert sampling.due()  # the first look at once
+    seen = []
+    for _ in range(8):  # asked every 0.25 s, as the rejoin asks whether the node streams
+        clock.now += 0.25
+        seen.append(sampling.due())
+    assert seen == [False, False, False, True, False, False, False, True]
