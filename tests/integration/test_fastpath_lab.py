@@ -11,7 +11,8 @@ import time
 import pytest
 
 from clusters.inventory.fencing import fence_device_set
-from clusters.models import Cluster
+from clusters.models import Cluster, ClusterEvent
+from clusters.monitoring.fastpath_decisions import fastpath_decisions_read_all
 from jobs import services
 from jobs.models import JobStatus
 from tests.chaos.test_chaos import db_addresses, run_job
@@ -177,6 +178,19 @@ def test_fenced_fast_failover_then_a_device_that_cannot_confirm(fresh_lab, worke
             no_loss_no_split(writer, lease["started"])
         finally:
             writer.stop()
+        console_reads_the_decisions(lab, cluster)
+
+
+def console_reads_the_decisions(lab, cluster: Cluster) -> None:
+    """Beat's read of the witness's file over SSH: each decision one fast_failover event,
+    once, and counted in /metrics."""
+    written = [d["outcome"] for d in decisions(lab)]
+    assert fastpath_decisions_read_all() == len(written)
+    assert fastpath_decisions_read_all() == 0  # read again: nothing new
+    events = ClusterEvent.objects.filter(cluster=cluster, kind="fast_failover").order_by("at")
+    assert [e.details["outcome"] for e in events] == written
+    acted = events.filter(details__outcome="acted").first()
+    assert acted.old_primary and acted.new_primary and acted.severity == "warning"
 
 
 @pytest.mark.timeout(900)
