@@ -15,24 +15,21 @@ saw exactly one ForceOff and one On for it.
 import re
 import time
 
-import psycopg2
 import pytest
 from playwright.sync_api import Page, expect
 
 from clusters.models import Cluster
-from jobs import patroni_api
 from jobs.models import FailoverDrill, Job, JobStatus
 from tests.conftest import wait_for
 from tests.e2e.test_adopt_browser_systemd import expect_job_succeeded
 from tests.e2e.test_wizard_browser import log_in
 from tests.integration.conftest import (
     job_story,
-    patroni_at,
     wait_for_job,
     worker,  # noqa: F401 - the fixture
 )
 from tests.integration.systemd_clusters import define_cluster
-from tests.integration.test_fresh_servers_systemd import primary_name, run
+from tests.integration.test_fresh_servers_systemd import primary_name, run, whole
 from tests.lab import sdmachine
 from tests.lab.bmc import RESET_SUFFIX, LabBMC
 from tests.writer import query_rows
@@ -47,25 +44,6 @@ pytestmark = [
 ]
 NAME = "fdrill"
 PASSWORD = "sd-bmc-drill 7781"
-
-
-def whole(lab, dsn: str, replication: str) -> bool:
-    """A leader and its standby streaming (the synchronous one on a sync cluster), and a write
-    through the proxy."""
-    try:
-        members = patroni_api.cluster(patroni_at(lab.host("node1").address), timeout=2)["members"]
-        conn = psycopg2.connect(dsn, connect_timeout=2)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute("CREATE TABLE IF NOT EXISTS beats (at timestamptz DEFAULT now())")
-                cur.execute("INSERT INTO beats DEFAULT VALUES")
-        finally:
-            conn.close()
-    except (patroni_api.PatroniUnavailable, psycopg2.Error, KeyError, OSError):
-        return False
-    states = sorted((m["role"], m["state"]) for m in members)
-    standby = "sync_standby" if replication == "sync" else "replica"
-    return states == [("leader", "running"), (standby, "streaming")]
 
 
 def fence_test(api, cluster_id: int, node: str) -> Job:

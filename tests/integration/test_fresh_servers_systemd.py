@@ -78,11 +78,11 @@ def steps(job: Job) -> dict[tuple[str, str], object]:
     return {(s.node.name if s.node else "", s.name): s for s in job.steps.select_related("node")}
 
 
-def whole(lab, dsn: str) -> bool:
-    """Both members running (one leader, one streaming replica) and a write through the proxy."""
+def whole(lab, dsn: str, replication: str = "async") -> bool:
+    """A leader and its standby streaming (the synchronous one on a sync cluster), and a write
+    through the proxy."""
     try:
         members = patroni_api.cluster(patroni_at(lab.host("node1").address), timeout=2)["members"]
-        states = sorted((m["role"], m["state"]) for m in members)
         conn = psycopg2.connect(dsn, connect_timeout=2)
         try:
             with conn, conn.cursor() as cur:
@@ -92,7 +92,9 @@ def whole(lab, dsn: str) -> bool:
             conn.close()
     except (patroni_api.PatroniUnavailable, psycopg2.Error, KeyError, OSError):
         return False
-    return len(states) == 2 and states[0][0] == "leader" and states[1] == ("replica", "streaming")
+    states = sorted((m["role"], m["state"]) for m in members)
+    standby = "sync_standby" if replication == "sync" else "replica"
+    return states == [("leader", "running"), (standby, "streaming")]
 
 
 def primary_name(lab) -> str | None:
