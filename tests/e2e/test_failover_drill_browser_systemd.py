@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from clusters.models import Cluster
+from clusters.monitoring.fastpath_decisions import fastpath_decisions_read_all
 from jobs.models import FailoverDrill, Job, JobStatus
 from tests.conftest import wait_for
 from tests.e2e.test_adopt_browser_systemd import expect_job_succeeded
@@ -52,9 +53,26 @@ def fence_test(api, cluster_id: int, node: str) -> Job:
     return wait_for_job(Job.objects.get(pk=started.json()["id"]), timeout=120)
 
 
-@pytest.mark.parametrize("replication", ["sync", "async"])
+def arm_fast_failover(api, cluster_id: int) -> None:
+    """Fast failover on through the API: setup runs and installs the agent on the witness
+    (a systemd unit) and its peers, armed with both tested devices."""
+    answer = api.put(
+        f"/api/v1/clusters/{cluster_id}/fast-failover/", {"enabled": True, "window_minutes": 60}
+    )
+    assert answer.status_code == 200, answer.content
+    assert all(n["armed"] for n in answer.json()["nodes"]), answer.json()
+    setup = wait_for_job(Job.objects.get(pk=answer.json()["job"]["id"]), timeout=600)
+    assert setup.status == JobStatus.SUCCEEDED, job_story(setup)
+    armed = setup.steps.get(name="fastpath", node__kind="proxy").summary
+    assert "fence devices: node1, node2" in armed, armed
+
+
+# The sync cluster runs the drill with the fenced fast path on (the witness's agent hands over
+# as soon as the device confirms the primary off); the async one with the lease alone.
+@pytest.mark.parametrize(("replication", "fast"), [("sync", True), ("async", False)])
 def test_a_failover_drill_from_the_cluster_page_measures_rto_and_rpo_and_rebuilds(
     replication: str,
+    fast: bool,
     page: Page,
     live_server,
     django_user_model,
@@ -93,6 +111,10 @@ def test_a_failover_drill_from_the_cluster_page_measures_rto_and_rpo_and_rebuild
             tested = fence_test(api, cluster_id, node)
             assert tested.status == JobStatus.SUCCEEDED, job_story(tested)
         assert all(method == "GET" for method, _, _ in bmc.requests), bmc.requests
+        if fast:
+            phase = time.monotonic()
+            arm_fast_failover(api, cluster_id)
+            took["fast failover on (setup)"] = time.monotonic() - phase
         # A wrong confirmation starts nothing.
         wrong = api.post(f"/api/v1/clusters/{cluster_id}/failover-drills/", {"confirm": "pg"})
         assert wrong.status_code == 400 and "repeat the cluster's name" in wrong.json()["error"]
@@ -155,9 +177,14 @@ def test_a_failover_drill_from_the_cluster_page_measures_rto_and_rpo_and_rebuild
     assert not job.log_lines.filter(text__contains="the agent did not confirm").exists()
     # The drill's rows were counted, then removed.
     assert query_rows(dsn, "SELECT count(*) FROM hacenter.failover_drill") == [(0,)]
+    if fast:  # the agent handed over, and the console read its decision
+        fastpath_decisions_read_all()
+        decided = api.get(f"/api/v1/clusters/{cluster_id}/fast-failover/").json()["decisions"]
+        assert [d["outcome"] for d in decided] == ["acted"], decided
+        print(f"fast path: {decided[0]['sentence']} {decided[0]['timings_ms']}")
 
     print(
-        f"\n{replication} failover drill RTO: {drill.rto_s:.1f} s "
+        f"\n{replication}{' (fast path)' if fast else ''} failover drill RTO: {drill.rto_s:.1f} s "
         f"(writes stopped {drill.outage_s:.1f} s), "
         f"RPO {drill.rpo_rows} of {drill.acknowledged} acknowledged rows; "
         f"{primary} → {standby}"
