@@ -164,6 +164,11 @@ class Cluster(models.Model):
     # An nftables table of HA Center's own on every node limits who reaches the cluster's ports.
     firewall = models.BooleanField(default=True)
     maintenance = models.BooleanField(default=False)
+    # The fenced fast path (issue 21, docs/fast-failover.md): setup installs the agent on the
+    # witness and arms it only when on; nodes without a tested fence device keep the lease path.
+    fast_failover = models.BooleanField(default=False)
+    # At most one fast failover per cluster per this many seconds (kept in etcd by the agent).
+    fast_failover_window_s = models.PositiveIntegerField(default=3600)
     # With two proxies: the floating address clients use, with its prefix length
     # ("10.0.0.100/24": keepalived adds it with that mask); empty for no VRRP. The address lies
     # in both proxies' network and is no node's own (clusters.inventory.virtual_ip).

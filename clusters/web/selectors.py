@@ -265,6 +265,8 @@ def cluster_detail(cluster: Cluster) -> dict:
             else None
         ),
         "maintenance": cluster.maintenance,
+        "fast_failover": cluster.fast_failover,
+        "fast_failover_window_s": cluster.fast_failover_window_s,
         # Built by HA Center or an adopted Patroni cluster, and that cluster's layout (no
         # secrets: passwords are ClusterSecrets, never in the layout).
         "origin": cluster.origin,

@@ -8,6 +8,7 @@ Who may reach the cluster's ports (issue 17 item 5):
 - PostgreSQL (5432, database nodes) and the proxy's listeners (5432, 5433, HTTP frontends) from
   the nodes, the console and the cluster's client networks;
 - HAProxy's stats (7000, proxy) from the console only;
+- the fast-path peer (8010, database nodes) from the witness (the first proxy) only;
 - with backups: pgBackRest's TLS server (8432, database nodes and the repository host) from
   the cluster's hosts only (a restore target is let in for its restore: jobs/playbooks/restore);
 - with two proxies and a floating address: VRRP (IP protocol 112, keepalived) from the other
@@ -34,6 +35,7 @@ from jobs.configs.spec import (
     DATABASE,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
+    FASTPATH_PEER_PORT,
     PATRONI_PORT,
     POSTGRES_PORT,
     REPLICA_PORT,
@@ -115,6 +117,8 @@ def firewall_policy(
         rules += [
             PortRule("patroni", "Patroni REST API", (PATRONI_PORT,), nodes + consoles),
             PortRule("postgres", "PostgreSQL", (POSTGRES_PORT,), nodes + consoles + clients),
+            # Only the witness asks the fast-path peer (guarded even while the fast path is off).
+            PortRule("fastpath", "fast-path peer", (FASTPATH_PEER_PORT,), _hosts([spec.proxy])),
         ]
     else:
         frontends = tuple(f.listen_port for f in spec.http_frontends)

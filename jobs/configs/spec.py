@@ -43,6 +43,9 @@ STATS_USER = "hacenter"
 POSTGRES_PORT = 5432
 REPLICA_PORT = 5433
 PATRONI_PORT = 8008
+# The fast-path agent's peer on each database node (jobs/agents/fastpath.py --peer): the
+# witness asks it whether this node still reaches the primary; mutual TLS, the witness only.
+FASTPATH_PEER_PORT = 8010
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 STATS_PORT = 7000

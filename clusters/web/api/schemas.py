@@ -389,6 +389,13 @@ class ClusterOut(ClusterSummaryOut):
     tls: TlsOut | None
     database: DatabaseOut | None
     maintenance: bool = Field(description="Patroni paused: no automatic failover.")
+    fast_failover: bool = Field(
+        description="The fenced fast path is armed (docs/fast-failover.md): nodes with a "
+        "tested fence device fail over within seconds, the others by Patroni's lease."
+    )
+    fast_failover_window_s: int = Field(
+        description="At most one fast failover per this many seconds."
+    )
     origin: Origin  # type: ignore[valid-type]
     patroni_layout: dict[str, Any] | None
     config_findings: list[dict[str, Any]]

@@ -62,7 +62,10 @@ def test_etcd_client_port_from_every_node_and_peer_port_from_etcd_members_only()
 def test_database_node_lets_nodes_and_console_reach_patroni_and_clients_reach_postgres():
     rules = rules_by_name(NODE1)
     nodes = {f"{n.address}/32" for n in SPEC.nodes}
-    assert set(rules) == {"etcd_client", "etcd_peer", "patroni", "postgres"}
+    assert set(rules) == {"etcd_client", "etcd_peer", "patroni", "postgres", "fastpath"}
+    # the fast-path peer answers the witness (the first proxy) only
+    assert sources(rules["fastpath"]) == {f"{SPEC.proxy.address}/32"}
+    assert rules["fastpath"].ports == (8010,)
     assert sources(rules["patroni"]) == nodes | {"192.0.2.7/32"}
     assert "10.20.0.0/16" not in sources(rules["patroni"])  # clients never reach Patroni
     assert sources(rules["postgres"]) == nodes | {
@@ -93,7 +96,7 @@ def test_script_replaces_our_table_in_one_transaction_and_only_drops():
     ]
     assert "policy accept;" in text and "policy drop" not in text
     verdicts = [line.split(" comment ")[0].split()[-1] for line in lines if "saddr !=" in line]
-    assert len(verdicts) == 8 and set(verdicts) == {"drop"}
+    assert len(verdicts) == 10 and set(verdicts) == {"drop"}
     # the only accept is loopback's, and an accept ends only our own chain
     assert [line.strip() for line in lines if "accept" in line.split()] == ['iif "lo" accept']
     assert "22" not in {p for r in firewall_policy(SPEC, NODE1, CONSOLE) for p in map(str, r.ports)}

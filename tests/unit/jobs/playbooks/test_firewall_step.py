@@ -47,7 +47,7 @@ def test_first_run_checks_then_loads_the_table_and_enables_the_unit():
         server.uploads[firewall.UNIT_PATH].decode()
     )
     assert "systemctl restart" not in " ".join(server.commands)  # its stop would open the ports
-    assert summary.startswith("table inet hacenter loaded (2379, 2380, 8008, 5432 guarded)")
+    assert summary.startswith("table inet hacenter loaded (2379, 2380, 8008, 5432, 8010 guarded)")
     assert "console 198.19.0.1 (this SSH session)" in summary
     assert "hacenter-firewall.service written and enabled" in summary
 
@@ -62,7 +62,7 @@ def test_second_run_says_already_when_table_file_and_unit_match():
         ]
     )
     summary = firewall.firewall(ctx)
-    assert summary.startswith("firewall already as wanted (2379, 2380, 8008, 5432 guarded")
+    assert summary.startswith("firewall already as wanted (2379, 2380, 8008, 5432, 8010 guarded")
     assert not [c for c in server.commands if c.startswith(f"nft -f {CONFIG_PATH}")]
     assert firewall.UNIT_PATH not in server.uploads
 
