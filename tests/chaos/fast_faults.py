@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from tests.chaos.faults import Target
     from tests.lab import Lab
 
+#: The faults the fast path must win by a fence (and, with the fence broken, leave to the lease).
+FAST_PATH_FAULTS = ("poweroff", "netcut", "freeze")
+#: The faults after which nothing may be fenced.
+NEVER_FENCED = ("witness_cut",)
 #: The agent's program on the witness, as setup installs it (docs/fast-failover.md).
 AGENT_PROGRAM = "/usr/local/lib/hacenter/fastpath.py"
 #: The false positive "primary slow but alive": its PostgreSQL and Patroni stopped this long,
@@ -88,6 +92,31 @@ def restore_fenced(lab: Lab, names: list[str]) -> list[str]:
             lab.restore_network(name)
         lab.power_on(name)  # no-op when it runs
     return restored
+
+
+def fast_promises_broken(row: dict) -> list[str]:
+    """The fast path's promises a round broke (issue 21's acceptance), from its recorded
+    figures: with working fence devices, never two writable primaries, a fenced failover
+    after FAST_PATH_FAULTS, nothing fenced after NEVER_FENCED, at most one after a false
+    positive; with a broken fence, the agent declines and fences nothing (the lease fails
+    over)."""
+    decided = row.get("decided") or {}
+    acted = decided.get("acted", 0)
+    broken = []
+    if row.get("path") == "fast":
+        if row.get("two_writable"):
+            broken.append("two PostgreSQL servers were writable at once")
+        if row["fault"] in FAST_PATH_FAULTS:
+            if acted != 1 or not row.get("failover"):
+                broken.append(f"not one fenced failover (acted {acted} times)")
+        elif row["fault"] in NEVER_FENCED:
+            if acted:
+                broken.append("a node was fenced")
+        elif acted > 1:
+            broken.append(f"fenced {acted} times")
+    elif row.get("path") == "fence_broken" and (acted or not decided.get("declined")):
+        broken.append(f"the agent did not decline (decided {decided})")
+    return broken
 
 
 # -- the agent's decisions, read on the witness ------------------------------------------------

@@ -348,10 +348,6 @@ FAULTS: tuple[Fault, ...] = (
 )
 
 
-#: The faults the fast path must win by a fence (and, with the fence broken, lose to the lease).
-FAST_PATH_FAULTS = ("poweroff", "netcut", "freeze")
-
-
 def hold(fault: Fault, moved: Callable[[], bool]) -> None:
     """Keep the fault for `heal_after_s`, ending early once the primary moved (a failover
     fault has done its work then)."""

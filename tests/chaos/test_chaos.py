@@ -34,12 +34,14 @@ from clusters.models import Cluster, ClusterEvent
 from jobs import services
 from jobs.models import Job, JobStatus
 from tests.chaos.fast_faults import (
+    FAST_PATH_FAULTS,
     WritableWatch,
     decisions_offset,
     decisions_since,
+    fast_promises_broken,
     restore_fenced,
 )
-from tests.chaos.faults import FAST_PATH_FAULTS, FAULTS, Fault, Target, hold
+from tests.chaos.faults import FAULTS, Fault, Target, hold
 from tests.chaos.job_faults import broken_promises
 from tests.chaos.small_disks import small_data_disks
 from tests.conftest import wait_for
@@ -234,22 +236,6 @@ def node_logs(lab, lines: int = 40) -> dict[str, list[str]]:
     return told
 
 
-def check_fast(result: dict, fault: Fault) -> None:
-    """The fast path's promises for one round (issue 21's acceptance)."""
-    decided = result["decided"]
-    acted = decided.get("acted", 0)
-    if result["path"] == "fast":
-        assert result["two_writable"] == 0, result  # never two primaries
-        if fault.name in FAST_PATH_FAULTS:
-            assert acted == 1 and result["failover"], result  # fenced, handed over
-        elif fault.failover is False:
-            assert acted == 0, result  # the witness cut off alone fences nothing
-        else:
-            assert acted <= 1, result  # a false positive costs one fenced failover at most
-    else:  # fence broken: the agent declines, the lease fails over
-        assert acted == 0 and decided.get("declined"), result
-
-
 def check(result: dict, fault: Fault) -> None:
     """The suite's promises for one round."""
     if fault.failover is not None:
@@ -260,8 +246,7 @@ def check(result: dict, fault: Fault) -> None:
         assert result["missing_rows"] == 0, result
     assert result["unfinished_jobs"] == 0 and result["rebuilds"] <= 1, result
     assert not result.get("broken"), result  # a job fault's own promises
-    if result.get("path", "lease") != "lease":
-        check_fast(result, fault)
+    assert not fast_promises_broken(result), result  # the fast path's, on its rounds
 
 
 @pytest.mark.timeout(3600)
