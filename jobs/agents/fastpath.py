@@ -38,6 +38,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -237,10 +238,19 @@ class Reach:
 
 
 def probe(conf: Config, node: NodeConf, context: ssl.SSLContext | None) -> Reach:
+    """Both probes at once, so a silent node costs one timeout per iteration, not two."""
     timeout = conf.probe_timeout_s
+    found: dict = {}
+    patroni = threading.Thread(
+        target=lambda: found.update(
+            status=patroni_status(node.address, node.patroni_port, node.name, context, timeout)
+        ),
+        daemon=True,
+    )
+    patroni.start()
     pg = postgres_answers(node.address, node.postgres_port, timeout)
-    status = patroni_status(node.address, node.patroni_port, node.name, context, timeout)
-    return Reach(postgres=pg, patroni=status is not None)
+    patroni.join(timeout * 3)
+    return Reach(postgres=pg, patroni=found.get("status") is not None)
 
 
 # -- miss counting -----------------------------------------------------------------------------
@@ -690,7 +700,7 @@ class Agent:
         started = time.monotonic()
         seen = probe(self.conf, node, self.tls)
         # A probe that took far longer than its timeouts ran starved too.
-        slow = time.monotonic() - started - 2 * self.conf.probe_timeout_s
+        slow = time.monotonic() - started - 3 * self.conf.probe_timeout_s
         dead = self.counter.observe(node.name, seen.dead, max(lateness, slow), time.monotonic())
         if dead:
             detect_ms = (time.monotonic() - self.counter.first_miss) * 1000

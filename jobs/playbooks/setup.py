@@ -26,6 +26,7 @@ from jobs.playbooks import (
     daemons,
     distro_services,
     existing_postgres,
+    fastpath,
     firewall,
     packages,
     setup_etcd,
@@ -193,10 +194,23 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
             if n.kind == Node.Kind.PROXY and cluster.virtual_ip
         ],
         *[StepSpec("firewall", "Host firewall (nftables)", n) for n in nodes],
+        # The fenced fast path (issue 21): the agent on the witness, its peer on each database
+        # node; the same steps remove them when the cluster's fast failover is off.
+        *[
+            StepSpec("fastpath", fastpath_title(cluster, n), n)
+            for n in [cluster.proxy_node, *db_nodes]
+            if n is not None
+        ],
         # With a backup policy: pgBackRest configured and the archive checked (backup_steps).
         *backup_steps.plan_steps(cluster),
         StepSpec("verify", "Write through the proxy, read on every standby"),
     ]
+
+
+def fastpath_title(cluster: Cluster, node: Node) -> str:
+    if not cluster.fast_failover:
+        return "Fast failover off"
+    return "Fast-path peer" if node.kind == Node.Kind.DATABASE else "Fast-path agent (witness)"
 
 
 def prepare(ctx: StepContext) -> Verdict | str:
@@ -344,6 +358,7 @@ STEPS = {
     "haproxy": setup_finish.haproxy,
     "keepalived": setup_keepalived.keepalived,
     "firewall": firewall.firewall,
+    "fastpath": fastpath.fastpath,
     **tls_convert.STEPS,
     **backup_steps.STEPS,
     "verify": setup_finish.verify,

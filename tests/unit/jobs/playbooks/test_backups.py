@@ -187,6 +187,10 @@ def test_setup_configures_backups_when_the_policy_comes_first():
     steps = [(s.name, s.node.name if s.node else "") for s in setup.plan(cluster, None, {})]
     firewall = steps.index(("firewall", "proxy"))
     assert steps[firewall + 1 :] == [
+        # the fast path's steps (they remove the agent while it is off)
+        ("fastpath", "proxy"),
+        ("fastpath", "node1"),
+        ("fastpath", "node2"),
         ("backup_host", "proxy"),
         ("backup_host", "node1"),
         ("backup_host", "node2"),
