@@ -241,12 +241,10 @@ def fast_table(groups: dict[tuple[str, str, str], list[dict]], old: str = "") ->
                     continue
                 group = [r for r in rounds if "error" not in r]
                 firsts = [r["first_write_s"] for r in group if r.get("first_write_s") is not None]
-                timing = (
-                    [f"{statistics.median(firsts):.1f}", f"{percentile(firsts, 0.95):.1f}"]
-                    + [f"{max(firsts):.1f}"]
-                    if firsts
-                    else ["", "", ""]
-                )
+                timing = ["", "", ""]
+                if firsts:
+                    figures = [statistics.median(firsts), percentile(firsts, 0.95), max(firsts)]
+                    timing = [f"{t:.1f}" for t in figures]
                 decided: Counter = Counter()
                 for r in group:
                     decided.update(r.get("decided") or {})
