@@ -54,7 +54,9 @@ def freeze_for(seconds: float) -> Callable[[Target], None]:
 
 
 def _agent(target: Target, signal: str) -> None:
-    target.lab.exec("proxy", ["pkill", f"-{signal}", "-f", AGENT_PROGRAM], check=False)
+    # "[/]…": the pattern matches the agent's command line, not pkill's (nor nsenter's) own.
+    pattern = f"[/]{AGENT_PROGRAM[1:]} --config"
+    target.lab.exec("proxy", ["pkill", f"-{signal}", "-f", pattern], check=False)
 
 
 def _agent_starved(target: Target) -> None:
