@@ -47,6 +47,9 @@ from dataclasses import dataclass, field
 SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 # Patroni's roles of a node that replicates from the primary.
 REPLICA_ROLES = ("replica", "sync_standby", "quorum_standby")
+# Patroni's replication_state of such a node: its WAL receiver streaming, or stopped (absent
+# key, or "in archive recovery") the moment the primary died.
+STREAM_STATES = ("streaming", "in archive recovery", None)
 # Fence agents' exit codes for action=status: 0 on, 2 off.
 FENCE_ON, FENCE_OFF = 0, 2
 FENCE_DIR = "/usr/sbin"
@@ -474,16 +477,19 @@ def candidate_refusal(
     name: str, status: dict | None, last_optime: int | None, max_lag: int, sync: bool
 ) -> str | None:
     """Why ``name`` may not be promoted by the fast path (None: it may): it must answer, be a
-    running replica streaming from the primary, and (when the primary's last position is
-    known) lag no more than maximum_lag_on_failover. In async mode the position must be known."""
+    running replica that was streaming from the primary, and (when the primary's last position
+    is known) lag no more than maximum_lag_on_failover. In async mode the position must be
+    known; in sync mode the synchronous standby holds every acknowledged commit anyway."""
     if status is None:
         return f"{name}'s Patroni does not answer"
     if status.get("state") != "running":
         return f"{name}'s PostgreSQL is {status.get('state', 'in an unknown state')}"
     if status.get("role") not in REPLICA_ROLES:
         return f"{name} is {status.get('role', 'of an unknown role')}, not a replica"
-    if status.get("replication_state") != "streaming":
-        return f"{name} is not streaming ({status.get('replication_state') or 'no WAL receiver'})"
+    # Streaming, or its stream just broke with the primary's death (a killed primary's host
+    # resets the connection at once): what counts, as for Patroni, is how much WAL it has.
+    if status.get("replication_state") not in STREAM_STATES:
+        return f"{name} is not replicating ({status.get('replication_state')})"
     if status.get("pause"):
         return "the cluster is in maintenance mode (paused)"
     xlog = status.get("xlog") or {}
@@ -661,6 +667,9 @@ class Agent:
         self.primary = ""
         self.last_leader_read = 0.0
         self.last_optime: int | None = None  # the primary's last WAL position (read_keys)
+        # The primary the last decision was about, until it answers again or another node
+        # leads: a declined attempt is not retried every second while the lease runs out.
+        self.decided_on = ""
 
     def run(self) -> None:
         conf = self.conf
@@ -702,9 +711,12 @@ class Agent:
         # A probe that took far longer than its timeouts ran starved too.
         slow = time.monotonic() - started - 3 * self.conf.probe_timeout_s
         dead = self.counter.observe(node.name, seen.dead, max(lateness, slow), time.monotonic())
-        if dead:
+        if not seen.dead or node.name != self.decided_on:
+            self.decided_on = ""
+        if dead and not self.decided_on:
             detect_ms = (time.monotonic() - self.counter.first_miss) * 1000
             self.counter.count = 0
+            self.decided_on = node.name  # one decision per death: no retry while it lasts
             self.act(node, detect_ms)
             self.last_leader_read = 0.0
 

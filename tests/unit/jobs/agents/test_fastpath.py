@@ -79,6 +79,10 @@ def replica(**over):
 def test_a_streaming_replica_within_the_lag_limit_may_take_over():
     assert fp.candidate_refusal("node2", replica(), 1500, 1024, sync=False) is None
     assert fp.candidate_refusal("node2", replica(role="sync_standby"), None, 1, sync=True) is None
+    # its stream broke when the primary died: its WAL position is what counts
+    broken = replica(replication_state="in archive recovery")
+    assert fp.candidate_refusal("node2", broken, 1100, 1024, sync=False) is None
+    assert "lags" in fp.candidate_refusal("node2", broken, 9000, 1024, sync=False)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +91,7 @@ def test_a_streaming_replica_within_the_lag_limit_may_take_over():
         (None, 1000, True, "node2's Patroni does not answer"),
         (replica(state="starting"), 1000, True, "node2's PostgreSQL is starting"),
         (replica(role="primary"), 1000, True, "node2 is primary, not a replica"),
-        (replica(replication_state="in archive recovery"), 1000, True, "not streaming"),
+        (replica(replication_state="stopped"), 1000, True, "not replicating (stopped)"),
         (replica(pause=True), 1000, True, "maintenance mode"),
         (replica(), 1000 + 2048, True, "node2 lags 2048 bytes behind the primary (limit 1024)"),
         (replica(), None, False, "last WAL position is unknown"),
@@ -396,3 +400,22 @@ def test_an_unexpected_error_is_a_failed_decision(world, monkeypatch):
     monkeypatch.setattr(fp, "haproxy", broken)
     entry = run()
     assert entry["outcome"] == "failed" and "socket gone" in entry["sentence"]
+
+
+def test_one_decision_per_death_until_the_primary_answers_again(world, monkeypatch):
+    agent, etcd, state, status, calls, run = world  # noqa: RUF059
+    acted: list[str] = []
+    monkeypatch.setattr(agent, "act", lambda node, ms: acted.append(node.name))
+    monkeypatch.setattr(agent, "refresh_primary", lambda: None)
+    agent.primary = "node1"
+    seen = {"reach": fp.Reach(False, False)}
+    monkeypatch.setattr(fp, "probe", lambda conf, node, ctx: seen["reach"])
+    for _ in range(12):  # the fixture agent needs 5 misses in a row
+        agent.iteration(0.0)
+    assert acted == ["node1"]  # not again while it stays dead
+    seen["reach"] = fp.Reach(True, True)
+    agent.iteration(0.0)
+    seen["reach"] = fp.Reach(False, False)
+    for _ in range(12):
+        agent.iteration(0.0)
+    assert acted == ["node1", "node1"]
