@@ -10,10 +10,13 @@ these faults (`fast_path=True`); each takes the round's `faults.Target`.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from tests.lab._util import SYSTEM_PATH
 
 if TYPE_CHECKING:
     from tests.chaos.faults import Target
@@ -176,14 +179,24 @@ class WritableWatch(threading.Thread):
         self._stop_event = threading.Event()
 
     def writable(self, host: str) -> bool:
-        if not self.lab.is_powered(host):
+        """Whether `host`'s PostgreSQL says it is out of recovery. Asked in the host's mount
+        and PID namespaces but not its network namespace (a Unix socket needs none): a lab
+        power-off (the BMC's) waits for every process in the host's network namespace to
+        exit, and a question in flight there would slow the fence it measures."""
+        pid = self.lab.init_pid(host)
+        if pid is None:
             return False
+        enter = ["nsenter", "-t", str(pid), "--mount", "--pid", "--wd=/", "--"]
         sql = ["runuser", "-u", "postgres", "--", "psql", "-h", "/run/postgresql", "-XAtqc"]
         try:
-            out = self.lab.exec(
-                host, ["timeout", "1", *sql, IS_PRIMARY_SQL], check=False, timeout=5
+            out = subprocess.run(
+                [*enter, "timeout", "1", *sql, IS_PRIMARY_SQL],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                env={"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"},
             )
-        except Exception:  # powered off between the check and the call
+        except subprocess.TimeoutExpired:
             return False
         return out.returncode == 0 and out.stdout.strip() == "t"
 
