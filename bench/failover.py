@@ -161,8 +161,10 @@ def new_cluster(lab: Lab, profile: str, bmc: LabBMC | None = None) -> tuple[Clus
         )
         for node in cluster.nodes.filter(kind="database"):
             fence_device_set(node=node, data=bmc.fence_device(node.name, BMC_PASSWORD))
+        run_job(cluster, "setup")  # installs fence-agents on the witness
+        for node in cluster.nodes.filter(kind="database"):
             run_job(cluster, "fence_test", node=node.name)
-    run_job(cluster, "setup")
+    run_job(cluster, "setup")  # with `bmc`: arms the agent with the tested devices
     secret = cluster.secrets.get(name="superuser").value
     writer = ProxyWriter(f"postgresql://postgres:{secret}@198.18.0.10:5432/postgres")
     writer.start()
@@ -173,6 +175,7 @@ def new_cluster(lab: Lab, profile: str, bmc: LabBMC | None = None) -> tuple[Clus
 def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
     """Bring the host back (and what a fence left off: the cable the lab BMC pulls with the
     power); rebuild it if it lost the primary role. What the rebuild did."""
+    booted = lab.init_pid(host)
     restore(lab, host)
     restore_fenced(lab, [host])
     wait(leader, 120, "a leader")
@@ -182,6 +185,10 @@ def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
         seconds, job = run_job(cluster, "rebuild", node=host)
         rejoin = job.steps.get(name="rejoin").summary
         done = f"rebuilt in {seconds:.1f} s ({rejoin.split(':')[0]})"
+    if cluster.fast_failover and lab.init_pid(host) != booted:
+        # A host that was powered off runs its fast-path peer again once setup has run (a
+        # systemd server's enabled unit would start it at boot; the netns lab has none).
+        run_job(cluster, "setup")
     wait(standby_streams, 180, "a streaming standby")
     return done
 
