@@ -221,16 +221,17 @@ def fast_table(groups: dict[tuple[str, str, str], list[dict]], old: str = "") ->
         "the fast-path agent on the proxy. *First write*: from the fault to the first write",
         "acknowledged through HAProxy after the writer's first error. *Fenced*: rounds where the",
         "agent powered the primary off and handed the leader key over (acted). *Agent decided*:",
-        "its decisions over the rounds, read on the witness. *Two writable*: rounds where two",
-        "PostgreSQL servers were out of recovery at once (asked inside each host every 0.5 s).",
-        "*Fence broken*: the BMC refuses the reset, or accepts it and goes on answering On",
-        "(alternate rounds); the agent must decline and the lease fail over. Targets: first",
-        "write p50 ≤ 5 s, p95 ≤ 8 s; 0 rows lost on sync; 0 split.",
+        "its decisions over the rounds, read on the witness; then the acted ones' own timings",
+        "(the dead primary detected, the fence confirmed off, the candidate leading). *Two",
+        "writable*: rounds where two PostgreSQL servers were out of recovery at once (asked",
+        "inside each host every 0.5 s). *Fence broken*: the BMC refuses the reset, or accepts it",
+        "and goes on answering On (alternate rounds); the agent must decline and the lease fail",
+        "over. Targets: first write p50 ≤ 5 s, p95 ≤ 8 s; 0 rows lost on sync; 0 split.",
         "",
         "| fault | replication | path | rounds | failovers | fenced | first write p50 (s) | "
         "first write p95 (s) | first write max (s) | rows lost (total) | split | two writable | "
-        "agent decided | OK |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "agent decided | detect / fence / handover p50 (s) | OK |",
+        "|" + " --- |" * 15,
     ]
     lines = []
     for fault in FAULTS:
@@ -257,10 +258,21 @@ def fast_table(groups: dict[tuple[str, str, str], list[dict]], old: str = "") ->
                     f"{sum(len(r['writers']) != len(set(r['writers'])) for r in group)} | "
                     f"{sum(bool(r.get('two_writable')) for r in group)} | "
                     f"{', '.join(f'{k} ×{n}' for k, n in sorted(decided.items())) or 'none'} | "
-                    f"{sum(kept(r) for r in group)}/{len(rounds)} |"
+                    f"{agent_timings(group)} | {sum(kept(r) for r in group)}/{len(rounds)} |"
                 )
     rows = merged(header[-2], lines, old)
     return header + rows if rows else []
+
+
+def agent_timings(group: list[dict]) -> str:
+    """The medians of the acted decisions' detect, fence and handover times, in seconds."""
+    acted = [r["fast_timings_ms"] for r in group if r.get("fast_timings_ms")]
+    if not acted:
+        return ""
+    steps = ("detect", "fence", "handover")
+    return " / ".join(
+        f"{statistics.median(t.get(step, 0) for t in acted) / 1000:.1f}" for step in steps
+    )
 
 
 def kept_sections(old: str) -> str:

@@ -149,10 +149,11 @@ def test_the_fast_path_has_its_own_rows_with_first_write_and_decisions():
         "0",
         "0",
         "acted ×2, declined ×2",
+        "",  # the made-up rounds have no agent timings
         "2/3",
     ]
     broken = row_of(fast, "power-off of the primary host | sync | fast path, fence broken")
-    assert (broken[4], broken[5], broken[-2], broken[-1]) == ("1", "0", "declined ×3", "1/1")
+    assert (broken[4], broken[5], broken[-3], broken[-1]) == ("1", "0", "declined ×3", "1/1")
 
 
 def test_the_fast_paths_promises():
@@ -182,3 +183,14 @@ def test_written_again_the_report_keeps_the_rows_it_did_not_measure_again():
 
 def row_line(text: str, start: str) -> str:
     return next(ln for ln in text.splitlines() if ln.startswith(f"| {start}"))
+
+
+def test_the_agents_timings_are_the_acted_rounds_medians():
+    rounds = [
+        fast_round(fast_timings_ms={"detect": 600, "fence": 500, "handover": 400}),
+        fast_round(fast_timings_ms={"detect": 900, "fence": 2500, "handover": 600}),
+        fast_round(fast_timings_ms={"detect": 700, "fence": 700, "handover": 500}),
+        fast_round(decided={"declined": 1}),  # not acted: no timings
+    ]
+    row = row_of(render(rounds).split("**The fenced fast path**")[1], "power-off")
+    assert row[-2] == "0.7 / 0.7 / 0.5"
