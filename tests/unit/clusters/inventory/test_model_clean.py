@@ -111,6 +111,7 @@ def test_the_django_admin_refuses_a_cluster_the_forms_refuse(client, django_user
         "origin": "built",
         "patroni_layout": "{}",
         "config_findings": "[]",
+        "fast_failover_window_s": "3600",
         "nodes-TOTAL_FORMS": "0",
         "nodes-INITIAL_FORMS": "0",
         "nodes-MIN_NUM_FORMS": "0",
