@@ -224,9 +224,10 @@ def fast_table(groups: dict[tuple[str, str, str], list[dict]], old: str = "") ->
         "its decisions over the rounds, read on the witness; then the acted ones' own timings",
         "(the dead primary detected, the fence confirmed off, the candidate leading). *Two",
         "writable*: rounds where two PostgreSQL servers were out of recovery at once (asked",
-        "inside each host every 0.5 s). *Fence broken*: the BMC refuses the reset, or accepts it",
-        "and goes on answering On (alternate rounds); the agent must decline and the lease fail",
-        "over. Targets: first write p50 ≤ 5 s, p95 ≤ 8 s; 0 rows lost on sync; 0 split.",
+        "inside each host every 0.5 s). *Fence broken*: the BMC accepts the reset and goes on",
+        "answering On, or answers every request 503 (alternate rounds); the agent must decline",
+        "and the lease fail over. Targets: first write p50 ≤ 5 s, p95 ≤ 8 s; 0 rows lost on",
+        "sync; 0 split.",
         "",
         "| fault | replication | path | rounds | failovers | fenced | first write p50 (s) | "
         "first write p95 (s) | first write max (s) | rows lost (total) | split | two writable | "

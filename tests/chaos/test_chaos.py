@@ -66,10 +66,12 @@ ONLY = [f for f in os.environ.get("HACENTER_CHAOS_FAULTS", "").split(",") if f]
 RESULTS = Path(os.environ.get("HACENTER_CHAOS_RESULTS", "var/chaos/results.jsonl"))
 # The fast path's profiles (HACENTER_CHAOS_PATHS narrows them, e.g. "fence_broken"): the agent
 # with working fence devices, and with devices that cannot confirm an off (LabBMC.broken; the
-# rounds alternate between a BMC that refuses the reset and one stuck on "On").
+# rounds alternate between a BMC stuck on "On" and one that answers nothing but 503).
 FAST_PATHS = ("fast", "fence_broken")
 PATHS = [p for p in os.environ.get("HACENTER_CHAOS_PATHS", "").split(",") if p]
-BROKEN_MODES = ("refuse", "stuck_on")
+# (A BMC that only refuses the reset still tells a host that is already off as Off: the
+# power-off fault is then rightly fenced. These two cannot confirm anything.)
+BROKEN_MODES = ("stuck_on", "silent")
 BMC_PASSWORD = "chaos bmc;pass='4242'"
 # The fast path's rate limit in the suite: a round (fault, failover, Rebuild, healthy again)
 # takes about a minute, so every round may fence; the product's default is an hour. A round

@@ -17,10 +17,12 @@ A system's id is the lab host's name. A wrong user or password is answered 401 w
 error body, as BMCs do. ``requests`` keeps every request (method, path, ResetType) so a test can
 prove a status query sent no reset.
 
-``broken`` makes it a device that cannot confirm an off (the chaos suite's "fence broken"
-rounds): ``"refuse"`` answers every reset 500 and does nothing; ``"stuck_on"`` accepts every
-reset (204), does nothing, and reports ``PowerState`` On whatever the host's state, as a BMC
-whose relay is welded. Status queries still work in both, so "Test fence device" passes.
+``broken`` makes it a faulty device (the chaos suite's "fence broken" rounds): ``"refuse"``
+answers every reset 500 and does nothing (it still tells a host that is already off as Off,
+so a fence of such a host is confirmed, rightly); ``"stuck_on"`` accepts every reset (204),
+does nothing, and reports ``PowerState`` On whatever the host's state, as a BMC whose relay is
+welded; ``"silent"`` answers every request 503, as a BMC whose controller hangs. With
+``stuck_on`` and ``silent`` nothing can confirm an off.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ PORT = 8443
 ROOT = "/redfish/v1"
 RESET_SUFFIX = "/Actions/ComputerSystem.Reset"
 #: The ways ``LabBMC.broken`` can break the device ("" works).
-BROKEN_MODES = ("", "refuse", "stuck_on")
+BROKEN_MODES = ("", "refuse", "stuck_on", "silent")
 
 
 def self_signed(address: str, into: Path) -> tuple[Path, Path]:
@@ -211,6 +213,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(401, "Invalid credentials", {"WWW-Authenticate": 'Basic realm="hclab-bmc"'})
         return False
 
+    def _silent(self) -> bool:
+        """A "silent" BMC answers 503 to everything (after the authentication, as a hung
+        controller behind a working web server does)."""
+        if self.owner.broken != "silent":
+            return False
+        self._error(503, "Service temporarily unavailable")
+        return True
+
     def _host(self, path: str) -> str | None:
         name = path[len(f"{ROOT}/Systems/") :].split("/")[0]
         return name if name in self.owner.hosts() else None
@@ -218,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.rstrip("/")
         self.owner.requests.append(("GET", path, ""))
-        if not self._gate():
+        if not self._gate() or self._silent():
             return
         if path == ROOT:
             self._answer(
@@ -273,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             kind = ""
         self.owner.requests.append(("POST", path, kind))
-        if not self._gate():
+        if not self._gate() or self._silent():
             return
         host = self._host(path)
         if host is None or path != self.owner.systems_uri(host) + RESET_SUFFIX:

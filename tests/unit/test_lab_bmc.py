@@ -102,3 +102,11 @@ def test_a_stuck_bmc_accepts_the_reset_and_goes_on_saying_on(served):
 def test_an_unknown_broken_mode_is_refused(served):
     with pytest.raises(ValueError, match="unknown broken mode"):
         served[1].break_as("melted")
+
+
+def test_a_silent_bmc_answers_503_to_everything(served):
+    lab, bmc, port = served
+    bmc.break_as("silent")
+    assert ask(port, SYSTEM)[0] == 503
+    assert ask(port, RESET, {"ResetType": "ForceOff"})[0] == 503
+    assert lab.off == set()
