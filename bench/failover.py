@@ -147,10 +147,13 @@ def time_to_write(writer: ProxyWriter, fault: float, timeout: float = 180) -> fl
 
 
 def new_cluster(lab: Lab, profile: str, bmc: LabBMC | None = None) -> tuple[Cluster, ProxyWriter]:
-    """A fresh lab and cluster with the writer running; with `bmc`, the fast path armed (a
-    tested fence device on each database node through it)."""
+    """A fresh lab and cluster with the writer running; with `bmc` (started here: it serves on
+    the lab's bridge, which exists once the lab is up), the fast path armed (a tested fence
+    device on each database node through it)."""
     lab.down(keep_data=False)
     lab.up(fresh=True)
+    if bmc is not None:
+        bmc.start()
     Cluster.objects.all().delete()
     credential = lab_credential(lab, name=f"cred-{time.monotonic_ns()}")  # names are unique
     cluster = make_lab_cluster(lab, credential, name="bench")
@@ -194,10 +197,22 @@ def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
 
 
 def faults(
-    lab: Lab, profile: str, names: list[str], rounds: int, bmc: LabBMC | None = None
+    lab: Lab, profile: str, names: list[str], rounds: int, path: str = "lease"
 ) -> dict[str, list[float]]:
-    """Each fault's rounds on a fresh cluster: the first write's time after each. With `bmc`
-    the fast path is armed, and each round also prints the agent's decisions."""
+    """Each fault's rounds on a fresh cluster: the first write's time after each. On the fast
+    path the agent is armed with the lab BMC's fence devices, and each round also prints the
+    agent's decisions."""
+    bmc = LabBMC(lab, network.BRIDGE_ADDRESS, password=BMC_PASSWORD) if path == "fast" else None
+    try:
+        return fault_rounds(lab, profile, names, rounds, bmc)
+    finally:
+        if bmc is not None:
+            bmc.stop()
+
+
+def fault_rounds(
+    lab: Lab, profile: str, names: list[str], rounds: int, bmc: LabBMC | None
+) -> dict[str, list[float]]:
     cluster, writer = new_cluster(lab, profile, bmc)
     path = "fast" if bmc else "lease"
     results: dict[str, list[float]] = {}
@@ -372,12 +387,10 @@ def main() -> None:
     table: dict[tuple[str, str, str], list[float]] = {}
     with lab_lock():
         worker = start_worker(name="bench-failover")
-        bmc = LabBMC(lab, network.BRIDGE_ADDRESS, password=BMC_PASSWORD).start()
         try:
             for profile in args.profiles.split(",") if names else []:
                 for path in paths:
-                    armed = bmc if path == "fast" else None
-                    for name, values in faults(lab, profile, names, args.rounds, armed).items():
+                    for name, values in faults(lab, profile, names, args.rounds, path).items():
                         table[(name, profile, path)] = values
             downtimes = switchovers(lab, args.switchovers) if args.switchovers else []
             scales = [int(s) for s in args.rebuild_scales.split(",") if s]
@@ -385,7 +398,6 @@ def main() -> None:
             if args.soak:
                 soak(lab, args.soak)
         finally:
-            bmc.stop()
             worker.stop()
             lab.down(keep_data=False)
     if table:
