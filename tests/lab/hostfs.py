@@ -52,6 +52,10 @@ PRIVATE_DIRS: tuple[PrivateDir, ...] = (
     PrivateDir("/var/lib/etcd", owner="etcd", mode=0o700),
     PrivateDir("/var/lib/patroni", owner="postgres", mode=0o750),
     PrivateDir("/var/lib/haproxy", seed=True),
+    # What HA Center writes there (the fast-path agent and its decisions, the application's
+    # callback): each server's own, or one host's files would show on every other.
+    PrivateDir("/usr/local/lib/hacenter"),
+    PrivateDir("/var/lib/hacenter"),
 )
 #: Trees each host sees as the machine's, with its own changes on top (overlayfs).
 OVERLAY_DIRS = ("/etc", "/opt", "/var/log")
