@@ -49,7 +49,8 @@ system-deps:
 test: $(VENV)/.installed system-deps
 	bash tests/run.sh
 
-## chaos: every fault 5 rounds on an async and a sync cluster; regenerates docs/reliability.md
+## chaos: every fault 5 rounds on an async and a sync cluster (the fenced fast path's profile too);
+## regenerates docs/reliability.md (rows not measured again are kept)
 chaos: $(VENV)/.installed system-deps
 	rm -f var/chaos/results.jsonl
 	HACENTER_CHAOS_ROUNDS=$${HACENTER_CHAOS_ROUNDS:-5} bash tests/run.sh tests/chaos

@@ -8,6 +8,13 @@ commit with the node that answered. For each round: find the primary, inject the
 for the first acknowledged write after the first failed one, heal the host, and run the Rebuild
 job if the old primary lost its role. Each profile gets a fresh lab and a fresh cluster.
 
+Two paths to a failover (`--paths`): `lease`, Patroni's own (a standby takes over once the
+leader key's lease expires), and `fast`, the fenced fast path of issue 21 (`fast_failover` on,
+a Redfish fence device on each database node through the lab's BMC, tests/lab/bmc.py: the agent
+on the proxy powers the dead primary off and hands the leader key over at once). Each path
+gets its own fresh cluster and the same faults; the table puts them side by side, and each
+fast-path round prints what the agent decided.
+
 Run as root with Redis on localhost:
   .venv/bin/python -m bench.failover --rounds 5                      # faults, both profiles
   .venv/bin/python -m bench.failover --faults none --switchovers 5   # switchover only
@@ -15,6 +22,8 @@ Run as root with Redis on localhost:
   .venv/bin/python -m bench.failover --faults none --rebuild-scales 300 \
       --rebuild-parameters wal_recycle=off   # pg_rewind copies the source's whole pg_wal
   .venv/bin/python -m bench.failover --faults none --profiles balanced --soak 600
+  .venv/bin/python -m bench.failover --profiles balanced --paths lease,fast \
+      --faults poweroff,netcut,freeze --rounds 5                     # lease and fast path
 """
 
 import argparse
@@ -40,9 +49,15 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
+from clusters.inventory.fencing import fence_device_set  # noqa: E402
 from clusters.models import Cluster, ClusterEvent  # noqa: E402
 from jobs import patroni_api, services  # noqa: E402
 from jobs.models import Job  # noqa: E402
+from tests.chaos.fast_faults import (  # noqa: E402
+    decisions_offset,
+    decisions_since,
+    restore_fenced,
+)
 from tests.integration.conftest import (  # noqa: E402
     lab_credential,
     leader_name,
@@ -50,7 +65,8 @@ from tests.integration.conftest import (  # noqa: E402
     patroni_at,
     streaming_standby,
 )
-from tests.lab import Lab  # noqa: E402
+from tests.lab import Lab, network  # noqa: E402
+from tests.lab.bmc import LabBMC  # noqa: E402
 from tests.lab_fixtures import lab_lock  # noqa: E402
 from tests.workers import start_worker  # noqa: E402
 from tests.writer import ProxyWriter  # noqa: E402
@@ -59,6 +75,10 @@ ADDRESS = {"node1": "198.18.0.11", "node2": "198.18.0.12"}
 DATA = "/var/lib/postgresql/15/bench"
 PG = "/usr/lib/postgresql/15/bin"
 PATRONI_LOG = "/var/log/hacenter/patroni-bench.log"  # process mode: the lab has no systemd
+BMC_PASSWORD = "bench bmc;pass='4242'"
+# The fast path's rate limit here: a round takes longer, so every round may fence (the
+# product's default is an hour); a round waits until this has passed since the last fault.
+FAST_WINDOW_S = 30
 
 
 def leader() -> str | None:
@@ -101,10 +121,21 @@ def kill_postmaster(lab: Lab, host: str) -> None:
     lab.exec(host, ["sh", "-c", f"kill -KILL $(head -n 1 {DATA}/postmaster.pid)"])
 
 
+def freeze(lab: Lab, host: str) -> None:
+    """SIGSTOP of PostgreSQL and Patroni (a hung host); thawed by `thaw` after the failover."""
+    lab.exec(host, ["pkill", "-STOP", "-u", "postgres"])
+
+
+def thaw(lab: Lab, host: str) -> None:
+    if lab.is_powered(host):  # the fast path's fence may have powered it off
+        lab.exec(host, ["pkill", "-CONT", "-u", "postgres"])
+
+
 FAULTS = {
     "kill": (kill_postmaster, lambda lab, host: None),
     "poweroff": (Lab.power_off, Lab.power_on),
     "netcut": (Lab.cut_network, Lab.restore_network),
+    "freeze": (freeze, thaw),
 }
 
 
@@ -119,14 +150,28 @@ def time_to_write(writer: ProxyWriter, fault: float, timeout: float = 180) -> fl
     return ack.at - fault
 
 
-def new_cluster(lab: Lab, profile: str) -> tuple[Cluster, ProxyWriter]:
+def new_cluster(lab: Lab, profile: str, bmc: LabBMC | None = None) -> tuple[Cluster, ProxyWriter]:
+    """A fresh lab and cluster with the writer running; with `bmc` (started here: it serves on
+    the lab's bridge, which exists once the lab is up), the fast path armed (a tested fence
+    device on each database node through it)."""
     lab.down(keep_data=False)
     lab.up(fresh=True)
+    if bmc is not None:
+        bmc.start()
     Cluster.objects.all().delete()
     credential = lab_credential(lab, name=f"cred-{time.monotonic_ns()}")  # names are unique
     cluster = make_lab_cluster(lab, credential, name="bench")
     Cluster.objects.filter(pk=cluster.pk).update(failover_profile=profile)
-    run_job(cluster, "setup")
+    if bmc is not None:
+        Cluster.objects.filter(pk=cluster.pk).update(
+            fast_failover=True, fast_failover_window_s=FAST_WINDOW_S
+        )
+        for node in cluster.nodes.filter(kind="database"):
+            fence_device_set(node=node, data=bmc.fence_device(node.name, BMC_PASSWORD))
+        run_job(cluster, "setup")  # installs fence-agents on the witness
+        for node in cluster.nodes.filter(kind="database"):
+            run_job(cluster, "fence_test", node=node.name)
+    run_job(cluster, "setup")  # with `bmc`: arms the agent with the tested devices
     secret = cluster.secrets.get(name="superuser").value
     writer = ProxyWriter(f"postgresql://postgres:{secret}@198.18.0.10:5432/postgres")
     writer.start()
@@ -135,8 +180,11 @@ def new_cluster(lab: Lab, profile: str) -> tuple[Cluster, ProxyWriter]:
 
 
 def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
-    """Bring the host back; rebuild it if it lost the primary role. What the rebuild did."""
+    """Bring the host back (and what a fence left off: the cable the lab BMC pulls with the
+    power); rebuild it if it lost the primary role. What the rebuild did."""
+    booted = lab.init_pid(host)
     restore(lab, host)
+    restore_fenced(lab, [host])
     wait(leader, 120, "a leader")
     done = "restarted in place"
     if leader() != host:
@@ -144,30 +192,72 @@ def heal(lab: Lab, cluster: Cluster, host: str, restore) -> str:
         seconds, job = run_job(cluster, "rebuild", node=host)
         rejoin = job.steps.get(name="rejoin").summary
         done = f"rebuilt in {seconds:.1f} s ({rejoin.split(':')[0]})"
+    if cluster.fast_failover and lab.init_pid(host) != booted:
+        # A host that was powered off runs its fast-path peer again once setup has run (a
+        # systemd server's enabled unit would start it at boot; the netns lab has none).
+        run_job(cluster, "setup")
     wait(standby_streams, 180, "a streaming standby")
     return done
 
 
-def faults(lab: Lab, profile: str, names: list[str], rounds: int) -> dict[str, list[float]]:
-    cluster, writer = new_cluster(lab, profile)
+def faults(
+    lab: Lab, profile: str, names: list[str], rounds: int, path: str = "lease"
+) -> dict[str, list[float]]:
+    """Each fault's rounds on a fresh cluster: the first write's time after each. On the fast
+    path the agent is armed with the lab BMC's fence devices, and each round also prints the
+    agent's decisions."""
+    bmc = LabBMC(lab, network.BRIDGE_ADDRESS, password=BMC_PASSWORD) if path == "fast" else None
+    try:
+        return fault_rounds(lab, profile, names, rounds, bmc)
+    finally:
+        if bmc is not None:
+            bmc.stop()
+
+
+def fault_rounds(
+    lab: Lab, profile: str, names: list[str], rounds: int, bmc: LabBMC | None
+) -> dict[str, list[float]]:
+    cluster, writer = new_cluster(lab, profile, bmc)
+    path = "fast" if bmc else "lease"
     results: dict[str, list[float]] = {}
+    last_fault = -FAST_WINDOW_S
     try:
         for name in names:
             inject, restore = FAULTS[name]
             for i in range(rounds):
                 host = wait(leader, 60, "a leader")
                 time.sleep(3)  # let the writer settle on the current primary
-                fault = time.monotonic()
+                if bmc:  # the agent's rate limit from the last round has passed
+                    time.sleep(max(0.0, last_fault + FAST_WINDOW_S + 5 - time.monotonic()))
+                    offset = decisions_offset(lab, cluster.name)
+                fault = last_fault = time.monotonic()
                 inject(lab, host)
                 seconds = time_to_write(writer, fault)
                 results.setdefault(name, []).append(seconds)
                 outcome = heal(lab, cluster, host, restore)
-                print(f"  {profile} {name} {i + 1}: first write after {seconds:.1f} s; {outcome}")
+                if bmc:
+                    outcome += "; agent: " + decided(decisions_since(lab, cluster.name, offset))
+                print(
+                    f"  {profile} {path} {name} {i + 1}: first write after {seconds:.1f} s; "
+                    f"{outcome}"
+                )
     finally:
         writer.stop()
     missing = len({a.id for a in writer.acks} - writer.stored_ids())
-    print(f"  {profile}: {len(writer.acks)} writes acknowledged, {missing} missing (async)")
+    print(f"  {profile} {path}: {len(writer.acks)} writes acknowledged, {missing} missing (async)")
     return results
+
+
+def decided(decisions: list[dict]) -> str:
+    """The agent's decisions of a round in a few words: each outcome, with the acted one's
+    timings (detection, fence, handover)."""
+    if not decisions:
+        return "no decision"
+    said = []
+    for d in decisions:
+        timings = ", ".join(f"{k} {v / 1000:.1f} s" for k, v in d["timings_ms"].items())
+        said.append(f"{d['outcome']} ({timings})" if d["outcome"] == "acted" else d["outcome"])
+    return ", ".join(said)
 
 
 def switchovers(lab: Lab, rounds: int) -> list[float]:
@@ -343,6 +433,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--faults", default="kill,poweroff,netcut", help="or none")
     parser.add_argument("--profiles", default="balanced,defaults")
+    parser.add_argument(
+        "--paths", default="lease", help="lease, fast (the fenced fast path), or both: lease,fast"
+    )
     parser.add_argument("--switchovers", type=int, default=0)
     parser.add_argument("--rebuild-scales", default="")
     parser.add_argument(
@@ -356,13 +449,17 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     lab = Lab(n_db=2)
     names = [] if args.faults == "none" else args.faults.split(",")
-    table: dict[tuple[str, str], list[float]] = {}
+    paths = args.paths.split(",")
+    if set(paths) - {"lease", "fast"}:
+        parser.error("--paths: lease, fast, or lease,fast")
+    table: dict[tuple[str, str, str], list[float]] = {}
     with lab_lock():
         worker = start_worker(name="bench-failover")
         try:
             for profile in args.profiles.split(",") if names else []:
-                for name, values in faults(lab, profile, names, args.rounds).items():
-                    table[(name, profile)] = values
+                for path in paths:
+                    for name, values in faults(lab, profile, names, args.rounds, path).items():
+                        table[(name, profile, path)] = values
             downtimes = switchovers(lab, args.switchovers) if args.switchovers else []
             scales = [int(s) for s in args.rebuild_scales.split(",") if s]
             parameters = dict(p.split("=", 1) for p in args.rebuild_parameters.split(",") if p)
@@ -373,13 +470,15 @@ def main() -> None:
             worker.stop()
             lab.down(keep_data=False)
     if table:
-        print("\nfault -> first write through the proxy (s)")
-        print("| fault | profile | rounds | p50 | p95 | min | max |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for (name, profile), values in table.items():
+        print("\nfault -> first write through the proxy (s), each path beside the other")
+        print("| fault | profile | path | rounds | p50 | p95 | min | max |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name, profile, path in sorted(table, key=lambda k: (names.index(k[0]), k[1:])):
+            values = table[(name, profile, path)]
             print(
-                f"| {name} | {profile} | {len(values)} | {statistics.median(values):.1f} | "
-                f"{p(values, 0.95):.1f} | {min(values):.1f} | {max(values):.1f} |"
+                f"| {name} | {profile} | {path} | {len(values)} | "
+                f"{statistics.median(values):.1f} | {p(values, 0.95):.1f} | {min(values):.1f} | "
+                f"{max(values):.1f} |"
             )
     if downtimes:
         print(

@@ -12,6 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from tests.chaos.fast_faults import (
+    SLOW_PRIMARY_S,
+    WITNESS_CUT_S,
+    _agent_starved,
+    _witness_back,
+    _witness_cut,
+    freeze_for,
+)
 from tests.chaos.infra_faults import (
     QUORUM_LOSS_S,
     _console_says_disk_full_then_free,
@@ -94,6 +102,8 @@ class Fault:
     # The admin's answer after the heal is a setup run (the lab has no systemd to restart
     # what the fault stopped, e.g. HAProxy or a powered-on proxy's daemons).
     heal_with_setup: bool = False
+    # A fault of the fenced fast path only (test_chaos_fast runs it, with FAST_PATH_FAULTS).
+    fast_path: bool = False
 
 
 def _iptables(action: str) -> Callable[[Target], None]:
@@ -110,9 +120,8 @@ def _iptables(action: str) -> Callable[[Target], None]:
     return apply
 
 
-def _freeze(target: Target) -> None:
-    target.lab.exec(target.primary, ["pkill", "-STOP", "-u", "postgres"])
-    target.later(30, lambda: target.lab.exec(target.primary, ["pkill", "-CONT", "-u", "postgres"]))
+# The primary frozen 30 s; not thawed if the fast path's fence powered it off meanwhile.
+_freeze = freeze_for(30)
 
 
 def _nothing(target: Target) -> None:
@@ -286,6 +295,36 @@ FAULTS: tuple[Fault, ...] = (
         heal_after_s=5,
         chaos_only=True,
         small_disks=True,
+    ),
+    Fault(
+        "primary_slow",
+        f"false positive: the primary slow but alive (PostgreSQL and Patroni stopped "
+        f"{SLOW_PRIMARY_S:g} s, then SIGCONT)",
+        freeze_for(SLOW_PRIMARY_S),
+        Target.wait_timers,
+        # The agent may fence it (once), or not; the lease never moves it.
+        failover=None,
+        heal_after_s=10,
+        fast_path=True,
+    ),
+    Fault(
+        "agent_starved",
+        "false positive: the fast-path agent starved of CPU (SIGSTOP 3 s, three times)",
+        _agent_starved,
+        Target.wait_timers,
+        failover=None,
+        heal_after_s=12,
+        fast_path=True,
+    ),
+    Fault(
+        "witness_cut",
+        f"the witness (the proxy, with the agent and the third etcd member) cut off alone "
+        f"for {WITNESS_CUT_S} s",
+        _witness_cut,
+        _witness_back,
+        failover=False,
+        heal_after_s=WITNESS_CUT_S,
+        fast_path=True,
     ),
     Fault(
         "reboot",

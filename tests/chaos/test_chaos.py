@@ -10,8 +10,17 @@ failover is recorded as an event with its timings; a fault that hits one of HA C
 (job_faults) also keeps its own promises (lost and resumed, or a clear failure, then one retry
 finishes it without re-running finished steps). Each round's figures go to
 `var/chaos/results.jsonl`; `python -m tests.chaos.report` turns them into docs/reliability.md.
+
+`test_chaos_fast` runs the fenced fast path (issue 21) as a profile of its own: a cluster with
+`fast_failover` on and a Redfish fence device (the lab BMC) on each database node; the
+faults the agent must win by a fence (power-off, network cut, freeze), then the same faults
+with the fence broken (the lease must win, no split), and its false positives and the
+witness's partition. Each round also records the agent's decisions (read on the witness) and
+whether two PostgreSQL servers were writable at once.
 """
 
+import collections
+import dataclasses
 import itertools
 import json
 import os
@@ -20,9 +29,18 @@ from pathlib import Path
 
 import pytest
 
+from clusters.inventory.fencing import fence_device_set
 from clusters.models import Cluster, ClusterEvent
 from jobs import services
 from jobs.models import Job, JobStatus
+from tests.chaos.fast_faults import (
+    FAST_PATH_FAULTS,
+    WritableWatch,
+    decisions_offset,
+    decisions_since,
+    fast_promises_broken,
+    restore_fenced,
+)
 from tests.chaos.faults import FAULTS, Fault, Target, hold
 from tests.chaos.job_faults import broken_promises
 from tests.chaos.small_disks import small_data_disks
@@ -35,6 +53,8 @@ from tests.integration.conftest import (
     wait_for_job,
 )
 from tests.integration.test_setup_lab import define_cluster
+from tests.lab import network
+from tests.lab.bmc import LabBMC
 from tests.lab.core import VIRTUAL_IP
 from tests.workers import start_beat
 from tests.writer import ProxyWriter
@@ -44,6 +64,20 @@ pytestmark = [pytest.mark.lab, pytest.mark.integration, pytest.mark.django_db(tr
 ROUNDS = int(os.environ.get("HACENTER_CHAOS_ROUNDS", "0"))
 ONLY = [f for f in os.environ.get("HACENTER_CHAOS_FAULTS", "").split(",") if f]
 RESULTS = Path(os.environ.get("HACENTER_CHAOS_RESULTS", "var/chaos/results.jsonl"))
+# The fast path's profiles (HACENTER_CHAOS_PATHS narrows them, e.g. "fence_broken"): the agent
+# with working fence devices, and with devices that cannot confirm an off (LabBMC.broken; the
+# rounds alternate between a BMC stuck on "On" and one that answers nothing but 503).
+FAST_PATHS = ("fast", "fence_broken")
+PATHS = [p for p in os.environ.get("HACENTER_CHAOS_PATHS", "").split(",") if p]
+# (A BMC that only refuses the reset still tells a host that is already off as Off: the
+# power-off fault is then rightly fenced. These two cannot confirm anything.)
+BROKEN_MODES = ("stuck_on", "silent")
+BMC_PASSWORD = "chaos bmc;pass='4242'"
+# The fast path's rate limit in the suite: a round (fault, failover, Rebuild, healthy again)
+# takes about a minute, so every round may fence; the product's default is an hour. A round
+# starts no sooner than this after the previous one's fault (the agent's intent key lives
+# that long in etcd).
+FAST_WINDOW_S = 30
 
 
 def db_addresses(lab) -> dict[str, str]:
@@ -214,6 +248,7 @@ def check(result: dict, fault: Fault) -> None:
         assert result["missing_rows"] == 0, result
     assert result["unfinished_jobs"] == 0 and result["rebuilds"] <= 1, result
     assert not result.get("broken"), result  # a job fault's own promises
+    assert not fast_promises_broken(result), result  # the fast path's, on its rounds
 
 
 @pytest.mark.timeout(3600)
@@ -222,7 +257,77 @@ def test_chaos(fresh_lab, workers, replication):
     cluster = define_cluster(fresh_lab, f"chaos{replication[0]}", replication=replication)
     run_job(cluster, "setup")
     faults = [f for f in FAULTS if not (f.systemd or f.two_proxies or f.small_disks)]
-    chaos_rounds(fresh_lab, cluster, workers, faults)
+    chaos_rounds(fresh_lab, cluster, workers, [f for f in faults if not f.fast_path])
+
+
+@pytest.mark.timeout(7200)
+@pytest.mark.parametrize("replication", ["async", "sync"])
+def test_chaos_fast(fresh_lab, workers, replication):
+    """The fenced fast path as a profile: `make chaos` runs FAST_PATH_FAULTS and the fast
+    path's own faults with working fence devices, then FAST_PATH_FAULTS with broken ones;
+    `make test` one power-off round on the sync cluster, nothing else."""
+    by_name = {f.name: f for f in FAULTS}
+    faults = [by_name[n] for n in FAST_PATH_FAULTS] + [f for f in FAULTS if f.fast_path]
+    paths = [p for p in FAST_PATHS if p in PATHS or not PATHS]
+    if not ROUNDS:
+        if replication != "sync":
+            pytest.skip("`make test` runs one fast-path round, on the sync cluster")
+        faults, paths = [by_name["poweroff"]], ["fast"]
+    with LabBMC(fresh_lab, network.BRIDGE_ADDRESS, password=BMC_PASSWORD) as bmc:
+        cluster = define_cluster(
+            fresh_lab,
+            f"chaosf{replication[0]}",
+            replication=replication,
+            fast_failover=True,
+            fast_failover_window_s=FAST_WINDOW_S,
+        )
+        for node in cluster.nodes.filter(kind="database"):
+            fence_device_set(node=node, data=bmc.fence_device(node.name, BMC_PASSWORD))
+        run_job(cluster, "setup")  # installs fence-agents on the witness
+        for node in cluster.nodes.filter(kind="database"):
+            run_job(cluster, "fence_test", node.name)
+        job = run_job(cluster, "setup")  # arms the agent with the tested devices
+        armed = job.steps.get(name="fastpath", node__kind="proxy").summary
+        assert "fence devices: node1, node2" in armed, armed
+        chaos_rounds(fresh_lab, cluster, workers, faults, paths=paths, bmc=bmc)
+
+
+def fast_round(
+    cluster: Cluster, writer: ProxyWriter, fault: Fault, target: Target, path: str
+) -> dict:
+    """One round with the fast-path agent armed: as `one_round`, the hosts a fence left off
+    brought back before the Rebuild (as the operator does), and what the agent decided and
+    whether two servers were writable at once recorded with the round."""
+    lab = target.lab
+    names = list(db_addresses(lab))
+    offset = decisions_offset(lab, cluster.name)
+    booted = {name: lab.init_pid(name) for name in names}
+
+    def heal(t: Target) -> None:
+        fault.heal(t)
+        t.findings["restored"] = restore_fenced(t.lab, names)
+
+    watch = WritableWatch(lab, names)
+    watch.start()
+    try:
+        result = one_round(cluster, writer, dataclasses.replace(fault, heal=heal), target)
+    finally:
+        two_writable = watch.stop()
+    decisions = decisions_since(lab, cluster.name, offset)
+    if any(lab.init_pid(name) != pid for name, pid in booted.items()):
+        # A host that was powered off runs its fast-path peer again once setup has run (a
+        # systemd server's enabled unit would start it at boot; the netns lab has none).
+        run_job(cluster, "setup")
+        healthy(cluster, db_addresses(lab))
+    acted = next((d for d in decisions if d["outcome"] == "acted"), None)
+    return {
+        **result,
+        "decided": dict(collections.Counter(d["outcome"] for d in decisions)),
+        "fast_timings_ms": acted["timings_ms"] if acted else None,
+        "decisions": decisions[:6],
+        "two_writable": two_writable,
+        "two_writable_hosts": watch.two_writable[:3],
+    }
 
 
 @pytest.mark.timeout(3600)
@@ -259,11 +364,18 @@ def test_chaos_vip(fresh_lab, workers, replication):
 
 
 def chaos_rounds(
-    lab, cluster: Cluster, workers, faults: list[Fault], address: str | None = None
+    lab,
+    cluster: Cluster,
+    workers,
+    faults: list[Fault],
+    address: str | None = None,
+    paths: list[str] | tuple[str, ...] = ("lease",),
+    bmc: LabBMC | None = None,
 ) -> None:
     """On a cluster that is set up: each fault's rounds with the monitor and a writer running
     (through the proxy, or `address`), every round recorded in RESULTS and checked against the
-    suite's promises."""
+    suite's promises. With the fast path's `paths` (and the `bmc` of its fence devices): the
+    rounds of each path in turn; the broken fence only under FAST_PATH_FAULTS."""
     secret = cluster.secrets.get(name="superuser").value
     host = address or lab.proxy.address
     writer = ProxyWriter(f"postgresql://postgres:{secret}@{host}:5432/postgres")
@@ -276,14 +388,34 @@ def chaos_rounds(
         faults = [f for f in faults if (f.name in ONLY if ONLY else True)]
         if not ROUNDS:
             faults = [f for f in faults if f.quick_on == replication and not f.chaos_only]
-        for fault in faults:
+        plan = [
+            (path, fault)
+            for path in paths
+            for fault in faults
+            if path != "fence_broken" or fault.name in FAST_PATH_FAULTS
+        ]
+        last_fault = -FAST_WINDOW_S
+        for path, fault in plan:
             for i in range(ROUNDS or 1):
                 target = Target(lab, cluster.name, "", "", cluster, workers, i + 1)
+                labels = {"path": path} if path != "lease" else {}
+                if path == "fence_broken":
+                    labels["bmc"] = BROKEN_MODES[i % len(BROKEN_MODES)]
+                if bmc is not None:
+                    bmc.break_as(labels.get("bmc", ""))
+                    # The agent's intent key (its rate limit) from the last round is gone.
+                    time.sleep(max(0.0, last_fault + FAST_WINDOW_S + 5 - time.monotonic()))
+                    last_fault = time.monotonic()
                 try:
-                    result = {**one_round(cluster, writer, fault, target), "round": i + 1}
+                    if path == "lease":
+                        result = one_round(cluster, writer, fault, target)
+                    else:
+                        result = fast_round(cluster, writer, fault, target, path)
+                    result = {**result, **labels, "round": i + 1}
                 # BaseException: a wait_for deadline is pytest's Failed, which is not an Exception.
                 except BaseException as exc:  # recorded as a failed round, then the test fails
                     result = {"fault": fault.name, "replication": replication, "round": i + 1}
+                    result.update(labels)
                     result["error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
                     if fault.hits_a_job:
                         result["job"] = target.findings

@@ -16,6 +16,13 @@ the resources `fence_redfish` reads (fence-agents 4.12, /usr/sbin/fence_redfish)
 A system's id is the lab host's name. A wrong user or password is answered 401 with a Redfish
 error body, as BMCs do. ``requests`` keeps every request (method, path, ResetType) so a test can
 prove a status query sent no reset.
+
+``broken`` makes it a faulty device (the chaos suite's "fence broken" rounds): ``"refuse"``
+answers every reset 500 and does nothing (it still tells a host that is already off as Off,
+so a fence of such a host is confirmed, rightly); ``"stuck_on"`` accepts every reset (204),
+does nothing, and reports ``PowerState`` On whatever the host's state, as a BMC whose relay is
+welded; ``"silent"`` answers every request 503, as a BMC whose controller hangs. With
+``stuck_on`` and ``silent`` nothing can confirm an off.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from ._util import LabError
 PORT = 8443
 ROOT = "/redfish/v1"
 RESET_SUFFIX = "/Actions/ComputerSystem.Reset"
+#: The ways ``LabBMC.broken`` can break the device ("" works).
+BROKEN_MODES = ("", "refuse", "stuck_on", "silent")
 
 
 def self_signed(address: str, into: Path) -> tuple[Path, Path]:
@@ -83,6 +92,7 @@ class LabBMC:
         self.lab, self.address, self.port = lab, address, port
         self.username, self.password = username, password
         self.requests: list[tuple[str, str, str]] = []  # (method, path, ResetType or "")
+        self.broken = ""  # one of BROKEN_MODES
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="hclab-bmc-")
@@ -149,11 +159,22 @@ class LabBMC:
     def hosts(self) -> list[str]:
         return [h.name for h in self.lab.hosts]
 
+    def break_as(self, mode: str) -> None:
+        """Break the device (see the module's docstring) or, with "", repair it."""
+        if mode not in BROKEN_MODES:
+            raise ValueError(f"unknown broken mode {mode!r}; one of {BROKEN_MODES}")
+        self.broken = mode
+
     def power_state(self, host: str) -> str:
+        if self.broken == "stuck_on":
+            return "On"
         return "On" if self.lab.is_powered(host) else "Off"
 
     def reset(self, host: str, kind: str) -> bool:
-        """Carry out a ResetType on the lab host; False for one this BMC does not offer."""
+        """Carry out a ResetType on the lab host; False for one this BMC does not offer.
+        A "stuck_on" BMC accepts it and does nothing."""
+        if self.broken == "stuck_on":
+            return kind in ("ForceOff", "ForceRestart", "On", "ForceOn")
         if kind in ("ForceOff", "ForceRestart"):
             if self.lab.is_powered(host):
                 self.lab.power_off(host)
@@ -207,6 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(401, "Invalid credentials", {"WWW-Authenticate": 'Basic realm="hclab-bmc"'})
         return False
 
+    def _silent(self) -> bool:
+        """A "silent" BMC answers 503 to everything (after the authentication, as a hung
+        controller behind a working web server does)."""
+        if self.owner.broken != "silent":
+            return False
+        self._error(503, "Service temporarily unavailable")
+        return True
+
     def _host(self, path: str) -> str | None:
         name = path[len(f"{ROOT}/Systems/") :].split("/")[0]
         return name if name in self.owner.hosts() else None
@@ -214,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.rstrip("/")
         self.owner.requests.append(("GET", path, ""))
-        if not self._gate():
+        if not self._gate() or self._silent():
             return
         if path == ROOT:
             self._answer(
@@ -269,11 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, AttributeError):
             kind = ""
         self.owner.requests.append(("POST", path, kind))
-        if not self._gate():
+        if not self._gate() or self._silent():
             return
         host = self._host(path)
         if host is None or path != self.owner.systems_uri(host) + RESET_SUFFIX:
             self._error(404, f"No action {path}")
+        elif self.owner.broken == "refuse":
+            self._error(500, "The power controller did not respond")
         elif not self.owner.reset(host, kind):
             self._error(400, f"ResetType {kind!r} is not supported")
         else:
