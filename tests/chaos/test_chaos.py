@@ -264,15 +264,14 @@ def test_chaos(fresh_lab, workers, replication):
 @pytest.mark.parametrize("replication", ["async", "sync"])
 def test_chaos_fast(fresh_lab, workers, replication):
     """The fenced fast path as a profile: `make chaos` runs FAST_PATH_FAULTS and the fast
-    path's own faults with working fence devices, then FAST_PATH_FAULTS with broken ones;
-    `make test` one power-off round on the sync cluster, nothing else."""
+    path's own faults with working fence devices, then FAST_PATH_FAULTS with broken ones.
+    Not in `make test`: tests/integration/test_fastpath_lab.py runs its power-off, cable,
+    witness-cut and broken-device cases there on one cluster."""
     by_name = {f.name: f for f in FAULTS}
     faults = [by_name[n] for n in FAST_PATH_FAULTS] + [f for f in FAULTS if f.fast_path]
     paths = [p for p in FAST_PATHS if p in PATHS or not PATHS]
     if not ROUNDS:
-        if replication != "sync":
-            pytest.skip("`make test` runs one fast-path round, on the sync cluster")
-        faults, paths = [by_name["poweroff"]], ["fast"]
+        pytest.skip("chaos only: `make test` runs tests/integration/test_fastpath_lab.py")
     with LabBMC(fresh_lab, network.BRIDGE_ADDRESS, password=BMC_PASSWORD) as bmc:
         cluster = define_cluster(
             fresh_lab,
