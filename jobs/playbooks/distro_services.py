@@ -4,8 +4,7 @@ Debian starts a service as soon as its package is installed: a PostgreSQL cluste
 single-node etcd on localhost:2379/2380, an HAProxy with its default configuration. Left
 enabled, they come back at the next boot beside ours: two HAProxies on :5432 sharing the admin
 socket (maintenance through one still lets the other route to the node), an etcd whose ports
-make ours fail to bind, a PostgreSQL started outside Patroni (Debian's postgresql.service
-starts every cluster at boot, a fenced old primary's too). Under systemd their units are
+make ours fail to bind, a PostgreSQL started outside Patroni. Under systemd their units are
 masked before the install, so the packages' scripts cannot start them either; `remove_cluster`
 unmasks them again (stopped and disabled). Their data stays where it is.
 """
@@ -25,12 +24,6 @@ def competing_units(spec: ClusterSpec, node: Node) -> list[str]:
         units.append("keepalived.service")  # ours runs as hacenter-keepalived.service
     if node.name in {m.name for m in spec.etcd_members}:
         units.append("etcd.service")
-    if node.kind == Node.Kind.DATABASE and spec.adopted is None:
-        # Debian's umbrella unit starts every cluster of /etc/postgresql at boot: a fenced
-        # old primary powered on again must not come back as a primary outside Patroni
-        # (issue 21). Not on an adopted cluster: stopping the unit would stop the server that
-        # setup takes over.
-        units.append("postgresql.service")
     return units
 
 

@@ -1,14 +1,12 @@
 """What setup needs to get right on a fresh systemd server, as pure logic: the units it writes,
 the apt options it passes, how it reads apt's failures."""
 
-import dataclasses
 from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from clusters.inventory.validators import validate_apt_proxy
-from jobs.configs.spec import AdoptedServer
 from jobs.playbooks import daemons, distro_services, packages
 from jobs.playbooks.setup_etcd import etcd_daemon
 from jobs.playbooks.setup_finish import haproxy_daemon
@@ -47,20 +45,7 @@ def test_each_node_gets_the_packages_and_masks_for_its_role():
         "haproxy.service",
         "etcd.service",
     ]
-    # Debian's postgresql.service would start a fenced old primary's PostgreSQL at boot,
-    # outside Patroni (issue 21): masked on database nodes.
-    assert distro_services.competing_units(SPEC, node("node2", "database")) == [
-        "etcd.service",
-        "postgresql.service",
-    ]
-
-
-def test_an_adopted_master_keeps_its_postgresql_unit():
-    """Stopping postgresql.service would stop the server setup is about to take over."""
-    adopted = dataclasses.replace(SPEC, adopted=AdoptedServer(data_dir="/srv/pg"))
-    assert "postgresql.service" not in distro_services.competing_units(
-        adopted, node("node1", "database")
-    )
+    assert distro_services.competing_units(SPEC, node("node2", "database")) == ["etcd.service"]
 
 
 def test_the_apt_proxy_is_one_quoted_option_and_absent_without_one():
