@@ -34,7 +34,6 @@ import time
 import psycopg2
 from django.utils import timezone
 
-from clusters.inventory.fence_methods import agent_input
 from clusters.models import Cluster, ClusterSecret, FenceDevice, Node, NodeStatus
 from jobs import drill_measure, drill_writer, patroni_api
 from jobs.configs.patroni import MAXIMUM_LAG_ON_FAILOVER
@@ -226,18 +225,8 @@ def _witness(ctx: StepContext) -> Node:
 
 
 def _agent(ctx: StepContext, device: FenceDevice, action: str) -> tuple[int, list[str], list[str]]:
-    """Run the device's agent on the witness with `action`; its exit status and output. The
-    options and the secret go on stdin."""
-    out: list[str] = []
-    result = ctx.run(
-        fence_test.agent_command(device.method),
-        node=_witness(ctx),
-        sudo=False,
-        stdin=agent_input(device.method, device.options, device.secret, action=action),
-        collect=out,
-        timeout=fence_test.AGENT_TIMEOUT_S + 15,
-    )
-    return result.exit_status, out, result.stderr_tail
+    """Run the device's agent on the witness with `action`; its exit status and output."""
+    return fence_test.agent_run(ctx, device, action, node=_witness(ctx))
 
 
 def _power(ctx: StepContext, device: FenceDevice) -> tuple[str, str]:

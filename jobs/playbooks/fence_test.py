@@ -35,6 +35,23 @@ def agent_command(method: str) -> str:
     return f"timeout {AGENT_TIMEOUT_S} {agent}"
 
 
+def agent_run(
+    ctx: StepContext, device: FenceDevice, action: str, node: Node | None = None
+) -> tuple[int, list[str], list[str]]:
+    """Run the device's agent with `action` on `node` (the step's own by default: the
+    witness); its exit status, output and error lines. Options and secret go on stdin."""
+    out: list[str] = []
+    result = ctx.run(
+        agent_command(device.method),
+        node=node,
+        sudo=False,
+        stdin=agent_input(device.method, device.options, device.secret, action=action),
+        collect=out,
+        timeout=AGENT_TIMEOUT_S + 15,
+    )
+    return result.exit_status, out, result.stderr_tail
+
+
 def answer_line(lines: list[str]) -> str:
     """The agent's one line: its last meaningful output line, without the logging prefix."""
     for line in reversed(lines):
@@ -89,16 +106,7 @@ def fence_status(ctx: StepContext) -> Verdict:
             "Debian's fence-agents there once a node has a fence device"
         )
     ctx.log(f"{agent} on {witness.name}: action=status (options and secret on stdin)")
-    stdin = agent_input(device.method, device.options, device.secret, action="status")
-    out: list[str] = []
-    result = ctx.run(
-        agent_command(device.method),
-        sudo=False,
-        stdin=stdin,
-        collect=out,
-        timeout=AGENT_TIMEOUT_S + 15,
-    )
-    ok, power, line = judge(result.exit_status, out, result.stderr_tail)
+    ok, power, line = judge(*agent_run(ctx, device, "status"))
     _record(device, ok, power, line)
     if not ok:
         raise StepFailed(
