@@ -60,6 +60,8 @@ ON_CONFIRM_TIMEOUT_S = 120
 # A real server's firmware may take minutes before its OS boots (a container takes seconds).
 BOOT_TIMEOUT_S = 900
 COUNT_TIMEOUT_S = 60
+# Each member rewrites its key once per loop (loop_wait is at most 10 s in every profile).
+MEMBER_LIST_WAIT_S = 30
 # Patroni's member states of a standby it may promote.
 TAKEOVER_STATES = ("running", "streaming")
 SYNC_ROLES = ("sync_standby", "quorum_standby")
@@ -585,14 +587,25 @@ def drill_finish(ctx: StepContext) -> Verdict | str:
     """Patroni lists the old primary as a streaming standby of the new primary: the drill
     passed, with its RTO and RPO."""
     drill = _drill(ctx)
-    current = members(ctx)
-    leader = (patroni_api.leader(current) or {}).get("name")
-    me = next((m for m in current if m.get("name") == drill.primary_before), {})
-    if me.get("state") != "streaming":
-        raise StepFailed(
-            f"{drill.primary_before} is {me.get('state') or 'absent'} in Patroni's member list, "
-            "not streaming"
+    seen: dict = {}
+
+    def listed_streaming() -> list[dict] | None:
+        current = members(ctx)
+        seen.update(next((m for m in current if m.get("name") == drill.primary_before), {}))
+        return current if seen.get("state") == "streaming" else None
+
+    # The list is the members' keys in etcd, each rewritten once per Patroni loop: a node that
+    # the Rebuild just saw streaming can still be listed "stopped" for up to loop_wait.
+    try:
+        current = ctx.wait_until(
+            listed_streaming, timeout=MEMBER_LIST_WAIT_S, what="the member list to agree"
         )
+    except StepFailed:
+        raise StepFailed(
+            f"{drill.primary_before} is {seen.get('state') or 'absent'} in Patroni's member "
+            f"list, not streaming, {MEMBER_LIST_WAIT_S} s after the Rebuild"
+        ) from None
+    leader = (patroni_api.leader(current) or {}).get("name")
     # What the drill saw is the cluster's state now: the monitor's next pass agrees or corrects.
     node_statuses_record(cluster=ctx.cluster, members=current)
     Cluster.objects.filter(pk=ctx.cluster.pk).update(last_leader=leader or "")
