@@ -47,6 +47,15 @@ class FenceDevice(models.Model):
     def agent(self) -> str:
         return METHODS[self.method].agent
 
+    def untested_reason(self) -> str:
+        """Why the fast path may not fence with this device ("" when its last test passed):
+        the one rule the agent's config, the fast-failover page and the failover drill share."""
+        if self.last_test_ok is None:
+            return "its fence device was never tested"
+        if not self.last_test_ok:
+            return f"its fence device's last test failed ({self.last_test_result or 'no answer'})"
+        return ""
+
     def secret_values(self) -> list[str]:
         """The secret, for redaction of logs."""
         return [self.secret] if self.secret else []

@@ -9,14 +9,7 @@ RECENT_DECISIONS = 10
 
 def node_readiness(node: Node, device: FenceDevice | None) -> dict:
     """One database node: armed (the agent may fence it), or why it keeps the lease path."""
-    if device is None:
-        why = "no fence device"
-    elif device.last_test_ok is None:
-        why = "its fence device was never tested"
-    elif not device.last_test_ok:
-        why = f"its fence device's last test failed ({device.last_test_result})"
-    else:
-        why = ""
+    why = device.untested_reason() if device else "no fence device"
     return {"name": node.name, "armed": not why, "why": why, "method": device and device.method}
 
 

@@ -111,13 +111,8 @@ def drill_refusal(cluster: Cluster) -> str | None:
             f"{primary.name}, the primary, has no fence device: define one on its Fence device "
             "page and test it"
         )
-    if device.last_test_ok is None:
-        return f"{primary.name}'s fence device was never tested: test it first"
-    if not device.last_test_ok:
-        return (
-            f"the last test of {primary.name}'s fence device failed "
-            f"({device.last_test_result or 'no answer'}): fix it and test it again"
-        )
+    if why := device.untested_reason():
+        return f"{primary.name}, the primary: {why}; test it (again) on its Fence device page"
     if not ready_standbys(cluster, primary):
         sync = cluster.replication == Cluster.Replication.SYNC
         return "no standby can take over: " + (

@@ -70,7 +70,7 @@ def fence_entries(devices: list[FenceDevice]) -> dict[str, dict]:
     devices whose last test passed; the others are left out (the lease path)."""
     entries = {}
     for device in devices:
-        if device.last_test_ok is not True:
+        if device.untested_reason():
             continue
         stdin = agent_input(device.method, device.options, device.secret, action="status")
         entries[device.node.name] = {

@@ -88,13 +88,13 @@ def test_a_ready_cluster_plans_check_write_off_measure_on_then_rebuilds_steps():
         (lambda c, n: FenceDevice.objects.all().delete(), "node1, the primary, has no fence"),
         (
             lambda c, n: FenceDevice.objects.update(last_test_ok=None),
-            "node1's fence device was never tested",
+            "node1, the primary: its fence device was never tested",
         ),
         (
             lambda c, n: FenceDevice.objects.update(
                 last_test_ok=False, last_test_result="Unable to get PowerState"
             ),
-            "last test of node1's fence device failed (Unable to get PowerState)",
+            "its fence device's last test failed (Unable to get PowerState)",
         ),
         (
             lambda c, n: Cluster.objects.filter(pk=c.pk).update(state="degraded"),
@@ -287,7 +287,10 @@ def test_the_api_lists_drills_newest_first_and_says_why_one_cannot_start(client,
     answer = api.get(f"/api/v1/clusters/{cluster.pk}/failover-drills/")
     assert answer.status_code == 200, answer.content
     body = answer.json()
-    assert body["why_not"] == "node1's fence device was never tested: test it first"
+    assert body["why_not"] == (
+        "node1, the primary: its fence device was never tested; "
+        "test it (again) on its Fence device page"
+    )
     newest, older = body["drills"]
     # A drill whose job was lost before a step said so is failed, with the reason.
     assert (newest["outcome"], newest["message"]) == ("failed", "job lost")

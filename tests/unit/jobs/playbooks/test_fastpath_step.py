@@ -5,6 +5,7 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
+from clusters.models import FenceDevice, Node
 from jobs.agents import fastpath as agent
 from jobs.configs.spec import HttpFrontend, NodeTls, TlsSpec
 from jobs.playbooks import fastpath
@@ -18,9 +19,10 @@ TLS_SPEC = dataclasses.replace(
 )
 
 
-def device(node: str, ok: bool | None) -> SimpleNamespace:
-    return SimpleNamespace(
-        node=SimpleNamespace(name=node),
+def device(node: str, ok: bool | None) -> FenceDevice:
+    """An unsaved device of an unsaved node: the step reads it, nothing more."""
+    return FenceDevice(
+        node=Node(name=node),
         method="redfish",
         options={"ip": "10.9.0.1", "username": "admin", "ssl_insecure": True},
         secret=SECRET,
