@@ -2,7 +2,10 @@
 
 The export holds credentials by name, user and kind (never a key, passphrase or password),
 and each cluster with its nodes and their pinned host keys (public keys, not secrets). Alert
-channels are left out: a webhook URL often embeds its receiver's token.
+channels are left out: a webhook URL often embeds its receiver's token. A database node's fence
+device goes with its method and options but not its secret; on import, a device whose method
+needs one is created only when the file was given its ``secret`` by hand, else left out with a
+notice (the node keeps the lease path until its device is defined and tested here).
 
 An import is validated by the same forms and checks as the pages and the API, and is all or
 nothing. It creates clusters, never credentials: a credential without its secret would be
@@ -14,18 +17,23 @@ export, so a cluster that was set up elsewhere must be set up again from this co
 from django.db import transaction
 from django.utils import timezone
 
+from clusters.inventory.fence_methods import METHODS
+from clusters.inventory.fencing import fence_device_set
 from clusters.inventory.services import InvalidInput, cluster_create
 from clusters.inventory.ssh_keys import fingerprint_of
 from clusters.inventory.validators import normalize_address
-from clusters.models import Cluster, Credential, ScannedHostKey
+from clusters.models import Cluster, Credential, FenceDevice, Node, ScannedHostKey
 
 FORMAT, VERSION = "hacenter-inventory", 1
+# The fast-failover window's bounds, in seconds (clusters.web.fast_failover_setting's minutes).
+WINDOW_S = (60, 7 * 24 * 3600)
 
 
 def inventory_export() -> dict:
     """The inventory as a JSON-ready dict, without secrets."""
     clusters = []
-    for cluster in Cluster.objects.prefetch_related("nodes__credential").order_by("name"):
+    nodes = Cluster.objects.prefetch_related("nodes__credential", "nodes__fence_device")
+    for cluster in nodes.order_by("name"):
         clusters.append(
             {
                 "name": cluster.name,
@@ -37,6 +45,9 @@ def inventory_export() -> dict:
                 "http_frontends": cluster.http_frontends,
                 "apt_proxy": cluster.apt_proxy,
                 "adopt_database": cluster.adopt_database,
+                "application_unit": cluster.application_unit,
+                "fast_failover": cluster.fast_failover,
+                "fast_failover_window_s": cluster.fast_failover_window_s,
                 # The CA and the node certificates stay behind (the CA's key is a secret): the
                 # importing console makes its own when it sets the cluster up.
                 "require_client_tls": cluster.require_client_tls,
@@ -58,6 +69,7 @@ def inventory_export() -> dict:
                             "base64": n.host_key_base64,
                             "fingerprint": n.host_key_fingerprint,
                         },
+                        **_fence_device_export(n),
                     }
                     for n in sorted(cluster.nodes.all(), key=lambda n: (n.kind, n.name))
                 ],
@@ -81,10 +93,23 @@ def inventory_export() -> dict:
     }
 
 
-def inventory_import(*, data: object, created_by=None) -> list[Cluster]:
+def _fence_device_export(node: Node) -> dict:
+    """The node's fence device without its secret, as ``{"fence_device": ...}`` ({} if none)."""
+    try:
+        device = node.fence_device
+    except FenceDevice.DoesNotExist:
+        return {}
+    return {"fence_device": {"method": device.method, "options": dict(device.options)}}
+
+
+def inventory_import(
+    *, data: object, created_by=None, notices: list[str] | None = None
+) -> list[Cluster]:
     """Create the clusters of an export; raises InvalidInput (nothing created) on any error.
 
     Errors are keyed like the API's, under ``clusters[i].`` (``clusters[0].nodes[1].address``).
+    What was left out on purpose (a fence device without its secret) is appended to
+    ``notices``.
     """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InvalidInput({"format": [f"This is not an HA Center inventory ({FORMAT})."]})
@@ -139,14 +164,59 @@ def inventory_import(*, data: object, created_by=None) -> list[Cluster]:
             if any(k.startswith(where) for k in errors):
                 continue
             try:
-                created.append(
-                    cluster_create(
-                        data={k: v for k, v in raw.items() if k != "nodes"} | {"nodes": nodes},
-                        created_by=created_by,
-                    )
+                cluster = cluster_create(
+                    data={k: v for k, v in raw.items() if k != "nodes"} | {"nodes": nodes},
+                    created_by=created_by,
                 )
             except InvalidInput as exc:
                 errors.update({where + k: v for k, v in exc.field_errors.items()})
+                continue
+            created.append(cluster)
+            _fast_failover_import(cluster, raw, where, errors)
+            for j, node in enumerate(raw["nodes"]):
+                if "fence_device" in node:
+                    _fence_device_import(cluster, node, f"{where}nodes[{j}].", errors, notices)
         if errors:
             raise InvalidInput(errors)  # leaving the block rolls back the keys recorded above
     return created
+
+
+def _fast_failover_import(cluster: Cluster, raw: dict, where: str, errors: dict) -> None:
+    """The fast-failover setting of an export (older exports lack it: it stays off)."""
+    enabled = raw.get("fast_failover", False)
+    window = raw.get("fast_failover_window_s", cluster.fast_failover_window_s)
+    if not isinstance(enabled, bool):
+        errors[where + "fast_failover"] = ["Expected true or false."]
+    low, high = WINDOW_S
+    if isinstance(window, bool) or not isinstance(window, int) or not low <= window <= high:
+        errors[where + "fast_failover_window_s"] = [f"Expected seconds from {low} to {high}."]
+    if not any(k.startswith(where + "fast_failover") for k in errors):
+        cluster.fast_failover, cluster.fast_failover_window_s = enabled, window
+        cluster.save(update_fields=["fast_failover", "fast_failover_window_s"])
+
+
+def _fence_device_import(
+    cluster: Cluster, raw_node: dict, where: str, errors: dict, notices: list[str] | None
+) -> None:
+    """One node's fence device, checked as on its page; left out (with a notice) when its
+    method needs a secret the file does not hold."""
+    raw = raw_node["fence_device"]
+    node = cluster.nodes.filter(name=raw_node.get("name")).first()
+    if not isinstance(raw, dict) or node is None:
+        errors[where + "fence_device"] = ["Expected an object with method and options."]
+        return
+    method = METHODS.get(raw.get("method"))
+    if method and method.credential_required and not raw.get("secret"):
+        if notices is not None:
+            notices.append(
+                f"{cluster.name}/{node.name}: fence device ({method.name}) not imported: its "
+                f"{method.credential_label.lower()} is not in the file; define it on the node's "
+                "Fence device page and test it"
+            )
+        return
+    try:
+        fence_device_set(
+            node=node, data={k: raw[k] for k in ("method", "options", "secret") if k in raw}
+        )
+    except InvalidInput as exc:
+        errors.update({f"{where}fence_device.{k}": v for k, v in exc.field_errors.items()})

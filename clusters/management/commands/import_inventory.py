@@ -29,7 +29,8 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from None
         try:
-            created = inventory_import(data=data)
+            notices: list[str] = []
+            created = inventory_import(data=data, notices=notices)
         except InvalidInput as exc:
             lines = [f"  {key}: {' '.join(msgs)}" for key, msgs in sorted(exc.field_errors.items())]
             audit_record(
@@ -42,3 +43,5 @@ class Command(BaseCommand):
         names = [c.name for c in created]
         audit_record(user=None, action="inventory.import", target=file, params={"clusters": names})
         self.stdout.write(f"imported {len(names)} cluster(s): {', '.join(names) or 'none'}")
+        for notice in notices:
+            self.stdout.write(f"  left out: {notice}")

@@ -1,5 +1,6 @@
 """Inventory export and import as JSON: no secrets out, everything validated on the way in."""
 
+import io
 import json
 
 import pytest
@@ -8,8 +9,16 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.management import CommandError, call_command
 
 from clusters.inventory.export_import import inventory_export
+from clusters.inventory.fencing import fence_device_set
 from clusters.inventory.ssh_keys import fingerprint_of
-from clusters.models import AuditEntry, Cluster, Credential, Node, ScannedHostKey
+from clusters.models import (
+    AuditEntry,
+    Cluster,
+    Credential,
+    FenceDevice,
+    Node,
+    ScannedHostKey,
+)
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "inventory-password-1"
@@ -132,3 +141,86 @@ def test_an_import_of_a_cluster_that_exists_is_refused(inventory, tmp_path):
     with pytest.raises(CommandError, match="exists already"):
         call_command("import_inventory", str(path))
     assert Cluster.objects.count() == 1
+
+
+BMC_PASSWORD = "bmc-secret-;42"
+
+
+def with_fast_failover(cluster: Cluster) -> None:
+    """Fast failover on, node1 behind a redfish BMC (a password), node2 a GCE instance (none)."""
+    Cluster.objects.filter(pk=cluster.pk).update(
+        fast_failover=True, fast_failover_window_s=1800, application_unit="shop.service"
+    )
+    node1, node2 = cluster.database_nodes
+    fence_device_set(
+        node=node1,
+        data={
+            "method": "redfish",
+            "options": {"ip": "10.9.0.1", "username": "admin"},
+            "secret": BMC_PASSWORD,
+        },
+    )
+    fence_device_set(
+        node=node2,
+        data={"method": "gce", "options": {"project": "p", "zone": "z", "plug": "node2"}},
+    )
+
+
+def test_fast_failover_and_fence_devices_go_without_the_secret(inventory, tmp_path):
+    with_fast_failover(inventory)
+    text = export_text(tmp_path)
+    assert BMC_PASSWORD not in text
+    (cluster,) = json.loads(text)["clusters"]
+    assert cluster["fast_failover"] is True and cluster["fast_failover_window_s"] == 1800
+    assert cluster["application_unit"] == "shop.service"
+    node1, node2, proxy = cluster["nodes"]
+    stored = FenceDevice.objects.get(node__name="node1").options
+    assert stored["ip"] == "10.9.0.1"
+    assert node1["fence_device"] == {"method": "redfish", "options": stored}  # no secret
+    assert "fence_device" not in proxy
+    assert node2["fence_device"]["method"] == "gce"
+
+    Cluster.objects.all().delete()
+    ScannedHostKey.objects.all().delete()
+    out = io.StringIO()
+    call_command("import_inventory", str(tmp_path / "inventory.json"), stdout=out)
+    imported = Cluster.objects.get(name="pg1")
+    assert imported.fast_failover and imported.fast_failover_window_s == 1800
+    assert imported.application_unit == "shop.service"
+    # The device without a secret to give comes back untested; the other is left out, said so.
+    (device,) = FenceDevice.objects.all()
+    assert device.node.name == "node2" and device.last_test_ok is None
+    assert "pg1/node1: fence device (redfish) not imported: its password" in out.getvalue()
+
+
+def test_a_fence_secret_added_to_the_file_by_hand_is_taken(inventory, tmp_path):
+    with_fast_failover(inventory)
+    path = _altered(
+        tmp_path, lambda d: d["clusters"][0]["nodes"][0]["fence_device"].update(secret="typed")
+    )
+    call_command("import_inventory", path, stdout=io.StringIO())
+    assert FenceDevice.objects.get(node__name="node1").secret == "typed"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(fast_failover="yes"), "clusters[0].fast_failover: Expected true"),
+        (lambda c: c.update(fast_failover_window_s=5), "clusters[0].fast_failover_window_s"),
+        (
+            lambda c: c["nodes"][1]["fence_device"].update(method="telnet"),
+            "clusters[0].nodes[1].fence_device.method",
+        ),
+        (
+            lambda c: c["nodes"][1]["fence_device"]["options"].update(zone="$(reboot)"),
+            "clusters[0].nodes[1].fence_device.options.zone",
+        ),
+    ],
+)
+def test_a_bad_fast_failover_or_fence_device_imports_nothing(inventory, tmp_path, change, message):
+    with_fast_failover(inventory)
+    path = _altered(tmp_path, lambda d: change(d["clusters"][0]))
+    with pytest.raises(CommandError, match="Nothing was imported") as refused:
+        call_command("import_inventory", path)
+    assert message in str(refused.value)
+    assert not Cluster.objects.exists() and not FenceDevice.objects.exists()
