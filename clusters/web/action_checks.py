@@ -24,7 +24,7 @@ from clusters.templatetags.hacenter_ui import relative
 from clusters.web.selectors import ANSWERED_WITHIN, cluster_failover_outlook
 from jobs.errors import JobRefused
 from jobs.models import Job, JobStatus
-from jobs.playbooks import failover_drill, get_playbook
+from jobs.playbooks import drill_checks, get_playbook
 from jobs.playbooks.restore_drill import drill_refusal
 
 # States the restart and certificate-rotation plans accept ("a running cluster").
@@ -80,7 +80,7 @@ class ActionFacts:
     backups_on: bool = False  # a BackupPolicy, enabled (jobs.playbooks.backup_steps.policy_of)
     # Why a restore drill cannot start for the policy's sake (no drill server, no backup yet).
     drill_off: str = ""
-    # Why a failover drill cannot start (jobs.playbooks.failover_drill.drill_refusal).
+    # Why a failover drill cannot start (jobs.playbooks.drill_checks.drill_refusal).
     failover_drill_off: str = ""
 
     @property
@@ -135,7 +135,7 @@ def facts_read(cluster: Cluster, outlook: list[dict] | None = None) -> ActionFac
         outlook={o["node"]: o for o in outlook},
         backups_on=backups_on,
         drill_off=_drill_off(cluster) if backups_on else "",
-        failover_drill_off=failover_drill.drill_refusal(cluster) or "",
+        failover_drill_off=drill_checks.drill_refusal(cluster) or "",
     )
 
 

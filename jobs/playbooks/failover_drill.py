@@ -28,19 +28,23 @@ be left without a primary.
 
 import dataclasses
 import datetime
-import socket
 import time
 
 import psycopg2
 from django.utils import timezone
 
-from clusters.models import Cluster, ClusterSecret, FenceDevice, Node, NodeStatus
+from clusters.models import Cluster, ClusterSecret, FenceDevice, Node
 from jobs import drill_measure, drill_writer, patroni_api
-from jobs.configs.patroni import MAXIMUM_LAG_ON_FAILOVER
 from jobs.errors import JobRefused, StepSkipped
-from jobs.models import FailoverDrill, Job, JobKind, JobStatus
-from jobs.playbooks import fence_test, rebuild
+from jobs.models import FailoverDrill
+from jobs.playbooks import drill_power, fence_test, rebuild
 from jobs.playbooks.base import Playbook, StepContext, StepFailed, StepSpec, Verdict
+from jobs.playbooks.drill_checks import (
+    TAKEOVER_STATES,
+    drill_refusal,
+    primary_of,
+    takeover_refusal,
+)
 from jobs.playbooks.layout import patroni_layout
 from jobs.playbooks.setup import with_spec
 from jobs.playbooks.setup_finish import node_statuses_record
@@ -62,68 +66,6 @@ BOOT_TIMEOUT_S = 900
 COUNT_TIMEOUT_S = 60
 # Each member rewrites its key once per loop (loop_wait is at most 10 s in every profile).
 MEMBER_LIST_WAIT_S = 30
-# Patroni's member states of a standby it may promote.
-TAKEOVER_STATES = ("running", "streaming")
-SYNC_ROLES = ("sync_standby", "quorum_standby")
-
-
-# --- before the job: who may be drilled -----------------------------------------------------
-
-
-def primary_of(cluster: Cluster) -> Node | None:
-    """The primary by the monitor's last reading: the leader key's holder (None before the
-    monitor read it; the drill's first step asks Patroni again before anything changes)."""
-    if not cluster.last_leader:
-        return None
-    return cluster.database_nodes.filter(name=cluster.last_leader).first()
-
-
-def ready_standbys(cluster: Cluster, primary: Node) -> list[str]:
-    """Standbys the monitor last read as able to take over: streaming, not fenced; in
-    synchronous mode only the synchronous standby."""
-    found = NodeStatus.objects.filter(
-        node__cluster=cluster, node__kind=Node.Kind.DATABASE, state="streaming", fenced=False
-    ).exclude(node=primary)
-    if cluster.replication == Cluster.Replication.SYNC:
-        found = found.filter(role=NodeStatus.Role.SYNC_REPLICA)
-    return sorted(found.values_list("node__name", flat=True))
-
-
-def drill_refusal(cluster: Cluster) -> str | None:
-    """Why a failover drill of `cluster` cannot start (None: it can), by the monitor's last
-    reading: no proxy, not healthy, no tested fence device on the primary, no standby that can
-    take over, a fence under way. The plan and the page's button (clusters.web.action_checks)
-    share it; the typed confirmation and the one-mutating-job rule are checked besides."""
-    name = cluster.name
-    if cluster.proxy_node is None:
-        return (
-            f"{name} has no proxy: the drill writes through it, and the fence agent runs on "
-            "the witness (the first proxy)"
-        )
-    if cluster.state != Cluster.State.HEALTHY:
-        return f"needs a healthy cluster: {name} is {cluster.get_state_display().lower()}"
-    primary = primary_of(cluster)
-    if primary is None:
-        return "the monitor has not read who holds the leader key yet"
-    device = FenceDevice.objects.filter(node=primary).first()
-    if device is None:
-        return (
-            f"{primary.name}, the primary, has no fence device: define one on its Fence device "
-            "page and test it"
-        )
-    if why := device.untested_reason():
-        return f"{primary.name}, the primary: {why}; test it (again) on its Fence device page"
-    if not ready_standbys(cluster, primary):
-        sync = cluster.replication == Cluster.Replication.SYNC
-        return "no standby can take over: " + (
-            "no synchronous standby streams" if sync else "no standby streams"
-        )
-    fencing = Job.objects.filter(
-        cluster=cluster, kind=JobKind.FENCE, status__in=JobStatus.active()
-    ).first()
-    if fencing is not None:
-        return f"wait for fence job {fencing.pk} to end"
-    return None
 
 
 def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
@@ -161,6 +103,10 @@ def plan(cluster: Cluster, node: Node | None, params: dict) -> list[StepSpec]:
 
 def _drill(ctx: StepContext) -> FailoverDrill:
     return FailoverDrill.objects.get(job=ctx.job)
+
+
+def _device(ctx: StepContext) -> FenceDevice:
+    return drill_power.device_of(ctx, _drill(ctx).primary_before)
 
 
 def _update(ctx: StepContext, **fields) -> None:
@@ -201,67 +147,6 @@ def recorded(step):
     return wrapper
 
 
-# --- the fence agent on the witness -------------------------------------------------------
-
-
-def _device(ctx: StepContext) -> FenceDevice:
-    device = FenceDevice.objects.filter(node__name=_drill(ctx).primary_before).filter(
-        node__cluster=ctx.cluster
-    )
-    found = device.select_related("node").first()
-    if found is None:
-        raise StepFailed("the old primary's fence device was removed meanwhile")
-    return found
-
-
-def _witness(ctx: StepContext) -> Node:
-    witness = ctx.cluster.proxy_node
-    if witness is None:
-        raise StepFailed("the cluster has no proxy any more: the fence agent runs there")
-    return witness
-
-
-def _agent(ctx: StepContext, device: FenceDevice, action: str) -> tuple[int, list[str], list[str]]:
-    """Run the device's agent on the witness with `action`; its exit status and output."""
-    return fence_test.agent_run(ctx, device, action, node=_witness(ctx))
-
-
-def _power(ctx: StepContext, device: FenceDevice) -> tuple[str, str]:
-    """The device's answer to `action=status`: ("on" / "off" / "", its one line)."""
-    status, out, err = _agent(ctx, device, "status")
-    _ok, power, line = fence_test.judge(status, out, err)
-    return power, line
-
-
-def _wait_power(ctx: StepContext, device: FenceDevice, want: str, timeout: float) -> str:
-    """Ask the device until it says `want` ("on" / "off"); its line."""
-    said: list[str] = []
-
-    def reached() -> bool:
-        power, line = _power(ctx, device)
-        said[:] = [line]
-        return power == want
-
-    try:
-        ctx.wait_until(reached, timeout=timeout, interval=1, what=f"the device to say {want}")
-    except StepFailed:
-        raise StepFailed(
-            f"{device.node.name}'s fence device did not confirm {want.upper()} within "
-            f"{timeout:g} s (it last said: {said[0] if said else 'nothing'})"
-        ) from None
-    return said[0]
-
-
-def _power_on_again(ctx: StepContext, device: FenceDevice, why: str) -> None:
-    """A drill must not leave the cluster without its old primary when the failover did not
-    happen: the device is told `action=on` once, whatever it answers."""
-    ctx.log(f"{why}: powering {device.node.name} on again")
-    try:
-        _agent(ctx, device, "on")
-    except Exception as exc:  # the step fails anyway, with its own reason
-        ctx.log(f"powering {device.node.name} on failed too: {exc}")
-
-
 # --- the writer -----------------------------------------------------------------------------
 
 
@@ -289,32 +174,6 @@ def _address_names(cluster: Cluster) -> dict[str, str]:
 
 
 # --- the steps ------------------------------------------------------------------------------
-
-
-def takeover_refusal(current: list[dict], leader: dict, *, synchronous: bool) -> str | None:
-    """Why no standby of Patroni's live member list can take over from `leader` (None: one
-    can): running or streaming on the leader's timeline, within the failover lag limit, not
-    tagged nofailover; in synchronous mode the synchronous standby."""
-    seen = []
-    for m in current:
-        if m.get("name") == leader.get("name"):
-            continue
-        lag, state = m.get("lag"), m.get("state") or "unknown"
-        why = None
-        if state not in TAKEOVER_STATES:
-            why = state
-        elif (m.get("tags") or {}).get("nofailover"):
-            why = "tagged nofailover"
-        elif m.get("timeline") != leader.get("timeline"):
-            why = f"on timeline {m.get('timeline')}, the primary on {leader.get('timeline')}"
-        elif not isinstance(lag, int) or lag > MAXIMUM_LAG_ON_FAILOVER:
-            why = f"lag {lag} bytes"
-        elif synchronous and m.get("role") not in SYNC_ROLES:
-            why = "not the synchronous standby"
-        if why is None:
-            return None
-        seen.append(f"{m.get('name')} ({why})")
-    return "no standby can take over: " + (", ".join(seen) or "there is none")
 
 
 def _live_cluster(ctx: StepContext) -> dict:
@@ -357,12 +216,12 @@ def drill_check(ctx: StepContext) -> Verdict | str:
         raise StepFailed(f"{reason}; nothing was changed")
     device = _device(ctx)
     agent = fence_test.AGENT_DIR + "/" + device.agent
-    witness = _witness(ctx)
+    witness = drill_power.witness(ctx)
     if not ctx.run(f"test -x {agent}", node=witness, sudo=False, echo=False, timeout=30).ok:
         raise StepFailed(
             f"{device.agent} is not installed on the witness {witness.name}: run setup"
         )
-    power, line = _power(ctx, device)
+    power, line = drill_power.power_state(ctx, device)
     if power != "on":
         raise StepFailed(
             f"{primary}'s fence device must answer ON before it is told to power off; it said: "
@@ -415,7 +274,7 @@ def drill_power_off(ctx: StepContext) -> Verdict | str:
     drill = _drill(ctx)
     device = _device(ctx)
     if _writer(ctx) is None:
-        power, line = _power(ctx, device)
+        power, line = drill_power.power_state(ctx, device)
         if power == "off":  # a retry after the off went through
             return f"{drill.primary_before} is off already ({line}); the drill's writer is gone"
         raise StepFailed(
@@ -426,14 +285,14 @@ def drill_power_off(ctx: StepContext) -> Verdict | str:
     off_wall = timezone.now()
     _update(ctx, powered_off_at=off_wall)
     ctx.log(f"{device.agent}: action=off for {drill.primary_before} (options and secret on stdin)")
-    status, out, err = _agent(ctx, device, "off")
+    status, out, err = drill_power.agent(ctx, device, "off")
     if status != 0:
         said = fence_test.answer_line(err) or fence_test.answer_line(out) or "no output"
         ctx.log(f"the agent did not confirm the off ({said}, exit {status}); asking its status")
     try:
-        line = _wait_power(ctx, device, "off", OFF_CONFIRM_TIMEOUT_S)
+        line = drill_power.wait_power(ctx, device, "off", OFF_CONFIRM_TIMEOUT_S)
     except StepFailed as exc:
-        _power_on_again(ctx, device, "the device did not confirm the off")
+        drill_power.power_on_again(ctx, device, "the device did not confirm the off")
         raise StepFailed(f"{exc}; nothing was measured") from None
     confirmed = timezone.now()
     _update(ctx, off_confirmed_at=confirmed)
@@ -464,7 +323,7 @@ def drill_takeover(ctx: StepContext) -> Verdict | str:
     except StepFailed:
         said = writer.errors[-1][1] if writer.errors else "none"
         _stop_writer(ctx)
-        _power_on_again(ctx, _device(ctx), "no standby took over")
+        drill_power.power_on_again(ctx, _device(ctx), "no standby took over")
         raise StepFailed(
             f"no new primary acknowledged a write within {TAKEOVER_TIMEOUT_S} s of the power-off "
             f"(the writer's last error: {said}); {drill.primary_before} was powered on again: "
@@ -551,31 +410,20 @@ def drill_power_on(ctx: StepContext) -> Verdict | str:
     drill = _drill(ctx)
     device = _device(ctx)
     began = time.monotonic()
-    status, out, err = _agent(ctx, device, "on")
+    status, out, err = drill_power.agent(ctx, device, "on")
     if status != 0:
         said = fence_test.answer_line(err) or fence_test.answer_line(out) or "no output"
         ctx.log(f"the agent did not confirm the on ({said}, exit {status}); asking its status")
-    line = _wait_power(ctx, device, "on", ON_CONFIRM_TIMEOUT_S)
+    line = drill_power.wait_power(ctx, device, "on", ON_CONFIRM_TIMEOUT_S)
     node = device.node
     ctx.wait_until(
-        lambda: ssh_answers(node.address, node.ssh_port),
+        lambda: drill_power.ssh_answers(node.address, node.ssh_port),
         timeout=BOOT_TIMEOUT_S,
         interval=1,
         what=f"{node.name}'s SSH to answer",
     )
     took = time.monotonic() - began
     return f"{drill.primary_before} is on ({line}); its SSH answers {took:.0f} s after the on"
-
-
-def ssh_answers(address: str, port: int) -> bool:
-    """Whether an SSH server answers at address:port with its banner (the job's connection
-    pool would give up on the node for the rest of the run after one failed connection)."""
-    try:
-        with socket.create_connection((address, port), timeout=2) as sock:
-            sock.settimeout(3)
-            return sock.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
 
 
 def drill_finish(ctx: StepContext) -> Verdict | str:

@@ -15,7 +15,7 @@ from clusters.web.api.schemas import JobRefOut
 from clusters.web.failover_drills import failover_drills_of
 from jobs import services as job_services
 from jobs.errors import JobConflict, JobRefused
-from jobs.playbooks.failover_drill import drill_refusal
+from jobs.playbooks.drill_checks import drill_refusal
 
 router = Router(tags=["failover drills"])
 PATH = "/clusters/{int:pk}/failover-drills/"

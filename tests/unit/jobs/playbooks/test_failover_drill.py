@@ -15,7 +15,7 @@ from jobs import services
 from jobs.drill_measure import Ack, ids_text, lost_ids, takeover
 from jobs.errors import JobConflict, JobRefused, StepFailed
 from jobs.models import FailoverDrill, Job, JobStatus
-from jobs.playbooks import failover_drill, rebuild
+from jobs.playbooks import drill_checks, failover_drill, rebuild
 from jobs.playbooks.base import StepContext
 from jobs.ssh import CommandResult
 from tests.conftest import api_client, make_user
@@ -206,7 +206,7 @@ def member(**fields):
     ],
 )
 def test_takeover_refusal_reads_patronis_live_member_list(standby, synchronous, words):
-    said = failover_drill.takeover_refusal([LEADER, standby], LEADER, synchronous=synchronous)
+    said = drill_checks.takeover_refusal([LEADER, standby], LEADER, synchronous=synchronous)
     if words is None:
         assert said is None
     else:
@@ -214,7 +214,7 @@ def test_takeover_refusal_reads_patronis_live_member_list(standby, synchronous, 
 
 
 def test_takeover_refusal_without_any_standby():
-    said = failover_drill.takeover_refusal([LEADER], LEADER, synchronous=False)
+    said = drill_checks.takeover_refusal([LEADER], LEADER, synchronous=False)
     assert said == "no standby can take over: there is none"
 
 
