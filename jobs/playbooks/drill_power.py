@@ -20,10 +20,10 @@ def device_of(ctx: StepContext, name: str) -> FenceDevice:
 
 
 def witness(ctx: StepContext) -> Node:
-    witness = ctx.cluster.proxy_node
-    if witness is None:
+    """The first proxy, where the fence agents run."""
+    if ctx.cluster.proxy_node is None:
         raise StepFailed("the cluster has no proxy any more: the fence agent runs there")
-    return witness
+    return ctx.cluster.proxy_node
 
 
 def agent(ctx: StepContext, device: FenceDevice, action: str) -> tuple[int, list[str], list[str]]:
