@@ -32,8 +32,8 @@ WINDOW_S = (60, 7 * 24 * 3600)
 def inventory_export() -> dict:
     """The inventory as a JSON-ready dict, without secrets."""
     clusters = []
-    nodes = Cluster.objects.prefetch_related("nodes__credential", "nodes__fence_device")
-    for cluster in nodes.order_by("name"):
+    every = Cluster.objects.prefetch_related("nodes__credential", "nodes__fence_device")
+    for cluster in every.order_by("name"):
         clusters.append(
             {
                 "name": cluster.name,
