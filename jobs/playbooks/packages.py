@@ -13,6 +13,7 @@ from clusters.inventory.fence_methods import METHODS
 from clusters.models import Cluster, FenceDevice, Node
 from jobs.configs.spec import ClusterSpec
 from jobs.playbooks.base import StepContext, StepFailed
+from jobs.ssh_results import CommandTimeout
 
 PACKAGES = {
     Node.Kind.DATABASE: ["postgresql-{version}", "python3", "python3-venv"],
@@ -24,6 +25,10 @@ BACKUP_PACKAGE = "pgbackrest"
 # Lists older than this are refreshed before an install: point releases replace .debs.
 LISTS_MAX_AGE_MIN = 6 * 60
 LISTS_DIR = "/var/lib/apt/lists"
+# apt-get update's limit per attempt, and how many attempts: a slow but moving update still
+# gets the 10 minutes it had before in all.
+REFRESH_TIMEOUT_S = 300
+REFRESH_ATTEMPTS = 2
 # A fetch that fails is an error, not a warning (apt-get update exits 0 on one by default); apt
 # waits for a lock held by Debian's apt-daily timers instead of failing at once; no HTTP
 # pipelining, which proxies mishandle (seen through apt-cacher-ng: the proxy closed a pipelined
@@ -137,9 +142,29 @@ def proxy_hint(cluster: Cluster) -> str:
 
 
 def refresh(ctx: StepContext) -> None:
-    """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails."""
+    """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails.
+    An update that has not ended after REFRESH_TIMEOUT_S is killed and run once more: a
+    fetch can stall for good behind a proxy (seen in the systemd lab: one host's apt-get
+    update waited 10 minutes on a list apt-cacher-ng served the two others at once, with
+    apt's own 30 s timeout never firing), and a fresh run fetches it in seconds."""
+    command = f"apt-get {apt_options(ctx.cluster)} -q update"
     lines: list[str] = []
-    result = ctx.run(f"apt-get {apt_options(ctx.cluster)} -q update", timeout=600, collect=lines)
+    for attempt in range(1, REFRESH_ATTEMPTS + 1):
+        lines.clear()
+        try:
+            result = ctx.run(command, timeout=REFRESH_TIMEOUT_S, collect=lines)
+            break
+        except CommandTimeout:
+            if attempt == REFRESH_ATTEMPTS:
+                raise StepFailed(
+                    f"apt-get update on {ctx.node.name} did not end within "
+                    f"{REFRESH_TIMEOUT_S} s, {REFRESH_ATTEMPTS} times; last line: "
+                    f"{lines[-1] if lines else 'none'}{proxy_hint(ctx.cluster)}"
+                ) from None
+            ctx.log(
+                f"apt-get update did not end within {REFRESH_TIMEOUT_S} s; killed, trying again",
+                host=ctx.node.name,
+            )
     if not result.ok:
         raise StepFailed(
             f"apt-get update failed on {ctx.node.name}: "

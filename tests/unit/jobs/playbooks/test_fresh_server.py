@@ -8,9 +8,16 @@ from django.core.exceptions import ValidationError
 
 from clusters.inventory.validators import validate_apt_proxy
 from jobs.playbooks import daemons, distro_services, packages
+from jobs.playbooks.base import StepFailed
 from jobs.playbooks.setup_etcd import etcd_daemon
 from jobs.playbooks.setup_finish import haproxy_daemon
-from tests.unit.jobs.playbooks.scripted_server import SPEC
+from jobs.ssh_results import CommandTimeout
+from tests.unit.jobs.playbooks.scripted_server import (
+    SPEC,
+    OneConnection,
+    ScriptedConnection,
+    scripted_context,
+)
 
 
 def node(name: str, kind: str) -> SimpleNamespace:
@@ -83,3 +90,39 @@ def test_apt_failures_are_told_by_apt_own_error_lines():
     assert said.startswith("W: Failed to fetch") and said.endswith("failed to download.")
     assert "Reading package lists" not in said
     assert packages.apt_failure(["odd output"]) == "odd output"
+
+
+class StallingConnection(ScriptedConnection):
+    """apt-get update hangs (the SSH layer's timeout fires) the first `stalls` times."""
+
+    def __init__(self, stalls: int) -> None:
+        super().__init__(rules=[])
+        self.stalls = stalls
+
+    def run(self, command, **kwargs):
+        if "update" in command and self.stalls:
+            self.stalls -= 1
+            self.commands.append(command)
+            raise CommandTimeout("198.19.0.11:22: timed out after 300 s")
+        return super().run(command, **kwargs)
+
+
+def _refresh_on(connection: ScriptedConnection) -> None:
+    ctx = scripted_context(
+        node("node1", "database"), SimpleNamespace(apt_proxy="http://p:3142"), []
+    )
+    ctx.connections = OneConnection(connection)
+    packages.refresh(ctx)
+
+
+def test_a_stalled_apt_update_is_killed_and_run_once_more():
+    connection = StallingConnection(stalls=1)
+    _refresh_on(connection)
+    assert sum("update" in c for c in connection.commands) == 2
+
+
+def test_an_apt_update_that_stalls_twice_fails_the_step_and_says_so():
+    connection = StallingConnection(stalls=2)
+    with pytest.raises(StepFailed, match="did not end within 300 s, 2 times"):
+        _refresh_on(connection)
+    assert sum("update" in c for c in connection.commands) == 2
