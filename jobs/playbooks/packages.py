@@ -141,19 +141,16 @@ def proxy_hint(cluster: Cluster) -> str:
     return "; if the servers reach their mirror only through a proxy, set the cluster's APT proxy"
 
 
-def refresh(ctx: StepContext) -> None:
-    """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails.
-    An update that has not ended after REFRESH_TIMEOUT_S is killed and run once more: a
-    fetch can stall for good behind a proxy (seen in the systemd lab: one host's apt-get
-    update waited 10 minutes on a list apt-cacher-ng served the two others at once, with
-    apt's own 30 s timeout never firing), and a fresh run fetches it in seconds."""
-    command = f"apt-get {apt_options(ctx.cluster)} -q update"
-    lines: list[str] = []
+def run_update(ctx: StepContext, command: str, lines: list[str], echo: bool = True):
+    """Run a command whose slow part is `apt-get update`; one that has not ended after
+    REFRESH_TIMEOUT_S is killed and run once more: a fetch can stall for good behind a proxy
+    (seen in the systemd lab: one host's apt-get update waited 10 minutes on a list
+    apt-cacher-ng served the two others at once, apt's own 30 s timeout never firing), and a
+    fresh run fetches it in seconds. `lines` receives the last attempt's output."""
     for attempt in range(1, REFRESH_ATTEMPTS + 1):
         lines.clear()
         try:
-            result = ctx.run(command, timeout=REFRESH_TIMEOUT_S, collect=lines)
-            break
+            return ctx.run(command, timeout=REFRESH_TIMEOUT_S, echo=echo, collect=lines)
         except CommandTimeout:
             if attempt == REFRESH_ATTEMPTS:
                 raise StepFailed(
@@ -165,6 +162,12 @@ def refresh(ctx: StepContext) -> None:
                 f"apt-get update did not end within {REFRESH_TIMEOUT_S} s; killed, trying again",
                 host=ctx.node.name,
             )
+
+
+def refresh(ctx: StepContext) -> None:
+    """`apt-get update` with the cluster's proxy; StepFailed with apt's reason when it fails."""
+    lines: list[str] = []
+    result = run_update(ctx, f"apt-get {apt_options(ctx.cluster)} -q update", lines)
     if not result.ok:
         raise StepFailed(
             f"apt-get update failed on {ctx.node.name}: "
@@ -232,7 +235,7 @@ def preview(ctx: StepContext, packages: list[str]) -> str:
     if not unavailable(ctx, missing):
         return f"setup will install {', '.join(missing)}; apt finds them all"
     lines: list[str] = []
-    result = ctx.run(lookahead_script(missing, ctx.cluster), timeout=600, echo=False, collect=lines)
+    result = run_update(ctx, lookahead_script(missing, ctx.cluster), lines, echo=False)
     if not result.ok:
         raise StepFailed(
             f"setup must install {', '.join(missing)}, but apt-get update fails here: "
